@@ -1,0 +1,11 @@
+//! cloison-node: the Cloison peer-to-peer node as a library; the `cloison` binary is its command
+//! line.
+//!
+//! Layers, bottom up (ARCHITECTURE.md has the map):
+//! - [`dag`], [`trust`]: sans-IO cores (no tokio, libp2p or redb; time and randomness are inputs);
+//! - [`store`]: redb persistence; [`keystore`]: the passphrase-encrypted device key file;
+//! - [`node`]: the one API that the CLI (and later the daemon and the TUI) goes through.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod dag;
+pub mod trust;

@@ -1,0 +1,381 @@
+//! Writing entries: creating an organization, and drafting certificates on an existing log.
+//!
+//! Everything here produces signed bytes that the caller then passes to
+//! [`OrgLog::ingest`](super::OrgLog::ingest) like any received entry: there is one way into the
+//! log, and our own entries go through the same admission as everybody else's.
+//!
+//! Invariants: the root key of a new organization exists only inside [`create_org`] and is
+//! dropped (zeroized) before it returns; private parts are sealed under the organization key;
+//! randomness and wall time come from the caller.
+
+use rand::CryptoRng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use super::entry::{
+    self, Certificate, DeviceAdded, EntryBody, Genesis, RelayAuthorized, UserAdded, UserKeyRotated,
+};
+use super::ids::{Clock, DeviceId, OrgId, Profile, UserId};
+use super::keys::{self, DeviceKeys, KeyError, OrgKey, UserSecret};
+use super::log::OrgLog;
+
+/// Purpose strings of the org-key sealed private parts.
+pub const PRIVATE_ORG: &str = "org";
+/// See [`PRIVATE_ORG`].
+pub const PRIVATE_USER: &str = "user";
+/// See [`PRIVATE_ORG`].
+pub const PRIVATE_DEVICE: &str = "device";
+
+/// The private part of an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgPrivate {
+    /// Display name.
+    pub name: String,
+}
+
+/// The private part of a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserPrivate {
+    /// Display name.
+    pub name: String,
+    /// E-mail address.
+    pub email: String,
+}
+
+/// The private part of a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DevicePrivate {
+    /// Label chosen by its owner ("laptop", "ward-3 desktop").
+    pub label: String,
+}
+
+/// Longest name, e-mail or label, in bytes.
+pub const MAX_TEXT: usize = 256;
+
+/// A text field out of bounds.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// Empty, too long, or with control characters.
+    #[error("{field} must be 1 to {MAX_TEXT} bytes of printable text")]
+    Invalid {
+        /// Which field.
+        field: &'static str,
+    },
+}
+
+fn check_text(field: &'static str, s: &str) -> Result<(), TextError> {
+    if s.is_empty() || s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+        return Err(TextError::Invalid { field });
+    }
+    Ok(())
+}
+
+fn seal_private<R: CryptoRng + ?Sized, T: Serialize>(
+    rng: &mut R,
+    key: &OrgKey,
+    org: &OrgId,
+    purpose: &str,
+    subject: &[u8],
+    value: &T,
+) -> Vec<u8> {
+    let plain = Zeroizing::new(postcard::to_stdvec(value).unwrap_or_default());
+    key.seal(rng, org, purpose, subject, &plain)
+}
+
+/// Opens and decodes a private part.
+pub fn open_private<T: for<'de> Deserialize<'de>>(
+    key: &OrgKey,
+    org: &OrgId,
+    purpose: &str,
+    subject: &[u8],
+    sealed: &[u8],
+) -> Result<T, KeyError> {
+    let plain = key.open(org, purpose, subject, sealed)?;
+    match postcard::take_from_bytes::<T>(&plain) {
+        Ok((v, [])) => Ok(v),
+        _ => Err(KeyError::Malformed),
+    }
+}
+
+/// Everything the first device of a new organization holds.
+pub struct NewOrg {
+    /// The organization id (the root verifying key).
+    pub org: OrgId,
+    /// The signed genesis entry.
+    pub genesis: Vec<u8>,
+    /// The organization key.
+    pub org_key: OrgKey,
+    /// The first admin.
+    pub user: UserId,
+    /// The first admin's user key, generation 0.
+    pub user_secret: UserSecret,
+    /// The first device's keys.
+    pub device: DeviceKeys,
+}
+
+/// What a new user or device brings to be certified.
+pub struct Newcomer<'a> {
+    /// User name.
+    pub name: &'a str,
+    /// E-mail.
+    pub email: &'a str,
+    /// First device label.
+    pub device_label: &'a str,
+}
+
+/// Creates an organization: a fresh root key signs the genesis and is destroyed.
+pub fn create_org<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    now_ms: u64,
+    clock: &mut Clock,
+    org_name: &str,
+    admin: &Newcomer<'_>,
+) -> Result<NewOrg, TextError> {
+    check_text("organization name", org_name)?;
+    check_text("user name", admin.name)?;
+    check_text("e-mail", admin.email)?;
+    check_text("device label", admin.device_label)?;
+    let root = DeviceKeys::generate(rng);
+    let org = OrgId(root.id().0);
+    let org_key = OrgKey::generate(rng);
+    let device = DeviceKeys::generate(rng);
+    let mut uid = [0u8; 16];
+    rng.fill_bytes(&mut uid);
+    let user = UserId(uid);
+    let user_secret = UserSecret::generate(0, rng);
+    let body = EntryBody {
+        org,
+        parents: Vec::new(),
+        author: root.id(),
+        time: clock.tick(now_ms),
+        cert: Certificate::Genesis(Genesis {
+            private: seal_private(
+                rng,
+                &org_key,
+                &org,
+                PRIVATE_ORG,
+                &org.0,
+                &OrgPrivate {
+                    name: org_name.to_owned(),
+                },
+            ),
+            admin: user_cert(
+                rng,
+                &org_key,
+                &org,
+                user,
+                Profile::Admin,
+                &user_secret,
+                admin,
+            ),
+            device: device_cert(rng, &org_key, &org, user, &device, admin.device_label),
+        }),
+    };
+    let genesis = entry::sign(&root, &body);
+    drop(root);
+    Ok(NewOrg {
+        org,
+        genesis,
+        org_key,
+        user,
+        user_secret,
+        device,
+    })
+}
+
+fn user_cert<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    org_key: &OrgKey,
+    org: &OrgId,
+    user: UserId,
+    profile: Profile,
+    secret: &UserSecret,
+    who: &Newcomer<'_>,
+) -> UserAdded {
+    UserAdded {
+        user,
+        profile,
+        user_key: secret.public(),
+        private: seal_private(
+            rng,
+            org_key,
+            org,
+            PRIVATE_USER,
+            &user.0,
+            &UserPrivate {
+                name: who.name.to_owned(),
+                email: who.email.to_owned(),
+            },
+        ),
+    }
+}
+
+fn device_cert<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    org_key: &OrgKey,
+    org: &OrgId,
+    user: UserId,
+    device: &DeviceKeys,
+    label: &str,
+) -> DeviceAdded {
+    DeviceAdded {
+        user,
+        device: device.id(),
+        exchange_key: device.exchange_public(),
+        private: seal_private(
+            rng,
+            org_key,
+            org,
+            PRIVATE_DEVICE,
+            &device.id().0,
+            &DevicePrivate {
+                label: label.to_owned(),
+            },
+        ),
+    }
+}
+
+/// A device writing entries on its log.
+pub struct Writer<'a> {
+    /// The writing device.
+    pub keys: &'a DeviceKeys,
+    /// The organization key (for private parts).
+    pub org_key: &'a OrgKey,
+    /// The device's clock.
+    pub clock: &'a mut Clock,
+}
+
+impl Writer<'_> {
+    /// Signs `cert` on top of the log's kept heads.
+    pub fn draft(&mut self, log: &mut OrgLog, now_ms: u64, cert: Certificate) -> Vec<u8> {
+        let parents = log.state().heads.clone();
+        self.clock.observe(log.max_time(&parents));
+        let body = EntryBody {
+            org: log.org(),
+            parents,
+            author: self.keys.id(),
+            time: self.clock.tick(now_ms),
+            cert,
+        };
+        entry::sign(self.keys, &body)
+    }
+
+    /// Certificate for a new user whose key pair and first device the newcomer generated.
+    pub fn user_added<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        org: &OrgId,
+        user: UserId,
+        profile: Profile,
+        user_public: &UserSecretPublic,
+        who: &Newcomer<'_>,
+    ) -> Result<Certificate, TextError> {
+        check_text("user name", who.name)?;
+        check_text("e-mail", who.email)?;
+        Ok(Certificate::UserAdded(UserAdded {
+            user,
+            profile,
+            user_key: user_public.0,
+            private: seal_private(
+                rng,
+                self.org_key,
+                org,
+                PRIVATE_USER,
+                &user.0,
+                &UserPrivate {
+                    name: who.name.to_owned(),
+                    email: who.email.to_owned(),
+                },
+            ),
+        }))
+    }
+
+    /// Certificate for a new device of `user`, given its public keys.
+    pub fn device_added<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        org: &OrgId,
+        user: UserId,
+        device: DeviceId,
+        exchange_key: [u8; 32],
+        label: &str,
+    ) -> Result<Certificate, TextError> {
+        check_text("device label", label)?;
+        Ok(Certificate::DeviceAdded(DeviceAdded {
+            user,
+            device,
+            exchange_key,
+            private: seal_private(
+                rng,
+                self.org_key,
+                org,
+                PRIVATE_DEVICE,
+                &device.0,
+                &DevicePrivate {
+                    label: label.to_owned(),
+                },
+            ),
+        }))
+    }
+}
+
+/// A user's public key, as a newcomer hands it over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UserSecretPublic(pub [u8; 32]);
+
+/// A rotation of `user`'s key to `next`, sealed to `recipients` (device id, exchange key).
+pub fn rotation<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    org: &OrgId,
+    user: UserId,
+    prev: &UserSecret,
+    next: &UserSecret,
+    recipients: &[(DeviceId, [u8; 32])],
+) -> Result<Certificate, KeyError> {
+    let mut sealed = Vec::with_capacity(recipients.len());
+    for (device, exchange) in recipients {
+        let aad = keys::user_key_aad(org, &user, next.generation, device);
+        sealed.push((
+            *device,
+            keys::seal_to_device(rng, exchange, &aad, next.secret_bytes())?,
+        ));
+    }
+    sealed.sort_by_key(|(d, _)| *d);
+    Ok(Certificate::UserKeyRotated(UserKeyRotated {
+        user,
+        generation: next.generation,
+        key: next.public(),
+        sealed,
+        prev: keys::chain_prev(rng, &user, next, prev),
+    }))
+}
+
+/// Opens the secret a rotation sealed to `device`.
+pub fn open_rotation(
+    org: &OrgId,
+    device: &DeviceKeys,
+    r: &UserKeyRotated,
+) -> Result<UserSecret, KeyError> {
+    let me = device.id();
+    let (_, sealed) = r
+        .sealed
+        .iter()
+        .find(|(d, _)| *d == me)
+        .ok_or(KeyError::Open)?;
+    let aad = keys::user_key_aad(org, &r.user, r.generation, &me);
+    let plain = device.open_sealed(&aad, sealed)?;
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::Malformed)?;
+    let s = UserSecret::from_bytes(r.generation, &bytes);
+    if s.public() != r.key {
+        return Err(KeyError::Malformed);
+    }
+    Ok(s)
+}
+
+/// A relay authorization certificate.
+pub fn relay_authorized(relay: DeviceId, addrs: Vec<String>) -> Certificate {
+    Certificate::RelayAuthorized(RelayAuthorized { relay, addrs })
+}

@@ -1,0 +1,372 @@
+//! The organization-log entry: its wire format, signing, and the structural checks that need no
+//! state.
+//!
+//! Wire format (version 1), frozen by the test vectors in `trust/tests.rs`:
+//!
+//! ```text
+//! entry     = 0x01 || body || signature
+//! body      = postcard(EntryBody)            -- must be consumed exactly: no trailing bytes
+//! signature = Ed25519(author, "cloison/org-entry/v1\0" || 0x01 || body)   (64 bytes)
+//! id        = BLAKE3(entry)                  -- over the bytes exactly as received
+//! ```
+//!
+//! Invariants: an [`Entry`] exists only for bytes whose signature checked under the key named in
+//! the body (the only constructor from bytes is [`Entry::parse`] after [`verify_batch`]); the
+//! bytes are kept as received, never re-encoded; every size is bounded ([`MAX_ENTRY_BYTES`] and
+//! the per-field limits checked in [`EntryBody::check_shape`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::ids::{DeviceId, EntryId, Hlc, OrgId, Profile, UserId};
+use super::keys::DeviceKeys;
+use super::rejection::Rejection;
+
+/// Format version byte of an entry.
+pub const ENTRY_V1: u8 = 0x01;
+/// Signature domain of an entry.
+pub const ENTRY_DOMAIN: &[u8] = b"cloison/org-entry/v1\0";
+/// Largest entry accepted, in bytes.
+pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
+/// Most parents an entry may name.
+pub const MAX_PARENTS: usize = 64;
+/// Largest sealed private blob (a name, an e-mail, a label, sealed).
+pub const MAX_PRIVATE_BYTES: usize = 1024;
+/// Most devices a user-key rotation may seal the new key to.
+pub const MAX_ROTATION_RECIPIENTS: usize = 64;
+/// Largest sealed key blob.
+pub const MAX_SEALED_KEY_BYTES: usize = 256;
+/// Most relay addresses in one authorization, and the longest.
+pub const MAX_RELAY_ADDRS: usize = 8;
+/// Longest relay address, in bytes.
+pub const MAX_ADDR_BYTES: usize = 256;
+
+/// The signed content of an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryBody {
+    /// The organization this entry belongs to.
+    pub org: OrgId,
+    /// The author's heads when writing: strictly increasing, empty only for the genesis.
+    pub parents: Vec<EntryId>,
+    /// The signing device; for the genesis, the organization root key (`org`).
+    pub author: DeviceId,
+    /// Strictly after every parent's time.
+    pub time: Hlc,
+    /// What the entry certifies.
+    pub cert: Certificate,
+}
+
+/// One certificate per entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Certificate {
+    /// The organization's first entry, signed by the root key and nothing else.
+    Genesis(Genesis),
+    /// A new user.
+    UserAdded(UserAdded),
+    /// A new device of an existing user.
+    DeviceAdded(DeviceAdded),
+    /// A user's profile changes.
+    ProfileChanged {
+        /// The user.
+        user: UserId,
+        /// The new profile.
+        profile: Profile,
+    },
+    /// A user's key moves to a new generation (after a device revocation, or to include a device).
+    UserKeyRotated(UserKeyRotated),
+    /// A device loses all rights, for good.
+    DeviceRevoked {
+        /// The device.
+        device: DeviceId,
+    },
+    /// A user and all their devices lose all rights, for good.
+    UserRevoked {
+        /// The user.
+        user: UserId,
+    },
+    /// A relay may serve this organization's devices.
+    RelayAuthorized(RelayAuthorized),
+}
+
+/// The genesis certificate: the organization and its first admin with their first device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Genesis {
+    /// The organization's name, sealed under the organization key.
+    pub private: Vec<u8>,
+    /// The first admin.
+    pub admin: UserAdded,
+    /// The first admin's first device.
+    pub device: DeviceAdded,
+}
+
+/// A user's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAdded {
+    /// Random id.
+    pub user: UserId,
+    /// Profile at creation.
+    pub profile: Profile,
+    /// Generation-0 public user key.
+    pub user_key: [u8; 32],
+    /// Name and e-mail, sealed under the organization key.
+    pub private: Vec<u8>,
+}
+
+/// A device's certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAdded {
+    /// The owner.
+    pub user: UserId,
+    /// The device (its Ed25519 verifying key).
+    pub device: DeviceId,
+    /// The device's X25519 exchange key.
+    pub exchange_key: [u8; 32],
+    /// The device label, sealed under the organization key.
+    pub private: Vec<u8>,
+}
+
+/// A user-key rotation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserKeyRotated {
+    /// The user.
+    pub user: UserId,
+    /// Exactly one more than the generation in the author's causal past.
+    pub generation: u32,
+    /// New public key.
+    pub key: [u8; 32],
+    /// The new secret sealed to each device that keeps access (HPKE to its exchange key).
+    pub sealed: Vec<(DeviceId, Vec<u8>)>,
+    /// The previous secret encrypted under the new one (see `keys::chain_prev`).
+    pub prev: Vec<u8>,
+}
+
+/// A relay authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayAuthorized {
+    /// The relay's libp2p identity key.
+    pub relay: DeviceId,
+    /// Where to reach it (multiaddrs, as text).
+    pub addrs: Vec<String>,
+}
+
+impl Certificate {
+    /// A short name, for logs, tables and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Certificate::Genesis(_) => "genesis",
+            Certificate::UserAdded(_) => "user-added",
+            Certificate::DeviceAdded(_) => "device-added",
+            Certificate::ProfileChanged { .. } => "profile-changed",
+            Certificate::UserKeyRotated(_) => "user-key-rotated",
+            Certificate::DeviceRevoked { .. } => "device-revoked",
+            Certificate::UserRevoked { .. } => "user-revoked",
+            Certificate::RelayAuthorized(_) => "relay-authorized",
+        }
+    }
+}
+
+impl EntryBody {
+    /// Checks every bound and shape rule that needs no other entry.
+    pub fn check_shape(&self, org: &OrgId) -> Result<(), Rejection> {
+        if &self.org != org {
+            return Err(Rejection::WrongOrg);
+        }
+        if self.parents.len() > MAX_PARENTS {
+            return Err(Rejection::TooManyParents {
+                count: self.parents.len(),
+            });
+        }
+        if self.parents.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(Rejection::UnsortedParents);
+        }
+        if self.time > Hlc::MAX {
+            return Err(Rejection::TimeOutOfRange);
+        }
+        let genesis = matches!(self.cert, Certificate::Genesis(_));
+        if genesis != self.parents.is_empty() {
+            return Err(Rejection::GenesisShape);
+        }
+        if genesis && self.author.0 != org.0 {
+            return Err(Rejection::GenesisShape);
+        }
+        let private_ok = |p: &Vec<u8>| p.len() <= MAX_PRIVATE_BYTES;
+        let ok = match &self.cert {
+            Certificate::Genesis(g) => {
+                private_ok(&g.private)
+                    && private_ok(&g.admin.private)
+                    && private_ok(&g.device.private)
+                    && g.admin.profile == Profile::Admin
+                    && g.device.user == g.admin.user
+            }
+            Certificate::UserAdded(u) => private_ok(&u.private),
+            Certificate::DeviceAdded(d) => private_ok(&d.private),
+            Certificate::ProfileChanged { .. }
+            | Certificate::DeviceRevoked { .. }
+            | Certificate::UserRevoked { .. } => true,
+            Certificate::UserKeyRotated(r) => {
+                r.sealed.len() <= MAX_ROTATION_RECIPIENTS
+                    && r.sealed
+                        .iter()
+                        .all(|(_, s)| s.len() <= MAX_SEALED_KEY_BYTES)
+                    && r.sealed.windows(2).all(|w| w[0].0 < w[1].0)
+                    && r.prev.len() <= MAX_SEALED_KEY_BYTES
+            }
+            Certificate::RelayAuthorized(r) => {
+                !r.addrs.is_empty()
+                    && r.addrs.len() <= MAX_RELAY_ADDRS
+                    && r.addrs.iter().all(|a| a.len() <= MAX_ADDR_BYTES)
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Rejection::BadShape {
+                kind: self.cert.kind(),
+            })
+        }
+    }
+}
+
+/// A signed entry whose signature has been checked, with its bytes exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    id: EntryId,
+    bytes: Vec<u8>,
+    body: EntryBody,
+}
+
+impl Entry {
+    /// Id: BLAKE3 of the bytes.
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+    /// The signed bytes as received.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+    /// The decoded body.
+    pub fn body(&self) -> &EntryBody {
+        &self.body
+    }
+}
+
+/// An entry decoded but whose signature is not yet checked.
+#[derive(Debug)]
+pub struct Unverified {
+    id: EntryId,
+    bytes: Vec<u8>,
+    body: EntryBody,
+    key: ed25519_dalek::VerifyingKey,
+    sig: ed25519_dalek::Signature,
+}
+
+impl Unverified {
+    /// The id the entry would have.
+    pub fn id(&self) -> EntryId {
+        self.id
+    }
+}
+
+/// Decodes the framing and the body; checks version, size and trailing bytes. The signature is
+/// checked separately, in batches, by [`verify_batch`].
+pub fn decode(bytes: Vec<u8>) -> Result<Unverified, (EntryId, Rejection)> {
+    let id = EntryId(*blake3::hash(&bytes).as_bytes());
+    let fail = |r| Err((id, r));
+    if bytes.len() > MAX_ENTRY_BYTES {
+        return fail(Rejection::TooLarge {
+            size: bytes.len(),
+            limit: MAX_ENTRY_BYTES,
+        });
+    }
+    if bytes.is_empty() {
+        return fail(Rejection::Truncated);
+    }
+    if bytes[0] != ENTRY_V1 {
+        return fail(Rejection::UnknownVersion(bytes[0]));
+    }
+    if bytes.len() < 1 + 64 {
+        return fail(Rejection::Truncated);
+    }
+    let (signed, sig) = bytes.split_at(bytes.len() - 64);
+    let body = match postcard::take_from_bytes::<EntryBody>(&signed[1..]) {
+        Ok((body, [])) => body,
+        Ok((_, _rest)) => return fail(Rejection::TrailingBytes),
+        Err(postcard::Error::DeserializeUnexpectedEnd) => return fail(Rejection::Truncated),
+        Err(_) => return fail(Rejection::Malformed),
+    };
+    let Ok(key) = ed25519_dalek::VerifyingKey::from_bytes(&body.author.0) else {
+        return fail(Rejection::BadKey);
+    };
+    if key.is_weak() {
+        return fail(Rejection::BadKey);
+    }
+    let sig =
+        ed25519_dalek::Signature::from_slice(sig).map_err(|_| (id, Rejection::BadSignature))?;
+    Ok(Unverified {
+        id,
+        bytes,
+        body,
+        key,
+        sig,
+    })
+}
+
+/// Checks the signatures of a batch. Verification is ZIP-215-style (cofactored equation) for
+/// every entry, alone or in a batch, so that every device reaches the same verdict whatever its
+/// batch sizes; see ARCHITECTURE.md "Signatures".
+pub fn verify_batch(items: Vec<Unverified>) -> Vec<Result<Entry, (EntryId, Rejection)>> {
+    const CHUNK: usize = 256;
+    let mut out = Vec::with_capacity(items.len());
+    let mut items = items.into_iter().peekable();
+    while items.peek().is_some() {
+        let chunk: Vec<Unverified> = items.by_ref().take(CHUNK).collect();
+        if batch_ok(&chunk) {
+            out.extend(chunk.into_iter().map(|u| Ok(u.into_entry())));
+        } else {
+            for u in chunk {
+                if batch_ok(std::slice::from_ref(&u)) {
+                    out.push(Ok(u.into_entry()));
+                } else {
+                    out.push(Err((u.id, Rejection::BadSignature)));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn batch_ok(items: &[Unverified]) -> bool {
+    let msgs: Vec<Vec<u8>> = items
+        .iter()
+        .map(|u| {
+            let signed = &u.bytes[..u.bytes.len() - 64];
+            let mut m = Vec::with_capacity(ENTRY_DOMAIN.len() + signed.len());
+            m.extend_from_slice(ENTRY_DOMAIN);
+            m.extend_from_slice(signed);
+            m
+        })
+        .collect();
+    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
+    let sigs: Vec<_> = items.iter().map(|u| u.sig).collect();
+    let keys: Vec<_> = items.iter().map(|u| u.key).collect();
+    ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok()
+}
+
+impl Unverified {
+    fn into_entry(self) -> Entry {
+        Entry {
+            id: self.id,
+            bytes: self.bytes,
+            body: self.body,
+        }
+    }
+}
+
+/// Encodes and signs a body with a device key (or the root key, for the genesis).
+pub fn sign(keys: &DeviceKeys, body: &EntryBody) -> Vec<u8> {
+    let mut out = vec![ENTRY_V1];
+    // Serializing plain data into a Vec cannot fail.
+    out.extend_from_slice(&postcard::to_stdvec(body).unwrap_or_default());
+    let sig = keys.sign(ENTRY_DOMAIN, &out);
+    out.extend_from_slice(&sig);
+    out
+}

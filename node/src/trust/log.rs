@@ -1,0 +1,293 @@
+//! The organization log: a DAG of signed entries, admitted one by one against their causal past.
+//!
+//! [`OrgLog::ingest`] takes raw entries in any order and any batch size: it decodes them, checks
+//! signatures in batches, holds entries whose parents are missing (bounded by
+//! [`MAX_PENDING`]), and admits each entry once its parents are present if
+//! [`admission`](super::admission) says its author could make it in the state of its causal past.
+//!
+//! Invariants:
+//! - Only admitted entries are in the DAG; a refused entry leaves no trace but its
+//!   [`Rejection`] in the report.
+//! - An entry's verdict depends only on its ancestors, so it never changes and is the same on
+//!   every device whatever the arrival order.
+//! - The effective membership ([`OrgLog::state`]) is recomputed from the whole DAG after a change
+//!   (revocation wins may drop entries that were admitted earlier, see [`super::state`]).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::admission::{self, Index};
+use super::entry::{self, Certificate, Entry, EntryBody};
+use super::ids::{EntryId, Hlc, OrgId};
+use super::rejection::Rejection;
+use super::state::OrgState;
+use crate::dag::Dag;
+
+/// Most entries held while their parents are missing.
+pub const MAX_PENDING: usize = 100_000;
+
+/// What one [`OrgLog::ingest`] call did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestReport {
+    /// Entries admitted into the DAG, in admission order (parents first).
+    pub admitted: Vec<EntryId>,
+    /// Entries already known (admitted or waiting before this call).
+    pub duplicates: usize,
+    /// Entries refused, with why.
+    pub rejected: Vec<(EntryId, Rejection)>,
+}
+
+impl IngestReport {
+    /// Whether nothing was refused.
+    pub fn is_clean(&self) -> bool {
+        self.rejected.is_empty()
+    }
+}
+
+/// The organization log of one device.
+#[derive(Debug)]
+pub struct OrgLog {
+    org: OrgId,
+    entries: Vec<Entry>,
+    pos: HashMap<EntryId, u32>,
+    dag: Dag,
+    index: Index,
+    /// Entries waiting for parents, by id.
+    pending: HashMap<EntryId, Entry>,
+    /// Missing parent -> entries waiting for it.
+    waiting: HashMap<EntryId, Vec<EntryId>>,
+    state: Option<OrgState>,
+}
+
+impl OrgLog {
+    /// An empty log for the organization `org` (whose genesis must come first).
+    pub fn new(org: OrgId) -> Self {
+        OrgLog {
+            org,
+            entries: Vec::new(),
+            pos: HashMap::new(),
+            dag: Dag::new(),
+            index: Index::default(),
+            pending: HashMap::new(),
+            waiting: HashMap::new(),
+            state: None,
+        }
+    }
+
+    /// The organization.
+    pub fn org(&self) -> OrgId {
+        self.org
+    }
+
+    /// Number of admitted entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether nothing was admitted yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Number of entries waiting for parents.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The parents that waiting entries need and that this log lacks.
+    pub fn missing(&self) -> BTreeSet<EntryId> {
+        self.waiting
+            .keys()
+            .filter(|id| !self.pending.contains_key(id))
+            .copied()
+            .collect()
+    }
+
+    /// An admitted entry.
+    pub fn get(&self, id: &EntryId) -> Option<&Entry> {
+        self.pos.get(id).map(|p| &self.entries[*p as usize])
+    }
+
+    /// Whether an entry is admitted.
+    pub fn contains(&self, id: &EntryId) -> bool {
+        self.pos.contains_key(id)
+    }
+
+    /// Admitted entries, parents before children.
+    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
+    /// The heads of the whole DAG (including entries that revocation dropped), sorted.
+    pub fn heads(&self) -> Vec<EntryId> {
+        let mut h: Vec<EntryId> = self
+            .dag
+            .heads()
+            .map(|p| self.entries[p as usize].id())
+            .collect();
+        h.sort_unstable();
+        h
+    }
+
+    /// The latest time among `ids` (to start a clock after them).
+    pub fn max_time(&self, ids: &[EntryId]) -> Hlc {
+        ids.iter()
+            .filter_map(|id| self.get(id))
+            .map(|e| e.body().time)
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Decodes, verifies and admits a batch of raw entries, in any order.
+    pub fn ingest(&mut self, batch: Vec<Vec<u8>>) -> IngestReport {
+        let mut report = IngestReport::default();
+        let mut fresh = Vec::with_capacity(batch.len());
+        let mut seen = std::collections::HashSet::new();
+        for bytes in batch {
+            match entry::decode(bytes) {
+                Ok(u) => {
+                    if self.pos.contains_key(&u.id())
+                        || self.pending.contains_key(&u.id())
+                        || !seen.insert(u.id())
+                    {
+                        report.duplicates += 1;
+                    } else {
+                        fresh.push(u);
+                    }
+                }
+                Err((id, r)) => report.rejected.push((id, r)),
+            }
+        }
+        let mut verified = Vec::with_capacity(fresh.len());
+        for r in entry::verify_batch(fresh) {
+            match r {
+                Ok(e) => verified.push(e),
+                Err(rej) => report.rejected.push(rej),
+            }
+        }
+        // Time order is a topological order for honest entries: parents first, fewer holds.
+        verified.sort_by_key(|e| (e.body().time, e.id()));
+        for e in verified {
+            self.offer(e, &mut report);
+        }
+        if !report.admitted.is_empty() {
+            self.state = None;
+        }
+        report
+    }
+
+    /// Admits `e` now if its parents are present, else holds it.
+    fn offer(&mut self, e: Entry, report: &mut IngestReport) {
+        if let Err(r) = e.body().check_shape(&self.org) {
+            report.rejected.push((e.id(), r));
+            return;
+        }
+        let missing: Vec<EntryId> = e
+            .body()
+            .parents
+            .iter()
+            .filter(|p| !self.pos.contains_key(p))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            if self.pending.len() >= MAX_PENDING {
+                report.rejected.push((e.id(), Rejection::PendingFull));
+                return;
+            }
+            for m in missing {
+                self.waiting.entry(m).or_default().push(e.id());
+            }
+            self.pending.insert(e.id(), e);
+            return;
+        }
+        // Admit, then release whatever waited for it (iteratively, no recursion).
+        let mut ready = vec![e];
+        while let Some(e) = ready.pop() {
+            let id = e.id();
+            match self.admit(e) {
+                Ok(()) => {
+                    report.admitted.push(id);
+                    if let Some(children) = self.waiting.remove(&id) {
+                        for c in children {
+                            let now_ready = self.pending.get(&c).is_some_and(|ce| {
+                                ce.body().parents.iter().all(|p| self.pos.contains_key(p))
+                            });
+                            if now_ready {
+                                if let Some(ce) = self.pending.remove(&c) {
+                                    ready.push(ce);
+                                }
+                            }
+                        }
+                    }
+                }
+                Err(r) => {
+                    report.rejected.push((id, r));
+                    // Entries waiting for a refused entry can never be admitted.
+                    self.drop_waiting_on(id, report);
+                }
+            }
+        }
+    }
+
+    fn drop_waiting_on(&mut self, id: EntryId, report: &mut IngestReport) {
+        let mut stack = vec![id];
+        while let Some(id) = stack.pop() {
+            for c in self.waiting.remove(&id).unwrap_or_default() {
+                if let Some(ce) = self.pending.remove(&c) {
+                    report.rejected.push((
+                        ce.id(),
+                        Rejection::UnknownAuthor {
+                            device: ce.body().author,
+                        },
+                    ));
+                    stack.push(c);
+                }
+            }
+        }
+    }
+
+    /// Checks `e` against its causal past and appends it to the DAG.
+    fn admit(&mut self, e: Entry) -> Result<(), Rejection> {
+        let body: &EntryBody = e.body();
+        let parents: Vec<u32> = body
+            .parents
+            .iter()
+            .map(|p| {
+                self.pos.get(p).copied().ok_or(Rejection::UnknownAuthor {
+                    device: body.author,
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        if let Certificate::Genesis(_) = body.cert {
+            if !self.entries.is_empty() {
+                return Err(Rejection::SecondGenesis);
+            }
+        } else if self.entries.is_empty() {
+            return Err(Rejection::UnknownAuthor {
+                device: body.author,
+            });
+        }
+        if parents
+            .iter()
+            .any(|p| self.entries[*p as usize].body().time >= body.time)
+        {
+            return Err(Rejection::TimeNotAfterParents);
+        }
+        let at = self.dag.push(&parents);
+        let verdict = admission::check(&mut self.dag, &self.entries, &self.index, at, body);
+        if let Err(r) = verdict {
+            self.dag.pop();
+            return Err(r);
+        }
+        self.index.add(at, body);
+        self.pos.insert(e.id(), at);
+        self.entries.push(e);
+        Ok(())
+    }
+
+    /// The effective organization state (after revocation wins), computed on demand and cached.
+    pub fn state(&mut self) -> &OrgState {
+        self.state.get_or_insert_with(|| {
+            OrgState::compute(self.org, &self.entries, &self.dag, &self.index)
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! Why an organization-log entry was refused.
+//!
+//! Invariant: every refusal has exactly one variant here, with the ids that explain it; each
+//! variant's [`Rejection::label`] is a stable metric label. A refused entry is never stored.
+
+use super::ids::{DeviceId, UserId};
+
+/// A typed reason for refusing an entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// Bigger than the limit.
+    #[error("entry of {size} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Size received.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// The bytes end before the entry does.
+    #[error("truncated entry")]
+    Truncated,
+    /// A format version this build does not know.
+    #[error("unknown entry format version {0:#04x}")]
+    UnknownVersion(u8),
+    /// The body does not decode.
+    #[error("malformed entry body")]
+    Malformed,
+    /// Bytes after the body.
+    #[error("trailing bytes after the entry body")]
+    TrailingBytes,
+    /// The author key is not a valid, strong Ed25519 key.
+    #[error("invalid author key")]
+    BadKey,
+    /// The signature does not verify.
+    #[error("bad signature")]
+    BadSignature,
+    /// The entry belongs to another organization.
+    #[error("entry of another organization")]
+    WrongOrg,
+    /// More parents than allowed.
+    #[error("{count} parents (limit {limit})", limit = super::entry::MAX_PARENTS)]
+    TooManyParents {
+        /// Count received.
+        count: usize,
+    },
+    /// Parents not strictly increasing.
+    #[error("parents not sorted or repeated")]
+    UnsortedParents,
+    /// Time beyond the representable range.
+    #[error("timestamp out of range")]
+    TimeOutOfRange,
+    /// Time not after a parent's.
+    #[error("timestamp not after its parents'")]
+    TimeNotAfterParents,
+    /// A genesis with parents, a non-genesis without, or a genesis not signed by the root.
+    #[error("genesis rules broken (only the first entry has no parents, signed by the root key)")]
+    GenesisShape,
+    /// A second genesis, or a genesis for a log that has one.
+    #[error("the organization already has a genesis")]
+    SecondGenesis,
+    /// A certificate field out of bounds or inconsistent.
+    #[error("malformed {kind} certificate")]
+    BadShape {
+        /// Certificate kind.
+        kind: &'static str,
+    },
+    /// The log holds too many entries waiting for their parents.
+    #[error("too many entries waiting for their parents")]
+    PendingFull,
+    /// The author is not an active device in the entry's causal past.
+    #[error("author device {device:?} unknown in the entry's causal past")]
+    UnknownAuthor {
+        /// The author.
+        device: DeviceId,
+    },
+    /// The author device (or its user) was revoked in the entry's causal past.
+    #[error("author device {device:?} was revoked")]
+    AuthorRevoked {
+        /// The author.
+        device: DeviceId,
+    },
+    /// The author's user is not an admin.
+    #[error("author device {device:?} is not an admin's")]
+    NotAdmin {
+        /// The author.
+        device: DeviceId,
+    },
+    /// The author may not act on this user.
+    #[error("author device {device:?} may not act on user {user:?}")]
+    NotOwner {
+        /// The author.
+        device: DeviceId,
+        /// The user acted on.
+        user: UserId,
+    },
+    /// The user named does not exist in the entry's causal past.
+    #[error("unknown user {user:?}")]
+    UnknownUser {
+        /// The user.
+        user: UserId,
+    },
+    /// The user named is revoked.
+    #[error("user {user:?} is revoked")]
+    UserRevoked {
+        /// The user.
+        user: UserId,
+    },
+    /// The user id is taken.
+    #[error("user {user:?} already exists")]
+    UserExists {
+        /// The user.
+        user: UserId,
+    },
+    /// The device named does not exist in the entry's causal past.
+    #[error("unknown device {device:?}")]
+    UnknownDevice {
+        /// The device.
+        device: DeviceId,
+    },
+    /// The device id is taken.
+    #[error("device {device:?} already exists")]
+    DeviceExists {
+        /// The device.
+        device: DeviceId,
+    },
+    /// The device is already revoked.
+    #[error("device {device:?} is already revoked")]
+    DeviceAlreadyRevoked {
+        /// The device.
+        device: DeviceId,
+    },
+    /// A rotation whose generation is not the next one.
+    #[error("user-key generation {got} where {expected} was expected")]
+    BadGeneration {
+        /// Expected generation.
+        expected: u32,
+        /// Generation received.
+        got: u32,
+    },
+    /// A rotation sealed to a device that is not an active device of the user.
+    #[error("rotation sealed to {device:?}, not an active device of the user")]
+    BadRecipient {
+        /// The device.
+        device: DeviceId,
+    },
+}
+
+impl Rejection {
+    /// A stable label for counters and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Rejection::TooLarge { .. } => "too_large",
+            Rejection::Truncated => "truncated",
+            Rejection::UnknownVersion(_) => "unknown_version",
+            Rejection::Malformed => "malformed",
+            Rejection::TrailingBytes => "trailing_bytes",
+            Rejection::BadKey => "bad_key",
+            Rejection::BadSignature => "bad_signature",
+            Rejection::WrongOrg => "wrong_org",
+            Rejection::TooManyParents { .. } => "too_many_parents",
+            Rejection::UnsortedParents => "unsorted_parents",
+            Rejection::TimeOutOfRange => "time_out_of_range",
+            Rejection::TimeNotAfterParents => "time_not_after_parents",
+            Rejection::GenesisShape => "genesis_shape",
+            Rejection::SecondGenesis => "second_genesis",
+            Rejection::BadShape { .. } => "bad_shape",
+            Rejection::PendingFull => "pending_full",
+            Rejection::UnknownAuthor { .. } => "unknown_author",
+            Rejection::AuthorRevoked { .. } => "author_revoked",
+            Rejection::NotAdmin { .. } => "not_admin",
+            Rejection::NotOwner { .. } => "not_owner",
+            Rejection::UnknownUser { .. } => "unknown_user",
+            Rejection::UserRevoked { .. } => "user_revoked",
+            Rejection::UserExists { .. } => "user_exists",
+            Rejection::UnknownDevice { .. } => "unknown_device",
+            Rejection::DeviceExists { .. } => "device_exists",
+            Rejection::DeviceAlreadyRevoked { .. } => "device_already_revoked",
+            Rejection::BadGeneration { .. } => "bad_generation",
+            Rejection::BadRecipient { .. } => "bad_recipient",
+        }
+    }
+}

@@ -1,0 +1,718 @@
+//! Scenario, rejection, frozen-vector and property tests of the trust core.
+
+use proptest::prelude::*;
+use rand::{SeedableRng, rngs::StdRng};
+
+use super::author::{self, Newcomer, UserSecretPublic, Writer};
+use super::entry::{self, Certificate, EntryBody};
+use super::*;
+
+/// A device in a test organization, with its own log.
+struct Dev {
+    keys: DeviceKeys,
+    user: UserId,
+    clock: Clock,
+    log: OrgLog,
+    secret: UserSecret,
+}
+
+struct Org {
+    org: OrgId,
+    key: OrgKey,
+    genesis: Vec<u8>,
+    rng: StdRng,
+    now: u64,
+}
+
+fn new_org(seed: u64) -> (Org, Dev) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut clock = Clock::default();
+    let n = author::create_org(
+        &mut rng,
+        1_000,
+        &mut clock,
+        "Hospital",
+        &Newcomer {
+            name: "Ada",
+            email: "ada@example.org",
+            device_label: "ada-laptop",
+        },
+    )
+    .unwrap();
+    let mut log = OrgLog::new(n.org);
+    assert!(log.ingest(vec![n.genesis.clone()]).is_clean());
+    let dev = Dev {
+        keys: n.device,
+        user: n.user,
+        clock,
+        log,
+        secret: n.user_secret,
+    };
+    (
+        Org {
+            org: n.org,
+            key: n.org_key,
+            genesis: n.genesis,
+            rng,
+            now: 2_000,
+        },
+        dev,
+    )
+}
+
+impl Org {
+    fn tick(&mut self) -> u64 {
+        self.now += 10;
+        self.now
+    }
+
+    /// Writes `cert` as `dev`, ingests it locally, returns the bytes.
+    fn write(&mut self, dev: &mut Dev, cert: Certificate) -> Vec<u8> {
+        let now = self.tick();
+        let bytes = Writer {
+            keys: &dev.keys,
+            org_key: &self.key,
+            clock: &mut dev.clock,
+        }
+        .draft(&mut dev.log, now, cert);
+        let r = dev.log.ingest(vec![bytes.clone()]);
+        assert!(r.is_clean(), "own entry refused: {:?}", r.rejected);
+        bytes
+    }
+
+    /// Writes `cert` as `dev` and returns what its own log said.
+    fn try_write(&mut self, dev: &mut Dev, cert: Certificate) -> (Vec<u8>, IngestReport) {
+        let now = self.tick();
+        let bytes = Writer {
+            keys: &dev.keys,
+            org_key: &self.key,
+            clock: &mut dev.clock,
+        }
+        .draft(&mut dev.log, now, cert);
+        let r = dev.log.ingest(vec![bytes.clone()]);
+        (bytes, r)
+    }
+
+    /// `by` adds a new user with one device; the new device gets a copy of `by`'s log.
+    fn add_user(&mut self, by: &mut Dev, profile: Profile, name: &str) -> (Dev, Vec<Vec<u8>>) {
+        let mut uid = [0u8; 16];
+        rand::Rng::fill_bytes(&mut self.rng, &mut uid);
+        let user = UserId(uid);
+        let secret = UserSecret::generate(0, &mut self.rng);
+        let keys = DeviceKeys::generate(&mut self.rng);
+        let w = Writer {
+            keys: &by.keys,
+            org_key: &self.key,
+            clock: &mut Clock::default(),
+        };
+        let email = format!("{name}@example.org");
+        let c1 = w
+            .user_added(
+                &mut self.rng,
+                &self.org,
+                user,
+                profile,
+                &UserSecretPublic(secret.public()),
+                &Newcomer {
+                    name,
+                    email: &email,
+                    device_label: "laptop",
+                },
+            )
+            .unwrap();
+        let c2 = w
+            .device_added(
+                &mut self.rng,
+                &self.org,
+                user,
+                keys.id(),
+                keys.exchange_public(),
+                "laptop",
+            )
+            .unwrap();
+        let e1 = self.write(by, c1);
+        let e2 = self.write(by, c2);
+        let mut log = OrgLog::new(self.org);
+        let all: Vec<Vec<u8>> = by.log.entries().map(|e| e.bytes().to_vec()).collect();
+        assert!(log.ingest(all).is_clean());
+        (
+            Dev {
+                keys,
+                user,
+                clock: Clock::default(),
+                log,
+                secret,
+            },
+            vec![e1, e2],
+        )
+    }
+
+    /// `by` adds a second device to its own user.
+    fn add_own_device(&mut self, by: &mut Dev) -> Dev {
+        let keys = DeviceKeys::generate(&mut self.rng);
+        let w = Writer {
+            keys: &by.keys,
+            org_key: &self.key,
+            clock: &mut Clock::default(),
+        };
+        let c = w
+            .device_added(
+                &mut self.rng,
+                &self.org,
+                by.user,
+                keys.id(),
+                keys.exchange_public(),
+                "phone",
+            )
+            .unwrap();
+        self.write(by, c);
+        let mut log = OrgLog::new(self.org);
+        assert!(log.ingest(all_bytes(&by.log)).is_clean());
+        Dev {
+            keys,
+            user: by.user,
+            clock: Clock::default(),
+            log,
+            secret: by.secret.clone(),
+        }
+    }
+}
+
+fn all_bytes(log: &OrgLog) -> Vec<Vec<u8>> {
+    log.entries().map(|e| e.bytes().to_vec()).collect()
+}
+
+fn sync(a: &mut Dev, b: &mut Dev) {
+    let ab = all_bytes(&a.log);
+    let ba = all_bytes(&b.log);
+    assert!(b.log.ingest(ab).is_clean());
+    assert!(a.log.ingest(ba).is_clean());
+}
+
+fn only_rejection(r: &IngestReport) -> Rejection {
+    assert!(r.admitted.is_empty(), "admitted {:?}", r.admitted);
+    assert_eq!(r.rejected.len(), 1, "{:?}", r.rejected);
+    r.rejected[0].1.clone()
+}
+
+#[test]
+fn genesis_makes_an_org_with_one_admin_and_readable_private_parts() {
+    let (org, mut ada) = new_org(1);
+    let st = ada.log.state().clone();
+    assert_eq!(st.users.len(), 1);
+    let u = &st.users[&ada.user];
+    assert_eq!(u.profile, Profile::Admin);
+    assert!(st.is_active(&ada.keys.id()));
+    let p: author::UserPrivate = author::open_private(
+        &org.key,
+        &org.org,
+        author::PRIVATE_USER,
+        &ada.user.0,
+        &u.private,
+    )
+    .unwrap();
+    assert_eq!(p.email, "ada@example.org");
+    // The root key signed the genesis and the org id is its verifying key.
+    let g = ada.log.entries().next().unwrap();
+    assert_eq!(g.body().author.0, org.org.0);
+}
+
+#[test]
+fn admin_adds_users_and_devices_and_others_see_the_same_state() {
+    let (mut org, mut ada) = new_org(2);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let bob2 = org.add_own_device(&mut bob);
+    sync(&mut ada, &mut bob);
+    let st = ada.log.state().clone();
+    assert_eq!(st.users.len(), 2);
+    assert_eq!(st.active_devices_of(&bob.user).len(), 2);
+    assert!(st.is_active(&bob2.keys.id()));
+    assert_eq!(bob.log.state(), &st);
+}
+
+#[test]
+fn non_admin_cannot_add_a_user_and_nothing_is_stored() {
+    let (mut org, mut ada) = new_org(3);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let before = bob.log.len();
+    let c = Writer {
+        keys: &bob.keys,
+        org_key: &org.key,
+        clock: &mut Clock::default(),
+    }
+    .user_added(
+        &mut org.rng,
+        &org.org,
+        UserId([9; 16]),
+        Profile::Admin,
+        &UserSecretPublic([5; 32]),
+        &Newcomer {
+            name: "eve",
+            email: "eve@example.org",
+            device_label: "x",
+        },
+    )
+    .unwrap();
+    let (_, r) = org.try_write(&mut bob, c);
+    assert_eq!(
+        only_rejection(&r),
+        Rejection::NotAdmin {
+            device: bob.keys.id()
+        }
+    );
+    assert_eq!(bob.log.len(), before);
+}
+
+#[test]
+fn malformed_bytes_are_refused_with_their_reason() {
+    let (mut org, mut ada) = new_org(4);
+    let (bob, add) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let mut fresh = OrgLog::new(org.org);
+    assert!(fresh.ingest(vec![org.genesis.clone()]).is_clean());
+    let good = add[0].clone();
+
+    let mut bad_sig = good.clone();
+    let n = bad_sig.len();
+    bad_sig[n - 1] ^= 1;
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![bad_sig])),
+        Rejection::BadSignature
+    );
+
+    let mut bad_body = good.clone();
+    bad_body[40] ^= 0x10;
+    let r = fresh.ingest(vec![bad_body]);
+    assert!(r.admitted.is_empty() && r.rejected.len() == 1);
+
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![good[..50].to_vec()])).label(),
+        "truncated"
+    );
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![vec![]])),
+        Rejection::Truncated
+    );
+
+    let mut v2 = good.clone();
+    v2[0] = 0x02;
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![v2])),
+        Rejection::UnknownVersion(2)
+    );
+
+    let big = vec![1u8; entry::MAX_ENTRY_BYTES + 1];
+    assert!(matches!(
+        only_rejection(&fresh.ingest(vec![big])),
+        Rejection::TooLarge { .. }
+    ));
+
+    // Trailing bytes inside the signed part, correctly signed: still refused.
+    let body: EntryBody = fresh.get(&fresh.heads()[0]).unwrap().body().clone();
+    let mut signed = vec![entry::ENTRY_V1];
+    signed.extend_from_slice(&postcard::to_stdvec(&body).unwrap());
+    signed.push(0);
+    let sig = ada.keys.sign(entry::ENTRY_DOMAIN, &signed);
+    signed.extend_from_slice(&sig);
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![signed])),
+        Rejection::TrailingBytes
+    );
+
+    // Signed by a key outside the organization.
+    let outsider = DeviceKeys::generate(&mut org.rng);
+    let stranger = Writer {
+        keys: &outsider,
+        org_key: &org.key,
+        clock: &mut Clock::default(),
+    }
+    .draft(
+        &mut fresh,
+        9_000,
+        Certificate::UserRevoked { user: bob.user },
+    );
+    assert_eq!(
+        only_rejection(&fresh.ingest(vec![stranger])),
+        Rejection::UnknownAuthor {
+            device: outsider.id()
+        }
+    );
+    assert_eq!(fresh.len(), 1, "nothing but the genesis was stored");
+    // The good entry still goes in afterwards.
+    assert!(fresh.ingest(add).is_clean());
+}
+
+#[test]
+fn entries_with_missing_parents_wait_then_are_admitted_or_refused() {
+    let (mut org, mut ada) = new_org(5);
+    let (_bob, add) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let mut fresh = OrgLog::new(org.org);
+    // Children first: held, nothing admitted.
+    let r = fresh.ingest(vec![add[1].clone(), add[0].clone()]);
+    assert!(r.admitted.is_empty() && r.rejected.is_empty());
+    assert_eq!(fresh.pending_len(), 2);
+    assert_eq!(fresh.missing().len(), 1);
+    // The genesis arrives: everything goes in, parents first.
+    let r = fresh.ingest(vec![org.genesis.clone()]);
+    assert_eq!(r.admitted.len(), 3);
+    assert_eq!(fresh.pending_len(), 0);
+    assert_eq!(fresh.state(), ada.log.state());
+}
+
+#[test]
+fn revoked_device_writing_after_its_revocation_is_refused() {
+    let (mut org, mut ada) = new_org(6);
+    let (bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    let bob_id = bob.keys.id();
+    let mut bob = bob;
+    org.write(&mut ada, Certificate::DeviceRevoked { device: bob_id });
+    sync(&mut ada, &mut bob);
+    let (_, r) = org.try_write(&mut bob, Certificate::UserRevoked { user: ada.user });
+    assert_eq!(
+        only_rejection(&r),
+        Rejection::AuthorRevoked { device: bob_id }
+    );
+}
+
+#[test]
+fn revocation_wins_over_what_the_device_wrote_offline() {
+    let (mut org, mut ada) = new_org(7);
+    let (mut mallory, _) = org.add_user(&mut ada, Profile::Admin, "mallory");
+    let (mut carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
+    sync(&mut ada, &mut mallory);
+    sync(&mut ada, &mut carol);
+    let m_id = mallory.keys.id();
+    // Mallory, offline, demotes Ada and adds an accomplice; Ada revokes Mallory meanwhile.
+    let demote = org.write(
+        &mut mallory,
+        Certificate::ProfileChanged {
+            user: ada.user,
+            profile: Profile::Standard,
+        },
+    );
+    let (_, accomplice) = org.add_user(&mut mallory, Profile::Admin, "acc");
+    let revoke = org.write(&mut ada, Certificate::DeviceRevoked { device: m_id });
+    // Carol hears of the revocation first, Ada of Mallory's entries later: same outcome.
+    assert!(carol.log.ingest(vec![revoke.clone()]).is_clean());
+    let mut late = vec![demote.clone()];
+    late.extend(accomplice.clone());
+    let r = carol.log.ingest(late.clone());
+    assert!(
+        r.is_clean(),
+        "valid in their causal past: admitted, then dropped"
+    );
+    assert!(ada.log.ingest(late).is_clean());
+    for dev in [&mut ada, &mut carol] {
+        let st = dev.log.state().clone();
+        assert_eq!(st.users[&ada_user(&st)].profile, Profile::Admin);
+        assert!(!st.is_active(&m_id));
+        assert_eq!(st.users.len(), 3, "the accomplice is dropped");
+        assert_eq!(st.dropped.len(), 3);
+    }
+    assert_eq!(ada.log.state(), carol.log.state());
+}
+
+fn ada_user(st: &OrgState) -> UserId {
+    *st.users
+        .iter()
+        .find(|(_, u)| u.added_by == st.genesis.unwrap())
+        .unwrap()
+        .0
+}
+
+#[test]
+fn an_entry_an_honest_admin_built_on_before_the_revocation_is_kept() {
+    let (mut org, mut ada) = new_org(8);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    let (mut carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
+    sync(&mut ada, &mut bob);
+    sync(&mut ada, &mut carol);
+    // Bob (later revoked) promotes Carol; Carol's own device sees it and builds on it.
+    let promote = org.write(
+        &mut bob,
+        Certificate::ProfileChanged {
+            user: carol.user,
+            profile: Profile::Admin,
+        },
+    );
+    assert!(carol.log.ingest(vec![promote.clone()]).is_clean());
+    let carol_dev2 = org.add_own_device(&mut carol);
+    let _ = carol_dev2;
+    // Ada, not having seen any of it, revokes Bob.
+    let revoke = org.write(
+        &mut ada,
+        Certificate::DeviceRevoked {
+            device: bob.keys.id(),
+        },
+    );
+    sync(&mut ada, &mut carol);
+    assert!(carol.log.ingest(vec![revoke]).is_clean() || carol.log.len() == ada.log.len());
+    let st = ada.log.state().clone();
+    assert_eq!(
+        st.users[&carol.user].profile,
+        Profile::Admin,
+        "endorsed: kept"
+    );
+    assert!(st.dropped.is_empty());
+    assert_eq!(carol.log.state(), &st);
+}
+
+#[test]
+fn two_admins_revoking_each_other_both_take_effect() {
+    let (mut org, mut ada) = new_org(9);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    sync(&mut ada, &mut bob);
+    let (a, b) = (ada.keys.id(), bob.keys.id());
+    org.write(&mut ada, Certificate::DeviceRevoked { device: b });
+    org.write(&mut bob, Certificate::DeviceRevoked { device: a });
+    sync(&mut ada, &mut bob);
+    let st = ada.log.state().clone();
+    assert!(!st.is_active(&a) && !st.is_active(&b));
+    assert_eq!(bob.log.state(), &st);
+}
+
+#[test]
+fn revoking_a_device_marks_the_user_key_for_rotation_until_a_sibling_rotates_it() {
+    let (mut org, mut ada) = new_org(10);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let mut bob_phone = org.add_own_device(&mut bob);
+    sync(&mut ada, &mut bob);
+    org.write(
+        &mut bob,
+        Certificate::DeviceRevoked {
+            device: bob_phone.keys.id(),
+        },
+    );
+    assert!(bob.log.state().users[&bob.user].key.needs_rotation);
+    let next = UserSecret::generate(1, &mut org.rng);
+    let cert = author::rotation(
+        &mut org.rng,
+        &org.org,
+        bob.user,
+        &bob.secret,
+        &next,
+        &[(bob.keys.id(), bob.keys.exchange_public())],
+    )
+    .unwrap();
+    let rot = org.write(&mut bob, cert);
+    let k = bob.log.state().users[&bob.user].key.clone();
+    assert_eq!(
+        (k.generation, k.needs_rotation, k.public),
+        (1, false, next.public())
+    );
+    // Bob's laptop can open the new key and walk back to generation 0.
+    let Certificate::UserKeyRotated(r) = bob
+        .log
+        .get(&EntryId(*blake3::hash(&rot).as_bytes()))
+        .unwrap()
+        .body()
+        .cert
+        .clone()
+    else {
+        panic!()
+    };
+    let opened = author::open_rotation(&org.org, &bob.keys, &r).unwrap();
+    assert_eq!(opened.public(), next.public());
+    let g0 = keys::unchain_prev(&bob.user, &opened, &r.prev).unwrap();
+    assert_eq!(g0.public(), bob.secret.public());
+    // The revoked phone cannot rotate or open anything, and a rotation to it is refused.
+    assert!(author::open_rotation(&org.org, &bob_phone.keys, &r).is_err());
+    sync(&mut bob, &mut bob_phone);
+    let g2 = UserSecret::generate(2, &mut org.rng);
+    let bad = author::rotation(
+        &mut org.rng,
+        &org.org,
+        bob.user,
+        &next,
+        &g2,
+        &[(bob_phone.keys.id(), bob_phone.keys.exchange_public())],
+    )
+    .unwrap();
+    let (_, r) = org.try_write(&mut bob, bad);
+    assert_eq!(
+        only_rejection(&r),
+        Rejection::BadRecipient {
+            device: bob_phone.keys.id()
+        }
+    );
+    // Ada (an admin, not Bob) may not rotate Bob's key: she must never learn it.
+    let by_admin = author::rotation(&mut org.rng, &org.org, bob.user, &next, &g2, &[]).unwrap();
+    let (_, r) = org.try_write(&mut ada, by_admin);
+    assert!(matches!(only_rejection(&r), Rejection::NotOwner { .. }));
+}
+
+/// Frozen test vector: an entry signed with fixed keys must decode to this body and id, and
+/// signing that body again must give exactly these bytes (Ed25519 is deterministic).
+#[test]
+fn frozen_entry_vector() {
+    let keys = DeviceKeys::from_secrets(&[7; 32], &[8; 32]);
+    let body = EntryBody {
+        org: OrgId([1; 32]),
+        parents: vec![EntryId([2; 32])],
+        author: keys.id(),
+        time: Hlc(0x0000_0190_0000_0001),
+        cert: Certificate::DeviceRevoked {
+            device: DeviceId([3; 32]),
+        },
+    };
+    let bytes = entry::sign(&keys, &body);
+    let hex_bytes = hex::encode(&bytes);
+    const FROZEN: &str = include_str!("vectors/entry_v1.hex");
+    assert_eq!(hex_bytes, FROZEN.trim(), "entry wire format changed");
+    let u = entry::decode(bytes).unwrap();
+    assert_eq!(
+        u.id().to_string(),
+        hex::encode(blake3::hash(&hex::decode(FROZEN.trim()).unwrap()).as_bytes())
+    );
+    let e = entry::verify_batch(vec![u]).pop().unwrap().unwrap();
+    assert_eq!(e.body(), &body);
+}
+
+// ---- property test: every delivery order gives the same verdicts and the same state ----
+
+#[derive(Debug, Clone)]
+enum Op {
+    AddUser { by: usize, admin: bool },
+    AddDevice { by: usize },
+    Promote { by: usize, target: usize },
+    RevokeDevice { by: usize, target: usize },
+    RevokeUser { by: usize, target: usize },
+    Sync { a: usize, b: usize },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..8usize, any::<bool>()).prop_map(|(by, admin)| Op::AddUser { by, admin }),
+        2 => (0..8usize).prop_map(|by| Op::AddDevice { by }),
+        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::Promote { by, target }),
+        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeDevice { by, target }),
+        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeUser { by, target }),
+        3 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Sync { a, b }),
+    ]
+}
+
+/// Runs random concurrent histories over several devices; returns every entry written
+/// (including refused ones, which any device may receive too).
+fn run_history(seed: u64, ops: &[Op]) -> (OrgId, Vec<Vec<u8>>) {
+    let (mut org, ada) = new_org(seed);
+    let mut devs = vec![ada];
+    let mut written = vec![org.genesis.clone()];
+    for op in ops {
+        let n = devs.len();
+        match *op {
+            Op::AddUser { by, admin } => {
+                let by = by % n;
+                let mut d = std::mem::replace(&mut devs[by], dummy(&org));
+                let profile = if admin {
+                    Profile::Admin
+                } else {
+                    Profile::Standard
+                };
+                if d.log.state().is_active(&d.keys.id())
+                    && d.log.state().users[&d.user].profile == Profile::Admin
+                {
+                    let (new, es) = org.add_user(&mut d, profile, "u");
+                    written.extend(es);
+                    devs.push(new);
+                }
+                devs[by] = d;
+            }
+            Op::AddDevice { by } => {
+                let by = by % n;
+                let mut d = std::mem::replace(&mut devs[by], dummy(&org));
+                if d.log.state().is_active(&d.keys.id()) {
+                    let new = org.add_own_device(&mut d);
+                    written.push(all_bytes(&d.log).pop().unwrap());
+                    devs.push(new);
+                }
+                devs[by] = d;
+            }
+            Op::Promote { by, target }
+            | Op::RevokeDevice { by, target }
+            | Op::RevokeUser { by, target } => {
+                let (by, target) = (by % n, target % n);
+                let cert = match op {
+                    Op::Promote { .. } => Certificate::ProfileChanged {
+                        user: devs[target].user,
+                        profile: Profile::Admin,
+                    },
+                    Op::RevokeDevice { .. } => Certificate::DeviceRevoked {
+                        device: devs[target].keys.id(),
+                    },
+                    _ => Certificate::UserRevoked {
+                        user: devs[target].user,
+                    },
+                };
+                let (bytes, _) = org.try_write(&mut devs[by], cert);
+                written.push(bytes);
+            }
+            Op::Sync { a, b } => {
+                let (a, b) = (a % n, b % n);
+                if a != b {
+                    let ab = all_bytes(&devs[a].log);
+                    let ba = all_bytes(&devs[b].log);
+                    devs[b].log.ingest(ab);
+                    devs[a].log.ingest(ba);
+                }
+            }
+        }
+    }
+    (org.org, written)
+}
+
+fn dummy(org: &Org) -> Dev {
+    Dev {
+        keys: DeviceKeys::from_secrets(&[1; 32], &[1; 32]),
+        user: UserId([0; 16]),
+        clock: Clock::default(),
+        log: OrgLog::new(org.org),
+        secret: UserSecret::from_bytes(0, &[1; 32]),
+    }
+}
+
+/// Ingests `entries` in the given order and batch sizes; returns verdicts and state.
+fn replay(
+    org: OrgId,
+    entries: &[Vec<u8>],
+    order: &[usize],
+    batch: usize,
+) -> (Vec<(EntryId, bool)>, OrgState) {
+    let mut log = OrgLog::new(org);
+    let mut admitted = std::collections::BTreeSet::new();
+    for chunk in order.chunks(batch.max(1)) {
+        let r = log.ingest(chunk.iter().map(|i| entries[*i].clone()).collect());
+        admitted.extend(r.admitted);
+    }
+    let verdicts = entries
+        .iter()
+        .map(|e| {
+            let id = EntryId(*blake3::hash(e).as_bytes());
+            (id, log.contains(&id))
+        })
+        .collect();
+    assert_eq!(log.pending_len(), 0);
+    (verdicts, log.state().clone())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn every_delivery_order_gives_the_same_verdicts_and_state(
+        seed in 0u64..1_000,
+        ops in proptest::collection::vec(op(), 1..40),
+        perm_seed in any::<u64>(),
+        batch in 1usize..16,
+    ) {
+        let (org, entries) = run_history(seed, &ops);
+        let in_order: Vec<usize> = (0..entries.len()).collect();
+        let (v1, s1) = replay(org, &entries, &in_order, entries.len());
+        let mut shuffled = in_order.clone();
+        let mut r = StdRng::seed_from_u64(perm_seed);
+        for i in (1..shuffled.len()).rev() {
+            let j = (rand::Rng::next_u64(&mut r) % (i as u64 + 1)) as usize;
+            shuffled.swap(i, j);
+        }
+        let (v2, s2) = replay(org, &entries, &shuffled, batch);
+        prop_assert_eq!(v1, v2);
+        prop_assert_eq!(s1, s2);
+    }
+}
