@@ -8,4 +8,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod dag;
+pub mod keystore;
+pub mod node;
+pub mod store;
 pub mod trust;

@@ -1,0 +1,37 @@
+//! The `cloison` command: argument types ([`args`]), dispatch ([`run`]) and output ([`output`]).
+//!
+//! Invariant: every command goes through [`cloison_node::node::Node`]; this module only parses,
+//! asks for the passphrase, and formats.
+
+mod args;
+mod output;
+mod run;
+
+use clap::Parser;
+
+/// Entry point: parse, run, report.
+pub fn main() -> std::process::ExitCode {
+    let cli = args::Cli::parse();
+    init_tracing(cli.verbose);
+    match run::run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .try_init();
+}
