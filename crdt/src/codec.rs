@@ -1,0 +1,313 @@
+//! Byte encodings of the values stored in the automerge documents.
+//!
+//! Every stored value is `Bytes` with a leading format byte. Decoding is total: hostile or
+//! corrupt bytes give `None` (the value is then ignored, the same way on every replica) and never
+//! panic. Integers are big-endian. Layouts:
+//! - place `p`: `1 | kind u8 (0 file, 1 folder) | parent [16] | previous parent [16] | time i64`
+//! - name `n`: `1 | time i64 | name UTF-8`
+//! - version `v/<vid>`: `1 | size u64 | content hash [32] | modified i64 | device [32] |
+//!   user u16-len | label u16-len | preds u16-count [16].. | restored 0/1 [16]? | chunks u32-count ([32] u32)..`
+//! - retention: `1 | time i64 | tag u8 (0 all, 1 days, 2 last-k) | n u32`
+
+use crate::ids::{EntryId, ID_LEN, VersionId};
+use crate::limits;
+use crate::model::{Author, ChunkRef, Kind, Manifest, Retention, Version};
+
+const FORMAT: u8 = 1;
+
+/// A decoded `p` value: the entry's kind and place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Place {
+    pub time: i64,
+    pub kind: Kind,
+    pub parent: EntryId,
+    pub prev: EntryId,
+}
+
+/// A decoded `n` value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Named {
+    pub time: i64,
+    pub name: String,
+}
+
+pub(crate) fn encode_place(p: &Place) -> Vec<u8> {
+    let mut out = Vec::with_capacity(2 + 2 * ID_LEN + 8);
+    out.push(FORMAT);
+    out.push(match p.kind {
+        Kind::File => 0,
+        Kind::Folder => 1,
+    });
+    out.extend_from_slice(&p.parent.0);
+    out.extend_from_slice(&p.prev.0);
+    out.extend_from_slice(&p.time.to_be_bytes());
+    out
+}
+
+pub(crate) fn decode_place(b: &[u8]) -> Option<Place> {
+    let mut r = Reader(b);
+    r.format()?;
+    let kind = match r.u8()? {
+        0 => Kind::File,
+        1 => Kind::Folder,
+        _ => return None,
+    };
+    let parent = EntryId(r.array()?);
+    let prev = EntryId(r.array()?);
+    let time = r.i64()?;
+    r.end()?;
+    Some(Place {
+        time,
+        kind,
+        parent,
+        prev,
+    })
+}
+
+pub(crate) fn encode_name(n: &Named) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + n.name.len());
+    out.push(FORMAT);
+    out.extend_from_slice(&n.time.to_be_bytes());
+    out.extend_from_slice(n.name.as_bytes());
+    out
+}
+
+pub(crate) fn decode_name(b: &[u8]) -> Option<Named> {
+    let mut r = Reader(b);
+    r.format()?;
+    let time = r.i64()?;
+    let rest = r.0;
+    if rest.len() > limits::MAX_NAME {
+        return None;
+    }
+    Some(Named {
+        time,
+        name: std::str::from_utf8(rest).ok()?.to_owned(),
+    })
+}
+
+pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
+    let m = &v.manifest;
+    let mut out = Vec::with_capacity(160 + m.chunks.len() * 36);
+    out.push(FORMAT);
+    out.extend_from_slice(&m.size.to_be_bytes());
+    out.extend_from_slice(&m.content_hash);
+    out.extend_from_slice(&m.modified_ms.to_be_bytes());
+    out.extend_from_slice(&v.author.device);
+    for s in [&v.author.user_name, &v.author.device_label] {
+        // Lengths are bounded by `Author::validate` (64 bytes) before encoding.
+        out.extend_from_slice(&(s.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+    out.extend_from_slice(&(v.preds.len().min(usize::from(u16::MAX)) as u16).to_be_bytes());
+    for p in &v.preds {
+        out.extend_from_slice(&p.0);
+    }
+    match v.restored_from {
+        None => out.push(0),
+        Some(r) => {
+            out.push(1);
+            out.extend_from_slice(&r.0);
+        }
+    }
+    out.extend_from_slice(&(m.chunks.len() as u32).to_be_bytes());
+    for c in &m.chunks {
+        out.extend_from_slice(&c.id);
+        out.extend_from_slice(&c.len.to_be_bytes());
+    }
+    out
+}
+
+pub(crate) fn decode_version(id: VersionId, b: &[u8]) -> Option<Version> {
+    let mut r = Reader(b);
+    r.format()?;
+    let size = r.u64()?;
+    let content_hash = r.array()?;
+    let modified_ms = r.i64()?;
+    let device = r.array()?;
+    let user_name = r.label()?;
+    let device_label = r.label()?;
+    let npreds = usize::from(r.u16()?);
+    let mut preds = Vec::with_capacity(npreds.min(64));
+    for _ in 0..npreds {
+        preds.push(VersionId(r.array()?));
+    }
+    let restored_from = match r.u8()? {
+        0 => None,
+        1 => Some(VersionId(r.array()?)),
+        _ => return None,
+    };
+    let nchunks = r.u32()? as usize;
+    if nchunks > limits::MAX_CHUNKS || nchunks.checked_mul(36)? != r.0.len() {
+        return None;
+    }
+    let mut chunks = Vec::with_capacity(nchunks);
+    for _ in 0..nchunks {
+        chunks.push(ChunkRef {
+            id: r.array()?,
+            len: r.u32()?,
+        });
+    }
+    r.end()?;
+    let manifest = Manifest {
+        size,
+        chunks,
+        content_hash,
+        modified_ms,
+    };
+    manifest.validate().ok()?;
+    let author = Author {
+        device,
+        user_name,
+        device_label,
+    };
+    author.validate().ok()?;
+    Some(Version {
+        id,
+        manifest,
+        author,
+        preds,
+        restored_from,
+    })
+}
+
+pub(crate) fn encode_retention(time: i64, r: Retention) -> Vec<u8> {
+    let (tag, n) = match r {
+        Retention::KeepAll => (0u8, 0u32),
+        Retention::NewerThanDays(d) => (1, d),
+        Retention::LastK(k) => (2, k),
+    };
+    let mut out = vec![FORMAT];
+    out.extend_from_slice(&time.to_be_bytes());
+    out.push(tag);
+    out.extend_from_slice(&n.to_be_bytes());
+    out
+}
+
+pub(crate) fn decode_retention(b: &[u8]) -> Option<(i64, Retention)> {
+    let mut r = Reader(b);
+    r.format()?;
+    let time = r.i64()?;
+    let tag = r.u8()?;
+    let n = r.u32()?;
+    r.end()?;
+    let ret = match tag {
+        0 => Retention::KeepAll,
+        1 => Retention::NewerThanDays(n),
+        2 => Retention::LastK(n),
+        _ => return None,
+    };
+    Some((time, ret))
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
+        self.take(N)?.try_into().ok()
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes(self.array()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes(self.array()?))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_be_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Option<i64> {
+        Some(i64::from_be_bytes(self.array()?))
+    }
+    fn format(&mut self) -> Option<()> {
+        (self.u8()? == FORMAT).then_some(())
+    }
+    fn label(&mut self) -> Option<String> {
+        let n = usize::from(self.u16()?);
+        if n > limits::MAX_LABEL {
+            return None;
+        }
+        Some(std::str::from_utf8(self.take(n)?).ok()?.to_owned())
+    }
+    fn end(&self) -> Option<()> {
+        self.0.is_empty().then_some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn version() -> Version {
+        Version {
+            id: VersionId([3; 16]),
+            manifest: Manifest {
+                size: 10,
+                chunks: vec![
+                    ChunkRef {
+                        id: [1; 32],
+                        len: 4,
+                    },
+                    ChunkRef {
+                        id: [2; 32],
+                        len: 6,
+                    },
+                ],
+                content_hash: [9; 32],
+                modified_ms: 1_700_000_000_000,
+            },
+            author: Author {
+                device: [5; 32],
+                user_name: "ann".into(),
+                device_label: "laptop".into(),
+            },
+            preds: vec![VersionId([1; 16])],
+            restored_from: Some(VersionId([2; 16])),
+        }
+    }
+
+    #[test]
+    fn values_round_trip() {
+        let v = version();
+        assert_eq!(decode_version(v.id, &encode_version(&v)), Some(v));
+        let p = Place {
+            time: -5,
+            kind: Kind::Folder,
+            parent: EntryId([1; 16]),
+            prev: EntryId::ROOT,
+        };
+        assert_eq!(decode_place(&encode_place(&p)), Some(p));
+        let n = Named {
+            time: 7,
+            name: "é.txt".into(),
+        };
+        assert_eq!(decode_name(&encode_name(&n)), Some(n));
+        assert_eq!(
+            decode_retention(&encode_retention(3, Retention::LastK(4))),
+            Some((3, Retention::LastK(4)))
+        );
+    }
+
+    #[test]
+    fn truncated_or_padded_values_are_rejected() {
+        let v = version();
+        let bytes = encode_version(&v);
+        for cut in 0..bytes.len() {
+            assert_eq!(decode_version(v.id, &bytes[..cut]), None, "cut at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(decode_version(v.id, &long), None);
+        assert_eq!(decode_place(&[1, 7]), None);
+    }
+}

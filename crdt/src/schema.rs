@@ -1,0 +1,265 @@
+//! The schema inside automerge, and the raw per-entry cache read from it.
+//!
+//! Each shard is an automerge document whose root map holds flat keys, one per entry field:
+//! - `<entry hex>/p` place: kind, parent, previous parent, time (see [`crate::codec`]);
+//! - `<entry hex>/n` name and time;
+//! - `<entry hex>/d` deletion: `Int(0)` alive, `Int(t)` deleted at `t` (ms, at least 1);
+//! - `<entry hex>/v/<version hex>` one immutable content version.
+//!
+//! The settings document (index K) holds `retention` and `shards`. Flat keys keep every op on
+//! the root map, so a change's touched entries can be read off its op keys, and a field's
+//! concurrent values are exactly automerge's `get_all` at that key.
+//!
+//! Invariants: an entry lives in shard `shard_of(id, K)` forever; keys found in another shard,
+//! unknown keys and undecodable values are ignored identically on every replica. The raw cache
+//! holds every concurrent value of every field (nothing is resolved here), in `BTreeMap`s so no
+//! iteration order depends on a random hasher.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+
+use crate::codec::{self, Named, Place};
+use crate::ids::{EntryId, VersionId};
+use crate::model::{Retention, Version};
+
+/// Settings-document key of the retention policy.
+pub(crate) const KEY_RETENTION: &str = "retention";
+/// Settings-document key recording the shard count K.
+pub(crate) const KEY_SHARDS: &str = "shards";
+
+/// Which shard an entry lives in, for a workspace of `k` shards.
+pub fn shard_of(id: EntryId, k: u16) -> u16 {
+    u16::from_be_bytes([id.0[0], id.0[1]]) % k.max(1)
+}
+
+/// One field of an entry, as named by a document key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Field {
+    Place,
+    Name,
+    Deleted,
+    Version(VersionId),
+}
+
+pub(crate) fn key(id: EntryId, field: Field) -> String {
+    match field {
+        Field::Place => format!("{}/p", id.to_hex()),
+        Field::Name => format!("{}/n", id.to_hex()),
+        Field::Deleted => format!("{}/d", id.to_hex()),
+        Field::Version(v) => format!("{}/v/{}", id.to_hex(), v.to_hex()),
+    }
+}
+
+pub(crate) fn parse_key(key: &str) -> Option<(EntryId, Field)> {
+    let id = EntryId::from_hex(key.get(..32)?)?;
+    if id.is_root() {
+        return None;
+    }
+    let field = match key.get(32..)? {
+        "/p" => Field::Place,
+        "/n" => Field::Name,
+        "/d" => Field::Deleted,
+        rest => Field::Version(VersionId::from_hex(rest.strip_prefix("/v/")?)?),
+    };
+    Some((id, field))
+}
+
+/// Every concurrent value of every field of one entry.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RawEntry {
+    pub places: Vec<Place>,
+    pub names: Vec<Named>,
+    pub deleted: Vec<i64>,
+    pub versions: BTreeMap<VersionId, Arc<Version>>,
+}
+
+impl RawEntry {
+    /// The winning place: the greatest `(time, kind, parent, previous)`.
+    pub fn place(&self) -> Option<&Place> {
+        self.places.iter().max()
+    }
+    /// The winning name: the greatest `(time, name)`.
+    pub fn name(&self) -> Option<&Named> {
+        self.names.iter().max()
+    }
+    /// Alive unless every concurrent deletion value says deleted: a write that a delete did not
+    /// see (it stores `0` concurrently) keeps the entry alive.
+    pub fn self_alive(&self) -> bool {
+        self.deleted.is_empty() || self.deleted.contains(&0)
+    }
+    /// When it was deleted, if it is.
+    pub fn deleted_at(&self) -> Option<i64> {
+        if self.self_alive() {
+            None
+        } else {
+            self.deleted.iter().copied().max()
+        }
+    }
+    /// Versions no other version supersedes, best first (see [`version_order`]).
+    pub fn heads(&self) -> Vec<&Arc<Version>> {
+        let mut superseded = std::collections::BTreeSet::new();
+        for v in self.versions.values() {
+            for p in &v.preds {
+                if *p != v.id {
+                    superseded.insert(*p);
+                }
+            }
+        }
+        let mut heads: Vec<_> = self
+            .versions
+            .values()
+            .filter(|v| !superseded.contains(&v.id))
+            .collect();
+        heads.sort_by(|a, b| version_order(b, a));
+        heads
+    }
+    fn is_empty(&self) -> bool {
+        self.places.is_empty()
+            && self.names.is_empty()
+            && self.deleted.is_empty()
+            && self.versions.is_empty()
+    }
+}
+
+/// The order that picks the current version among concurrent heads: latest modification time,
+/// then greatest author device, then greatest version id. Total and replica-independent.
+pub(crate) fn version_order(a: &Version, b: &Version) -> std::cmp::Ordering {
+    (a.manifest.modified_ms, a.author.device, a.id).cmp(&(
+        b.manifest.modified_ms,
+        b.author.device,
+        b.id,
+    ))
+}
+
+/// The raw cache of every entry of every shard.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RawCache {
+    pub entries: BTreeMap<EntryId, RawEntry>,
+}
+
+fn bytes_of<'a>(v: &'a Value<'_>) -> Option<&'a [u8]> {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Bytes(b) => Some(b),
+            _ => None,
+        },
+        Value::Object(_) => None,
+    }
+}
+
+fn int_of(v: &Value<'_>) -> Option<i64> {
+    match v {
+        Value::Scalar(s) => match s.as_ref() {
+            ScalarValue::Int(i) => Some(*i),
+            _ => None,
+        },
+        Value::Object(_) => None,
+    }
+}
+
+impl RawCache {
+    /// Re-reads one key of shard `shard` from its document into the cache.
+    pub fn refresh_key(&mut self, doc: &AutoCommit, shard: u16, k: u16, key_str: &str) {
+        let Some((id, field)) = parse_key(key_str) else {
+            return;
+        };
+        if shard_of(id, k) != shard {
+            return;
+        }
+        let values = doc.get_all(ROOT, key_str).unwrap_or_default();
+        let values: Vec<Value<'_>> = values.into_iter().map(|(v, _)| v).collect();
+        self.set_field(id, field, &values);
+    }
+
+    fn set_field(&mut self, id: EntryId, field: Field, values: &[Value<'_>]) {
+        let e = self.entries.entry(id).or_default();
+        match field {
+            Field::Place => {
+                e.places = values
+                    .iter()
+                    .filter_map(|v| codec::decode_place(bytes_of(v)?))
+                    .collect();
+            }
+            Field::Name => {
+                e.names = values
+                    .iter()
+                    .filter_map(|v| codec::decode_name(bytes_of(v)?))
+                    .collect();
+            }
+            Field::Deleted => {
+                e.deleted = values.iter().filter_map(int_of).collect();
+            }
+            Field::Version(vid) => {
+                // Versions are immutable; concurrent puts of one key (only promotions, which
+                // write identical bytes) resolve to the smallest decodable encoding.
+                let mut best: Option<Version> = None;
+                let mut encs: Vec<&[u8]> = values.iter().filter_map(bytes_of).collect();
+                encs.sort();
+                for enc in encs {
+                    if let Some(v) = codec::decode_version(vid, enc) {
+                        best = Some(v);
+                        break;
+                    }
+                }
+                match best {
+                    Some(v) => {
+                        e.versions.insert(vid, Arc::new(v));
+                    }
+                    None => {
+                        e.versions.remove(&vid);
+                    }
+                }
+            }
+        }
+        if e.is_empty() {
+            self.entries.remove(&id);
+        }
+    }
+
+    /// Drops and re-reads every entry of shard `shard`.
+    pub fn rebuild_shard(&mut self, doc: &AutoCommit, shard: u16, k: u16) {
+        self.entries.retain(|id, _| shard_of(*id, k) != shard);
+        let items: Vec<(String, bool)> = doc
+            .map_range(ROOT, ..)
+            .map(|item| (item.key.into_owned(), item.conflict))
+            .collect();
+        for (key_str, _) in items {
+            self.refresh_key(doc, shard, k, &key_str);
+        }
+    }
+}
+
+/// The retention policy stored in the settings document (greatest `(time, encoding)` wins).
+pub(crate) fn read_retention(settings: &AutoCommit) -> Retention {
+    let values = settings.get_all(ROOT, KEY_RETENTION).unwrap_or_default();
+    values
+        .iter()
+        .filter_map(|(v, _)| bytes_of(v))
+        .filter_map(|b| codec::decode_retention(b).map(|(t, r)| ((t, b.to_vec()), r)))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, r)| r)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip() {
+        let id = EntryId([0xab; 16]);
+        for f in [
+            Field::Place,
+            Field::Name,
+            Field::Deleted,
+            Field::Version(VersionId([7; 16])),
+        ] {
+            assert_eq!(parse_key(&key(id, f)), Some((id, f)));
+        }
+        assert_eq!(parse_key("retention"), None);
+        assert_eq!(parse_key(&format!("{}/x", id.to_hex())), None);
+        assert_eq!(parse_key(&key(EntryId::ROOT, Field::Name)), None);
+    }
+}
