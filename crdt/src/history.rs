@@ -188,7 +188,7 @@ impl Workspace {
         }
         for t in targets {
             debug_assert_eq!(shard_of(t, self.k), self.shard_of(t));
-            self.put_field(t, Field::Deleted, ScalarValue::Int(0))?;
+            self.put_field(t, Field::Deleted, ScalarValue::Int(-now_ms.max(0)))?;
         }
         self.touch(now_ms);
         self.view = None;

@@ -35,7 +35,7 @@
 //! the settings document and the save), because automerge's per-change cost grows with the
 //! document size. Document K holds settings (retention). Each shard's root map holds flat keys:
 //! `<id>/p` (kind, parent, previous parent, time), `<id>/n` (name, time), `<id>/d` (deletion:
-//! 0 = alive, t = deleted at t) and `<id>/v/<version>` (one immutable content version: manifest
+//! `t > 0` = deleted at t, `<= 0` = alive) and `<id>/v/<version>` (one immutable content version: manifest
 //! of size, ordered chunk list, content hash, modified time, author device and display names,
 //! and the versions it supersedes). Values are small versioned byte encodings (module `codec`).
 //!

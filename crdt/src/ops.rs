@@ -298,7 +298,7 @@ impl Workspace {
             bytes(codec::encode_version(version)),
         )?;
         // A write the concurrent deletes did not see keeps the entry alive (edit beats delete).
-        self.put_field(id, Field::Deleted, ScalarValue::Int(0))
+        self.put_field(id, Field::Deleted, ScalarValue::Int(crate::schema::alive_marker(version.id)))
     }
 
     /// Resolves the target of an edit: the root is refused, a virtual conflict copy is made

@@ -3,7 +3,9 @@
 //! Each shard is an automerge document whose root map holds flat keys, one per entry field:
 //! - `<entry hex>/p` place: kind, parent, previous parent, time (see [`crate::codec`]);
 //! - `<entry hex>/n` name and time;
-//! - `<entry hex>/d` deletion: `Int(0)` alive, `Int(t)` deleted at `t` (ms, at least 1);
+//! - `<entry hex>/d` deletion: `Int(t)` with `t > 0` deleted at `t` (ms); `Int(x)` with `x <= 0`
+//!   alive (each write stores a value unique to it, because automerge drops a put of the value a
+//!   key already holds, and an edit must leave its own concurrent "alive" value);
 //! - `<entry hex>/v/<version hex>` one immutable content version.
 //!
 //! The settings document (index K) holds `retention` and `shards`. Flat keys keep every op on
@@ -85,9 +87,9 @@ impl RawEntry {
         self.names.iter().max()
     }
     /// Alive unless every concurrent deletion value says deleted: a write that a delete did not
-    /// see (it stores `0` concurrently) keeps the entry alive.
+    /// see (it stores an "alive" value concurrently) keeps the entry alive.
     pub fn self_alive(&self) -> bool {
-        self.deleted.is_empty() || self.deleted.contains(&0)
+        self.deleted.is_empty() || self.deleted.iter().any(|&d| d <= 0)
     }
     /// When it was deleted, if it is.
     pub fn deleted_at(&self) -> Option<i64> {
@@ -262,4 +264,11 @@ mod tests {
         assert_eq!(parse_key(&format!("{}/x", id.to_hex())), None);
         assert_eq!(parse_key(&key(EntryId::ROOT, Field::Name)), None);
     }
+}
+
+/// The "alive" deletion value a content write stores: negative and unique to the version.
+pub(crate) fn alive_marker(v: VersionId) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&v.0[..8]);
+    -(i64::from_be_bytes(b) & (i64::MAX >> 1)) - 1
 }
