@@ -82,7 +82,7 @@ impl Workspace {
         // Patch: a fresh id under a visible folder with a free name changes nothing else, unless
         // some entry already names this id as a (missing) parent: only possible if irregular.
         self.patch_view(|t| {
-            if t.irregular {
+            if t.irregular || t.clash_folders.contains(&parent) {
                 return false;
             }
             let node = Node {
@@ -298,7 +298,11 @@ impl Workspace {
             bytes(codec::encode_version(version)),
         )?;
         // A write the concurrent deletes did not see keeps the entry alive (edit beats delete).
-        self.put_field(id, Field::Deleted, ScalarValue::Int(crate::schema::alive_marker(version.id)))
+        self.put_field(
+            id,
+            Field::Deleted,
+            ScalarValue::Int(crate::schema::alive_marker(version.id)),
+        )
     }
 
     /// Resolves the target of an edit: the root is refused, a virtual conflict copy is made

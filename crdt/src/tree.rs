@@ -33,7 +33,7 @@ pub struct Node {
 }
 
 /// The materialized tree. Build it with `Workspace::tree`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 pub struct Tree {
     pub(crate) nodes: BTreeMap<EntryId, Node>,
     /// Children of each folder, sorted by name bytes.
@@ -48,6 +48,15 @@ pub struct Tree {
     /// Entries that have derived (virtual) conflict copies.
     pub(crate) with_copies: BTreeSet<EntryId>,
 }
+
+/// Trees are equal when their nodes and folder listings are (the hint flags are conservative
+/// over-approximations and may differ between a patched and a fresh tree).
+impl PartialEq for Tree {
+    fn eq(&self, other: &Self) -> bool {
+        self.nodes == other.nodes && self.children == other.children
+    }
+}
+impl Eq for Tree {}
 
 impl Tree {
     /// Number of visible entries, the root included.

@@ -20,7 +20,11 @@ fn rename_vs_rename_has_one_winner() {
     rs[1].ws.rename(f, "by-bob.txt", T0 + 20).unwrap();
     sync_all(&mut rs);
     assert_converged(&mut rs);
-    assert_eq!(rs[0].paths(), vec!["by-bob.txt"], "the later rename wins, the entry is not duplicated");
+    assert_eq!(
+        rs[0].paths(),
+        vec!["by-bob.txt"],
+        "the later rename wins, the entry is not duplicated"
+    );
     assert_eq!(rs[1].ws.stat(f).unwrap().name, "by-bob.txt");
 }
 
@@ -90,7 +94,10 @@ fn edit_beats_concurrent_delete() {
     rs[1].ws.delete(f, T0 + 20).unwrap();
     sync_all(&mut rs);
     assert_converged(&mut rs);
-    let node = rs[1].ws.stat(f).expect("the edited file survives the delete");
+    let node = rs[1]
+        .ws
+        .stat(f)
+        .expect("the edited file survives the delete");
     assert_eq!(node.current.unwrap().id, v2);
 }
 
@@ -105,7 +112,11 @@ fn edit_inside_a_deleted_folder_brings_the_folder_back() {
     rs[1].ws.delete(d, T0 + 20).unwrap();
     sync_all(&mut rs);
     assert_converged(&mut rs);
-    assert_eq!(rs[0].paths(), vec!["project", "project/main.rs"], "only the edited file comes back");
+    assert_eq!(
+        rs[0].paths(),
+        vec!["project", "project/main.rs"],
+        "only the edited file comes back"
+    );
 }
 
 #[test]
@@ -129,19 +140,34 @@ fn concurrent_writes_make_a_conflict_copy_and_keep_both_versions() {
     let vb = rs[1].write(f, 2, T0 + 2000); // bob/desktop, later: wins
     sync_all(&mut rs);
     assert_converged(&mut rs);
-    assert_eq!(rs[0].paths(), vec!["report (conflict ann laptop 2023-11-14).txt", "report.txt"]);
+    assert_eq!(
+        rs[0].paths(),
+        vec!["report (conflict ann laptop 2023-11-14).txt", "report.txt"]
+    );
     assert_eq!(rs[0].ws.stat(f).unwrap().current.unwrap().id, vb);
-    let copy = rs[0].ws.resolve("report (conflict ann laptop 2023-11-14).txt").unwrap();
+    let copy = rs[0]
+        .ws
+        .resolve("report (conflict ann laptop 2023-11-14).txt")
+        .unwrap();
     assert_eq!(copy.current.unwrap().id, va);
     assert_eq!(copy.conflict_of, Some(f));
-    let history: Vec<_> = rs[1].ws.versions(f).unwrap().into_iter().map(|v| v.version.id).collect();
+    let history: Vec<_> = rs[1]
+        .ws
+        .versions(f)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.version.id)
+        .collect();
     assert_eq!(history, vec![va, vb]);
 
     // Writing the file again resolves the conflict, and the copy stays, now a real entry.
     rs[1].write(f, 3, T0 + 3000);
     sync_all(&mut rs);
     assert_converged(&mut rs);
-    let copy = rs[0].ws.resolve("report (conflict ann laptop 2023-11-14).txt").unwrap();
+    let copy = rs[0]
+        .ws
+        .resolve("report (conflict ann laptop 2023-11-14).txt")
+        .unwrap();
     assert!(!copy.is_virtual);
     assert_eq!(rs[0].ws.versions(f).unwrap().len(), 3);
 }
@@ -164,12 +190,30 @@ fn local_edits_refuse_clashes_cycles_and_bad_names() {
     let a = r.folder(ROOT, "a", T0);
     let b = r.folder(a, "b", T0);
     let f = r.file(ROOT, "f", T0);
-    assert!(matches!(r.ws.move_entry(a, b, T0), Err(CrdtError::WouldCycle(_))));
-    assert!(matches!(r.ws.rename(f, "a", T0), Err(CrdtError::NameTaken(_))));
-    assert!(matches!(r.ws.rename(f, "x/y", T0), Err(CrdtError::InvalidName(_))));
-    assert!(matches!(r.ws.rename(f, "..", T0), Err(CrdtError::InvalidName(_))));
-    assert!(matches!(r.ws.rename(f, &"x".repeat(256), T0), Err(CrdtError::InvalidName(_))));
-    assert!(matches!(r.ws.create_file(&mut r.ids, f, "child", T0), Err(CrdtError::NotAFolder(_))));
+    assert!(matches!(
+        r.ws.move_entry(a, b, T0),
+        Err(CrdtError::WouldCycle(_))
+    ));
+    assert!(matches!(
+        r.ws.rename(f, "a", T0),
+        Err(CrdtError::NameTaken(_))
+    ));
+    assert!(matches!(
+        r.ws.rename(f, "x/y", T0),
+        Err(CrdtError::InvalidName(_))
+    ));
+    assert!(matches!(
+        r.ws.rename(f, "..", T0),
+        Err(CrdtError::InvalidName(_))
+    ));
+    assert!(matches!(
+        r.ws.rename(f, &"x".repeat(256), T0),
+        Err(CrdtError::InvalidName(_))
+    ));
+    assert!(matches!(
+        r.ws.create_file(&mut r.ids, f, "child", T0),
+        Err(CrdtError::NotAFolder(_))
+    ));
     assert!(matches!(r.ws.delete(ROOT, T0), Err(CrdtError::IsRoot)));
     assert!(r.ws.view_is_consistent());
 }
@@ -183,14 +227,29 @@ fn history_restore_version_and_deleted_entry() {
     let _v2 = rs[0].write(f, 2, T0 + 2);
     let author = rs[0].author.clone();
     let r0 = &mut rs[0];
-    let v3 = r0.ws.restore_version(&mut r0.ids, f, v1, &author, T0 + 3).unwrap();
+    let v3 = r0
+        .ws
+        .restore_version(&mut r0.ids, f, v1, &author, T0 + 3)
+        .unwrap();
     let cur = rs[0].ws.stat(f).unwrap().current.unwrap();
-    assert_eq!((cur.id, cur.restored_from, cur.manifest.chunks.clone()), (v3, Some(v1), {
-        rs[0].ws.versions(f).unwrap()[0].version.manifest.chunks.clone()
-    }));
+    assert_eq!(
+        (cur.id, cur.restored_from, cur.manifest.chunks.clone()),
+        (v3, Some(v1), {
+            rs[0].ws.versions(f).unwrap()[0]
+                .version
+                .manifest
+                .chunks
+                .clone()
+        })
+    );
     rs[0].ws.delete(d, T0 + 4).unwrap();
     assert!(rs[0].paths().is_empty());
-    let gone: Vec<_> = rs[0].ws.deleted_entries().into_iter().map(|e| (e.id, e.kind)).collect();
+    let gone: Vec<_> = rs[0]
+        .ws
+        .deleted_entries()
+        .into_iter()
+        .map(|e| (e.id, e.kind))
+        .collect();
     assert!(gone.contains(&(d, Kind::Folder)) && gone.contains(&(f, Kind::File)));
     rs[0].ws.restore_entry(d, T0 + 5).unwrap();
     assert_eq!(rs[0].paths(), vec!["d", "d/f.txt"]);
@@ -203,19 +262,34 @@ fn history_restore_version_and_deleted_entry() {
 fn retention_is_a_pure_function_of_document_and_now() {
     let mut rs = pair();
     let f = rs[0].file(ROOT, "f", T0);
-    let vs: Vec<_> = (0..5).map(|i| rs[0].write(f, i, T0 + i as i64 * 86_400_000)).collect();
+    let vs: Vec<_> = (0..5)
+        .map(|i| rs[0].write(f, i, T0 + i as i64 * 86_400_000))
+        .collect();
     rs[0].ws.set_retention(Retention::LastK(2), T0).unwrap();
     sync_all(&mut rs);
     assert_eq!(rs[1].ws.retention(), Retention::LastK(2));
     let now = T0 + 10 * 86_400_000;
-    assert_eq!(rs[1].ws.retained_versions(f, now).unwrap(), vec![vs[4], vs[3]]);
+    assert_eq!(
+        rs[1].ws.retained_versions(f, now).unwrap(),
+        vec![vs[4], vs[3]]
+    );
     assert_eq!(rs[0].ws.pruned_versions(now), rs[1].ws.pruned_versions(now));
-    rs[1].ws.set_retention(Retention::NewerThanDays(2), T0 + 1).unwrap();
+    rs[1]
+        .ws
+        .set_retention(Retention::NewerThanDays(2), T0 + 1)
+        .unwrap();
     sync_all(&mut rs);
     let now = T0 + 5 * 86_400_000;
-    assert_eq!(rs[0].ws.retained_versions(f, now).unwrap(), vec![vs[4], vs[3]]);
+    assert_eq!(
+        rs[0].ws.retained_versions(f, now).unwrap(),
+        vec![vs[4], vs[3]]
+    );
     assert_eq!(rs[0].ws.pruned_versions(now).len(), 3);
-    assert_eq!(rs[0].ws.versions(f).unwrap().len(), 5, "history itself keeps everything");
+    assert_eq!(
+        rs[0].ws.versions(f).unwrap().len(),
+        5,
+        "history itself keeps everything"
+    );
 }
 
 #[test]
@@ -227,13 +301,33 @@ fn malformed_change_bytes_give_a_typed_error_and_change_nothing() {
     let mut bad = good[0].bytes.clone();
     let last = bad.len() - 1;
     bad[last] ^= 0xff;
-    for bytes in [bad, vec![], b"not automerge".to_vec(), good[0].bytes[..10].to_vec()] {
-        let batch = vec![RemoteChange::from(good[0].clone()), RemoteChange { shard: good[0].shard, bytes }];
+    for bytes in [
+        bad,
+        vec![],
+        b"not automerge".to_vec(),
+        good[0].bytes[..10].to_vec(),
+    ] {
+        let batch = vec![
+            RemoteChange::from(good[0].clone()),
+            RemoteChange {
+                shard: good[0].shard,
+                bytes,
+            },
+        ];
         let err = rs[1].ws.apply_remote(batch).unwrap_err();
-        assert!(matches!(err, CrdtError::MalformedChange { index: 1, .. }), "{err}");
+        assert!(
+            matches!(err, CrdtError::MalformedChange { index: 1, .. }),
+            "{err}"
+        );
         assert_eq!((rs[1].ws.heads(), rs[1].tree().digest()), before);
     }
-    let err = rs[1].ws.apply_remote([RemoteChange { shard: 99, bytes: vec![] }]).unwrap_err();
+    let err = rs[1]
+        .ws
+        .apply_remote([RemoteChange {
+            shard: 99,
+            bytes: vec![],
+        }])
+        .unwrap_err();
     assert!(matches!(err, CrdtError::BadShard { .. }));
 }
 
@@ -247,13 +341,23 @@ fn changes_with_missing_dependencies_are_held_until_they_arrive() {
     rs[0].ws.rename(f, "h", T0 + 2).unwrap();
     changes.extend(rs[0].commit());
     // Deliver the two renames first: both wait for the creation of f.
-    let creation: Vec<_> = changes.iter().filter(|c| c.shard == rs[0].ws.shard_of(f)).cloned().collect();
+    let creation: Vec<_> = changes
+        .iter()
+        .filter(|c| c.shard == rs[0].ws.shard_of(f))
+        .cloned()
+        .collect();
     assert_eq!(creation.len(), 3);
-    let report = rs[1].ws.apply_remote(creation[1..].iter().cloned().map(RemoteChange::from)).unwrap();
+    let report = rs[1]
+        .ws
+        .apply_remote(creation[1..].iter().cloned().map(RemoteChange::from))
+        .unwrap();
     assert_eq!((report.applied, report.held), (0, 2));
     assert_eq!(rs[1].ws.missing_deps().len(), 1);
     assert!(rs[1].paths().is_empty());
-    let report = rs[1].ws.apply_remote(changes.into_iter().map(RemoteChange::from)).unwrap();
+    let report = rs[1]
+        .ws
+        .apply_remote(changes.into_iter().map(RemoteChange::from))
+        .unwrap();
     assert_eq!((report.held, report.duplicates), (0, 2));
     assert!(rs[1].ws.missing_deps().is_empty());
     assert_converged(&mut rs);
