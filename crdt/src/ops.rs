@@ -69,6 +69,7 @@ impl Workspace {
             parent,
             prev: parent,
         };
+        drop(tree); // the view must be uniquely owned to be patched without a copy
         self.put_field(id, Field::Place, bytes(codec::encode_place(&place)))?;
         self.put_field(
             id,
@@ -115,6 +116,7 @@ impl Workspace {
         if tree.child(node.parent, name).is_some() {
             return Err(CrdtError::NameTaken(name.to_owned()));
         }
+        drop(tree); // the view must be uniquely owned to be patched without a copy
         self.put_field(
             id,
             Field::Name,
@@ -178,6 +180,7 @@ impl Workspace {
             parent: new_parent,
             prev: node.parent,
         };
+        drop(tree); // the view must be uniquely owned to be patched without a copy
         self.put_field(id, Field::Place, bytes(codec::encode_place(&place)))?;
         if stored.as_deref() != Some(node.name.as_str()) {
             // Pin the name the user saw (it carried a clash suffix or was a fallback).
@@ -223,6 +226,7 @@ impl Workspace {
             );
             i += 1;
         }
+        drop(tree); // the view must be uniquely owned to be patched without a copy
         for d in &doomed {
             self.put_field(*d, Field::Deleted, ScalarValue::Int(now_ms.max(1)))?;
         }

@@ -131,6 +131,18 @@ impl Workspace {
         t
     }
 
+    /// Benchmark support: drops the kept view and materializes it again from the raw cache.
+    #[doc(hidden)]
+    pub fn rematerialize(&mut self) -> Arc<Tree> {
+        self.view = None;
+        self.tree()
+    }
+
+    /// Number of entries known to the document (visible, deleted, or not yet placed).
+    pub fn entry_count(&self) -> usize {
+        self.raw.entries.len()
+    }
+
     /// The visible children of a folder, sorted by name.
     pub fn list(&mut self, folder: EntryId) -> Result<Vec<Node>, CrdtError> {
         let t = self.tree();
