@@ -87,8 +87,10 @@ pub(crate) fn materialize(cache: &RawCache) -> Tree {
             }
         })
         .collect();
-    let mut tree = Tree::default();
-    tree.irregular = (1..n).any(|i| parent[i] == 0 && !items[i].place.parent.is_root());
+    let mut tree = Tree {
+        irregular: (1..n).any(|i| parent[i] == 0 && !items[i].place.parent.is_root()),
+        ..Tree::default()
+    };
     tree.irregular |= break_cycles(&items, &mut parent, folder_ix);
 
     // Children lists (in id order) and a root-first order.
@@ -227,8 +229,8 @@ fn assign_names(members: &mut [(String, i64, EntryId, Node)]) -> bool {
         while j < members.len() && members[j].0 == members[i].0 {
             j += 1;
         }
-        for k in i + 1..j {
-            let base = members[k].0.clone();
+        for member in &mut members[i + 1..j] {
+            let base = member.0.clone();
             let mut n = 2u64;
             let name = loop {
                 let cand = with_suffix(&base, &format!(" ({n})"));
@@ -238,7 +240,7 @@ fn assign_names(members: &mut [(String, i64, EntryId, Node)]) -> bool {
                 n += 1;
             };
             taken.insert(name.clone());
-            members[k].0 = name;
+            member.0 = name;
         }
         i = j;
     }

@@ -245,6 +245,13 @@ pub(crate) fn read_retention(settings: &AutoCommit) -> Retention {
         .unwrap_or_default()
 }
 
+/// The "alive" deletion value a content write stores: negative and unique to the version.
+pub(crate) fn alive_marker(v: VersionId) -> i64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&v.0[..8]);
+    -(i64::from_be_bytes(b) & (i64::MAX >> 1)) - 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,11 +271,4 @@ mod tests {
         assert_eq!(parse_key(&format!("{}/x", id.to_hex())), None);
         assert_eq!(parse_key(&key(EntryId::ROOT, Field::Name)), None);
     }
-}
-
-/// The "alive" deletion value a content write stores: negative and unique to the version.
-pub(crate) fn alive_marker(v: VersionId) -> i64 {
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&v.0[..8]);
-    -(i64::from_be_bytes(b) & (i64::MAX >> 1)) - 1
 }

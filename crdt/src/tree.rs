@@ -126,10 +126,8 @@ impl Tree {
                 };
                 stack.push((path, node.id));
             }
-            if !folder.is_root() {
-                if let Some(n) = self.nodes.get(&folder) {
-                    out.push((prefix, n));
-                }
+            if let Some(n) = self.nodes.get(&folder).filter(|_| !folder.is_root()) {
+                out.push((prefix, n));
             }
         }
         out
