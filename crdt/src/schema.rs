@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, Value};
+use automerge::{AutoCommit, ROOT, ReadDoc, ScalarValue, ScalarValueRef, Value, ValueRef};
 
 use crate::codec::{self, Named, Place};
 use crate::ids::{EntryId, VersionId};
@@ -141,23 +141,43 @@ pub(crate) struct RawCache {
     pub entries: BTreeMap<EntryId, RawEntry>,
 }
 
-fn bytes_of<'a>(v: &'a Value<'_>) -> Option<&'a [u8]> {
-    match v {
-        Value::Scalar(s) => match s.as_ref() {
-            ScalarValue::Bytes(b) => Some(b),
-            _ => None,
-        },
-        Value::Object(_) => None,
-    }
+/// A stored value, borrowed from either of automerge's value types.
+#[derive(Clone, Copy)]
+enum Stored<'a> {
+    Bytes(&'a [u8]),
+    Int(i64),
+    Other,
 }
 
-fn int_of(v: &Value<'_>) -> Option<i64> {
-    match v {
-        Value::Scalar(s) => match s.as_ref() {
-            ScalarValue::Int(i) => Some(*i),
+impl<'a> Stored<'a> {
+    fn of_value(v: &'a Value<'_>) -> Self {
+        match v {
+            Value::Scalar(s) => match s.as_ref() {
+                ScalarValue::Bytes(b) => Stored::Bytes(b),
+                ScalarValue::Int(i) => Stored::Int(*i),
+                _ => Stored::Other,
+            },
+            Value::Object(_) => Stored::Other,
+        }
+    }
+    fn of_ref(v: &'a ValueRef<'_>) -> Self {
+        match v {
+            ValueRef::Scalar(ScalarValueRef::Bytes(b)) => Stored::Bytes(b),
+            ValueRef::Scalar(ScalarValueRef::Int(i)) => Stored::Int(*i),
+            _ => Stored::Other,
+        }
+    }
+    fn bytes(self) -> Option<&'a [u8]> {
+        match self {
+            Stored::Bytes(b) => Some(b),
             _ => None,
-        },
-        Value::Object(_) => None,
+        }
+    }
+    fn int(self) -> Option<i64> {
+        match self {
+            Stored::Int(i) => Some(i),
+            _ => None,
+        }
     }
 }
 
@@ -171,33 +191,33 @@ impl RawCache {
             return;
         }
         let values = doc.get_all(ROOT, key_str).unwrap_or_default();
-        let values: Vec<Value<'_>> = values.into_iter().map(|(v, _)| v).collect();
+        let values: Vec<Stored<'_>> = values.iter().map(|(v, _)| Stored::of_value(v)).collect();
         self.set_field(id, field, &values);
     }
 
-    fn set_field(&mut self, id: EntryId, field: Field, values: &[Value<'_>]) {
+    fn set_field(&mut self, id: EntryId, field: Field, values: &[Stored<'_>]) {
         let e = self.entries.entry(id).or_default();
         match field {
             Field::Place => {
                 e.places = values
                     .iter()
-                    .filter_map(|v| codec::decode_place(bytes_of(v)?))
+                    .filter_map(|v| codec::decode_place(v.bytes()?))
                     .collect();
             }
             Field::Name => {
                 e.names = values
                     .iter()
-                    .filter_map(|v| codec::decode_name(bytes_of(v)?))
+                    .filter_map(|v| codec::decode_name(v.bytes()?))
                     .collect();
             }
             Field::Deleted => {
-                e.deleted = values.iter().filter_map(int_of).collect();
+                e.deleted = values.iter().filter_map(|v| v.int()).collect();
             }
             Field::Version(vid) => {
                 // Versions are immutable; concurrent puts of one key (only promotions, which
                 // write identical bytes) resolve to the smallest decodable encoding.
                 let mut best: Option<Version> = None;
-                let mut encs: Vec<&[u8]> = values.iter().filter_map(bytes_of).collect();
+                let mut encs: Vec<&[u8]> = values.iter().filter_map(|v| v.bytes()).collect();
                 encs.sort();
                 for enc in encs {
                     if let Some(v) = codec::decode_version(vid, enc) {
@@ -223,12 +243,17 @@ impl RawCache {
     /// Drops and re-reads every entry of shard `shard`.
     pub fn rebuild_shard(&mut self, doc: &AutoCommit, shard: u16, k: u16) {
         self.entries.retain(|id, _| shard_of(*id, k) != shard);
-        let items: Vec<(String, bool)> = doc
-            .map_range(ROOT, ..)
-            .map(|item| (item.key.into_owned(), item.conflict))
-            .collect();
-        for (key_str, _) in items {
-            self.refresh_key(doc, shard, k, &key_str);
+        for item in doc.map_range(ROOT, ..) {
+            if item.conflict {
+                self.refresh_key(doc, shard, k, &item.key);
+                continue;
+            }
+            let Some((id, field)) = parse_key(&item.key) else {
+                continue;
+            };
+            if shard_of(id, k) == shard {
+                self.set_field(id, field, &[Stored::of_ref(&item.value)]);
+            }
         }
     }
 }
@@ -238,7 +263,7 @@ pub(crate) fn read_retention(settings: &AutoCommit) -> Retention {
     let values = settings.get_all(ROOT, KEY_RETENTION).unwrap_or_default();
     values
         .iter()
-        .filter_map(|(v, _)| bytes_of(v))
+        .filter_map(|(v, _)| Stored::of_value(v).bytes())
         .filter_map(|b| codec::decode_retention(b).map(|(t, r)| ((t, b.to_vec()), r)))
         .max_by(|a, b| a.0.cmp(&b.0))
         .map(|(_, r)| r)

@@ -232,6 +232,13 @@ fn run(n_replicas: usize, ops: Vec<(usize, Op)>, final_seed: u64) {
             );
         }
     }
+    // A saved and reloaded replica agrees (the load path reads conflicts too).
+    let saved = rs[1].ws.save();
+    let mut reloaded = cloison_crdt::Workspace::load(b"reloaded", &saved).unwrap();
+    assert_eq!(
+        reloaded.tree().canonical_bytes(),
+        rs[0].tree().canonical_bytes()
+    );
     // A fresh replica fed everything in one batch agrees too.
     let mut fresh = cloison_crdt::Workspace::join(b"fresh", SHARDS).unwrap();
     fresh
