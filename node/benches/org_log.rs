@@ -1,1 +1,162 @@
-fn main() {}
+//! Cold start of a device joining a big organization: decode, batch-verify and admit an
+//! organization log of N users with 2 devices each, then compute the effective state.
+//!
+//! `CLOISON_BENCH_USERS` sets N (default 20,000: 60,001 entries). In the same run it measures a
+//! baseline: verifying the same signatures one by one with `verify_strict`, so the figure comes
+//! with a ratio that does not depend on how busy the machine is.
+//!
+//! Run: `cargo bench -p cloison-node --bench org_log`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cloison_node::trust::author::{self, Newcomer, UserSecretPublic, Writer};
+use cloison_node::trust::{Clock, DeviceKeys, OrgLog, Profile, UserId, UserSecret};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
+    let mut rng = StdRng::seed_from_u64(42);
+    let mut clock = Clock::default();
+    let admin = Newcomer {
+        name: "Admin",
+        email: "admin@example.org",
+        device_label: "admin-laptop",
+    };
+    let n = author::create_org(&mut rng, 1_000, &mut clock, "Big Ministry", &admin).unwrap();
+    let mut log = OrgLog::new(n.org);
+    assert!(log.ingest(vec![n.genesis.clone()]).is_clean());
+    let mut now = 2_000u64;
+    for i in 0..users {
+        let mut uid = [0u8; 16];
+        rng.fill_bytes(&mut uid);
+        let user = UserId(uid);
+        let secret = UserSecret::generate(0, &mut rng);
+        let d1 = DeviceKeys::generate(&mut rng);
+        let d2 = DeviceKeys::generate(&mut rng);
+        let name = format!("user {i}");
+        let email = format!("user{i}@example.org");
+        let who = Newcomer {
+            name: &name,
+            email: &email,
+            device_label: "laptop",
+        };
+        let mut w = Writer {
+            keys: &n.device,
+            org_key: &n.org_key,
+            clock: &mut clock,
+        };
+        let c1 = w
+            .user_added(
+                &mut rng,
+                &n.org,
+                user,
+                Profile::Standard,
+                &UserSecretPublic(secret.public()),
+                &who,
+            )
+            .unwrap();
+        let c2 = w
+            .device_added(
+                &mut rng,
+                &n.org,
+                user,
+                d1.id(),
+                d1.exchange_public(),
+                "laptop",
+            )
+            .unwrap();
+        for c in [c1, c2] {
+            now += 1;
+            let e = w.draft(&mut log, now, c);
+            assert!(log.ingest(vec![e]).is_clean());
+        }
+        // The second device is added by the user's first device.
+        let mut own_clock = Clock::default();
+        let mut w2 = Writer {
+            keys: &d1,
+            org_key: &n.org_key,
+            clock: &mut own_clock,
+        };
+        let c3 = w2
+            .device_added(
+                &mut rng,
+                &n.org,
+                user,
+                d2.id(),
+                d2.exchange_public(),
+                "phone",
+            )
+            .unwrap();
+        now += 1;
+        let e = w2.draft(&mut log, now, c3);
+        assert!(log.ingest(vec![e]).is_clean());
+    }
+    (n.org, log.entries().map(|e| e.bytes().to_vec()).collect())
+}
+
+fn bench(c: &mut Criterion) {
+    let users: usize = std::env::var("CLOISON_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let (org, entries) = build(users);
+    let bytes: usize = entries.iter().map(Vec::len).sum();
+    eprintln!(
+        "org log: {} users, {} entries, {:.1} MB ({} B/entry)",
+        users,
+        entries.len(),
+        bytes as f64 / 1e6,
+        bytes / entries.len()
+    );
+    let mut g = c.benchmark_group("org_log_cold_start");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    g.bench_function(format!("ingest+state {} entries", entries.len()), |b| {
+        b.iter(|| {
+            let mut log = OrgLog::new(org);
+            let r = log.ingest(entries.clone());
+            assert_eq!(r.admitted.len(), entries.len());
+            black_box(log.state().users.len())
+        })
+    });
+    g.bench_function(
+        format!("decode+verify_batch {} entries", entries.len()),
+        |b| {
+            b.iter(|| {
+                let u: Vec<_> = entries
+                    .iter()
+                    .map(|e| cloison_node::trust::entry::decode(e.clone()).unwrap())
+                    .collect();
+                black_box(cloison_node::trust::entry::verify_batch(u).len())
+            })
+        },
+    );
+    // Baseline in the same run: one `verify_strict` per entry, nothing else.
+    let parsed: Vec<(
+        ed25519_dalek::VerifyingKey,
+        ed25519_dalek::Signature,
+        Vec<u8>,
+    )> = entries
+        .iter()
+        .map(|e| {
+            let body: cloison_node::trust::EntryBody =
+                postcard::from_bytes(&e[1..e.len() - 64]).unwrap();
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&body.author.0).unwrap();
+            let sig = ed25519_dalek::Signature::from_slice(&e[e.len() - 64..]).unwrap();
+            let mut msg = cloison_node::trust::entry::ENTRY_DOMAIN.to_vec();
+            msg.extend_from_slice(&e[..e.len() - 64]);
+            (key, sig, msg)
+        })
+        .collect();
+    g.bench_function(format!("baseline verify_strict x{}", entries.len()), |b| {
+        b.iter(|| {
+            for (k, s, m) in &parsed {
+                k.verify_strict(m, s).unwrap();
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -19,7 +19,7 @@ use super::admission::{self, Index};
 use super::entry::{self, Certificate, Entry, EntryBody};
 use super::ids::{EntryId, Hlc, OrgId};
 use super::rejection::Rejection;
-use super::state::OrgState;
+use super::state::{Derived, OrgState};
 use crate::dag::Dag;
 
 /// Most entries held while their parents are missing.
@@ -55,7 +55,7 @@ pub struct OrgLog {
     pending: HashMap<EntryId, Entry>,
     /// Missing parent -> entries waiting for it.
     waiting: HashMap<EntryId, Vec<EntryId>>,
-    state: Option<OrgState>,
+    derived: Option<Derived>,
 }
 
 impl OrgLog {
@@ -69,7 +69,7 @@ impl OrgLog {
             index: Index::default(),
             pending: HashMap::new(),
             waiting: HashMap::new(),
-            state: None,
+            derived: None,
         }
     }
 
@@ -142,8 +142,9 @@ impl OrgLog {
         let mut report = IngestReport::default();
         let mut fresh = Vec::with_capacity(batch.len());
         let mut seen = std::collections::HashSet::new();
+        let mut keys = entry::KeyCache::default();
         for bytes in batch {
-            match entry::decode(bytes) {
+            match entry::decode_with(bytes, &mut keys) {
                 Ok(u) => {
                     if self.pos.contains_key(&u.id())
                         || self.pending.contains_key(&u.id())
@@ -168,9 +169,6 @@ impl OrgLog {
         verified.sort_by_key(|e| (e.body().time, e.id()));
         for e in verified {
             self.offer(e, &mut report);
-        }
-        if !report.admitted.is_empty() {
-            self.state = None;
         }
         report
     }
@@ -281,13 +279,21 @@ impl OrgLog {
         self.index.add(at, body);
         self.pos.insert(e.id(), at);
         self.entries.push(e);
+        if let Some(d) = &mut self.derived {
+            if !d.try_extend(&self.entries, &parents, at) {
+                self.derived = None;
+            }
+        }
         Ok(())
     }
 
     /// The effective organization state (after revocation wins), computed on demand and cached.
     pub fn state(&mut self) -> &OrgState {
-        self.state.get_or_insert_with(|| {
-            OrgState::compute(self.org, &self.entries, &self.dag, &self.index)
-        })
+        &self
+            .derived
+            .get_or_insert_with(|| {
+                Derived::compute(self.org, &self.entries, &self.dag, &self.index)
+            })
+            .state
     }
 }

@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::{Index, device_owner};
 use super::entry::{Certificate, Entry};
-use super::ids::{DeviceId, EntryId, OrgId, Profile, UserId};
+use super::ids::{DeviceId, EntryId, Hlc, OrgId, Profile, UserId};
 use crate::dag::Dag;
 
 /// A user as the organization currently sees them.
@@ -119,42 +119,6 @@ impl OrgState {
                     .collect()
             })
             .unwrap_or_default()
-    }
-
-    /// Computes the state from the admitted entries.
-    pub fn compute(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index) -> OrgState {
-        let (kept, legit) = kept_set(entries, dag, index);
-        let mut order: Vec<usize> = (0..entries.len()).filter(|p| kept[*p]).collect();
-        order.sort_by_key(|p| (entries[*p].body().time, entries[*p].id()));
-        let mut st = OrgState {
-            org,
-            ..OrgState::default()
-        };
-        for p in order {
-            let e = &entries[p];
-            let revocation = matches!(
-                e.body().cert,
-                Certificate::DeviceRevoked { .. } | Certificate::UserRevoked { .. }
-            );
-            // A kept revocation by a device that is not legitimate (kept only because an honest
-            // entry descends from it) does not count: see `kept_set`.
-            if revocation && !legit.contains(&e.body().author) {
-                continue;
-            }
-            st.apply(e);
-        }
-        st.heads = dag
-            .heads_of(&kept)
-            .into_iter()
-            .map(|p| entries[p as usize].id())
-            .collect();
-        st.heads.sort_unstable();
-        st.dropped = (0..entries.len())
-            .filter(|p| !kept[*p])
-            .map(|p| entries[p].id())
-            .collect();
-        st.dropped.sort_unstable();
-        st
     }
 
     fn apply(&mut self, e: &Entry) {
@@ -259,17 +223,115 @@ impl OrgState {
     }
 }
 
+/// The state with what is needed to extend it cheaply when an entry is appended.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The effective state.
+    pub state: OrgState,
+    kept: Vec<bool>,
+    legit: BTreeSet<DeviceId>,
+    revoked: BTreeSet<DeviceId>,
+    last_key: Option<(Hlc, EntryId)>,
+    heads: BTreeSet<EntryId>,
+}
+
+impl Derived {
+    /// Computes the state from the admitted entries.
+    pub fn compute(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index) -> Derived {
+        let (kept, legit, revoked) = kept_set(entries, dag, index);
+        let mut order: Vec<usize> = (0..entries.len()).filter(|p| kept[*p]).collect();
+        order.sort_by_key(|p| (entries[*p].body().time, entries[*p].id()));
+        let mut st = OrgState {
+            org,
+            ..OrgState::default()
+        };
+        for p in &order {
+            let e = &entries[*p];
+            // A kept revocation by a device that is not legitimate (kept only because an honest
+            // entry descends from it) does not count: see `kept_set`.
+            if is_revocation(e) && !legit.contains(&e.body().author) {
+                continue;
+            }
+            st.apply(e);
+        }
+        let heads: BTreeSet<EntryId> = dag
+            .heads_of(&kept)
+            .into_iter()
+            .map(|p| entries[p as usize].id())
+            .collect();
+        st.heads = heads.iter().copied().collect();
+        st.dropped = (0..entries.len())
+            .filter(|p| !kept[*p])
+            .map(|p| entries[p].id())
+            .collect();
+        st.dropped.sort_unstable();
+        let last_key = order
+            .last()
+            .map(|p| (entries[*p].body().time, entries[*p].id()));
+        Derived {
+            state: st,
+            kept,
+            legit,
+            revoked,
+            last_key,
+            heads,
+        }
+    }
+
+    /// Extends the state with `entries[at]`, just appended, when that provably gives the same
+    /// result as [`Derived::compute`]: the entry comes last in `(time, id)` order, is not a
+    /// revocation, its author is legitimate and not revoked (so it is a root of the kept set),
+    /// and its parents are all kept (so it keeps nothing new). Returns false otherwise, and the
+    /// caller recomputes.
+    pub fn try_extend(&mut self, entries: &[Entry], parents: &[u32], at: u32) -> bool {
+        let e = &entries[at as usize];
+        let body = e.body();
+        let key = (body.time, e.id());
+        let ok = at as usize == self.kept.len()
+            && self.last_key.is_none_or(|k| key > k)
+            && !is_revocation(e)
+            && !matches!(body.cert, Certificate::Genesis(_))
+            && self.legit.contains(&body.author)
+            && !self.revoked.contains(&body.author)
+            && parents.iter().all(|p| self.kept[*p as usize]);
+        if !ok {
+            return false;
+        }
+        self.kept.push(true);
+        if let Certificate::DeviceAdded(d) = &body.cert {
+            self.legit.insert(d.device);
+        }
+        self.last_key = Some(key);
+        for p in &body.parents {
+            self.heads.remove(p);
+        }
+        self.heads.insert(e.id());
+        self.state.apply(e);
+        self.state.heads = self.heads.iter().copied().collect();
+        true
+    }
+}
+
+fn is_revocation(e: &Entry) -> bool {
+    matches!(
+        e.body().cert,
+        Certificate::DeviceRevoked { .. } | Certificate::UserRevoked { .. }
+    )
+}
+
 /// Most fixpoint rounds. The rule is not monotone in contrived DAGs (a device whose only
 /// support is a device it revokes); the cap keeps the result a pure function of the DAG anyway.
 const MAX_ROUNDS: usize = 64;
 
 /// The kept set (see the module doc) as a membership vector over positions, and the set of
 /// legitimate devices (whose adding entry is kept).
-fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> (Vec<bool>, BTreeSet<DeviceId>) {
+type KeptSet = (Vec<bool>, BTreeSet<DeviceId>, BTreeSet<DeviceId>);
+
+fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> KeptSet {
     let n = entries.len();
-    let all_devices = || index.device_adds.keys().copied().collect::<BTreeSet<_>>();
     if index.revocations.is_empty() {
-        return (vec![true; n], all_devices());
+        let all = index.device_adds.keys().copied().collect();
+        return (vec![true; n], all, BTreeSet::new());
     }
     // Owners of devices, for user revocations.
     let mut devices_of: BTreeMap<UserId, Vec<DeviceId>> = BTreeMap::new();
@@ -282,6 +344,7 @@ fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> (Vec<bool>, BTreeSet
     }
     let mut kept = vec![false; n];
     let mut legit = BTreeSet::new();
+    let mut revoked = BTreeSet::new();
     for _ in 0..MAX_ROUNDS {
         legit = index
             .device_adds
@@ -290,7 +353,7 @@ fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> (Vec<bool>, BTreeSet
             .map(|(d, _)| *d)
             .collect();
         // Revocations count when their author is legitimate (they are then always kept).
-        let mut revoked = BTreeSet::new();
+        revoked = BTreeSet::new();
         for p in &index.revocations {
             let body = entries[*p as usize].body();
             if !legit.contains(&body.author) {
@@ -321,5 +384,5 @@ fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> (Vec<bool>, BTreeSet
         }
         kept = next;
     }
-    (kept, legit)
+    (kept, legit, revoked)
 }

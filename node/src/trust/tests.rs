@@ -681,6 +681,9 @@ fn replay(
     for chunk in order.chunks(batch.max(1)) {
         let r = log.ingest(chunk.iter().map(|i| entries[*i].clone()).collect());
         admitted.extend(r.admitted);
+        // Ask for the state between batches, so later batches take the incremental path
+        // (`Derived::try_extend`) that must agree with a full recomputation.
+        let _ = log.state();
     }
     let verdicts = entries
         .iter()
