@@ -204,8 +204,8 @@ impl Dag {
     /// Nodes in `set` none of whose children in `set` exist: the heads of a sub-DAG.
     pub fn heads_of(&self, set: &[bool]) -> Vec<u32> {
         let mut has_child = vec![false; self.len()];
-        for n in 0..self.len() {
-            if set[n] {
+        for (n, in_set) in set.iter().enumerate().take(self.len()) {
+            if *in_set {
                 let (s, e) = self.parent_range(n as u32);
                 for i in s..e {
                     has_child[self.parent_list[i] as usize] = true;

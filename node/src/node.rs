@@ -340,12 +340,12 @@ impl Node {
         let device = self.keys.device();
         let mut learned = Vec::new();
         for e in self.log.entries() {
-            if let Certificate::UserKeyRotated(r) = &e.body().cert {
-                if r.user == user && self.keys.user_secret_gen(r.generation).is_none() {
-                    if let Ok(s) = author::open_rotation(&org, &device, r) {
-                        learned.push(s);
-                    }
-                }
+            if let Certificate::UserKeyRotated(r) = &e.body().cert
+                && r.user == user
+                && self.keys.user_secret_gen(r.generation).is_none()
+                && let Ok(s) = author::open_rotation(&org, &device, r)
+            {
+                learned.push(s);
             }
         }
         if !learned.is_empty() {

@@ -209,10 +209,8 @@ impl OrgLog {
                             let now_ready = self.pending.get(&c).is_some_and(|ce| {
                                 ce.body().parents.iter().all(|p| self.pos.contains_key(p))
                             });
-                            if now_ready {
-                                if let Some(ce) = self.pending.remove(&c) {
-                                    ready.push(ce);
-                                }
+                            if now_ready && let Some(ce) = self.pending.remove(&c) {
+                                ready.push(ce);
                             }
                         }
                     }
@@ -231,12 +229,9 @@ impl OrgLog {
         while let Some(id) = stack.pop() {
             for c in self.waiting.remove(&id).unwrap_or_default() {
                 if let Some(ce) = self.pending.remove(&c) {
-                    report.rejected.push((
-                        ce.id(),
-                        Rejection::UnknownAuthor {
-                            device: ce.body().author,
-                        },
-                    ));
+                    report
+                        .rejected
+                        .push((ce.id(), Rejection::ParentRefused { parent: id }));
                     stack.push(c);
                 }
             }
@@ -279,10 +274,10 @@ impl OrgLog {
         self.index.add(at, body);
         self.pos.insert(e.id(), at);
         self.entries.push(e);
-        if let Some(d) = &mut self.derived {
-            if !d.try_extend(&self.entries, &parents, at) {
-                self.derived = None;
-            }
+        if let Some(d) = &mut self.derived
+            && !d.try_extend(&self.entries, &parents, at)
+        {
+            self.derived = None;
         }
         Ok(())
     }

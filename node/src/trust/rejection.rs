@@ -64,6 +64,12 @@ pub enum Rejection {
         /// Certificate kind.
         kind: &'static str,
     },
+    /// A parent of the entry was refused, so the entry can never be admitted.
+    #[error("parent {parent:?} was refused")]
+    ParentRefused {
+        /// The refused parent.
+        parent: super::ids::EntryId,
+    },
     /// The log holds too many entries waiting for their parents.
     #[error("too many entries waiting for their parents")]
     PendingFull,
@@ -164,6 +170,7 @@ impl Rejection {
             Rejection::GenesisShape => "genesis_shape",
             Rejection::SecondGenesis => "second_genesis",
             Rejection::BadShape { .. } => "bad_shape",
+            Rejection::ParentRefused { .. } => "parent_refused",
             Rejection::PendingFull => "pending_full",
             Rejection::UnknownAuthor { .. } => "unknown_author",
             Rejection::AuthorRevoked { .. } => "author_revoked",

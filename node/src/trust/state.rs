@@ -138,15 +138,15 @@ impl OrgState {
                 }
             }
             Certificate::UserKeyRotated(r) => {
-                if let Some(u) = self.users.get_mut(&r.user) {
-                    if r.generation == u.key.generation + 1 {
-                        u.key = UserKeyState {
-                            generation: r.generation,
-                            public: r.key,
-                            set_by: id,
-                            needs_rotation: false,
-                        };
-                    }
+                if let Some(u) = self.users.get_mut(&r.user)
+                    && r.generation == u.key.generation + 1
+                {
+                    u.key = UserKeyState {
+                        generation: r.generation,
+                        public: r.key,
+                        set_by: id,
+                        needs_rotation: false,
+                    };
                 }
             }
             Certificate::DeviceRevoked { device } => self.revoke_device(id, device),
