@@ -1,7 +1,7 @@
 //! Benchmarks of the workspace document at scale: build, save, load, apply remote changes,
 //! materialize, resolve a path.
 //!
-//! Size knob: `CRDT_BENCH_ENTRIES` (default 100,000 under `cargo bench`, 2,000 otherwise, so
+//! Knobs: `CRDT_BENCH_SHARDS` (default 64) and `CRDT_BENCH_ENTRIES` (default 100,000 under `cargo bench`, 2,000 otherwise, so
 //! `cargo test --benches` stays a fast smoke run). A tenth of the entries are folders. One-shot
 //! figures (build, save size, apply throughput) print as `figure: key=value` lines; criterion
 //! measures load, materialize, resolve and batched apply.
@@ -40,7 +40,8 @@ struct Built {
 /// `n` entries: n/10 folders (sqrt-ish fan-out, two levels), the rest files with one version.
 fn build(n: usize) -> Built {
     let mut ids = SeededIds::new(1);
-    let mut ws = Workspace::create(b"bench-a", 64, T0).unwrap();
+    let shards = std::env::var("CRDT_BENCH_SHARDS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let mut ws = Workspace::create(b"bench-a", shards, T0).unwrap();
     let n_folders = (n / 10).max(2);
     let top = (n_folders as f64).sqrt().ceil() as usize;
     let mut folders = Vec::with_capacity(n_folders);

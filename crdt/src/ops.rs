@@ -241,7 +241,7 @@ impl Workspace {
                 t.nodes.remove(&x);
                 t.with_copies.remove(&x);
                 if let Some(kids) = t.children.remove(&x) {
-                    stack.extend(kids.into_iter().map(|(_, k)| k));
+                    stack.extend(kids);
                 }
             }
             true
@@ -391,17 +391,20 @@ fn folder_of(tree: &Tree, id: EntryId) -> Result<(), CrdtError> {
 }
 
 fn insert_child(t: &mut Tree, node: Node) {
-    let list = t.children.entry(node.parent).or_default();
+    let (parent, id) = (node.parent, node.id);
+    let name = node.name.clone();
+    t.nodes.insert(id, node);
+    let mut list = t.children.remove(&parent).unwrap_or_default();
     let pos = list
-        .binary_search_by(|(n, _)| n.as_str().cmp(node.name.as_str()))
+        .binary_search_by(|k| t.name_of(*k).cmp(&name))
         .unwrap_or_else(|p| p);
-    list.insert(pos, (node.name.clone(), node.id));
-    t.nodes.insert(node.id, node);
+    list.insert(pos, id);
+    t.children.insert(parent, list);
 }
 
 fn remove_child(t: &mut Tree, parent: EntryId, id: EntryId) {
     if let Some(list) = t.children.get_mut(&parent) {
-        list.retain(|(_, c)| *c != id);
+        list.retain(|c| *c != id);
     }
 }
 

@@ -21,6 +21,7 @@
 //! 6. Name clashes in a folder: members sorted by `(max(place time, name time), id)`; the first
 //!    keeps the name, each later one gets the smallest free ` (n)` suffix, n ≥ 2.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -35,9 +36,12 @@ struct Item<'a> {
     id: EntryId,
     raw: Option<&'a RawEntry>,
     place: Place,
-    name: String,
+    name: Cow<'a, str>,
     order_time: i64,
 }
+
+/// A folder member being named: (name, order time, id, node).
+type Member<'a> = (Cow<'a, str>, i64, EntryId, Node);
 
 /// Builds the tree from the raw cache.
 pub(crate) fn materialize(cache: &RawCache) -> Tree {
@@ -53,15 +57,15 @@ pub(crate) fn materialize(cache: &RawCache) -> Tree {
         id: EntryId::ROOT,
         raw: None,
         place: root_place,
-        name: String::new(),
+        name: Cow::Borrowed(""),
         order_time: 0,
     });
     for (id, raw) in &cache.entries {
         let Some(place) = raw.place() else { continue };
         let named = raw.name();
         let name = match named {
-            Some(n) if check_name(&n.name).is_ok() => n.name.clone(),
-            _ => fallback_name(*id),
+            Some(n) if check_name(&n.name).is_ok() => Cow::Borrowed(n.name.as_str()),
+            _ => Cow::Owned(fallback_name(*id)),
         };
         let order_time = place.time.max(named.map_or(i64::MIN, |n| n.time));
         items.push(Item {
@@ -111,55 +115,59 @@ pub(crate) fn materialize(cache: &RawCache) -> Tree {
             || kids[i].iter().any(|&c| alive[c]);
     }
     tree.resurrected = (1..n).any(|i| alive[i] && !items[i].raw.is_some_and(RawEntry::self_alive));
+    let mut all_nodes: Vec<(EntryId, Node)> = Vec::with_capacity(n + 8);
+    let mut all_children: Vec<(EntryId, Vec<EntryId>)> = Vec::new();
+    let mut members: Vec<Member<'_>> = Vec::new();
     for &f in &order {
         if !alive[f] || items[f].place.kind != Kind::Folder {
             continue;
         }
         let folder_id = items[f].id;
-        // (name, order time, id, node)
-        let mut members: Vec<(String, i64, EntryId, Node)> = Vec::new();
+        members.clear();
         for &c in &kids[f] {
             if !alive[c] {
                 continue;
             }
             let it = &items[c];
-            let heads = it.raw.map(RawEntry::heads).unwrap_or_default();
-            let current = if it.place.kind == Kind::File {
-                heads.first().map(|v| Arc::clone(v))
-            } else {
-                None
-            };
+            if it.place.kind != Kind::File {
+                members.push((
+                    it.name.clone(),
+                    it.order_time,
+                    it.id,
+                    node(it, folder_id, None),
+                ));
+                continue;
+            }
+            let (current, losers) = it.raw.map(RawEntry::current_and_losers).unwrap_or_default();
             members.push((
                 it.name.clone(),
                 it.order_time,
                 it.id,
-                node(it, folder_id, current, None),
+                node(it, folder_id, current.cloned()),
             ));
-            if it.place.kind == Kind::File {
-                for loser in heads.iter().skip(1) {
-                    let copy_id = conflict_copy_id(it.id, loser.id);
-                    if find(copy_id).is_some() {
-                        continue; // already promoted to a real entry
-                    }
-                    members.push(conflict_member(it, folder_id, copy_id, loser));
-                    tree.with_copies.insert(it.id);
+            for loser in losers {
+                let copy_id = conflict_copy_id(it.id, loser.id);
+                if find(copy_id).is_some() {
+                    continue; // already promoted to a real entry
                 }
+                members.push(conflict_member(it, folder_id, copy_id, loser));
+                tree.with_copies.insert(it.id);
             }
         }
         members.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
         if assign_names(&mut members) {
             tree.clash_folders.insert(folder_id);
+            members.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        let mut list: Vec<(String, EntryId)> = Vec::with_capacity(members.len());
-        for (name, _, id, mut nd) in members {
-            nd.name = name.clone();
-            list.push((name, id));
-            tree.nodes.insert(id, nd);
+        let mut list: Vec<EntryId> = Vec::with_capacity(members.len());
+        for (name, _, id, mut nd) in members.drain(..) {
+            nd.name = name.into_owned();
+            list.push(id);
+            all_nodes.push((id, nd));
         }
-        list.sort();
-        tree.children.insert(folder_id, list);
+        all_children.push((folder_id, list));
     }
-    tree.nodes.insert(
+    all_nodes.push((
         EntryId::ROOT,
         Node {
             id: EntryId::ROOT,
@@ -170,33 +178,30 @@ pub(crate) fn materialize(cache: &RawCache) -> Tree {
             conflict_of: None,
             is_virtual: false,
         },
-    );
+    ));
+    tree.nodes = all_nodes.into_iter().collect();
+    tree.children = all_children.into_iter().collect();
     tree
 }
 
-fn node(
-    it: &Item<'_>,
-    parent: EntryId,
-    current: Option<Arc<Version>>,
-    conflict_of: Option<EntryId>,
-) -> Node {
+fn node(it: &Item<'_>, parent: EntryId, current: Option<Arc<Version>>) -> Node {
     Node {
         id: it.id,
         parent,
         name: String::new(),
         kind: it.place.kind,
         current,
-        conflict_of,
+        conflict_of: None,
         is_virtual: false,
     }
 }
 
-fn conflict_member(
+fn conflict_member<'a>(
     origin: &Item<'_>,
     folder: EntryId,
     copy_id: EntryId,
     loser: &Arc<Version>,
-) -> (String, i64, EntryId, Node) {
+) -> Member<'a> {
     let a = &loser.author;
     let name = conflict_name(
         &origin.name,
@@ -213,16 +218,16 @@ fn conflict_member(
         conflict_of: Some(origin.id),
         is_virtual: true,
     };
-    (name, loser.manifest.modified_ms, copy_id, nd)
+    (Cow::Owned(name), loser.manifest.modified_ms, copy_id, nd)
 }
 
 /// Rule 6. `members` is sorted by `(name, order time, id)`. True when a suffix was given.
-fn assign_names(members: &mut [(String, i64, EntryId, Node)]) -> bool {
+fn assign_names(members: &mut [Member<'_>]) -> bool {
     let clash = members.windows(2).any(|w| w[0].0 == w[1].0);
     if !clash {
         return false;
     }
-    let mut taken: BTreeSet<String> = members.iter().map(|m| m.0.clone()).collect();
+    let mut taken: BTreeSet<String> = members.iter().map(|m| m.0.to_string()).collect();
     let mut i = 0;
     while i < members.len() {
         let mut j = i + 1;
@@ -230,7 +235,7 @@ fn assign_names(members: &mut [(String, i64, EntryId, Node)]) -> bool {
             j += 1;
         }
         for member in &mut members[i + 1..j] {
-            let base = member.0.clone();
+            let base = member.0.to_string();
             let mut n = 2u64;
             let name = loop {
                 let cand = with_suffix(&base, &format!(" ({n})"));
@@ -240,7 +245,7 @@ fn assign_names(members: &mut [(String, i64, EntryId, Node)]) -> bool {
                 n += 1;
             };
             taken.insert(name.clone());
-            member.0 = name;
+            member.0 = Cow::Owned(name);
         }
         i = j;
     }

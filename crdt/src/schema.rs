@@ -117,6 +117,15 @@ impl RawEntry {
         heads.sort_by(|a, b| version_order(b, a));
         heads
     }
+    /// The current version and the losing concurrent heads (fast path for a single version).
+    pub fn current_and_losers(&self) -> (Option<&Arc<Version>>, Vec<&Arc<Version>>) {
+        if self.versions.len() <= 1 {
+            return (self.versions.values().next(), Vec::new());
+        }
+        let mut heads = self.heads();
+        let losers = heads.split_off(1.min(heads.len()));
+        (heads.pop(), losers)
+    }
     fn is_empty(&self) -> bool {
         self.places.is_empty()
             && self.names.is_empty()

@@ -37,7 +37,7 @@ pub struct Node {
 pub struct Tree {
     pub(crate) nodes: BTreeMap<EntryId, Node>,
     /// Children of each folder, sorted by name bytes.
-    pub(crate) children: BTreeMap<EntryId, Vec<(String, EntryId)>>,
+    pub(crate) children: BTreeMap<EntryId, Vec<EntryId>>,
     /// Facts that tell local edits whether they may patch the tree in place (see
     /// `Workspace`'s incremental view): a cycle was undone or a parent replaced by the root.
     pub(crate) irregular: bool,
@@ -80,14 +80,20 @@ impl Tree {
             .get(&folder)
             .into_iter()
             .flatten()
-            .filter_map(|(_, id)| self.nodes.get(id))
+            .filter_map(|id| self.nodes.get(id))
     }
 
     /// The child of `folder` named `name`.
     pub fn child(&self, folder: EntryId, name: &str) -> Option<&Node> {
         let kids = self.children.get(&folder)?;
-        let i = kids.binary_search_by(|(n, _)| n.as_str().cmp(name)).ok()?;
-        self.nodes.get(&kids[i].1)
+        let i = kids
+            .binary_search_by(|id| self.name_of(*id).cmp(name))
+            .ok()?;
+        self.nodes.get(&kids[i])
+    }
+
+    pub(crate) fn name_of(&self, id: EntryId) -> &str {
+        self.nodes.get(&id).map_or("", |n| n.name.as_str())
     }
 
     /// Resolves a `/`-separated path from the root (`""` and `"/"` are the root; empty
