@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use super::ids::{DeviceId, EntryId, Hlc, OrgId, Profile, UserId};
 use super::keys::DeviceKeys;
 use super::rejection::Rejection;
+use super::sigcheck;
+use curve25519_dalek::edwards::EdwardsPoint;
 
 /// Format version byte of an entry.
 pub const ENTRY_V1: u8 = 0x01;
@@ -255,8 +257,8 @@ pub struct Unverified {
     id: EntryId,
     bytes: Vec<u8>,
     body: EntryBody,
-    key: ed25519_dalek::VerifyingKey,
-    sig: ed25519_dalek::Signature,
+    key: EdwardsPoint,
+    sig: [u8; 64],
 }
 
 impl Unverified {
@@ -269,11 +271,11 @@ impl Unverified {
 /// Decompressed author keys, so that a batch signed mostly by a few devices decompresses each
 /// key once (decompression costs about as much as a third of a verification).
 #[derive(Default)]
-pub struct KeyCache(std::collections::HashMap<[u8; 32], Option<ed25519_dalek::VerifyingKey>>);
+pub struct KeyCache(std::collections::HashMap<[u8; 32], Option<EdwardsPoint>>);
 
 impl KeyCache {
-    /// The key, or `None` if the bytes are not a valid, strong Ed25519 key.
-    fn get(&mut self, bytes: &[u8; 32]) -> Option<ed25519_dalek::VerifyingKey> {
+    /// The key, or `None` if the bytes are not a valid Ed25519 key of large order.
+    fn get(&mut self, bytes: &[u8; 32]) -> Option<EdwardsPoint> {
         if self.0.len() > 100_000 {
             self.0.clear();
         }
@@ -281,6 +283,7 @@ impl KeyCache {
             ed25519_dalek::VerifyingKey::from_bytes(bytes)
                 .ok()
                 .filter(|k| !k.is_weak())
+                .map(|k| k.to_edwards())
         })
     }
 }
@@ -323,8 +326,7 @@ pub fn decode_with(
     let Some(key) = keys.get(&body.author.0) else {
         return fail(Rejection::BadKey);
     };
-    let sig =
-        ed25519_dalek::Signature::from_slice(sig).map_err(|_| (id, Rejection::BadSignature))?;
+    let sig: [u8; 64] = sig.try_into().map_err(|_| (id, Rejection::BadSignature))?;
     Ok(Unverified {
         id,
         bytes,
@@ -359,20 +361,17 @@ pub fn verify_batch(items: Vec<Unverified>) -> Vec<Result<Entry, (EntryId, Rejec
 }
 
 fn batch_ok(items: &[Unverified]) -> bool {
-    let msgs: Vec<Vec<u8>> = items
+    let checks: Vec<sigcheck::Item<'_>> = items
         .iter()
-        .map(|u| {
-            let signed = &u.bytes[..u.bytes.len() - 64];
-            let mut m = Vec::with_capacity(ENTRY_DOMAIN.len() + signed.len());
-            m.extend_from_slice(ENTRY_DOMAIN);
-            m.extend_from_slice(signed);
-            m
+        .map(|u| sigcheck::Item {
+            key_bytes: &u.body.author.0,
+            key: &u.key,
+            domain: ENTRY_DOMAIN,
+            msg: &u.bytes[..u.bytes.len() - 64],
+            sig: &u.sig,
         })
         .collect();
-    let refs: Vec<&[u8]> = msgs.iter().map(Vec::as_slice).collect();
-    let sigs: Vec<_> = items.iter().map(|u| u.sig).collect();
-    let keys: Vec<_> = items.iter().map(|u| u.key).collect();
-    ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok()
+    sigcheck::verify(&checks)
 }
 
 impl Unverified {

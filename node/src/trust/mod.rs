@@ -17,6 +17,7 @@ pub mod ids;
 pub mod keys;
 pub mod log;
 pub mod rejection;
+pub mod sigcheck;
 pub mod state;
 
 #[cfg(test)]
