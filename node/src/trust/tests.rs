@@ -359,6 +359,61 @@ fn entries_with_missing_parents_wait_then_are_admitted_or_refused() {
 }
 
 #[test]
+fn a_held_entry_whose_parent_is_refused_is_refused_too() {
+    let (mut org, mut ada) = new_org(11);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let mut fresh = OrgLog::new(org.org);
+    assert!(fresh.ingest(all_bytes(&bob.log)).is_clean());
+    // Bob (not an admin) promotes himself, then revokes his own device on top of that entry.
+    let bob_user = bob.user;
+    let (p, r) = org.try_write(
+        &mut bob,
+        Certificate::ProfileChanged {
+            user: bob_user,
+            profile: Profile::Admin,
+        },
+    );
+    assert!(!r.is_clean());
+    // Make a child of the refused entry by hand (Bob's log does not have the parent).
+    let parent_id = EntryId(*blake3::hash(&p).as_bytes());
+    let child = entry::sign(
+        &bob.keys,
+        &EntryBody {
+            org: org.org,
+            parents: vec![parent_id],
+            author: bob.keys.id(),
+            time: Hlc(u64::MAX >> 8),
+            cert: Certificate::DeviceRevoked {
+                device: bob.keys.id(),
+            },
+        },
+    );
+    let child_id = EntryId(*blake3::hash(&child).as_bytes());
+    let r = fresh.ingest(vec![child]);
+    assert!(r.admitted.is_empty() && r.rejected.is_empty(), "held");
+    assert_eq!(fresh.pending_len(), 1);
+    let r = fresh.ingest(vec![p]);
+    assert_eq!(
+        r.rejected,
+        vec![
+            (
+                parent_id,
+                Rejection::NotAdmin {
+                    device: bob.keys.id()
+                }
+            ),
+            (child_id, Rejection::ParentRefused { parent: parent_id }),
+        ]
+    );
+    assert_eq!(fresh.pending_len(), 0);
+    assert_eq!(
+        fresh.len(),
+        3,
+        "genesis, bob's user and device; nothing else"
+    );
+}
+
+#[test]
 fn revoked_device_writing_after_its_revocation_is_refused() {
     let (mut org, mut ada) = new_org(6);
     let (bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
