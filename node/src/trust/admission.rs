@@ -181,6 +181,78 @@ impl At<'_> {
     }
 }
 
+/// The organization as it was in the causal past of a set of heads (see
+/// [`OrgLog::at_heads`](super::OrgLog::at_heads)): what another DAG (a workspace) asks about the
+/// author of one of its entries, given the organization heads that author had seen.
+pub struct CausalView<'a>(At<'a>);
+
+/// A device in a [`CausalView`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAt {
+    /// Not added.
+    Unknown,
+    /// Revoked (itself or its user).
+    Revoked,
+    /// Active, owned by this user with this profile.
+    Active {
+        /// Owner.
+        user: UserId,
+        /// Owner's profile.
+        profile: Profile,
+    },
+}
+
+/// A user in a [`CausalView`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserAt {
+    /// Not added.
+    Unknown,
+    /// Revoked.
+    Revoked,
+    /// Active.
+    Active {
+        /// Profile.
+        profile: Profile,
+        /// Current user-key generation.
+        key_generation: u32,
+    },
+}
+
+impl<'a> CausalView<'a> {
+    pub(super) fn new(dag: &'a mut Dag, entries: &'a [Entry], index: &'a Index, at: u32) -> Self {
+        CausalView(At {
+            dag,
+            entries,
+            index,
+            at,
+        })
+    }
+
+    /// A device's status.
+    pub fn device(&mut self, device: &DeviceId) -> DeviceAt {
+        match self.0.device_owner(device) {
+            Ok(user) => DeviceAt::Active {
+                user,
+                profile: self.0.profile(&user).unwrap_or(Profile::Outsider),
+            },
+            Err(DeviceStatus::Unknown) => DeviceAt::Unknown,
+            Err(DeviceStatus::Revoked(_)) => DeviceAt::Revoked,
+        }
+    }
+
+    /// A user's status.
+    pub fn user(&mut self, user: &UserId) -> UserAt {
+        match self.0.user_exists(user) {
+            Ok(()) => UserAt::Active {
+                profile: self.0.profile(user).unwrap_or(Profile::Outsider),
+                key_generation: self.0.generation(user),
+            },
+            Err(Rejection::UserRevoked { .. }) => UserAt::Revoked,
+            Err(_) => UserAt::Unknown,
+        }
+    }
+}
+
 enum DeviceStatus {
     Unknown,
     Revoked(#[allow(dead_code)] UserId),

@@ -15,12 +15,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::admission::{self, Index};
+use super::admission::{self, CausalView, Index};
 use super::entry::{self, Certificate, Entry, EntryBody};
 use super::ids::{EntryId, Hlc, OrgId};
 use super::rejection::Rejection;
 use super::state::{Derived, OrgState};
-use crate::dag::Dag;
+use crate::dag::{Dag, Holding};
 
 /// Most entries held while their parents are missing.
 pub const MAX_PENDING: usize = 100_000;
@@ -51,10 +51,8 @@ pub struct OrgLog {
     pos: HashMap<EntryId, u32>,
     dag: Dag,
     index: Index,
-    /// Entries waiting for parents, by id.
-    pending: HashMap<EntryId, Entry>,
-    /// Missing parent -> entries waiting for it.
-    waiting: HashMap<EntryId, Vec<EntryId>>,
+    /// Entries waiting for parents.
+    pending: Holding<EntryId, Entry>,
     derived: Option<Derived>,
 }
 
@@ -67,8 +65,7 @@ impl OrgLog {
             pos: HashMap::new(),
             dag: Dag::new(),
             index: Index::default(),
-            pending: HashMap::new(),
-            waiting: HashMap::new(),
+            pending: Holding::new(MAX_PENDING),
             derived: None,
         }
     }
@@ -95,11 +92,7 @@ impl OrgLog {
 
     /// The parents that waiting entries need and that this log lacks.
     pub fn missing(&self) -> BTreeSet<EntryId> {
-        self.waiting
-            .keys()
-            .filter(|id| !self.pending.contains_key(id))
-            .copied()
-            .collect()
+        self.pending.missing()
     }
 
     /// An admitted entry.
@@ -147,7 +140,7 @@ impl OrgLog {
             match entry::decode_with(bytes, &mut keys) {
                 Ok(u) => {
                     if self.pos.contains_key(&u.id())
-                        || self.pending.contains_key(&u.id())
+                        || self.pending.contains(&u.id())
                         || !seen.insert(u.id())
                     {
                         report.duplicates += 1;
@@ -179,22 +172,17 @@ impl OrgLog {
             report.rejected.push((e.id(), r));
             return;
         }
-        let missing: Vec<EntryId> = e
-            .body()
-            .parents
-            .iter()
-            .filter(|p| !self.pos.contains_key(p))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            if self.pending.len() >= MAX_PENDING {
-                report.rejected.push((e.id(), Rejection::PendingFull));
-                return;
+        let pos = &self.pos;
+        if !e.body().parents.iter().all(|p| pos.contains_key(p)) {
+            let id = e.id();
+            let parents = e.body().parents.clone();
+            if self
+                .pending
+                .hold(id, e, &parents, |p| pos.contains_key(p))
+                .is_err()
+            {
+                report.rejected.push((id, Rejection::PendingFull));
             }
-            for m in missing {
-                self.waiting.entry(m).or_default().push(e.id());
-            }
-            self.pending.insert(e.id(), e);
             return;
         }
         // Admit, then release whatever waited for it (iteratively, no recursion).
@@ -204,35 +192,17 @@ impl OrgLog {
             match self.admit(e) {
                 Ok(()) => {
                     report.admitted.push(id);
-                    if let Some(children) = self.waiting.remove(&id) {
-                        for c in children {
-                            let now_ready = self.pending.get(&c).is_some_and(|ce| {
-                                ce.body().parents.iter().all(|p| self.pos.contains_key(p))
-                            });
-                            if now_ready && let Some(ce) = self.pending.remove(&c) {
-                                ready.push(ce);
-                            }
-                        }
-                    }
+                    let pos = &self.pos;
+                    ready.extend(self.pending.admitted(&id, |p| pos.contains_key(p)));
                 }
                 Err(r) => {
                     report.rejected.push((id, r));
                     // Entries waiting for a refused entry can never be admitted.
-                    self.drop_waiting_on(id, report);
-                }
-            }
-        }
-    }
-
-    fn drop_waiting_on(&mut self, id: EntryId, report: &mut IngestReport) {
-        let mut stack = vec![id];
-        while let Some(id) = stack.pop() {
-            for c in self.waiting.remove(&id).unwrap_or_default() {
-                if let Some(ce) = self.pending.remove(&c) {
-                    report
-                        .rejected
-                        .push((ce.id(), Rejection::ParentRefused { parent: id }));
-                    stack.push(c);
+                    for (c, _) in self.pending.refused(id) {
+                        report
+                            .rejected
+                            .push((c, Rejection::ParentRefused { parent: id }));
+                    }
                 }
             }
         }
@@ -280,6 +250,33 @@ impl OrgLog {
             self.derived = None;
         }
         Ok(())
+    }
+
+    /// Runs `f` on the organization as it was in the causal past of `heads` (the heads and their
+    /// ancestors). `None` if a head is unknown here (the caller holds what depends on it until
+    /// the organization log catches up) or `heads` is empty.
+    pub fn at_heads<R>(
+        &mut self,
+        heads: &[EntryId],
+        f: impl FnOnce(&mut CausalView<'_>) -> R,
+    ) -> Option<R> {
+        let parents: Vec<u32> = heads
+            .iter()
+            .map(|h| self.pos.get(h).copied())
+            .collect::<Option<_>>()?;
+        if parents.is_empty() {
+            return None;
+        }
+        // A virtual node whose ancestors are exactly the heads and theirs, removed afterwards.
+        let at = self.dag.push(&parents);
+        let r = f(&mut CausalView::new(
+            &mut self.dag,
+            &self.entries,
+            &self.index,
+            at,
+        ));
+        self.dag.pop();
+        Some(r)
     }
 
     /// The effective organization state (after revocation wins), computed on demand and cached.
