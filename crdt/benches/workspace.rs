@@ -1,8 +1,9 @@
 //! Benchmarks of the workspace document at scale: build, save, load, apply remote changes,
 //! materialize, resolve a path.
 //!
-//! Knobs: `CRDT_BENCH_SHARDS` (default 64) and `CRDT_BENCH_ENTRIES` (default 100,000 under `cargo bench`, 2,000 otherwise, so
-//! `cargo test --benches` stays a fast smoke run). A tenth of the entries are folders. One-shot
+//! Knobs: `CRDT_BENCH_SHARDS` (default `DEFAULT_SHARDS`) and `CRDT_BENCH_ENTRIES` (default
+//! 100,000 under `cargo bench`, 2,000 otherwise, so `cargo test --benches` stays a fast smoke
+//! run). A tenth of the entries are folders. One-shot
 //! figures (build, save size, apply throughput) print as `figure: key=value` lines; criterion
 //! measures load, materialize, resolve and batched apply.
 
@@ -40,7 +41,10 @@ struct Built {
 /// `n` entries: n/10 folders (sqrt-ish fan-out, two levels), the rest files with one version.
 fn build(n: usize) -> Built {
     let mut ids = SeededIds::new(1);
-    let shards = std::env::var("CRDT_BENCH_SHARDS").ok().and_then(|s| s.parse().ok()).unwrap_or(64);
+    let shards = std::env::var("CRDT_BENCH_SHARDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(cloison_crdt::DEFAULT_SHARDS);
     let mut ws = Workspace::create(b"bench-a", shards, T0).unwrap();
     let n_folders = (n / 10).max(2);
     let top = (n_folders as f64).sqrt().ceil() as usize;
@@ -176,12 +180,16 @@ fn main() {
     loaded.apply_remote(batch.clone()).unwrap();
     let apply_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let digest = loaded.tree().digest();
+    let tree = loaded.tree();
+    let materialize_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let digest = tree.digest();
     println!(
-        "figure: apply_batch_s={apply_s:.3} apply_changes_per_s={:.0} materialize_after_s={:.3}",
+        "figure: apply_batch_s={apply_s:.3} apply_changes_per_s={:.0} materialize_after_s={materialize_s:.3} canonical_digest_s={:.3}",
         changes.len() as f64 / apply_s,
         t.elapsed().as_secs_f64()
     );
+    drop(tree);
     let mut one_by_one = Workspace::load(b"bench-d", &saved).unwrap();
     let k = changes.len().min(2000);
     let t = Instant::now();

@@ -23,8 +23,9 @@ use crate::resolve::materialize;
 use crate::schema::{self, Field, RawCache, shard_of};
 use crate::tree::{Node, Tree};
 
-/// Default number of entry shards for a new workspace.
-pub const DEFAULT_SHARDS: u16 = 64;
+/// Default number of entry shards for a new workspace (see the crate doc, "Performance", for
+/// why 256 rather than 64).
+pub const DEFAULT_SHARDS: u16 = 256;
 
 /// A workspace document: a merge-safe file tree. See the crate documentation.
 #[derive(Debug)]
@@ -114,6 +115,21 @@ impl Workspace {
     /// (retention): the sync layer should admit them only from owners.
     pub fn settings_shard(&self) -> u16 {
         self.k
+    }
+
+    /// The shard count K recorded by the creator in the settings document, once its change has
+    /// arrived. A replica should check it equals [`Workspace::shard_count`]; a mismatch means
+    /// the replica was joined with the wrong K and its entry shards are meaningless.
+    pub fn recorded_shard_count(&self) -> Option<u16> {
+        use automerge::ReadDoc;
+        let settings = &self.docs[usize::from(self.k)];
+        match settings.get(ROOT, schema::KEY_SHARDS) {
+            Ok(Some((automerge::Value::Scalar(v), _))) => match v.as_ref() {
+                ScalarValue::Int(i) => u16::try_from(*i).ok(),
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// Which shard an entry lives in.

@@ -374,5 +374,6 @@ fn save_and_load_give_the_same_tree() {
     let mut loaded = cloison_crdt::Workspace::load(b"actor-0", &saved).unwrap();
     assert_eq!(loaded.tree().digest(), rs[0].tree().digest());
     assert_eq!(loaded.heads(), rs[0].ws.heads());
+    assert_eq!(loaded.recorded_shard_count(), Some(loaded.shard_count()));
     assert!(cloison_crdt::Workspace::load(b"actor-0", &saved[..saved.len() - 3]).is_err());
 }
