@@ -64,15 +64,22 @@ pub enum CrdtError {
         /// The parser's explanation.
         reason: String,
     },
+    /// Two changes of one batch claim the same actor and sequence number in one document.
+    #[error("change at position {index} reuses an actor sequence number of another change")]
+    ConflictingSeq {
+        /// Position in the batch.
+        index: usize,
+    },
     /// A change whose hash differs from the one the caller expected.
     #[error("change at position {index} does not have the expected hash")]
     HashMismatch {
         /// Position in the batch.
         index: usize,
     },
-    /// Automerge refused to apply parsed changes (e.g. a reused actor sequence number).
-    /// Automerge checks these before applying, but this crate cannot prove the shard untouched in
-    /// every case, so the affected shard's cache is rebuilt from the document.
+    /// Automerge refused to apply parsed changes (e.g. an actor sequence number that the
+    /// document already holds from another change). Automerge checks this before touching the
+    /// shard, but documents of the batch handled earlier (lower shard index) stay applied; the
+    /// caches are consistent with the documents either way.
     #[error("automerge refused the changes: {0}")]
     Apply(#[from] automerge::AutomergeError),
     /// Saved bytes that cannot be loaded.

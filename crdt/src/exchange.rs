@@ -97,6 +97,8 @@ impl Workspace {
         let count = self.docs.len() as u16;
         let mut parsed: Vec<Vec<(Change, Vec<String>)>> = (0..count).map(|_| Vec::new()).collect();
         let mut total = 0usize;
+        let mut seqs: std::collections::BTreeMap<(u16, Vec<u8>, u64), ChangeHash> =
+            Default::default();
         for (index, rc) in changes.into_iter().enumerate() {
             if rc.shard >= count {
                 return Err(CrdtError::BadShard {
@@ -115,6 +117,14 @@ impl Workspace {
                     index,
                     reason: e.to_string(),
                 })?;
+            let seq_key = (
+                rc.shard,
+                change.actor_id().to_bytes().to_vec(),
+                change.seq(),
+            );
+            if *seqs.entry(seq_key).or_insert(change.hash()) != change.hash() {
+                return Err(CrdtError::ConflictingSeq { index });
+            }
             let keys = touched_keys(&change);
             parsed[usize::from(rc.shard)].push((change, keys));
             total += 1;

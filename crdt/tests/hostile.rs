@@ -1,0 +1,153 @@
+//! Hostile but well-formed changes: bad values, keys in the wrong shard, nested objects. They
+//! must never panic, and every replica must read them the same way.
+
+mod common;
+use automerge::transaction::Transactable;
+use automerge::{AutoCommit, ObjType, ROOT, ScalarValue};
+use cloison_crdt::{EntryId, RemoteChange, Workspace, check_name, shard_of};
+use common::*;
+
+fn evil_change(shard: u16, puts: &[(String, ScalarValue)], nested: bool) -> RemoteChange {
+    let first = puts.first().map_or("", |p| p.0.as_str());
+    evil_change_by(&format!("evil-{shard}-{first}"), shard, puts, nested)
+}
+
+fn evil_change_by(
+    actor: &str,
+    shard: u16,
+    puts: &[(String, ScalarValue)],
+    nested: bool,
+) -> RemoteChange {
+    let mut doc = AutoCommit::new().with_actor(automerge::ActorId::from(actor.as_bytes()));
+    for (k, v) in puts {
+        doc.put(ROOT, k.as_str(), v.clone()).unwrap();
+    }
+    if nested {
+        let obj = doc.put_object(ROOT, "nested", ObjType::Map).unwrap();
+        doc.put(&obj, "x", 1).unwrap();
+    }
+    doc.commit();
+    let bytes = doc.get_last_local_change().unwrap().raw_bytes().to_vec();
+    RemoteChange { shard, bytes }
+}
+
+#[test]
+fn garbage_values_are_read_identically_and_never_break_the_tree() {
+    let mut rs = Replica::cluster(2);
+    let f = rs[0].file(EntryId::ROOT, "ok.txt", T0);
+    sync_all(&mut rs);
+    let s = shard_of(f, SHARDS);
+    let hex = f.to_hex();
+    let other = EntryId([0xee; 16]);
+    let wrong_shard = (shard_of(other, SHARDS) + 1) % SHARDS;
+    let mut place = vec![1u8, 0];
+    place.extend_from_slice(&[0xab; 16]); // a parent that does not exist
+    place.extend_from_slice(&[0; 16]);
+    place.extend_from_slice(&T0.to_be_bytes());
+    let mut bad_name = vec![1u8];
+    bad_name.extend_from_slice(&(T0 + 99).to_be_bytes());
+    bad_name.extend_from_slice(b"a/b");
+    let changes = vec![
+        evil_change(
+            s,
+            &[
+                (format!("{hex}/n"), ScalarValue::Bytes(bad_name)),
+                (format!("{hex}/d"), ScalarValue::Str("yes".into())),
+                (
+                    format!("{hex}/v/{}", "00".repeat(16)),
+                    ScalarValue::Bytes(vec![1, 2, 3]),
+                ),
+                ("junk".into(), ScalarValue::Int(1)),
+            ],
+            true,
+        ),
+        evil_change(
+            wrong_shard,
+            &[(
+                format!("{}/p", other.to_hex()),
+                ScalarValue::Bytes(place.clone()),
+            )],
+            false,
+        ),
+        evil_change(
+            shard_of(EntryId([0xef; 16]), SHARDS),
+            &[(
+                format!("{}/p", EntryId([0xef; 16]).to_hex()),
+                ScalarValue::Bytes(place),
+            )],
+            false,
+        ),
+    ];
+    for r in rs.iter_mut() {
+        r.ws.apply_remote(changes.clone()).unwrap();
+    }
+    assert_converged(&mut rs);
+    let tree = rs[0].tree();
+    for (_, n) in tree.walk() {
+        check_name(&n.name).unwrap();
+    }
+    assert!(
+        tree.get(other).is_none(),
+        "an entry written into the wrong shard is ignored"
+    );
+    let renamed = tree.get(f).unwrap();
+    assert!(
+        renamed.name.starts_with("invalid-name-"),
+        "a bad stored name gets a fallback: {}",
+        renamed.name
+    );
+    assert!(
+        tree.get(EntryId([0xef; 16]))
+            .is_some_and(|n| n.parent.is_root()),
+        "orphans show at the root"
+    );
+    let mut fresh = Workspace::join(b"fresh", SHARDS).unwrap();
+    let all: Vec<_> = rs[0]
+        .sent
+        .iter()
+        .cloned()
+        .map(RemoteChange::from)
+        .chain(changes)
+        .collect();
+    fresh.apply_remote(all).unwrap();
+    assert_eq!(
+        fresh.tree().canonical_bytes(),
+        rs[1].tree().canonical_bytes()
+    );
+}
+
+#[test]
+fn a_batch_reusing_an_actor_sequence_number_is_refused_whole() {
+    let mut rs = Replica::cluster(1);
+    let before = rs[0].tree().digest();
+    let a = evil_change_by("twin", 0, &[("x".into(), ScalarValue::Int(1))], false);
+    let b = evil_change_by("twin", 0, &[("y".into(), ScalarValue::Int(2))], false);
+    let ok = evil_change(
+        1,
+        &[
+            ("z".into(), ScalarValue::Int(3)),
+            ("w".into(), ScalarValue::Int(3)),
+        ],
+        false,
+    );
+    assert_ne!(a.bytes, b.bytes);
+    let err = rs[0]
+        .ws
+        .apply_remote([ok, a.clone(), b.clone()])
+        .unwrap_err();
+    assert!(
+        matches!(err, cloison_crdt::CrdtError::ConflictingSeq { index: 2 }),
+        "{err}"
+    );
+    assert_eq!(rs[0].tree().digest(), before);
+    assert!(
+        rs[0].ws.heads()[1].is_empty(),
+        "nothing of the batch was applied"
+    );
+    // The same reuse across two batches: automerge refuses it before touching the shard.
+    rs[0].ws.apply_remote([a]).unwrap();
+    let before = (rs[0].ws.heads(), rs[0].tree().digest());
+    let err = rs[0].ws.apply_remote([b]).unwrap_err();
+    assert!(matches!(err, cloison_crdt::CrdtError::Apply(_)), "{err}");
+    assert_eq!((rs[0].ws.heads(), rs[0].tree().digest()), before);
+}
