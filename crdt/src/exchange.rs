@@ -145,7 +145,8 @@ impl Workspace {
             let mut fresh = Vec::with_capacity(batch.len());
             for (change, keys) in batch {
                 let h = change.hash();
-                if self.held.contains_key(&h) || self.docs[s].get_change_meta_by_hash(&h).is_some()
+                if self.held.contains_key(&(s16, h))
+                    || self.docs[s].get_change_meta_by_hash(&h).is_some()
                 {
                     report.duplicates += 1;
                 } else {
@@ -161,18 +162,17 @@ impl Workspace {
                 return Err(e.into());
             }
             for (change, keys) in fresh {
-                self.held.insert(change.hash(), (s16, keys));
+                self.held.insert((s16, change.hash()), keys);
             }
             // Everything of this shard that is now in the document lands in the cache.
-            let landed: Vec<ChangeHash> = self
+            let landed: Vec<(u16, ChangeHash)> = self
                 .held
-                .iter()
-                .filter(|(_, (hs, _))| *hs == s16)
-                .map(|(h, _)| *h)
-                .filter(|h| self.docs[s].get_change_meta_by_hash(h).is_some())
+                .range((s16, ChangeHash([0; 32]))..=(s16, ChangeHash([0xff; 32])))
+                .map(|(k, _)| *k)
+                .filter(|(_, h)| self.docs[s].get_change_meta_by_hash(h).is_some())
                 .collect();
-            for h in landed {
-                if let Some((_, keys)) = self.held.remove(&h) {
+            for k in landed {
+                if let Some(keys) = self.held.remove(&k) {
                     report.applied += 1;
                     for key in keys {
                         self.raw.refresh_key(&self.docs[s], s16, self.k, &key);

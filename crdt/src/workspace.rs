@@ -39,7 +39,7 @@ pub struct Workspace {
     pub(crate) view: Option<Arc<Tree>>,
     pub(crate) outbox: Vec<LocalChange>,
     /// Remote changes held for missing dependencies: the keys they touch.
-    pub(crate) held: BTreeMap<ChangeHash, (u16, Vec<String>)>,
+    pub(crate) held: BTreeMap<(u16, ChangeHash), Vec<String>>,
     /// Documents that had queued (held) changes when loaded: re-read when changes arrive.
     pub(crate) queued_at_load: std::collections::BTreeSet<u16>,
     /// Time of the latest local op, used as the automerge commit time (seconds).
