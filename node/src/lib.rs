@@ -12,3 +12,4 @@ pub mod keystore;
 pub mod node;
 pub mod store;
 pub mod trust;
+pub mod workspace;

@@ -275,7 +275,7 @@ pub struct KeyCache(std::collections::HashMap<[u8; 32], Option<EdwardsPoint>>);
 
 impl KeyCache {
     /// The key, or `None` if the bytes are not a valid Ed25519 key of large order.
-    fn get(&mut self, bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    pub(crate) fn get(&mut self, bytes: &[u8; 32]) -> Option<EdwardsPoint> {
         if self.0.len() > 100_000 {
             self.0.clear();
         }
