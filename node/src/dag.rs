@@ -251,6 +251,11 @@ impl<K: Copy + Eq + std::hash::Hash + Ord, T> Holding<K, T> {
         self.items.is_empty()
     }
 
+    /// The held items.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.items.values().map(|(t, _)| t)
+    }
+
     /// Whether `id` is held.
     pub fn contains(&self, id: &K) -> bool {
         self.items.contains_key(id)

@@ -11,5 +11,6 @@ pub mod dag;
 pub mod keystore;
 pub mod node;
 pub mod store;
+pub mod sync;
 pub mod trust;
 pub mod workspace;

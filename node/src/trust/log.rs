@@ -95,6 +95,16 @@ impl OrgLog {
         self.pending.missing()
     }
 
+    /// Whether an entry is held for missing parents.
+    pub fn is_held(&self, id: &EntryId) -> bool {
+        self.pending.contains(id)
+    }
+
+    /// Entries held for missing parents (signature checked, not admitted).
+    pub fn held(&self) -> impl Iterator<Item = &Entry> {
+        self.pending.values()
+    }
+
     /// An admitted entry.
     pub fn get(&self, id: &EntryId) -> Option<&Entry> {
         self.pos.get(id).map(|p| &self.entries[*p as usize])

@@ -91,6 +91,17 @@ impl WorkspaceLog {
         self.pos.get(id).map(|p| &self.envelopes[*p as usize])
     }
 
+    /// Whether an envelope is held for missing parents or organization heads.
+    pub fn is_held(&self, id: &EnvelopeId) -> bool {
+        self.pending.contains(id) || self.waiting_org.iter().any(|e| e.id() == *id)
+    }
+
+    /// Envelopes held for missing parents or organization heads (signature checked, not
+    /// admitted).
+    pub fn held(&self) -> impl Iterator<Item = &Envelope> {
+        self.pending.values().chain(self.waiting_org.iter())
+    }
+
     /// Whether admitted.
     pub fn contains(&self, id: &EnvelopeId) -> bool {
         self.pos.contains_key(id)

@@ -1,0 +1,660 @@
+//! The sync engine: a sans-IO state machine that keeps a [`Replica`]'s documents in step with
+//! peers.
+//!
+//! Drive contract (as quinn-proto and str0m): call a `handle_*` method for every input (a peer
+//! connected or left, a message arrived, local items were written, the timer fired), then drain
+//! [`Engine::poll_transmit`] (messages to send), [`Engine::poll_event`] (what happened: items
+//! admitted, to persist; peers to disconnect; refusals) and read [`Engine::poll_timeout`] (when
+//! to call [`Engine::handle_timeout`] next). Time is an input (unix milliseconds); nothing here
+//! reads a clock or does I/O.
+//!
+//! Protocol per (peer, document):
+//! 1. On connect each side sends `Hello` with its heads for every document it shares with the
+//!    other. Two up-to-date peers stop there: O(heads) bytes.
+//! 2. A side that holds items but sees heads it does not know starts a negentropy range-based set
+//!    reconciliation (if both do, the session of the smaller device id survives). The initiator
+//!    learns which ids each side lacks: it `Want`s what it lacks and `Offer`s what the other
+//!    lacks. A side asks for an id only if it neither holds it nor already awaits it from another
+//!    peer, so with several peers every missing item still crosses once (up to races).
+//! 5. Items admitted from one peer are offered on to the other linked peers sharing the document,
+//!    so writes spread over any connected topology without waiting for anti-entropy.
+//! 3. A side that holds nothing of a document (or does not list it) receives everything pushed
+//!    at once, without reconciliation.
+//! 4. New local items are pushed to every linked peer sharing the document.
+//!
+//! Zero trust: the engine talks only to active devices of the organization and to authorized
+//! relays, shares a workspace only with its members' devices (and relays), and asks the shell to
+//! disconnect a peer as soon as it is revoked. A relay runs the same engine with `relay = true`
+//! and no keys: devices give it every workspace, and it gives each device only the workspaces
+//! its user is a member of (membership is in clear access entries).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
+
+use super::msg::{DocId, Heads, ITEMS_TARGET, MAX_HEADS, MAX_IDS, Msg, MsgError};
+use super::replica::Replica;
+use crate::trust::{DeviceId, UserId};
+use crate::workspace::WorkspaceId;
+
+/// Frame size limit of negentropy messages.
+const FRAME: u64 = 512 * 1024;
+
+/// Engine settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This device (or relay).
+    pub me: DeviceId,
+    /// Keyless relay mode: serve every workspace to every active device.
+    pub relay: bool,
+    /// Period of the anti-entropy `Hello` to every linked peer, in ms.
+    pub anti_entropy_ms: u64,
+}
+
+impl Config {
+    /// Defaults for a device.
+    pub fn device(me: DeviceId) -> Config {
+        Config {
+            me,
+            relay: false,
+            anti_entropy_ms: 30_000,
+        }
+    }
+}
+
+/// A message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// To whom.
+    pub peer: DeviceId,
+    /// Encoded [`Msg`].
+    pub bytes: Vec<u8>,
+}
+
+/// What happened, for the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Items admitted into a document (persist them).
+    Admitted {
+        /// Document.
+        doc: DocId,
+        /// Ids, parents first.
+        ids: Vec<[u8; 32]>,
+    },
+    /// An item from a peer was refused.
+    Refused {
+        /// Who sent it.
+        peer: DeviceId,
+        /// Item id.
+        id: [u8; 32],
+        /// Reason label.
+        reason: &'static str,
+    },
+    /// A message from a peer did not decode.
+    BadMessage {
+        /// Who sent it.
+        peer: DeviceId,
+        /// Why.
+        error: MsgError,
+    },
+    /// Close the connection to this peer (not, or no longer, allowed).
+    Disconnect {
+        /// The peer.
+        peer: DeviceId,
+    },
+}
+
+/// Byte and message counters.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    /// Bytes queued for sending.
+    pub bytes_sent: u64,
+    /// Bytes received.
+    pub bytes_received: u64,
+    /// Messages queued.
+    pub messages_sent: u64,
+    /// Items sent.
+    pub items_sent: u64,
+    /// Items received that were already known.
+    pub duplicates_received: u64,
+}
+
+struct Link {
+    sessions: HashMap<DocId, Negentropy<'static, NegentropyStorageVector>>,
+}
+
+/// The engine.
+pub struct Engine {
+    cfg: Config,
+    replica: Replica,
+    links: BTreeMap<DeviceId, Link>,
+    out: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    next_anti_entropy: u64,
+    stats: Stats,
+    members: HashMap<WorkspaceId, (usize, usize, BTreeSet<UserId>)>,
+    /// Ids asked for and not yet received, per document: with whom and since when.
+    inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
+    now: u64,
+}
+
+/// How long an id asked for stays reserved to the peer it was asked from.
+const INFLIGHT_MS: u64 = 60_000;
+
+impl Engine {
+    /// A new engine over `replica`.
+    pub fn new(cfg: Config, replica: Replica, now: u64) -> Engine {
+        let next_anti_entropy = now + cfg.anti_entropy_ms;
+        Engine {
+            cfg,
+            replica,
+            links: BTreeMap::new(),
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            next_anti_entropy,
+            stats: Stats::default(),
+            members: HashMap::new(),
+            inflight: HashMap::new(),
+            now,
+        }
+    }
+
+    /// The replicated documents.
+    pub fn replica(&self) -> &Replica {
+        &self.replica
+    }
+
+    /// The replicated documents, to draft local items (then pass them to
+    /// [`Engine::handle_local`]).
+    pub fn replica_mut(&mut self) -> &mut Replica {
+        &mut self.replica
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// Linked peers.
+    pub fn peers(&self) -> Vec<DeviceId> {
+        self.links.keys().copied().collect()
+    }
+
+    /// Whether `peer` may sync with us at all: an active device, or an authorized relay.
+    pub fn may_talk(&mut self, peer: &DeviceId) -> bool {
+        let st = self.replica.org.state();
+        st.is_active(peer) || (!self.cfg.relay && st.relays.contains_key(peer))
+    }
+
+    fn is_relay(&mut self, peer: &DeviceId) -> bool {
+        self.replica.org.state().relays.contains_key(peer)
+    }
+
+    /// Documents shared with `peer`.
+    fn shared_docs(&mut self, peer: &DeviceId) -> Vec<DocId> {
+        let mut docs = vec![DocId::Org];
+        let ws: Vec<WorkspaceId> = self.replica.workspaces.keys().copied().collect();
+        // To a relay: everything (it stores and forwards). From anyone, relay included, to a
+        // device: the workspaces its user is a member of.
+        if self.is_relay(peer) {
+            docs.extend(ws.into_iter().map(DocId::Workspace));
+            return docs;
+        }
+        let Some(user) = self.replica.org.state().devices.get(peer).map(|d| d.user) else {
+            return docs;
+        };
+        for w in ws {
+            if self.members_of(w).contains(&user) {
+                docs.push(DocId::Workspace(w));
+            }
+        }
+        docs
+    }
+
+    fn members_of(&mut self, w: WorkspaceId) -> BTreeSet<UserId> {
+        let org_len = self.replica.org.len();
+        let Some(log) = self.replica.workspaces.get_mut(&w) else {
+            return BTreeSet::new();
+        };
+        let len = log.len();
+        if let Some((l, o, m)) = self.members.get(&w)
+            && *l == len
+            && *o == org_len
+        {
+            return m.clone();
+        }
+        let m: BTreeSet<UserId> = log
+            .state(&mut self.replica.org)
+            .members
+            .keys()
+            .copied()
+            .collect();
+        self.members.insert(w, (len, org_len, m.clone()));
+        m
+    }
+
+    fn may_share(&mut self, peer: &DeviceId, doc: DocId) -> bool {
+        self.shared_docs(peer).contains(&doc)
+    }
+
+    fn send(&mut self, peer: DeviceId, msg: &Msg) {
+        let bytes = msg.encode();
+        self.stats.bytes_sent += bytes.len() as u64;
+        self.stats.messages_sent += 1;
+        self.out.push_back(Transmit { peer, bytes });
+    }
+
+    fn hello(&mut self, peer: DeviceId) {
+        let docs = self
+            .shared_docs(&peer)
+            .into_iter()
+            .map(|doc| {
+                let heads = self.replica.heads(doc).unwrap_or_default();
+                Heads {
+                    doc,
+                    count: self.replica.count(doc) as u64,
+                    heads: if heads.len() <= MAX_HEADS {
+                        heads
+                    } else {
+                        Vec::new()
+                    },
+                }
+            })
+            .collect();
+        self.send(peer, &Msg::Hello { docs });
+    }
+
+    /// A connection to `peer` is up (after its transport authenticated it).
+    pub fn handle_connected(&mut self, _now: u64, peer: DeviceId) {
+        if peer == self.cfg.me || !self.may_talk(&peer) {
+            self.events.push_back(Event::Disconnect { peer });
+            return;
+        }
+        self.links.insert(
+            peer,
+            Link {
+                sessions: HashMap::new(),
+            },
+        );
+        self.hello(peer);
+    }
+
+    /// The connection to `peer` is gone.
+    pub fn handle_disconnected(&mut self, peer: DeviceId) {
+        self.links.remove(&peer);
+    }
+
+    /// Local items (already signed and drafted on this replica) to admit and push.
+    pub fn handle_local(&mut self, _now: u64, doc: DocId, items: Vec<Vec<u8>>) {
+        let r = self.replica.ingest(doc, items.clone());
+        self.after_ingest(None, &r);
+        let admitted: BTreeSet<[u8; 32]> = r
+            .admitted
+            .iter()
+            .filter(|(d, _)| *d == doc)
+            .map(|(_, id)| *id)
+            .collect();
+        let items: Vec<Vec<u8>> = items
+            .into_iter()
+            .filter(|b| admitted.contains(blake3::hash(b).as_bytes()))
+            .collect();
+        if items.is_empty() {
+            return;
+        }
+        let peers: Vec<DeviceId> = self.links.keys().copied().collect();
+        for p in peers {
+            if self.may_share(&p, doc) {
+                self.stats.items_sent += items.len() as u64;
+                self.send(
+                    p,
+                    &Msg::Items {
+                        doc,
+                        items: items.clone(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// The timer fired.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.now = now;
+        for ids in self.inflight.values_mut() {
+            ids.retain(|_, (_, since)| now.saturating_sub(*since) < INFLIGHT_MS);
+        }
+        if now >= self.next_anti_entropy {
+            self.next_anti_entropy = now + self.cfg.anti_entropy_ms;
+            let peers: Vec<DeviceId> = self.links.keys().copied().collect();
+            for p in peers {
+                self.hello(p);
+            }
+        }
+    }
+
+    /// When to call [`Engine::handle_timeout`].
+    pub fn poll_timeout(&self) -> Option<u64> {
+        Some(self.next_anti_entropy)
+    }
+
+    /// The next message to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.out.pop_front()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// A message from `peer`.
+    pub fn handle_message(&mut self, now: u64, peer: DeviceId, bytes: &[u8]) {
+        self.now = now;
+        self.stats.bytes_received += bytes.len() as u64;
+        if !self.links.contains_key(&peer) {
+            return;
+        }
+        let msg = match Msg::decode(bytes) {
+            Ok(m) => m,
+            Err(error) => {
+                tracing::warn!(peer = %peer.short(), %error, "undecodable sync message");
+                self.events.push_back(Event::BadMessage { peer, error });
+                return;
+            }
+        };
+        match msg {
+            Msg::Hello { docs } => self.on_hello(now, peer, docs),
+            Msg::Reconcile { doc, body } => self.on_reconcile(peer, doc, &body),
+            Msg::ReconcileReply { doc, body } => self.on_reply(peer, doc, &body),
+            Msg::Want { doc, ids } => {
+                if self.may_share(&peer, doc) {
+                    self.send_items(peer, doc, ids);
+                }
+            }
+            Msg::Offer { doc, ids } => {
+                if self.may_share(&peer, doc) || self.cfg.relay {
+                    self.want(peer, doc, ids);
+                }
+            }
+            Msg::Items { doc, items } => self.on_items(peer, doc, items),
+        }
+    }
+
+    fn on_hello(&mut self, _now: u64, peer: DeviceId, docs: Vec<Heads>) {
+        let theirs: BTreeMap<DocId, Heads> = docs.into_iter().map(|h| (h.doc, h)).collect();
+        // Workspaces a peer offers that we do not hold yet: open them (members are told of the
+        // workspaces they belong to by peers that know the membership).
+        for doc in theirs.keys() {
+            if let DocId::Workspace(w) = doc {
+                self.replica.open_workspace(*w);
+            }
+        }
+        for doc in self.shared_docs(&peer) {
+            let mine = self.replica.count(doc);
+            match theirs.get(&doc) {
+                None => {
+                    if mine > 0 {
+                        self.push_all(peer, doc);
+                    }
+                }
+                Some(h) if h.count == 0 => {
+                    if mine > 0 {
+                        self.push_all(peer, doc);
+                    }
+                }
+                Some(h) => {
+                    if mine == 0 {
+                        continue; // they push everything to us
+                    }
+                    let my_heads = self.replica.heads(doc).unwrap_or_default();
+                    if h.heads == my_heads {
+                        continue;
+                    }
+                    let all_known =
+                        !h.heads.is_empty() && h.heads.iter().all(|id| self.replica.knows(doc, id));
+                    if !all_known {
+                        self.initiate(peer, doc);
+                    }
+                }
+            }
+        }
+    }
+
+    fn storage(&self, doc: DocId) -> Option<NegentropyStorageVector> {
+        let items = self.replica.reconcile_set(doc);
+        let mut s = NegentropyStorageVector::with_capacity(items.len());
+        for (t, id) in items {
+            s.insert(t, Id::from_byte_array(id)).ok()?;
+        }
+        s.seal().ok()?;
+        Some(s)
+    }
+
+    fn initiate(&mut self, peer: DeviceId, doc: DocId) {
+        let Some(storage) = self.storage(doc) else {
+            return;
+        };
+        let Ok(mut neg) = Negentropy::owned(storage, FRAME) else {
+            return;
+        };
+        let Ok(body) = neg.initiate() else { return };
+        if let Some(link) = self.links.get_mut(&peer) {
+            link.sessions.insert(doc, neg);
+            self.send(peer, &Msg::Reconcile { doc, body });
+        }
+    }
+
+    fn on_reconcile(&mut self, peer: DeviceId, doc: DocId, body: &[u8]) {
+        if !self.may_share(&peer, doc) {
+            return;
+        }
+        let ours = self
+            .links
+            .get(&peer)
+            .is_some_and(|l| l.sessions.contains_key(&doc));
+        if ours {
+            if self.cfg.me < peer {
+                return; // both initiated: ours survives, theirs is abandoned on their side
+            }
+            if let Some(l) = self.links.get_mut(&peer) {
+                l.sessions.remove(&doc);
+            }
+        }
+        let Some(storage) = self.storage(doc) else {
+            return;
+        };
+        let reply = Negentropy::borrowed(&storage, FRAME).and_then(|mut n| n.reconcile(body));
+        match reply {
+            Ok(body) => self.send(peer, &Msg::ReconcileReply { doc, body }),
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "bad reconciliation message: {e}");
+                self.events.push_back(Event::BadMessage {
+                    peer,
+                    error: MsgError::Malformed,
+                });
+            }
+        }
+    }
+
+    fn on_reply(&mut self, peer: DeviceId, doc: DocId, body: &[u8]) {
+        let Some(link) = self.links.get_mut(&peer) else {
+            return;
+        };
+        let Some(neg) = link.sessions.get_mut(&doc) else {
+            return;
+        };
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        let next = match neg.reconcile_with_ids(body, &mut have, &mut need) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "bad reconciliation reply: {e}");
+                link.sessions.remove(&doc);
+                return;
+            }
+        };
+        match next {
+            Some(body) => self.send(peer, &Msg::Reconcile { doc, body }),
+            None => {
+                link.sessions.remove(&doc);
+            }
+        }
+        let have: Vec<[u8; 32]> = have.iter().map(|i| *i.as_bytes()).collect();
+        for chunk in have.chunks(MAX_IDS) {
+            self.send(
+                peer,
+                &Msg::Offer {
+                    doc,
+                    ids: chunk.to_vec(),
+                },
+            );
+        }
+        let need: Vec<[u8; 32]> = need.iter().map(|i| *i.as_bytes()).collect();
+        self.want(peer, doc, need);
+    }
+
+    /// Asks `peer` for the ids among `ids` that nobody is already sending us.
+    fn want(&mut self, peer: DeviceId, doc: DocId, ids: Vec<[u8; 32]>) {
+        let now = self.now;
+        let replica = &self.replica;
+        let inflight = self.inflight.entry(doc).or_default();
+        let need: Vec<[u8; 32]> = ids
+            .into_iter()
+            .filter(|id| !inflight.contains_key(id) && !replica.holds(doc, id))
+            .collect();
+        for id in &need {
+            inflight.insert(*id, (peer, now));
+        }
+        for chunk in need.chunks(MAX_IDS) {
+            self.send(
+                peer,
+                &Msg::Want {
+                    doc,
+                    ids: chunk.to_vec(),
+                },
+            );
+        }
+    }
+
+    fn push_all(&mut self, peer: DeviceId, doc: DocId) {
+        let ids = self
+            .replica
+            .items(doc)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        self.send_items(peer, doc, ids);
+    }
+
+    /// Sends the items among `ids` that we hold, parents first, in messages of bounded size.
+    fn send_items(&mut self, peer: DeviceId, doc: DocId, ids: Vec<[u8; 32]>) {
+        let mut found: Vec<(u64, [u8; 32], Vec<u8>)> = ids
+            .iter()
+            .filter_map(|id| {
+                self.replica
+                    .item(doc, id)
+                    .map(|(t, b)| (t, *id, b.to_vec()))
+            })
+            .collect();
+        found.sort_by_key(|(t, id, _)| (*t, *id));
+        let mut batch = Vec::new();
+        let mut size = 0;
+        for (_, _, b) in found {
+            size += b.len();
+            batch.push(b);
+            if size >= ITEMS_TARGET {
+                self.stats.items_sent += batch.len() as u64;
+                let items = std::mem::take(&mut batch);
+                self.send(peer, &Msg::Items { doc, items });
+                size = 0;
+            }
+        }
+        if !batch.is_empty() {
+            self.stats.items_sent += batch.len() as u64;
+            self.send(peer, &Msg::Items { doc, items: batch });
+        }
+    }
+
+    fn on_items(&mut self, peer: DeviceId, doc: DocId, items: Vec<Vec<u8>>) {
+        if !self.cfg.relay && !self.may_share(&peer, doc) && doc != DocId::Org {
+            // A workspace we do not hold yet: accept it from an active device of our
+            // organization (it decided we are a member); admission still checks every item.
+            if let DocId::Workspace(w) = doc {
+                self.replica.open_workspace(w);
+            }
+        }
+        let dups = items
+            .iter()
+            .filter(|b| self.replica.holds(doc, blake3::hash(b).as_bytes()))
+            .count();
+        self.stats.duplicates_received += dups as u64;
+        let mut awaited_from_peer = false;
+        if let Some(ids) = self.inflight.get_mut(&doc) {
+            for b in &items {
+                ids.remove(blake3::hash(b).as_bytes());
+            }
+            awaited_from_peer = ids.values().any(|(p, _)| *p == peer);
+        }
+        let r = self.replica.ingest(doc, items);
+        self.after_ingest(Some(peer), &r);
+        // Pass what was new on to the other peers sharing each document.
+        let mut fresh: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
+        for (d, id) in &r.admitted {
+            fresh.entry(*d).or_default().push(*id);
+        }
+        let others: Vec<DeviceId> = self.links.keys().filter(|p| **p != peer).copied().collect();
+        for (d, ids) in fresh {
+            for p in &others {
+                if self.may_share(p, d) {
+                    for chunk in ids.chunks(MAX_IDS) {
+                        self.send(
+                            *p,
+                            &Msg::Offer {
+                                doc: d,
+                                ids: chunk.to_vec(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let in_session = self
+            .links
+            .get(&peer)
+            .is_some_and(|l| l.sessions.contains_key(&doc));
+        if r.waiting > 0 && !in_session && !awaited_from_peer {
+            // Something is still missing below what arrived, and nothing more is on its way
+            // from this peer: reconcile with it.
+            tracing::debug!(peer = %peer.short(), waiting = r.waiting, "reconciling again");
+            self.initiate(peer, doc);
+        }
+    }
+
+    fn after_ingest(&mut self, from: Option<DeviceId>, r: &super::replica::Ingested) {
+        let mut by_doc: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
+        for (d, id) in &r.admitted {
+            by_doc.entry(*d).or_default().push(*id);
+        }
+        for (doc, ids) in by_doc {
+            self.events.push_back(Event::Admitted { doc, ids });
+        }
+        if let Some(peer) = from {
+            for (id, reason) in &r.refused {
+                self.events.push_back(Event::Refused {
+                    peer,
+                    id: *id,
+                    reason,
+                });
+            }
+        }
+        if r.admitted.iter().any(|(d, _)| *d == DocId::Org) {
+            // Revocations cut peers off at once.
+            let peers: Vec<DeviceId> = self.links.keys().copied().collect();
+            for p in peers {
+                if !self.may_talk(&p) {
+                    self.links.remove(&p);
+                    self.events.push_back(Event::Disconnect { peer: p });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The documents a sync engine replicates: the organization log and the workspace DAGs of one
+//! device (or of a relay, which holds the same logs and no key).
+//!
+//! Invariant: every item enters through [`OrgLog::ingest`] or [`WorkspaceLog::ingest`], the same
+//! admission as everywhere else; after organization entries are admitted, every workspace log is
+//! offered its waiting envelopes again.
+
+use std::collections::BTreeMap;
+
+use super::msg::DocId;
+use crate::trust::{EntryId, OrgId, OrgLog};
+use crate::workspace::{EnvelopeId, WorkspaceId, WorkspaceLog};
+
+/// Most workspaces a replica accepts from peers.
+pub const MAX_WORKSPACES: usize = 10_000;
+
+/// What one ingest did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    /// Admitted item ids, per document (organization entries may also release envelopes).
+    pub admitted: Vec<(DocId, [u8; 32])>,
+    /// Refused items with their reason label.
+    pub refused: Vec<([u8; 32], &'static str)>,
+    /// Items still waiting for parents afterwards.
+    pub waiting: usize,
+}
+
+/// The replicated documents.
+#[derive(Debug)]
+pub struct Replica {
+    /// The organization log.
+    pub org: OrgLog,
+    /// Workspace DAGs.
+    pub workspaces: BTreeMap<WorkspaceId, WorkspaceLog>,
+}
+
+impl Replica {
+    /// An empty replica of `org`.
+    pub fn new(org: OrgId) -> Self {
+        Replica {
+            org: OrgLog::new(org),
+            workspaces: BTreeMap::new(),
+        }
+    }
+
+    /// Every document held.
+    pub fn docs(&self) -> Vec<DocId> {
+        std::iter::once(DocId::Org)
+            .chain(self.workspaces.keys().map(|w| DocId::Workspace(*w)))
+            .collect()
+    }
+
+    /// Heads of a document (sorted), `None` if not held.
+    pub fn heads(&self, doc: DocId) -> Option<Vec<[u8; 32]>> {
+        match doc {
+            DocId::Org => Some(self.org.heads().into_iter().map(|h| h.0).collect()),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .map(|l| l.heads().into_iter().map(|h| h.0).collect()),
+        }
+    }
+
+    /// Number of admitted items.
+    pub fn count(&self, doc: DocId) -> usize {
+        match doc {
+            DocId::Org => self.org.len(),
+            DocId::Workspace(w) => self.workspaces.get(&w).map_or(0, WorkspaceLog::len),
+        }
+    }
+
+    /// Whether an item is admitted.
+    pub fn knows(&self, doc: DocId, id: &[u8; 32]) -> bool {
+        match doc {
+            DocId::Org => self.org.contains(&EntryId(*id)),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .is_some_and(|l| l.contains(&EnvelopeId(*id))),
+        }
+    }
+
+    /// Whether an item is admitted or held for its parents.
+    pub fn holds(&self, doc: DocId, id: &[u8; 32]) -> bool {
+        self.knows(doc, id)
+            || match doc {
+                DocId::Org => self.org.is_held(&EntryId(*id)),
+                DocId::Workspace(w) => self
+                    .workspaces
+                    .get(&w)
+                    .is_some_and(|l| l.is_held(&EnvelopeId(*id))),
+            }
+    }
+
+    /// `(time, id)` of every admitted item, for sending everything.
+    pub fn items(&self, doc: DocId) -> Vec<(u64, [u8; 32])> {
+        match doc {
+            DocId::Org => self
+                .org
+                .entries()
+                .map(|e| (e.body().time.0, e.id().0))
+                .collect(),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .map(|l| {
+                    l.envelopes()
+                        .iter()
+                        .map(|e| (e.header().time.0, e.id().0))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `(time, id)` of every item held, admitted or waiting for parents: the set reconciliation
+    /// works on (so nothing already here is asked for again).
+    pub fn reconcile_set(&self, doc: DocId) -> Vec<(u64, [u8; 32])> {
+        let mut v = self.items(doc);
+        match doc {
+            DocId::Org => v.extend(self.org.held().map(|e| (e.body().time.0, e.id().0))),
+            DocId::Workspace(w) => {
+                if let Some(l) = self.workspaces.get(&w) {
+                    v.extend(l.held().map(|e| (e.header().time.0, e.id().0)));
+                }
+            }
+        }
+        v
+    }
+
+    /// The bytes and time of an admitted item.
+    pub fn item(&self, doc: DocId, id: &[u8; 32]) -> Option<(u64, &[u8])> {
+        match doc {
+            DocId::Org => self
+                .org
+                .get(&EntryId(*id))
+                .map(|e| (e.body().time.0, e.bytes())),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)?
+                .get(&EnvelopeId(*id))
+                .map(|e| (e.header().time.0, e.bytes())),
+        }
+    }
+
+    /// Starts holding a workspace (offered by a peer, or created here). False past the limit.
+    pub fn open_workspace(&mut self, w: WorkspaceId) -> bool {
+        if self.workspaces.contains_key(&w) {
+            return true;
+        }
+        if self.workspaces.len() >= MAX_WORKSPACES {
+            return false;
+        }
+        let org = self.org.org();
+        self.workspaces.insert(w, WorkspaceLog::new(org, w));
+        true
+    }
+
+    /// Admits items of a document.
+    pub fn ingest(&mut self, doc: DocId, items: Vec<Vec<u8>>) -> Ingested {
+        let mut out = Ingested::default();
+        match doc {
+            DocId::Org => {
+                let r = self.org.ingest(items);
+                out.admitted
+                    .extend(r.admitted.iter().map(|id| (DocId::Org, id.0)));
+                out.refused
+                    .extend(r.rejected.iter().map(|(id, why)| (id.0, why.label())));
+                if !r.admitted.is_empty() {
+                    for (w, log) in self.workspaces.iter_mut() {
+                        let r = log.org_changed(&mut self.org);
+                        out.admitted
+                            .extend(r.admitted.iter().map(|id| (DocId::Workspace(*w), id.0)));
+                        out.refused
+                            .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));
+                    }
+                }
+                out.waiting = self.org.pending_len();
+            }
+            DocId::Workspace(w) => {
+                if !self.open_workspace(w) {
+                    return out;
+                }
+                let Some(log) = self.workspaces.get_mut(&w) else {
+                    return out;
+                };
+                let r = log.ingest(items, &mut self.org);
+                out.admitted.extend(r.admitted.iter().map(|id| (doc, id.0)));
+                out.refused
+                    .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));
+                out.waiting = log.pending_len();
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,473 @@
+//! Many engines in memory: convergence after partitions, bytes on the wire, catch-up without
+//! duplicates, revocation cut-off, hostile messages.
+
+use std::collections::VecDeque;
+
+use rand::{SeedableRng, rngs::StdRng};
+
+use super::*;
+use crate::trust::author::{self, Newcomer, UserSecretPublic, Writer};
+use crate::trust::{
+    Certificate, Clock, DeviceId, DeviceKeys, EntryId, Hlc, OrgKey, Profile, UserId, UserSecret,
+};
+use crate::workspace::envelope::{self, encode_payload};
+use crate::workspace::{
+    AccessChange, EnvelopeId, EpochKeys, Header, Kind, Role, SealedKeys, WorkspaceId,
+};
+
+struct Dev {
+    keys: DeviceKeys,
+    user: UserId,
+    clock: Clock,
+    engine: Engine,
+}
+
+struct Sim {
+    devs: Vec<Dev>,
+    org_key: OrgKey,
+    queue: VecDeque<(usize, usize, Vec<u8>)>,
+    links: Vec<(usize, usize)>,
+    cut: Vec<bool>,
+    now: u64,
+    ws: WorkspaceId,
+}
+
+impl Sim {
+    /// An organization of `n` devices (device 0 is the admin), all knowing the whole log.
+    fn new(n: usize, seed: u64) -> Sim {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut clock = Clock::default();
+        let org = author::create_org(
+            &mut rng,
+            1_000,
+            &mut clock,
+            "Org",
+            &Newcomer {
+                name: "a",
+                email: "a@x",
+                device_label: "d",
+            },
+        )
+        .unwrap();
+        let mut replica = Replica::new(org.org);
+        assert!(replica.org.ingest(vec![org.genesis.clone()]).is_clean());
+        let mut keys = vec![(org.device, org.user)];
+        for i in 1..n {
+            let user = UserId([i as u8; 16]);
+            let secret = UserSecret::generate(0, &mut rng);
+            let dk = DeviceKeys::generate(&mut rng);
+            let mut w = Writer {
+                keys: &keys[0].0,
+                org_key: &org.org_key,
+                clock: &mut clock,
+            };
+            let who = Newcomer {
+                name: "u",
+                email: "u@x",
+                device_label: "d",
+            };
+            let c1 = w
+                .user_added(
+                    &mut rng,
+                    &org.org,
+                    user,
+                    Profile::Standard,
+                    &UserSecretPublic(secret.public()),
+                    &who,
+                )
+                .unwrap();
+            let c2 = w
+                .device_added(&mut rng, &org.org, user, dk.id(), dk.exchange_public(), "d")
+                .unwrap();
+            for c in [c1, c2] {
+                let e = w.draft(&mut replica.org, 2_000 + i as u64, c);
+                assert!(replica.org.ingest(vec![e]).is_clean());
+            }
+            keys.push((dk, user));
+        }
+        let entries: Vec<Vec<u8>> = replica.org.entries().map(|e| e.bytes().to_vec()).collect();
+        let devs = keys
+            .into_iter()
+            .map(|(k, user)| {
+                let mut r = Replica::new(org.org);
+                assert!(r.org.ingest(entries.clone()).is_clean());
+                let engine = Engine::new(Config::device(k.id()), r, 0);
+                Dev {
+                    keys: k,
+                    user,
+                    clock: Clock::default(),
+                    engine,
+                }
+            })
+            .collect();
+        Sim {
+            devs,
+            org_key: org.org_key,
+            queue: VecDeque::new(),
+            links: Vec::new(),
+            cut: vec![false; n],
+            now: 10_000,
+            ws: WorkspaceId([9; 16]),
+        }
+    }
+
+    fn connect(&mut self, a: usize, b: usize) {
+        self.links.push((a, b));
+        let (ida, idb) = (self.devs[a].keys.id(), self.devs[b].keys.id());
+        self.devs[a].engine.handle_connected(self.now, idb);
+        self.devs[b].engine.handle_connected(self.now, ida);
+        self.flush(a);
+        self.flush(b);
+    }
+
+    fn connect_all(&mut self) {
+        for a in 0..self.devs.len() {
+            for b in a + 1..self.devs.len() {
+                self.connect(a, b);
+            }
+        }
+    }
+
+    fn index_of(&self, id: &DeviceId) -> Option<usize> {
+        self.devs.iter().position(|d| &d.keys.id() == id)
+    }
+
+    fn flush(&mut self, a: usize) {
+        while let Some(t) = self.devs[a].engine.poll_transmit() {
+            if let Some(b) = self.index_of(&t.peer) {
+                self.queue.push_back((a, b, t.bytes));
+            }
+        }
+    }
+
+    /// Delivers messages until none is left (dropping those across a cut).
+    fn run(&mut self) {
+        let mut steps = 0;
+        while let Some((a, b, bytes)) = self.queue.pop_front() {
+            steps += 1;
+            assert!(steps < 1_000_000, "no quiescence");
+            if self.cut[a] != self.cut[b] {
+                continue;
+            }
+            let from = self.devs[a].keys.id();
+            if std::env::var("SYNC_TRACE").is_ok() {
+                let m = Msg::decode(&bytes).unwrap();
+                let d = match &m {
+                    Msg::Hello { docs } => format!(
+                        "hello {:?}",
+                        docs.iter()
+                            .map(|d| (d.count, d.heads.len()))
+                            .collect::<Vec<_>>()
+                    ),
+                    Msg::Reconcile { body, .. } => format!("reconcile {}", body.len()),
+                    Msg::ReconcileReply { body, .. } => format!("reply {}", body.len()),
+                    Msg::Want { ids, .. } => format!("want {}", ids.len()),
+                    Msg::Offer { ids, .. } => format!("offer {}", ids.len()),
+                    Msg::Items { items, .. } => format!("items {}", items.len()),
+                };
+                eprintln!("{a} -> {b}: {d}");
+            }
+            self.devs[b].engine.handle_message(self.now, from, &bytes);
+            self.flush(b);
+        }
+    }
+
+    /// Every device re-announces its heads (anti-entropy) and the messages run.
+    fn anti_entropy(&mut self) {
+        self.now += 60_000;
+        for i in 0..self.devs.len() {
+            let now = self.now;
+            self.devs[i].engine.handle_timeout(now);
+            self.flush(i);
+        }
+        self.run();
+    }
+
+    /// Device `i` writes an envelope of `kind` on its replica and pushes it.
+    fn write(
+        &mut self,
+        i: usize,
+        kind: Kind,
+        epoch: Option<EnvelopeId>,
+        payload: Vec<u8>,
+    ) -> Vec<u8> {
+        self.now += 10;
+        let now = self.now;
+        let ws = self.ws;
+        let d = &mut self.devs[i];
+        let r = d.engine.replica_mut();
+        r.open_workspace(ws);
+        let log = r.workspaces.get_mut(&ws).unwrap();
+        let bytes = log.draft(&mut r.org, &d.keys, &mut d.clock, now, kind, epoch, |_| {
+            payload
+        });
+        d.engine
+            .handle_local(now, DocId::Workspace(ws), vec![bytes.clone()]);
+        self.flush(i);
+        bytes
+    }
+
+    /// Device 0 creates the workspace, shares it with everybody as CONTRIBUTOR, opens an epoch.
+    fn share_with_all(&mut self) -> EnvelopeId {
+        self.write(0, Kind::Access, None, encode_payload(&AccessChange::Create));
+        for i in 1..self.devs.len() {
+            let user = self.devs[i].user;
+            self.write(
+                0,
+                Kind::Access,
+                None,
+                encode_payload(&AccessChange::Grant {
+                    user,
+                    role: Role::Contributor,
+                }),
+            );
+        }
+        let sealed = self
+            .devs
+            .iter()
+            .map(|d| SealedKeys {
+                user: d.user,
+                generation: 0,
+                blob: vec![0],
+            })
+            .collect::<Vec<_>>();
+        let mut sealed = sealed;
+        sealed.sort_by_key(|s| s.user);
+        let e = self.write(
+            0,
+            Kind::Keys,
+            None,
+            encode_payload(&EpochKeys {
+                new_epoch: true,
+                sealed,
+            }),
+        );
+        EnvelopeId(*blake3::hash(&e).as_bytes())
+    }
+
+    fn heads(&self, i: usize) -> (Vec<[u8; 32]>, Vec<[u8; 32]>) {
+        let r = self.devs[i].engine.replica();
+        (
+            r.heads(DocId::Org).unwrap(),
+            r.heads(DocId::Workspace(self.ws)).unwrap_or_default(),
+        )
+    }
+}
+
+#[test]
+fn devices_converge_after_a_partition_heals() {
+    let mut s = Sim::new(5, 1);
+    s.connect_all();
+    s.run();
+    let epoch = s.share_with_all();
+    s.run();
+    // Split {0,1} | {2,3,4}; both sides write.
+    s.cut = vec![false, false, true, true, true];
+    for round in 0..4 {
+        for i in 0..5 {
+            s.write(
+                i,
+                Kind::Content,
+                Some(epoch),
+                format!("w{i}-{round}").into_bytes(),
+            );
+        }
+        s.run();
+    }
+    let (_, a) = s.heads(0);
+    let (_, b) = s.heads(2);
+    assert_ne!(a, b, "partitioned sides diverged");
+    // Heal: one anti-entropy round brings everyone together.
+    s.cut = vec![false; 5];
+    s.anti_entropy();
+    let h0 = s.heads(0);
+    for i in 1..5 {
+        assert_eq!(s.heads(i), h0, "device {i} differs");
+    }
+    let total = s.devs[0].engine.replica().count(DocId::Workspace(s.ws));
+    assert_eq!(total, 1 + 4 + 1 + 20);
+    for d in &s.devs {
+        assert_eq!(
+            d.engine.stats().duplicates_received,
+            0,
+            "an item crossed twice"
+        );
+    }
+}
+
+/// Builds `n` content envelopes on a chain, signed by device `by`, without going through
+/// `draft` (which recomputes the state per envelope).
+fn bulk_chain(s: &mut Sim, by: usize, epoch: EnvelopeId, n: usize) -> Vec<Vec<u8>> {
+    let author = s.devs[by].keys.id();
+    let ws = s.ws;
+    let (org, org_heads, mut parents, mut time) = {
+        let r = s.devs[by].engine.replica_mut();
+        let org_heads: Vec<EntryId> = r.org.state().heads.clone();
+        let log = r.workspaces.get(&ws).unwrap();
+        let time = log
+            .envelopes()
+            .iter()
+            .map(|e| e.header().time)
+            .max()
+            .unwrap();
+        (r.org.org(), org_heads, log.heads(), time)
+    };
+    let keys = &s.devs[by].keys;
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        time = Hlc(time.0 + 1);
+        let h = Header {
+            org,
+            workspace: ws,
+            author,
+            parents: parents.clone(),
+            org_heads: org_heads.clone(),
+            time,
+            epoch: Some(epoch),
+            kind: Kind::Content,
+        };
+        let b = envelope::sign(keys, &h, b"x");
+        parents = vec![EnvelopeId(*blake3::hash(&b).as_bytes())];
+        out.push(b);
+    }
+    out
+}
+
+#[test]
+fn up_to_date_peers_exchange_o_heads_bytes_and_a_late_peer_gets_each_item_once() {
+    let mut s = Sim::new(2, 2);
+    s.connect(0, 1);
+    s.run();
+    let epoch = s.share_with_all();
+    s.run();
+    let n: usize = std::env::var("CLOISON_TEST_ENVELOPES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let chain = bulk_chain(&mut s, 0, epoch, n);
+    // Device 1 gets all but the last 1,000 directly (as if it had been online), device 0 all.
+    let ws = DocId::Workspace(s.ws);
+    let r0 = s.devs[0].engine.replica_mut().ingest(ws, chain.clone());
+    assert_eq!(r0.admitted.len(), n);
+    let r1 = s.devs[1]
+        .engine
+        .replica_mut()
+        .ingest(ws, chain[..n - 1_000].to_vec());
+    assert_eq!(r1.admitted.len(), n - 1_000);
+    // Reconnect: device 1 catches up, receiving each missing item once.
+    let (id0, id1) = (s.devs[0].keys.id(), s.devs[1].keys.id());
+    s.devs[0].engine.handle_disconnected(id1);
+    s.devs[1].engine.handle_disconnected(id0);
+    let before = (s.devs[0].engine.stats(), s.devs[1].engine.stats());
+    s.connect(0, 1);
+    s.run();
+    assert_eq!(s.heads(0), s.heads(1));
+    let sent = s.devs[0].engine.stats().items_sent - before.0.items_sent;
+    assert_eq!(sent, 1_000, "exactly the missing items cross");
+    assert_eq!(s.devs[1].engine.stats().duplicates_received, 0);
+    // Now both are up to date: a reconnection costs only the heads.
+    let before = (s.devs[0].engine.stats(), s.devs[1].engine.stats());
+    let (id0, id1) = (s.devs[0].keys.id(), s.devs[1].keys.id());
+    s.devs[0].engine.handle_disconnected(id1);
+    s.devs[1].engine.handle_disconnected(id0);
+    s.connect(0, 1);
+    s.run();
+    let bytes = s.devs[0].engine.stats().bytes_sent - before.0.bytes_sent
+        + s.devs[1].engine.stats().bytes_sent
+        - before.1.bytes_sent;
+    assert!(
+        bytes < 2048,
+        "{bytes} bytes for two up-to-date peers with {n} envelopes each"
+    );
+}
+
+#[test]
+fn a_revoked_peer_is_cut_off_and_its_later_items_are_refused() {
+    let mut s = Sim::new(3, 3);
+    s.connect_all();
+    s.run();
+    let epoch = s.share_with_all();
+    s.run();
+    let victim = s.devs[2].keys.id();
+    // The admin revokes device 2 and pushes the entry.
+    s.now += 10;
+    let now = s.now;
+    let d0 = &mut s.devs[0];
+    let e = Writer {
+        keys: &d0.keys,
+        org_key: &s.org_key,
+        clock: &mut d0.clock,
+    }
+    .draft(
+        &mut d0.engine.replica_mut().org,
+        now,
+        Certificate::DeviceRevoked { device: victim },
+    );
+    d0.engine.handle_local(now, DocId::Org, vec![e]);
+    let mut cut = Vec::new();
+    while let Some(ev) = s.devs[0].engine.poll_event() {
+        if let Event::Disconnect { peer } = ev {
+            cut.push(peer);
+        }
+    }
+    assert_eq!(
+        cut,
+        vec![victim],
+        "the revoking device cuts the victim off at once"
+    );
+    s.flush(0);
+    s.run();
+    let mut cut1 = Vec::new();
+    while let Some(ev) = s.devs[1].engine.poll_event() {
+        if let Event::Disconnect { peer } = ev {
+            cut1.push(peer);
+        }
+    }
+    assert_eq!(
+        cut1,
+        vec![victim],
+        "the others cut it off when the revocation reaches them"
+    );
+    // A new connection from the revoked device is refused.
+    s.devs[1].engine.handle_disconnected(victim);
+    s.devs[1].engine.handle_connected(s.now, victim);
+    assert!(
+        matches!(s.devs[1].engine.poll_event(), Some(Event::Disconnect { peer }) if peer == victim)
+    );
+    let _ = epoch;
+}
+
+#[test]
+fn hostile_messages_are_reported_and_sync_goes_on() {
+    let mut s = Sim::new(2, 4);
+    s.connect(0, 1);
+    s.run();
+    let from = s.devs[0].keys.id();
+    s.devs[1].engine.handle_message(s.now, from, b"\x01garbage");
+    s.devs[1].engine.handle_message(s.now, from, &[9, 9, 9]);
+    let bad = std::iter::from_fn(|| s.devs[1].engine.poll_event())
+        .filter(|e| matches!(e, Event::BadMessage { .. }))
+        .count();
+    assert_eq!(bad, 2);
+    // A tampered item inside a valid message is refused with its reason; the rest goes in.
+    let epoch = s.share_with_all();
+    s.run();
+    let mut bytes = s.write(0, Kind::Content, Some(epoch), b"ok".to_vec());
+    s.run();
+    let n = bytes.len();
+    bytes[n - 1] ^= 1;
+    let msg = Msg::Items {
+        doc: DocId::Workspace(s.ws),
+        items: vec![bytes],
+    }
+    .encode();
+    s.devs[1].engine.handle_message(s.now, from, &msg);
+    let refused: Vec<&'static str> = std::iter::from_fn(|| s.devs[1].engine.poll_event())
+        .filter_map(|e| match e {
+            Event::Refused { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refused, vec!["bad_signature"]);
+    assert_eq!(s.heads(0), s.heads(1));
+}
