@@ -68,7 +68,7 @@ fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
             .unwrap();
         for c in [c1, c2] {
             now += 1;
-            let e = w.draft(&mut log, now, c);
+            let e = w.draft(&log, now, c);
             assert!(log.ingest(vec![e]).is_clean());
         }
         // The second device is added by the user's first device.
@@ -89,7 +89,7 @@ fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
             )
             .unwrap();
         now += 1;
-        let e = w2.draft(&mut log, now, c3);
+        let e = w2.draft(&log, now, c3);
         assert!(log.ingest(vec![e]).is_clean());
     }
     (n.org, log.entries().map(|e| e.bytes().to_vec()).collect())

@@ -15,16 +15,49 @@
 const LOW_WALK_BUDGET: usize = 512;
 
 /// An append-only DAG of positions.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub struct Dag {
     parent_start: Vec<u32>,
     parent_list: Vec<u32>,
     low: Vec<u32>,
     children: Vec<u32>,
-    // Scratch for walks: a node is visited in the current walk iff stamp[n] == walk.
+    // Scratch for walks, behind a lock so that queries take `&self` (a DAG can then be shared,
+    // e.g. by the simulator's devices that hold the same organization log).
+    scratch: std::sync::Mutex<Scratch>,
+}
+
+/// Walk scratch: a node is visited in the current walk iff `stamp[n] == walk`.
+#[derive(Debug, Default)]
+struct Scratch {
     stamp: Vec<u32>,
     walk: u32,
     stack: Vec<u32>,
+}
+
+impl Scratch {
+    fn next_walk(&mut self, len: usize) -> u32 {
+        if self.stamp.len() < len {
+            self.stamp.resize(len, 0);
+        }
+        self.walk = self.walk.wrapping_add(1);
+        if self.walk == 0 {
+            self.stamp.iter_mut().for_each(|s| *s = 0);
+            self.walk = 1;
+        }
+        self.walk
+    }
+}
+
+impl Clone for Dag {
+    fn clone(&self) -> Self {
+        Dag {
+            parent_start: self.parent_start.clone(),
+            parent_list: self.parent_list.clone(),
+            low: self.low.clone(),
+            children: self.children.clone(),
+            scratch: std::sync::Mutex::new(Scratch::default()),
+        }
+    }
 }
 
 impl Dag {
@@ -67,7 +100,6 @@ impl Dag {
             self.children[*p as usize] += 1;
         }
         self.children.push(0);
-        self.stamp.push(0);
         let low = self.compute_low(n, parents);
         self.low.push(low);
         n
@@ -86,41 +118,47 @@ impl Dag {
         self.parent_list.truncate(start);
         self.parent_start.pop();
         self.children.pop();
-        self.stamp.pop();
         self.low.pop();
     }
 
-    fn compute_low(&mut self, n: u32, parents: &[u32]) -> u32 {
+    fn compute_low(&self, n: u32, parents: &[u32]) -> u32 {
         let mut floor = parents
             .iter()
             .map(|p| self.low[*p as usize])
             .max()
             .unwrap_or(0);
         // Visit ancestors at or above `floor` (bounded), then take the first position not visited.
-        let walk = self.next_walk();
-        self.stack.clear();
-        self.stack.extend_from_slice(parents);
+        let mut guard = self.scratch();
+        let sc = &mut *guard;
+        let walk = sc.next_walk(n as usize + 1);
+        sc.stack.clear();
+        sc.stack.extend_from_slice(parents);
         let mut visited = 0usize;
-        while let Some(m) = self.stack.pop() {
-            if m < floor || self.stamp[m as usize] == walk {
+        while let Some(m) = sc.stack.pop() {
+            if m < floor || sc.stamp[m as usize] == walk {
                 continue;
             }
             visited += 1;
             if visited > LOW_WALK_BUDGET {
                 return floor;
             }
-            self.stamp[m as usize] = walk;
+            sc.stamp[m as usize] = walk;
             floor = floor.max(self.low[m as usize]);
             let (s, e) = self.parent_range(m);
-            for i in s..e {
-                self.stack.push(self.parent_list[i]);
-            }
+            sc.stack.extend_from_slice(&self.parent_list[s..e]);
         }
         let mut low = floor;
-        while low < n && self.stamp[low as usize] == walk {
+        while low < n && sc.stamp[low as usize] == walk {
             low += 1;
         }
         low
+    }
+
+    fn scratch(&self) -> std::sync::MutexGuard<'_, Scratch> {
+        // A panic while walking cannot leave the scratch inconsistent (stamps are per walk).
+        self.scratch
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn parent_range(&self, m: u32) -> (usize, usize) {
@@ -133,46 +171,42 @@ impl Dag {
         (s, e)
     }
 
-    fn next_walk(&mut self) -> u32 {
-        self.walk = self.walk.wrapping_add(1);
-        if self.walk == 0 {
-            self.stamp.iter_mut().for_each(|s| *s = 0);
-            self.walk = 1;
-        }
-        self.walk
-    }
-
     /// Whether `a` is a strict ancestor of `b`.
-    pub fn is_ancestor(&mut self, a: u32, b: u32) -> bool {
+    pub fn is_ancestor(&self, a: u32, b: u32) -> bool {
         if a >= b {
             return false;
         }
         if a < self.low[b as usize] {
             return true;
         }
-        let walk = self.next_walk();
-        self.stack.clear();
+        let mut guard = self.scratch();
+        let sc = &mut *guard;
+        let walk = sc.next_walk(self.len());
+        sc.stack.clear();
         let (s, e) = self.parent_range(b);
-        self.stack.extend_from_slice(&self.parent_list[s..e]);
-        while let Some(m) = self.stack.pop() {
+        sc.stack.extend_from_slice(&self.parent_list[s..e]);
+        while let Some(m) = sc.stack.pop() {
             if m == a || a < self.low[m as usize] {
                 return true;
             }
-            if m < a || self.stamp[m as usize] == walk {
+            if m < a || sc.stamp[m as usize] == walk {
                 continue;
             }
-            self.stamp[m as usize] = walk;
+            sc.stamp[m as usize] = walk;
             let (s, e) = self.parent_range(m);
-            for i in s..e {
-                self.stack.push(self.parent_list[i]);
-            }
+            sc.stack.extend_from_slice(&self.parent_list[s..e]);
         }
         false
     }
 
     /// Whether `a` is `b` or one of its ancestors.
-    pub fn is_ancestor_or_self(&mut self, a: u32, b: u32) -> bool {
+    pub fn is_ancestor_or_self(&self, a: u32, b: u32) -> bool {
         a == b || self.is_ancestor(a, b)
+    }
+
+    /// Whether `a` is in the causal past delimited by `heads`: one of them or an ancestor of one.
+    pub fn in_past(&self, a: u32, heads: &[u32]) -> bool {
+        heads.iter().any(|h| self.is_ancestor_or_self(a, *h))
     }
 
     /// Nodes without children.
@@ -224,7 +258,7 @@ impl Dag {
 /// Invariant: an item is held once, under each parent it misses; it leaves when its last missing
 /// parent is admitted ([`Holding::admitted`]) or when any of them is refused
 /// ([`Holding::refused`]), never otherwise. The number of held items is bounded by `limit`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Holding<K, T> {
     items: std::collections::HashMap<K, (T, Vec<K>)>,
     waiting: std::collections::HashMap<K, Vec<K>>,

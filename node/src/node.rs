@@ -323,7 +323,7 @@ impl Node {
             org_key: &org_key,
             clock: &mut self.clock,
         }
-        .draft(&mut self.log, now_ms(), cert);
+        .draft(&self.log, now_ms(), cert);
         self.ingest_own(bytes)
     }
 

@@ -225,7 +225,7 @@ impl Engine {
             return m.clone();
         }
         let m: BTreeSet<UserId> = log
-            .state(&mut self.replica.org)
+            .state(&self.replica.org)
             .members
             .keys()
             .copied()
@@ -288,7 +288,7 @@ impl Engine {
     /// Local items (already signed and drafted on this replica) to admit and push.
     pub fn handle_local(&mut self, _now: u64, doc: DocId, items: Vec<Vec<u8>>) {
         let r = self.replica.ingest(doc, items.clone());
-        self.after_ingest(None, &r);
+        self.after_ingest(None, &r, false);
         let admitted: BTreeSet<[u8; 32]> = r
             .admitted
             .iter()
@@ -315,6 +315,14 @@ impl Engine {
                 );
             }
         }
+    }
+
+    /// Adopts an organization log that holds at least our entries (see [`Replica::adopt_org`]),
+    /// with the same consequences as receiving its new entries: waiting envelopes are offered
+    /// again and revoked peers are cut off.
+    pub fn adopt_org(&mut self, org: std::sync::Arc<crate::trust::OrgLog>) {
+        let r = self.replica.adopt_org(org);
+        self.after_ingest(None, &r, true);
     }
 
     /// The timer fired.
@@ -595,7 +603,7 @@ impl Engine {
             awaited_from_peer = ids.values().any(|(p, _)| *p == peer);
         }
         let r = self.replica.ingest(doc, items);
-        self.after_ingest(Some(peer), &r);
+        self.after_ingest(Some(peer), &r, false);
         // Pass what was new on to the other peers sharing each document.
         let mut fresh: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
         for (d, id) in &r.admitted {
@@ -629,7 +637,12 @@ impl Engine {
         }
     }
 
-    fn after_ingest(&mut self, from: Option<DeviceId>, r: &super::replica::Ingested) {
+    fn after_ingest(
+        &mut self,
+        from: Option<DeviceId>,
+        r: &super::replica::Ingested,
+        org_changed: bool,
+    ) {
         let mut by_doc: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
         for (d, id) in &r.admitted {
             by_doc.entry(*d).or_default().push(*id);
@@ -646,7 +659,7 @@ impl Engine {
                 });
             }
         }
-        if r.admitted.iter().any(|(d, _)| *d == DocId::Org) {
+        if org_changed || r.admitted.iter().any(|(d, _)| *d == DocId::Org) {
             // Revocations cut peers off at once.
             let peers: Vec<DeviceId> = self.links.keys().copied().collect();
             for p in peers {

@@ -6,6 +6,7 @@
 //! offered its waiting envelopes again.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::msg::DocId;
 use crate::trust::{EntryId, OrgId, OrgLog};
@@ -28,8 +29,9 @@ pub struct Ingested {
 /// The replicated documents.
 #[derive(Debug)]
 pub struct Replica {
-    /// The organization log.
-    pub org: OrgLog,
+    /// The organization log. Shared copy-on-write: replicas holding the same entries may share
+    /// one log (the simulator does, to run thousands of devices).
+    pub org: Arc<OrgLog>,
     /// Workspace DAGs.
     pub workspaces: BTreeMap<WorkspaceId, WorkspaceLog>,
 }
@@ -38,7 +40,7 @@ impl Replica {
     /// An empty replica of `org`.
     pub fn new(org: OrgId) -> Self {
         Replica {
-            org: OrgLog::new(org),
+            org: Arc::new(OrgLog::new(org)),
             workspaces: BTreeMap::new(),
         }
     }
@@ -156,19 +158,38 @@ impl Replica {
         true
     }
 
+    /// Replaces the organization log by one that holds at least the same entries (a log another
+    /// replica already brought up to date: the simulator shares logs this way), and offers every
+    /// workspace its waiting envelopes again. Returns the envelopes that were admitted.
+    pub fn adopt_org(&mut self, org: Arc<OrgLog>) -> Ingested {
+        let mut out = Ingested::default();
+        if org.org() != self.org.org() || !self.org.heads().iter().all(|h| org.contains(h)) {
+            return out;
+        }
+        self.org = org;
+        for (w, log) in self.workspaces.iter_mut() {
+            let r = log.org_changed(&self.org);
+            out.admitted
+                .extend(r.admitted.iter().map(|id| (DocId::Workspace(*w), id.0)));
+            out.refused
+                .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));
+        }
+        out
+    }
+
     /// Admits items of a document.
     pub fn ingest(&mut self, doc: DocId, items: Vec<Vec<u8>>) -> Ingested {
         let mut out = Ingested::default();
         match doc {
             DocId::Org => {
-                let r = self.org.ingest(items);
+                let r = Arc::make_mut(&mut self.org).ingest(items);
                 out.admitted
                     .extend(r.admitted.iter().map(|id| (DocId::Org, id.0)));
                 out.refused
                     .extend(r.rejected.iter().map(|(id, why)| (id.0, why.label())));
                 if !r.admitted.is_empty() {
                     for (w, log) in self.workspaces.iter_mut() {
-                        let r = log.org_changed(&mut self.org);
+                        let r = log.org_changed(&self.org);
                         out.admitted
                             .extend(r.admitted.iter().map(|id| (DocId::Workspace(*w), id.0)));
                         out.refused
@@ -184,7 +205,7 @@ impl Replica {
                 let Some(log) = self.workspaces.get_mut(&w) else {
                     return out;
                 };
-                let r = log.ingest(items, &mut self.org);
+                let r = log.ingest(items, &self.org);
                 out.admitted.extend(r.admitted.iter().map(|id| (doc, id.0)));
                 out.refused
                     .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));

@@ -50,7 +50,11 @@ impl Sim {
         )
         .unwrap();
         let mut replica = Replica::new(org.org);
-        assert!(replica.org.ingest(vec![org.genesis.clone()]).is_clean());
+        assert!(
+            std::sync::Arc::make_mut(&mut replica.org)
+                .ingest(vec![org.genesis.clone()])
+                .is_clean()
+        );
         let mut keys = vec![(org.device, org.user)];
         for i in 1..n {
             let user = UserId([i as u8; 16]);
@@ -80,8 +84,12 @@ impl Sim {
                 .device_added(&mut rng, &org.org, user, dk.id(), dk.exchange_public(), "d")
                 .unwrap();
             for c in [c1, c2] {
-                let e = w.draft(&mut replica.org, 2_000 + i as u64, c);
-                assert!(replica.org.ingest(vec![e]).is_clean());
+                let e = w.draft(&replica.org, 2_000 + i as u64, c);
+                assert!(
+                    std::sync::Arc::make_mut(&mut replica.org)
+                        .ingest(vec![e])
+                        .is_clean()
+                );
             }
             keys.push((dk, user));
         }
@@ -90,7 +98,11 @@ impl Sim {
             .into_iter()
             .map(|(k, user)| {
                 let mut r = Replica::new(org.org);
-                assert!(r.org.ingest(entries.clone()).is_clean());
+                assert!(
+                    std::sync::Arc::make_mut(&mut r.org)
+                        .ingest(entries.clone())
+                        .is_clean()
+                );
                 let engine = Engine::new(Config::device(k.id()), r, 0);
                 Dev {
                     keys: k,
@@ -198,9 +210,7 @@ impl Sim {
         let r = d.engine.replica_mut();
         r.open_workspace(ws);
         let log = r.workspaces.get_mut(&ws).unwrap();
-        let bytes = log.draft(&mut r.org, &d.keys, &mut d.clock, now, kind, epoch, |_| {
-            payload
-        });
+        let bytes = log.draft(&r.org, &d.keys, &mut d.clock, now, kind, epoch, |_| payload);
         d.engine
             .handle_local(now, DocId::Workspace(ws), vec![bytes.clone()]);
         self.flush(i);
@@ -399,7 +409,7 @@ fn a_revoked_peer_is_cut_off_and_its_later_items_are_refused() {
         clock: &mut d0.clock,
     }
     .draft(
-        &mut d0.engine.replica_mut().org,
+        &d0.engine.replica().org,
         now,
         Certificate::DeviceRevoked { device: victim },
     );

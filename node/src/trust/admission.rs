@@ -100,10 +100,11 @@ fn profile_set(body: &EntryBody, user: &UserId) -> Option<Profile> {
 
 /// Causal queries at one position.
 struct At<'a> {
-    dag: &'a mut Dag,
+    dag: &'a Dag,
     entries: &'a [Entry],
     index: &'a Index,
-    at: u32,
+    /// The causal past: these positions and their ancestors.
+    past: &'a [u32],
 }
 
 impl At<'_> {
@@ -116,7 +117,7 @@ impl At<'_> {
     fn ancestors_in(&mut self, list: Option<&Vec<u32>>) -> Vec<u32> {
         let mut out = Vec::new();
         for p in list.into_iter().flatten() {
-            if self.dag.is_ancestor(*p, self.at) {
+            if self.dag.in_past(*p, self.past) {
                 out.push(*p);
             }
         }
@@ -131,7 +132,7 @@ impl At<'_> {
 
     fn any_in(&mut self, list: Option<&Vec<u32>>) -> bool {
         for p in list.into_iter().flatten() {
-            if self.dag.is_ancestor(*p, self.at) {
+            if self.dag.in_past(*p, self.past) {
                 return true;
             }
         }
@@ -219,12 +220,17 @@ pub enum UserAt {
 }
 
 impl<'a> CausalView<'a> {
-    pub(super) fn new(dag: &'a mut Dag, entries: &'a [Entry], index: &'a Index, at: u32) -> Self {
+    pub(super) fn new(
+        dag: &'a Dag,
+        entries: &'a [Entry],
+        index: &'a Index,
+        past: &'a [u32],
+    ) -> Self {
         CausalView(At {
             dag,
             entries,
             index,
-            at,
+            past,
         })
     }
 
@@ -258,19 +264,19 @@ enum DeviceStatus {
     Revoked(#[allow(dead_code)] UserId),
 }
 
-/// Checks the entry at `at` (already pushed in `dag`, not yet in `entries` or `index`).
+/// Checks an entry whose parents are at `parents` (its causal past is them and their ancestors).
 pub fn check(
-    dag: &mut Dag,
+    dag: &Dag,
     entries: &[Entry],
     index: &Index,
-    at: u32,
+    parents: &[u32],
     body: &EntryBody,
 ) -> Result<(), Rejection> {
     let mut q = At {
         dag,
         entries,
         index,
-        at,
+        past: parents,
     };
     if let Certificate::Genesis(g) = &body.cert {
         // Shape checks (root author, no parents, admin profile) were done by `check_shape`.

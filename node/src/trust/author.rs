@@ -247,7 +247,7 @@ pub struct Writer<'a> {
 
 impl Writer<'_> {
     /// Signs `cert` on top of the log's kept heads.
-    pub fn draft(&mut self, log: &mut OrgLog, now_ms: u64, cert: Certificate) -> Vec<u8> {
+    pub fn draft(&mut self, log: &OrgLog, now_ms: u64, cert: Certificate) -> Vec<u8> {
         let parents = log.state().heads.clone();
         self.clock.observe(log.max_time(&parents));
         let body = EntryBody {

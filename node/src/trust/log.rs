@@ -44,7 +44,7 @@ impl IngestReport {
 }
 
 /// The organization log of one device.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct OrgLog {
     org: OrgId,
     entries: Vec<Entry>,
@@ -53,7 +53,7 @@ pub struct OrgLog {
     index: Index,
     /// Entries waiting for parents.
     pending: Holding<EntryId, Entry>,
-    derived: Option<Derived>,
+    derived: std::sync::OnceLock<Derived>,
 }
 
 impl OrgLog {
@@ -66,7 +66,7 @@ impl OrgLog {
             dag: Dag::new(),
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
-            derived: None,
+            derived: std::sync::OnceLock::new(),
         }
     }
 
@@ -245,19 +245,15 @@ impl OrgLog {
         {
             return Err(Rejection::TimeNotAfterParents);
         }
+        admission::check(&self.dag, &self.entries, &self.index, &parents, body)?;
         let at = self.dag.push(&parents);
-        let verdict = admission::check(&mut self.dag, &self.entries, &self.index, at, body);
-        if let Err(r) = verdict {
-            self.dag.pop();
-            return Err(r);
-        }
         self.index.add(at, body);
         self.pos.insert(e.id(), at);
         self.entries.push(e);
-        if let Some(d) = &mut self.derived
+        if let Some(d) = self.derived.get_mut()
             && !d.try_extend(&self.entries, &parents, at)
         {
-            self.derived = None;
+            self.derived = std::sync::OnceLock::new();
         }
         Ok(())
     }
@@ -266,36 +262,30 @@ impl OrgLog {
     /// ancestors). `None` if a head is unknown here (the caller holds what depends on it until
     /// the organization log catches up) or `heads` is empty.
     pub fn at_heads<R>(
-        &mut self,
+        &self,
         heads: &[EntryId],
         f: impl FnOnce(&mut CausalView<'_>) -> R,
     ) -> Option<R> {
-        let parents: Vec<u32> = heads
+        let past: Vec<u32> = heads
             .iter()
             .map(|h| self.pos.get(h).copied())
             .collect::<Option<_>>()?;
-        if parents.is_empty() {
+        if past.is_empty() {
             return None;
         }
-        // A virtual node whose ancestors are exactly the heads and theirs, removed afterwards.
-        let at = self.dag.push(&parents);
-        let r = f(&mut CausalView::new(
-            &mut self.dag,
+        Some(f(&mut CausalView::new(
+            &self.dag,
             &self.entries,
             &self.index,
-            at,
-        ));
-        self.dag.pop();
-        Some(r)
+            &past,
+        )))
     }
 
     /// The effective organization state (after revocation wins), computed on demand and cached.
-    pub fn state(&mut self) -> &OrgState {
+    pub fn state(&self) -> &OrgState {
         &self
             .derived
-            .get_or_insert_with(|| {
-                Derived::compute(self.org, &self.entries, &self.dag, &self.index)
-            })
+            .get_or_init(|| Derived::compute(self.org, &self.entries, &self.dag, &self.index))
             .state
     }
 }

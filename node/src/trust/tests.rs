@@ -74,7 +74,7 @@ impl Org {
             org_key: &self.key,
             clock: &mut dev.clock,
         }
-        .draft(&mut dev.log, now, cert);
+        .draft(&dev.log, now, cert);
         let r = dev.log.ingest(vec![bytes.clone()]);
         assert!(r.is_clean(), "own entry refused: {:?}", r.rejected);
         bytes
@@ -88,7 +88,7 @@ impl Org {
             org_key: &self.key,
             clock: &mut dev.clock,
         }
-        .draft(&mut dev.log, now, cert);
+        .draft(&dev.log, now, cert);
         let r = dev.log.ingest(vec![bytes.clone()]);
         (bytes, r)
     }
@@ -197,7 +197,7 @@ fn only_rejection(r: &IngestReport) -> Rejection {
 
 #[test]
 fn genesis_makes_an_org_with_one_admin_and_readable_private_parts() {
-    let (org, mut ada) = new_org(1);
+    let (org, ada) = new_org(1);
     let st = ada.log.state().clone();
     assert_eq!(st.users.len(), 1);
     let u = &st.users[&ada.user];
@@ -325,11 +325,7 @@ fn malformed_bytes_are_refused_with_their_reason() {
         org_key: &org.key,
         clock: &mut Clock::default(),
     }
-    .draft(
-        &mut fresh,
-        9_000,
-        Certificate::UserRevoked { user: bob.user },
-    );
+    .draft(&fresh, 9_000, Certificate::UserRevoked { user: bob.user });
     assert_eq!(
         only_rejection(&fresh.ingest(vec![stranger])),
         Rejection::UnknownAuthor {

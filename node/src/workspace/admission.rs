@@ -71,13 +71,13 @@ impl Index {
 /// Causal queries at one position of the workspace DAG.
 pub struct At<'a> {
     /// The DAG.
-    pub dag: &'a mut Dag,
+    pub dag: &'a Dag,
     /// Envelopes by position.
     pub envelopes: &'a [Envelope],
     /// The index.
     pub index: &'a Index,
-    /// The position asked about (its strict ancestors are its causal past).
-    pub at: u32,
+    /// The causal past: these positions (the envelope's parents) and their ancestors.
+    pub past: &'a [u32],
 }
 
 impl At<'_> {
@@ -91,7 +91,7 @@ impl At<'_> {
         let idx = self.index;
         let mut best: Option<(u32, Option<Role>)> = None;
         for (p, r) in idx.roles.get(user).into_iter().flatten() {
-            if self.dag.is_ancestor(*p, self.at)
+            if self.dag.in_past(*p, self.past)
                 && best.is_none_or(|(b, _)| self.key(*p) > self.key(b))
             {
                 best = Some((*p, *r));
@@ -114,8 +114,7 @@ impl At<'_> {
         let idx = self.index;
         let mut best: Option<u32> = None;
         for p in &idx.epochs {
-            if self.dag.is_ancestor(*p, self.at) && best.is_none_or(|b| self.key(*p) > self.key(b))
-            {
+            if self.dag.in_past(*p, self.past) && best.is_none_or(|b| self.key(*p) > self.key(b)) {
                 best = Some(*p);
             }
         }
@@ -129,9 +128,9 @@ pub struct Admitted {
     pub author_user: UserId,
 }
 
-/// Checks the envelope at `at` (pushed in the DAG, not yet in `envelopes` or the index).
+/// Checks an envelope whose parents are `q.past` (not yet in `envelopes` or the index).
 /// `Ok(None)` means the organization log lacks the named heads: hold the envelope.
-pub fn check(q: &mut At<'_>, org: &mut OrgLog, e: &Envelope) -> Result<Option<Admitted>, Refusal> {
+pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitted>, Refusal> {
     let h: &Header = e.header();
     let author = h.author;
     // Users whose organization status matters: a grantee, or the members and recipients of keys.
@@ -171,7 +170,7 @@ pub fn check(q: &mut At<'_>, org: &mut OrgLog, e: &Envelope) -> Result<Option<Ad
         }
     };
     let creation = matches!(e.access(), Some(AccessChange::Create));
-    if creation != h.parents.is_empty() || (creation && q.at != 0) {
+    if creation != h.parents.is_empty() || (creation && !q.envelopes.is_empty()) {
         return Err(Refusal::BadCreation);
     }
     if creation {

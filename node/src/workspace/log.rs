@@ -129,7 +129,7 @@ impl WorkspaceLog {
     }
 
     /// Decodes, verifies and admits envelopes in any order.
-    pub fn ingest(&mut self, batch: Vec<Vec<u8>>, org: &mut OrgLog) -> Report {
+    pub fn ingest(&mut self, batch: Vec<Vec<u8>>, org: &OrgLog) -> Report {
         let mut report = Report::default();
         let mut keys = KeyCache::default();
         let mut seen = std::collections::HashSet::new();
@@ -166,7 +166,7 @@ impl WorkspaceLog {
     }
 
     /// Offers again the envelopes that waited for organization heads.
-    pub fn org_changed(&mut self, org: &mut OrgLog) -> Report {
+    pub fn org_changed(&mut self, org: &OrgLog) -> Report {
         let mut report = Report::default();
         let waiting = std::mem::take(&mut self.waiting_org);
         for e in waiting {
@@ -175,7 +175,7 @@ impl WorkspaceLog {
         report
     }
 
-    fn offer(&mut self, e: Envelope, org: &mut OrgLog, report: &mut Report) {
+    fn offer(&mut self, e: Envelope, org: &OrgLog, report: &mut Report) {
         let h = e.header();
         if h.org != self.org || h.workspace != self.workspace {
             report.refused.push((e.id(), Refusal::WrongWorkspace));
@@ -216,7 +216,7 @@ impl WorkspaceLog {
     }
 
     /// `Ok(None)`: parked until the organization log has the heads the envelope names.
-    fn admit(&mut self, e: Envelope, org: &mut OrgLog) -> Result<Option<()>, Refusal> {
+    fn admit(&mut self, e: Envelope, org: &OrgLog) -> Result<Option<()>, Refusal> {
         let parents: Vec<u32> = e
             .header()
             .parents
@@ -229,37 +229,33 @@ impl WorkspaceLog {
         {
             return Err(Refusal::TimeNotAfterParents);
         }
-        let at = self.dag.push(&parents);
         let mut q = At {
-            dag: &mut self.dag,
+            dag: &self.dag,
             envelopes: &self.envelopes,
             index: &self.index,
-            at,
+            past: &parents,
         };
         match admission::check(&mut q, org, &e) {
             Ok(Some(a)) => {
+                let at = self.dag.push(&parents);
                 self.index.add(at, &e, a.author_user);
                 self.pos.insert(e.id(), at);
                 self.envelopes.push(e);
                 Ok(Some(()))
             }
             Ok(None) => {
-                self.dag.pop();
                 if self.waiting_org.len() >= MAX_PENDING {
                     return Err(Refusal::PendingFull);
                 }
                 self.waiting_org.push(e);
                 Ok(None)
             }
-            Err(r) => {
-                self.dag.pop();
-                Err(r)
-            }
+            Err(r) => Err(r),
         }
     }
 
     /// The effective state, given the organization's current state.
-    pub fn state(&mut self, org: &mut OrgLog) -> WorkspaceState {
+    pub fn state(&self, org: &OrgLog) -> WorkspaceState {
         WorkspaceState::compute(self.workspace, &self.envelopes, &self.dag, &self.index, org)
     }
 
@@ -267,7 +263,7 @@ impl WorkspaceLog {
     #[allow(clippy::too_many_arguments)]
     pub fn draft(
         &mut self,
-        org: &mut OrgLog,
+        org: &OrgLog,
         keys: &DeviceKeys,
         clock: &mut crate::trust::Clock,
         now_ms: u64,

@@ -62,7 +62,7 @@ impl WorkspaceState {
         envelopes: &[Envelope],
         dag: &Dag,
         index: &Index,
-        org: &mut OrgLog,
+        org: &OrgLog,
     ) -> WorkspaceState {
         let orgst = org.state();
         let roots = (0..envelopes.len())

@@ -22,10 +22,10 @@ struct Dev {
 
 impl Dev {
     fn st(&mut self) -> WorkspaceState {
-        self.ws.state(&mut self.org)
+        self.ws.state(&self.org)
     }
     fn ingest_ws(&mut self, b: Vec<Vec<u8>>) -> Report {
-        self.ws.ingest(b, &mut self.org)
+        self.ws.ingest(b, &self.org)
     }
 }
 
@@ -95,7 +95,7 @@ impl World {
             org_key: &self.key,
             clock: &mut by.clock,
         }
-        .draft(&mut by.org, now, cert);
+        .draft(&by.org, now, cert);
         assert!(by.org.ingest(vec![b.clone()]).is_clean());
         b
     }
@@ -156,16 +156,12 @@ impl World {
         payload: Vec<u8>,
     ) -> (Vec<u8>, Report) {
         let now = self.tick();
-        let b = by.ws.draft(
-            &mut by.org,
-            &by.keys,
-            &mut by.clock,
-            now,
-            kind,
-            epoch,
-            |_| payload,
-        );
-        let r = by.ws.ingest(vec![b.clone()], &mut by.org);
+        let b = by
+            .ws
+            .draft(&by.org, &by.keys, &mut by.clock, now, kind, epoch, |_| {
+                payload
+            });
+        let r = by.ws.ingest(vec![b.clone()], &by.org);
         (b, r)
     }
 
@@ -191,7 +187,7 @@ impl World {
 
     /// A new epoch sealed (opaque blobs) to every active member, by `by`.
     fn rotate(&mut self, by: &mut Dev) -> (Vec<u8>, EnvelopeId) {
-        let st = by.ws.state(&mut by.org);
+        let st = by.ws.state(&by.org);
         let orgst = by.org.state().clone();
         let sealed = st
             .members
@@ -215,7 +211,7 @@ impl World {
     }
 
     fn content(&mut self, by: &mut Dev) -> (Vec<u8>, Report) {
-        let epoch = by.ws.state(&mut by.org).current_epoch().map(|e| e.id);
+        let epoch = by.ws.state(&by.org).current_epoch().map(|e| e.id);
         self.try_write(by, Kind::Content, epoch, b"sealed bytes".to_vec())
     }
 }
@@ -231,8 +227,8 @@ fn ws_bytes(l: &WorkspaceLog) -> Vec<Vec<u8>> {
 /// Brings `b` up to date with `a` (organization first, then the workspace).
 fn pull(a: &Dev, b: &mut Dev) {
     b.org.ingest(org_bytes(&a.org));
-    b.ws.org_changed(&mut b.org);
-    let r = b.ws.ingest(ws_bytes(&a.ws), &mut b.org);
+    b.ws.org_changed(&b.org);
+    let r = b.ws.ingest(ws_bytes(&a.ws), &b.org);
     assert!(r.is_clean(), "{:?}", r.refused);
 }
 
@@ -445,12 +441,12 @@ fn tampered_forged_replayed_and_misaddressed_envelopes_are_refused() {
     let (good, _) = w.content(&mut d[1]);
     let mut fresh = WorkspaceLog::new(w.org, w.ws);
     let all = ws_bytes(&d[0].ws);
-    assert!(fresh.ingest(all.clone(), &mut d[0].org).is_clean());
+    assert!(fresh.ingest(all.clone(), &d[0].org).is_clean());
     let mut flipped = good.clone();
     let n = flipped.len();
     flipped[n - 70] ^= 1;
     assert_eq!(
-        only(&fresh.ingest(vec![flipped], &mut d[0].org)),
+        only(&fresh.ingest(vec![flipped], &d[0].org)),
         Refusal::BadSignature
     );
     // Forged author: device 2's key signs an envelope that names device 1.
@@ -464,11 +460,11 @@ fn tampered_forged_replayed_and_misaddressed_envelopes_are_refused() {
     .unwrap();
     let forged = envelope::sign(&d[2].keys, e.header(), e.payload());
     assert_eq!(
-        only(&fresh.ingest(vec![forged], &mut d[0].org)),
+        only(&fresh.ingest(vec![forged], &d[0].org)),
         Refusal::BadSignature
     );
     // Replay: a duplicate, nothing new.
-    let r = fresh.ingest(all.clone(), &mut d[0].org);
+    let r = fresh.ingest(all.clone(), &d[0].org);
     assert_eq!(
         (r.admitted.len(), r.duplicates, r.refused.len()),
         (0, all.len(), 0)
@@ -476,27 +472,27 @@ fn tampered_forged_replayed_and_misaddressed_envelopes_are_refused() {
     // Another workspace's log refuses it.
     let mut other = WorkspaceLog::new(w.org, WorkspaceId([8; 16]));
     assert_eq!(
-        only(&other.ingest(vec![all[0].clone()], &mut d[0].org)),
+        only(&other.ingest(vec![all[0].clone()], &d[0].org)),
         Refusal::WrongWorkspace
     );
     // Truncated, oversized, unknown version.
     assert_eq!(
-        only(&fresh.ingest(vec![good[..40].to_vec()], &mut d[0].org)),
+        only(&fresh.ingest(vec![good[..40].to_vec()], &d[0].org)),
         Refusal::Truncated
     );
     let mut v9 = good.clone();
     v9[0] = 9;
     assert_eq!(
-        only(&fresh.ingest(vec![v9], &mut d[0].org)),
+        only(&fresh.ingest(vec![v9], &d[0].org)),
         Refusal::UnknownVersion(9)
     );
     let big = vec![1u8; envelope::MAX_ENVELOPE_BYTES + 1];
     assert!(matches!(
-        only(&fresh.ingest(vec![big], &mut d[0].org)),
+        only(&fresh.ingest(vec![big], &d[0].org)),
         Refusal::TooLarge { .. }
     ));
     // The untouched envelope still goes in afterwards.
-    assert!(fresh.ingest(vec![good], &mut d[0].org).is_clean());
+    assert!(fresh.ingest(vec![good], &d[0].org).is_clean());
 }
 
 #[test]
@@ -520,7 +516,7 @@ fn envelopes_naming_unknown_org_heads_wait_for_the_org_log() {
     assert_eq!(d[2].ws.pending_len(), 1);
     let (a, rest) = d.split_at_mut(1);
     rest[1].org.ingest(org_bytes(&a[0].org));
-    let r = rest[1].ws.org_changed(&mut rest[1].org);
+    let r = rest[1].ws.org_changed(&rest[1].org);
     assert_eq!(r.admitted.len(), 1);
     assert_eq!(d[2].ws.len(), before + 1);
 }
@@ -590,7 +586,7 @@ fn sync_pair(d: &mut [Dev], a: usize, b: usize) {
     let (bo, bw) = (org_bytes(&d[b].org), ws_bytes(&d[b].ws));
     for (x, o, ws) in [(b, ao, aw), (a, bo, bw)] {
         d[x].org.ingest(o);
-        d[x].ws.org_changed(&mut d[x].org);
+        d[x].ws.org_changed(&d[x].org);
         d[x].ingest_ws(ws);
     }
 }
@@ -647,10 +643,10 @@ proptest! {
             org.ingest(org_full.clone());
             let mut ws = WorkspaceLog::new(w.org, w.ws);
             for c in order.chunks(batch) {
-                ws.ingest(c.iter().map(|i| written[*i].clone()).collect(), &mut org);
+                ws.ingest(c.iter().map(|i| written[*i].clone()).collect(), &org);
             }
             let admitted: Vec<bool> = written.iter().map(|b| ws.contains(&EnvelopeId(*blake3::hash(b).as_bytes()))).collect();
-            (admitted, ws.state(&mut org), ws.pending_len())
+            (admitted, ws.state(&org), ws.pending_len())
         };
         let in_order: Vec<usize> = (0..written.len()).collect();
         let mut shuffled = in_order.clone();
