@@ -30,7 +30,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use negentropy::{Id, Negentropy, NegentropyStorageVector};
+use negentropy::{Negentropy, NegentropyStorageVector};
+
+mod reconcile;
 
 use super::msg::{DocId, Heads, ITEMS_TARGET, MAX_HEADS, MAX_IDS, Msg, MsgError};
 use super::replica::Replica;
@@ -425,121 +427,6 @@ impl Engine {
                     }
                 }
             }
-        }
-    }
-
-    fn storage(&self, doc: DocId) -> Option<NegentropyStorageVector> {
-        let items = self.replica.reconcile_set(doc);
-        let mut s = NegentropyStorageVector::with_capacity(items.len());
-        for (t, id) in items {
-            s.insert(t, Id::from_byte_array(id)).ok()?;
-        }
-        s.seal().ok()?;
-        Some(s)
-    }
-
-    fn initiate(&mut self, peer: DeviceId, doc: DocId) {
-        let Some(storage) = self.storage(doc) else {
-            return;
-        };
-        let Ok(mut neg) = Negentropy::owned(storage, FRAME) else {
-            return;
-        };
-        let Ok(body) = neg.initiate() else { return };
-        if let Some(link) = self.links.get_mut(&peer) {
-            link.sessions.insert(doc, neg);
-            self.send(peer, &Msg::Reconcile { doc, body });
-        }
-    }
-
-    fn on_reconcile(&mut self, peer: DeviceId, doc: DocId, body: &[u8]) {
-        if !self.may_share(&peer, doc) {
-            return;
-        }
-        let ours = self
-            .links
-            .get(&peer)
-            .is_some_and(|l| l.sessions.contains_key(&doc));
-        if ours {
-            if self.cfg.me < peer {
-                return; // both initiated: ours survives, theirs is abandoned on their side
-            }
-            if let Some(l) = self.links.get_mut(&peer) {
-                l.sessions.remove(&doc);
-            }
-        }
-        let Some(storage) = self.storage(doc) else {
-            return;
-        };
-        let reply = Negentropy::borrowed(&storage, FRAME).and_then(|mut n| n.reconcile(body));
-        match reply {
-            Ok(body) => self.send(peer, &Msg::ReconcileReply { doc, body }),
-            Err(e) => {
-                tracing::warn!(peer = %peer.short(), "bad reconciliation message: {e}");
-                self.events.push_back(Event::BadMessage {
-                    peer,
-                    error: MsgError::Malformed,
-                });
-            }
-        }
-    }
-
-    fn on_reply(&mut self, peer: DeviceId, doc: DocId, body: &[u8]) {
-        let Some(link) = self.links.get_mut(&peer) else {
-            return;
-        };
-        let Some(neg) = link.sessions.get_mut(&doc) else {
-            return;
-        };
-        let (mut have, mut need) = (Vec::new(), Vec::new());
-        let next = match neg.reconcile_with_ids(body, &mut have, &mut need) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(peer = %peer.short(), "bad reconciliation reply: {e}");
-                link.sessions.remove(&doc);
-                return;
-            }
-        };
-        match next {
-            Some(body) => self.send(peer, &Msg::Reconcile { doc, body }),
-            None => {
-                link.sessions.remove(&doc);
-            }
-        }
-        let have: Vec<[u8; 32]> = have.iter().map(|i| *i.as_bytes()).collect();
-        for chunk in have.chunks(MAX_IDS) {
-            self.send(
-                peer,
-                &Msg::Offer {
-                    doc,
-                    ids: chunk.to_vec(),
-                },
-            );
-        }
-        let need: Vec<[u8; 32]> = need.iter().map(|i| *i.as_bytes()).collect();
-        self.want(peer, doc, need);
-    }
-
-    /// Asks `peer` for the ids among `ids` that nobody is already sending us.
-    fn want(&mut self, peer: DeviceId, doc: DocId, ids: Vec<[u8; 32]>) {
-        let now = self.now;
-        let replica = &self.replica;
-        let inflight = self.inflight.entry(doc).or_default();
-        let need: Vec<[u8; 32]> = ids
-            .into_iter()
-            .filter(|id| !inflight.contains_key(id) && !replica.holds(doc, id))
-            .collect();
-        for id in &need {
-            inflight.insert(*id, (peer, now));
-        }
-        for chunk in need.chunks(MAX_IDS) {
-            self.send(
-                peer,
-                &Msg::Want {
-                    doc,
-                    ids: chunk.to_vec(),
-                },
-            );
         }
     }
 

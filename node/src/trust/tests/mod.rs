@@ -1,6 +1,5 @@
 //! Scenario, rejection, frozen-vector and property tests of the trust core.
 
-use proptest::prelude::*;
 use rand::{SeedableRng, rngs::StdRng};
 
 use super::author::{self, Newcomer, UserSecretPublic, Writer};
@@ -607,7 +606,7 @@ fn frozen_entry_vector() {
     };
     let bytes = entry::sign(&keys, &body);
     let hex_bytes = hex::encode(&bytes);
-    const FROZEN: &str = include_str!("vectors/entry_v1.hex");
+    const FROZEN: &str = include_str!("../vectors/entry_v1.hex");
     assert_eq!(hex_bytes, FROZEN.trim(), "entry wire format changed");
     let u = entry::decode(bytes).unwrap();
     assert_eq!(
@@ -618,155 +617,4 @@ fn frozen_entry_vector() {
     assert_eq!(e.body(), &body);
 }
 
-// ---- property test: every delivery order gives the same verdicts and the same state ----
-
-#[derive(Debug, Clone)]
-enum Op {
-    AddUser { by: usize, admin: bool },
-    AddDevice { by: usize },
-    Promote { by: usize, target: usize },
-    RevokeDevice { by: usize, target: usize },
-    RevokeUser { by: usize, target: usize },
-    Sync { a: usize, b: usize },
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        3 => (0..8usize, any::<bool>()).prop_map(|(by, admin)| Op::AddUser { by, admin }),
-        2 => (0..8usize).prop_map(|by| Op::AddDevice { by }),
-        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::Promote { by, target }),
-        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeDevice { by, target }),
-        1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeUser { by, target }),
-        3 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Sync { a, b }),
-    ]
-}
-
-/// Runs random concurrent histories over several devices; returns every entry written
-/// (including refused ones, which any device may receive too).
-fn run_history(seed: u64, ops: &[Op]) -> (OrgId, Vec<Vec<u8>>) {
-    let (mut org, ada) = new_org(seed);
-    let mut devs = vec![ada];
-    let mut written = vec![org.genesis.clone()];
-    for op in ops {
-        let n = devs.len();
-        match *op {
-            Op::AddUser { by, admin } => {
-                let by = by % n;
-                let mut d = std::mem::replace(&mut devs[by], dummy(&org));
-                let profile = if admin {
-                    Profile::Admin
-                } else {
-                    Profile::Standard
-                };
-                if d.log.state().is_active(&d.keys.id())
-                    && d.log.state().users[&d.user].profile == Profile::Admin
-                {
-                    let (new, es) = org.add_user(&mut d, profile, "u");
-                    written.extend(es);
-                    devs.push(new);
-                }
-                devs[by] = d;
-            }
-            Op::AddDevice { by } => {
-                let by = by % n;
-                let mut d = std::mem::replace(&mut devs[by], dummy(&org));
-                if d.log.state().is_active(&d.keys.id()) {
-                    let new = org.add_own_device(&mut d);
-                    written.push(all_bytes(&d.log).pop().unwrap());
-                    devs.push(new);
-                }
-                devs[by] = d;
-            }
-            Op::Promote { by, target }
-            | Op::RevokeDevice { by, target }
-            | Op::RevokeUser { by, target } => {
-                let (by, target) = (by % n, target % n);
-                let cert = match op {
-                    Op::Promote { .. } => Certificate::ProfileChanged {
-                        user: devs[target].user,
-                        profile: Profile::Admin,
-                    },
-                    Op::RevokeDevice { .. } => Certificate::DeviceRevoked {
-                        device: devs[target].keys.id(),
-                    },
-                    _ => Certificate::UserRevoked {
-                        user: devs[target].user,
-                    },
-                };
-                let (bytes, _) = org.try_write(&mut devs[by], cert);
-                written.push(bytes);
-            }
-            Op::Sync { a, b } => {
-                let (a, b) = (a % n, b % n);
-                if a != b {
-                    let ab = all_bytes(&devs[a].log);
-                    let ba = all_bytes(&devs[b].log);
-                    devs[b].log.ingest(ab);
-                    devs[a].log.ingest(ba);
-                }
-            }
-        }
-    }
-    (org.org, written)
-}
-
-fn dummy(org: &Org) -> Dev {
-    Dev {
-        keys: DeviceKeys::from_secrets(&[1; 32], &[1; 32]),
-        user: UserId([0; 16]),
-        clock: Clock::default(),
-        log: OrgLog::new(org.org),
-        secret: UserSecret::from_bytes(0, &[1; 32]),
-    }
-}
-
-/// Ingests `entries` in the given order and batch sizes; returns verdicts and state.
-fn replay(
-    org: OrgId,
-    entries: &[Vec<u8>],
-    order: &[usize],
-    batch: usize,
-) -> (Vec<(EntryId, bool)>, OrgState) {
-    let mut log = OrgLog::new(org);
-    let mut admitted = std::collections::BTreeSet::new();
-    for chunk in order.chunks(batch.max(1)) {
-        let r = log.ingest(chunk.iter().map(|i| entries[*i].clone()).collect());
-        admitted.extend(r.admitted);
-        // Ask for the state between batches, so later batches take the incremental path
-        // (`Derived::try_extend`) that must agree with a full recomputation.
-        let _ = log.state();
-    }
-    let verdicts = entries
-        .iter()
-        .map(|e| {
-            let id = EntryId(*blake3::hash(e).as_bytes());
-            (id, log.contains(&id))
-        })
-        .collect();
-    assert_eq!(log.pending_len(), 0);
-    (verdicts, log.state().clone())
-}
-
-proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
-    #[test]
-    fn every_delivery_order_gives_the_same_verdicts_and_state(
-        seed in 0u64..1_000,
-        ops in proptest::collection::vec(op(), 1..40),
-        perm_seed in any::<u64>(),
-        batch in 1usize..16,
-    ) {
-        let (org, entries) = run_history(seed, &ops);
-        let in_order: Vec<usize> = (0..entries.len()).collect();
-        let (v1, s1) = replay(org, &entries, &in_order, entries.len());
-        let mut shuffled = in_order.clone();
-        let mut r = StdRng::seed_from_u64(perm_seed);
-        for i in (1..shuffled.len()).rev() {
-            let j = (rand::Rng::next_u64(&mut r) % (i as u64 + 1)) as usize;
-            shuffled.swap(i, j);
-        }
-        let (v2, s2) = replay(org, &entries, &shuffled, batch);
-        prop_assert_eq!(v1, v2);
-        prop_assert_eq!(s1, s2);
-    }
-}
+mod props;
