@@ -16,11 +16,15 @@
 //!    learns which ids each side lacks: it `Want`s what it lacks and `Offer`s what the other
 //!    lacks. A side asks for an id only if it neither holds it nor already awaits it from another
 //!    peer, so with several peers every missing item still crosses once (up to races).
-//! 5. Items admitted from one peer are offered on to the other linked peers sharing the document,
-//!    so writes spread over any connected topology without waiting for anti-entropy.
 //! 3. A side that holds nothing of a document (or does not list it) receives everything pushed
 //!    at once, without reconciliation.
-//! 4. New local items are pushed to every linked peer sharing the document.
+//! 4. New local items are pushed to every linked peer sharing the document; items admitted from
+//!    one peer are offered on to the other linked peers sharing the document, so writes spread
+//!    over any connected topology without waiting for anti-entropy.
+//! 5. Blocks (file contents, as sealed) are fetched on demand ([`Engine::fetch_blocks`]), spread
+//!    over the linked peers that share the workspace, a few in flight per peer, retried on
+//!    another peer when one lacks a block, sends a wrong one, leaves or times out. The engine
+//!    checks every block against its id (BLAKE3 of its bytes); the shell stores and serves them.
 //!
 //! Zero trust: the engine talks only to active devices of the organization and to authorized
 //! relays, shares a workspace only with its members' devices (and relays), and asks the shell to
@@ -32,7 +36,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use negentropy::{Negentropy, NegentropyStorageVector};
 
+mod blocks;
 mod reconcile;
+
+pub use blocks::{BLOCK_TIMEOUT_MS, PER_PEER};
 
 use super::msg::{DocId, Heads, ITEMS_TARGET, MAX_HEADS, MAX_IDS, Msg, MsgError};
 use super::replica::Replica;
@@ -100,6 +107,24 @@ pub enum Event {
         /// Why.
         error: MsgError,
     },
+    /// A peer asks for blocks: answer with [`Engine::provide_blocks`].
+    BlockRequested {
+        /// The peer.
+        peer: DeviceId,
+        /// The workspace.
+        doc: DocId,
+        /// Block ids.
+        ids: Vec<[u8; 32]>,
+    },
+    /// A block asked for with [`Engine::fetch_blocks`] arrived and matches its id.
+    BlockReceived {
+        /// The workspace.
+        doc: DocId,
+        /// Its id.
+        id: [u8; 32],
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
     /// Close the connection to this peer (not, or no longer, allowed).
     Disconnect {
         /// The peer.
@@ -138,6 +163,8 @@ pub struct Engine {
     members: HashMap<WorkspaceId, (usize, usize, BTreeSet<UserId>)>,
     /// Ids asked for and not yet received, per document: with whom and since when.
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
+    /// Blocks wanted.
+    blocks: BTreeMap<[u8; 32], blocks::Fetch>,
     now: u64,
 }
 
@@ -158,6 +185,7 @@ impl Engine {
             stats: Stats::default(),
             members: HashMap::new(),
             inflight: HashMap::new(),
+            blocks: BTreeMap::new(),
             now,
         }
     }
@@ -268,7 +296,8 @@ impl Engine {
     }
 
     /// A connection to `peer` is up (after its transport authenticated it).
-    pub fn handle_connected(&mut self, _now: u64, peer: DeviceId) {
+    pub fn handle_connected(&mut self, now: u64, peer: DeviceId) {
+        self.now = now;
         if peer == self.cfg.me || !self.may_talk(&peer) {
             self.events.push_back(Event::Disconnect { peer });
             return;
@@ -280,11 +309,13 @@ impl Engine {
             },
         );
         self.hello(peer);
+        self.plan_blocks();
     }
 
     /// The connection to `peer` is gone.
     pub fn handle_disconnected(&mut self, peer: DeviceId) {
         self.links.remove(&peer);
+        self.blocks_peer_gone(peer);
     }
 
     /// Local items (already signed and drafted on this replica) to admit and push.
@@ -340,11 +371,13 @@ impl Engine {
                 self.hello(p);
             }
         }
+        self.blocks_tick();
     }
 
     /// When to call [`Engine::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<u64> {
-        Some(self.next_anti_entropy)
+        let block_deadline = self.blocks.values().filter_map(|f| f.deadline()).min();
+        Some(block_deadline.map_or(self.next_anti_entropy, |d| d.min(self.next_anti_entropy)))
     }
 
     /// The next message to send.
@@ -387,6 +420,9 @@ impl Engine {
                 }
             }
             Msg::Items { doc, items } => self.on_items(peer, doc, items),
+            Msg::BlockWant { doc, ids } => self.on_block_want(peer, doc, ids),
+            Msg::Block { doc, id, bytes } => self.on_block(peer, doc, id, bytes),
+            Msg::BlockMissing { ids, .. } => self.on_block_missing(peer, ids),
         }
     }
 

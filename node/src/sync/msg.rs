@@ -21,6 +21,9 @@ pub const MAX_HEADS: usize = 64;
 /// Target size of one `Items` message (several are sent when needed).
 pub const ITEMS_TARGET: usize = 1024 * 1024;
 
+/// Most block ids in one `BlockWant` or `BlockMissing`.
+pub const MAX_BLOCK_IDS: usize = 256;
+
 /// A replicated document: the organization log or one workspace's DAG.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum DocId {
@@ -86,6 +89,29 @@ pub enum Msg {
         /// Items, parents first.
         items: Vec<Vec<u8>>,
     },
+    /// Blocks the sender asks for.
+    BlockWant {
+        /// The workspace they belong to.
+        doc: DocId,
+        /// Block ids (BLAKE3 of the block bytes).
+        ids: Vec<[u8; 32]>,
+    },
+    /// One block, as stored (sealed).
+    Block {
+        /// The workspace.
+        doc: DocId,
+        /// Its id.
+        id: [u8; 32],
+        /// Its bytes.
+        bytes: Vec<u8>,
+    },
+    /// Blocks the sender does not have.
+    BlockMissing {
+        /// The workspace.
+        doc: DocId,
+        /// Block ids.
+        ids: Vec<[u8; 32]>,
+    },
 }
 
 /// A message that could not be decoded.
@@ -133,6 +159,9 @@ impl Msg {
                 docs.len() <= 100_000 && docs.iter().all(|d| d.heads.len() <= MAX_HEADS)
             }
             Msg::Want { ids, .. } | Msg::Offer { ids, .. } => ids.len() <= MAX_IDS,
+            Msg::BlockWant { ids, .. } | Msg::BlockMissing { ids, .. } => {
+                ids.len() <= MAX_BLOCK_IDS
+            }
             _ => true,
         };
         if ok {

@@ -175,6 +175,9 @@ impl Sim {
                     Msg::ReconcileReply { body, .. } => format!("reply {}", body.len()),
                     Msg::Want { ids, .. } => format!("want {}", ids.len()),
                     Msg::Offer { ids, .. } => format!("offer {}", ids.len()),
+                    Msg::BlockWant { ids, .. } => format!("block-want {}", ids.len()),
+                    Msg::Block { bytes, .. } => format!("block {}", bytes.len()),
+                    Msg::BlockMissing { ids, .. } => format!("block-missing {}", ids.len()),
                     Msg::Items { items, .. } => format!("items {}", items.len()),
                 };
                 eprintln!("{a} -> {b}: {d}");
@@ -480,4 +483,125 @@ fn hostile_messages_are_reported_and_sync_goes_on() {
         .collect();
     assert_eq!(refused, vec!["bad_signature"]);
     assert_eq!(s.heads(0), s.heads(1));
+}
+
+/// Runs the queue, answering block requests from each device's `blocks` store.
+fn run_with_blocks(
+    s: &mut Sim,
+    stores: &[std::collections::HashMap<[u8; 32], Vec<u8>>],
+) -> Vec<(usize, Event)> {
+    let mut events = Vec::new();
+    loop {
+        s.run();
+        let mut answered = false;
+        for i in 0..s.devs.len() {
+            while let Some(ev) = s.devs[i].engine.poll_event() {
+                if let Event::BlockRequested { peer, doc, ids } = &ev {
+                    let found = ids
+                        .iter()
+                        .filter_map(|id| stores[i].get(id).map(|b| (*id, b.clone())))
+                        .collect();
+                    let missing = ids
+                        .iter()
+                        .filter(|id| !stores[i].contains_key(*id))
+                        .copied()
+                        .collect();
+                    s.devs[i].engine.provide_blocks(*peer, *doc, found, missing);
+                    answered = true;
+                }
+                events.push((i, ev));
+            }
+            s.flush(i);
+        }
+        if !answered && s.queue.is_empty() {
+            return events;
+        }
+    }
+}
+
+#[test]
+fn blocks_are_fetched_in_parallel_verified_and_retried_elsewhere() {
+    let mut s = Sim::new(4, 5);
+    s.connect_all();
+    s.run();
+    s.share_with_all();
+    s.run();
+    let blocks: Vec<Vec<u8>> = (0..24u8).map(|i| vec![i; 1000 + i as usize]).collect();
+    let id = |b: &Vec<u8>| *blake3::hash(b).as_bytes();
+    let mut stores = vec![std::collections::HashMap::new(); 4];
+    for b in &blocks {
+        stores[1].insert(id(b), b.clone());
+        stores[2].insert(id(b), b.clone());
+    }
+    // Device 3 holds a corrupted copy of every block, and none of the last four.
+    for b in &blocks[..20] {
+        stores[3].insert(id(b), vec![0xee; 10]);
+    }
+    let doc = DocId::Workspace(s.ws);
+    s.devs[0].engine.fetch_blocks(doc, blocks.iter().map(id));
+    s.flush(0);
+    let events = run_with_blocks(&mut s, &stores);
+    let received: std::collections::BTreeSet<[u8; 32]> = events
+        .iter()
+        .filter_map(|(i, e)| match e {
+            Event::BlockReceived { id, bytes, .. } if *i == 0 => {
+                assert_eq!(blake3::hash(bytes).as_bytes(), id);
+                Some(*id)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received.len(), 24, "every block arrived, verified");
+    assert_eq!(s.devs[0].engine.blocks_pending(), 0);
+    let served_by: std::collections::BTreeSet<usize> = events
+        .iter()
+        .filter_map(|(i, e)| matches!(e, Event::BlockRequested { .. }).then_some(*i))
+        .collect();
+    assert_eq!(
+        served_by,
+        [1, 2, 3].into_iter().collect(),
+        "requests spread over every peer"
+    );
+    let mismatches = events
+        .iter()
+        .filter(|(_, e)| {
+            matches!(
+                e,
+                Event::Refused {
+                    reason: "block_id_mismatch",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert!(mismatches > 0, "device 3's corrupted blocks were caught");
+}
+
+#[test]
+fn a_block_assigned_to_a_peer_that_leaves_is_fetched_from_another() {
+    let mut s = Sim::new(3, 6);
+    s.connect_all();
+    s.run();
+    s.share_with_all();
+    s.run();
+    let b = vec![7u8; 5000];
+    let bid = *blake3::hash(&b).as_bytes();
+    let doc = DocId::Workspace(s.ws);
+    s.devs[0].engine.fetch_blocks(doc, [bid]);
+    s.flush(0);
+    // Whoever got the request disconnects before answering.
+    let (_, to, _) = s.queue.pop_back().unwrap();
+    let gone = s.devs[to].keys.id();
+    s.queue.clear();
+    s.devs[0].engine.handle_disconnected(gone);
+    s.flush(0);
+    let other = 3 - to;
+    let mut stores = vec![std::collections::HashMap::new(); 3];
+    stores[other].insert(bid, b.clone());
+    let events = run_with_blocks(&mut s, &stores);
+    assert!(
+        events
+            .iter()
+            .any(|(i, e)| *i == 0 && matches!(e, Event::BlockReceived { id, .. } if *id == bid))
+    );
 }
