@@ -494,16 +494,16 @@ fn run_with_blocks(
     loop {
         s.run();
         let mut answered = false;
-        for i in 0..s.devs.len() {
+        for (i, store) in stores.iter().enumerate() {
             while let Some(ev) = s.devs[i].engine.poll_event() {
                 if let Event::BlockRequested { peer, doc, ids } = &ev {
                     let found = ids
                         .iter()
-                        .filter_map(|id| stores[i].get(id).map(|b| (*id, b.clone())))
+                        .filter_map(|id| store.get(id).map(|b| (*id, b.clone())))
                         .collect();
                     let missing = ids
                         .iter()
-                        .filter(|id| !stores[i].contains_key(*id))
+                        .filter(|id| !store.contains_key(*id))
                         .copied()
                         .collect();
                     s.devs[i].engine.provide_blocks(*peer, *doc, found, missing);
