@@ -388,6 +388,7 @@ fn up_to_date_peers_exchange_o_heads_bytes_and_a_late_peer_gets_each_item_once()
     let bytes = s.devs[0].engine.stats().bytes_sent - before.0.bytes_sent
         + s.devs[1].engine.stats().bytes_sent
         - before.1.bytes_sent;
+    eprintln!("two up-to-date peers with {n} envelopes each: {bytes} bytes in all");
     assert!(
         bytes < 2048,
         "{bytes} bytes for two up-to-date peers with {n} envelopes each"
