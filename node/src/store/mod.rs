@@ -6,7 +6,11 @@
 //! - `log_by_time`: `(time, id) -> ()`: load order (a topological order, since an entry's time is
 //!   after its parents');
 //! - `log_heads`: entry id -> (): the DAG heads, maintained on insert, for O(heads) sync without
-//!   loading the log.
+//!   loading the log;
+//! - `ws_envelopes`: `(workspace, envelope id) -> bytes` exactly as received;
+//! - `ws_by_time`: `(workspace, time, id) -> ()`: per-workspace load order (topological);
+//! - `blocks`: block id -> the block's bytes (ciphertext; the id is BLAKE3 of them, checked on
+//!   write).
 //!
 //! Invariants: only entries that [`crate::trust::OrgLog`] admitted are written, so the store never
 //! holds an unverified entry; every write is one redb transaction (all or nothing, durable on
@@ -18,6 +22,7 @@ use std::path::Path;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::trust::{Entry, EntryId, OrgId};
+use crate::workspace::{Envelope, WorkspaceId};
 
 /// Schema version of the database.
 pub const SCHEMA: u8 = 1;
@@ -26,6 +31,11 @@ const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const LOG_ENTRIES: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("log_entries");
 const LOG_BY_TIME: TableDefinition<'_, (u64, [u8; 32]), ()> = TableDefinition::new("log_by_time");
 const LOG_HEADS: TableDefinition<'_, [u8; 32], ()> = TableDefinition::new("log_heads");
+const WS_ENVELOPES: TableDefinition<'_, ([u8; 16], [u8; 32]), &[u8]> =
+    TableDefinition::new("ws_envelopes");
+const WS_BY_TIME: TableDefinition<'_, ([u8; 16], u64, [u8; 32]), ()> =
+    TableDefinition::new("ws_by_time");
+const BLOCKS: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("blocks");
 
 /// Failures of the store.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +80,9 @@ impl Store {
             tx.open_table(LOG_ENTRIES)?;
             tx.open_table(LOG_BY_TIME)?;
             tx.open_table(LOG_HEADS)?;
+            tx.open_table(WS_ENVELOPES)?;
+            tx.open_table(WS_BY_TIME)?;
+            tx.open_table(BLOCKS)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
             match schema.as_deref() {
                 None => {
@@ -162,6 +175,94 @@ impl Store {
         Ok(out)
     }
 
+    /// Writes admitted envelopes of a workspace (parents before children) in one transaction.
+    pub fn put_envelopes<'a>(
+        &self,
+        workspace: WorkspaceId,
+        envelopes: impl IntoIterator<Item = &'a Envelope>,
+    ) -> Result<usize, StoreError> {
+        let tx = self.db.begin_write()?;
+        let mut n = 0;
+        {
+            let mut by_id = tx.open_table(WS_ENVELOPES)?;
+            let mut by_time = tx.open_table(WS_BY_TIME)?;
+            for e in envelopes {
+                let key = (workspace.0, e.id().0);
+                if by_id.get(key)?.is_some() {
+                    continue;
+                }
+                by_id.insert(key, e.bytes())?;
+                by_time.insert((workspace.0, e.header().time.0, e.id().0), ())?;
+                n += 1;
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// The workspaces with stored envelopes.
+    pub fn workspaces(&self) -> Result<Vec<WorkspaceId>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let by_time = tx.open_table(WS_BY_TIME)?;
+        let mut out: Vec<WorkspaceId> = Vec::new();
+        for row in by_time.iter()? {
+            let (k, _) = row?;
+            let (w, _, _) = k.value();
+            if out.last() != Some(&WorkspaceId(w)) {
+                out.push(WorkspaceId(w));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every stored envelope of a workspace, parents before children.
+    pub fn load_workspace(&self, workspace: WorkspaceId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let by_time = tx.open_table(WS_BY_TIME)?;
+        let by_id = tx.open_table(WS_ENVELOPES)?;
+        let w = workspace.0;
+        let mut out = Vec::new();
+        for row in by_time.range((w, 0u64, [0u8; 32])..=(w, u64::MAX, [0xff; 32]))? {
+            let (k, _) = row?;
+            let (_, _, id) = k.value();
+            if let Some(v) = by_id.get((w, id))? {
+                out.push(v.value().to_vec());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores blocks whose id is BLAKE3 of their bytes (others are refused), in one transaction.
+    /// Returns how many were new.
+    pub fn put_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError> {
+        if blocks
+            .iter()
+            .any(|(id, b)| blake3::hash(b).as_bytes() != *id)
+        {
+            return Err(StoreError::Mismatch("block bytes do not match their id"));
+        }
+        let tx = self.db.begin_write()?;
+        let mut n = 0;
+        {
+            let mut t = tx.open_table(BLOCKS)?;
+            for (id, b) in blocks {
+                if t.get(**id)?.is_none() {
+                    t.insert(**id, *b)?;
+                    n += 1;
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(n)
+    }
+
+    /// A stored block.
+    pub fn block(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BLOCKS)?;
+        Ok(t.get(*id)?.map(|v| v.value().to_vec()))
+    }
+
     /// The stored DAG heads, sorted.
     pub fn log_heads(&self) -> Result<Vec<EntryId>, StoreError> {
         let tx = self.db.begin_read()?;
@@ -214,6 +315,85 @@ mod tests {
         assert!(store.set_org(OrgId([9; 32])).is_err());
         assert_eq!(store.load_log().unwrap(), vec![n.genesis]);
         assert_eq!(store.log_heads().unwrap(), log.heads());
+    }
+
+    #[test]
+    fn envelopes_survive_reopen_per_workspace_in_load_order() {
+        use crate::workspace::{AccessChange, Kind, WorkspaceLog, envelope::encode_payload};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let mut rng = rand::rng();
+        let mut clock = Clock::default();
+        let n = author::create_org(
+            &mut rng,
+            1,
+            &mut clock,
+            "Org",
+            &author::Newcomer {
+                name: "A",
+                email: "a@x",
+                device_label: "d",
+            },
+        )
+        .unwrap();
+        let mut org = OrgLog::new(n.org);
+        org.ingest(vec![n.genesis]);
+        let w = WorkspaceId([5; 16]);
+        let mut log = WorkspaceLog::new(n.org, w);
+        for (i, kind) in [Kind::Access, Kind::Merge, Kind::Merge]
+            .into_iter()
+            .enumerate()
+        {
+            let payload = if kind == Kind::Access {
+                encode_payload(&AccessChange::Create)
+            } else {
+                Vec::new()
+            };
+            let b = log.draft(
+                &org,
+                &n.device,
+                &mut clock,
+                10 + i as u64,
+                kind,
+                None,
+                |_| payload,
+            );
+            assert!(log.ingest(vec![b], &org).is_clean());
+        }
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.put_envelopes(w, log.envelopes()).unwrap(), 3);
+            assert_eq!(store.put_envelopes(w, log.envelopes()).unwrap(), 0);
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.workspaces().unwrap(), vec![w]);
+        let loaded = store.load_workspace(w).unwrap();
+        let expected: Vec<Vec<u8>> = log.envelopes().iter().map(|e| e.bytes().to_vec()).collect();
+        assert_eq!(loaded, expected);
+        assert!(
+            store
+                .load_workspace(WorkspaceId([6; 16]))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn blocks_are_checked_against_their_id_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let b = b"ciphertext".to_vec();
+        let id = *blake3::hash(&b).as_bytes();
+        {
+            let store = Store::open(&path).unwrap();
+            assert_eq!(store.put_blocks(&[(&id, &b)]).unwrap(), 1);
+            assert_eq!(store.put_blocks(&[(&id, &b)]).unwrap(), 0);
+            assert!(store.put_blocks(&[(&[0; 32], &b)]).is_err());
+        }
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.block(&id).unwrap(), Some(b));
+        assert_eq!(store.block(&[0; 32]).unwrap(), None);
+        assert!(store.workspaces().unwrap().is_empty());
     }
 
     #[test]
