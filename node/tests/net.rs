@@ -15,7 +15,7 @@ use std::{
 
 use cloison_node::{
     net::{
-        MESSAGE_PROTOCOL, Multiaddr, MsgId, Net, NetConfig, NetError, NetEvent, NetHandle,
+        MESSAGE_PROTOCOL, MsgId, Multiaddr, Net, NetConfig, NetError, NetEvent, NetHandle,
         RefuseReason,
     },
     trust::{ids::DeviceId, keys::DeviceKeys},
@@ -119,8 +119,10 @@ impl Node {
 
 async fn connected(a: &mut Node, b: &mut Node) {
     let (ia, ib) = (a.id, b.id);
-    a.wait(|e| (*e == NetEvent::Connected(ib)).then_some(())).await;
-    b.wait(|e| (*e == NetEvent::Connected(ia)).then_some(())).await;
+    a.wait(|e| (*e == NetEvent::Connected(ib)).then_some(()))
+        .await;
+    b.wait(|e| (*e == NetEvent::Connected(ia)).then_some(()))
+        .await;
 }
 
 /// Two nodes that allow each other, connected by `a` dialling `addr` of `b`.
@@ -306,11 +308,7 @@ async fn oversized_messages_are_refused_and_the_connection_survives() {
     a.h.send(bid, b"small".to_vec()).await.unwrap();
     assert_eq!(b.message_from(aid).await, b"small");
     assert!(!b.seen.contains(&NetEvent::Disconnected(aid)));
-    assert!(
-        !b.seen
-            .iter()
-            .any(|e| matches!(e, NetEvent::Gossip { .. }))
-    );
+    assert!(!b.seen.iter().any(|e| matches!(e, NetEvent::Gossip { .. })));
     assert_eq!(b.h.peers().await.unwrap(), vec![aid]);
 }
 
@@ -397,8 +395,7 @@ async fn a_raw_client_sending_garbage_does_not_stop_the_node() {
             request_response::Behaviour::with_codec(
                 raw::Garbage,
                 [(MESSAGE_PROTOCOL, ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(5)),
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
             )
         })
         .unwrap()
@@ -409,10 +406,10 @@ async fn a_raw_client_sending_garbage_does_not_stop_the_node() {
 
     let garbage: Vec<Vec<u8>> = vec![
         vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3], // announces 4 GiB
-        vec![0, 0, 0, 10, 1, 2, 3],             // truncated
-        vec![0, 0, 0, 1, 7, 8, 9],              // trailing bytes
-        vec![0, 0],                             // truncated prefix
-        vec![],                                 // nothing at all
+        vec![0, 0, 0, 10, 1, 2, 3],            // truncated
+        vec![0, 0, 0, 1, 7, 8, 9],             // trailing bytes
+        vec![0, 0],                            // truncated prefix
+        vec![],                                // nothing at all
     ];
     let n = garbage.len();
     let done = timeout(WAIT, async {
@@ -445,7 +442,11 @@ async fn a_raw_client_sending_garbage_does_not_stop_the_node() {
     assert!(!b.got_message_from(raw_id));
     honest.h.dial(b.tcp.clone()).await.unwrap();
     connected(&mut honest, &mut b).await;
-    honest.h.send(b.id, b"after garbage".to_vec()).await.unwrap();
+    honest
+        .h
+        .send(b.id, b"after garbage".to_vec())
+        .await
+        .unwrap();
     assert_eq!(b.message_from(honest.id).await, b"after garbage");
     assert!(!b.got_message_from(raw_id));
 }
@@ -548,11 +549,7 @@ async fn gossip_authored_by_a_device_outside_the_allowlist_is_rejected() {
         .await;
     b.h.report(id, true).await.unwrap();
     stats_until(&a, "gossip from c rejected", |s| s.gossip_rejected >= 1).await;
-    assert!(
-        !a.seen
-            .iter()
-            .any(|e| matches!(e, NetEvent::Gossip { .. }))
-    );
+    assert!(!a.seen.iter().any(|e| matches!(e, NetEvent::Gossip { .. })));
     // Gossip from b itself still reaches a.
     b.h.publish(topic, b"from b".to_vec()).await.unwrap();
     a.wait(|e| matches!(e, NetEvent::Gossip { from, .. } if *from == bid).then_some(()))

@@ -8,9 +8,17 @@
 //! past the prefix, on both sides (the writer refuses to send it, the reader to accept it); a
 //! request with bytes after the announced length, or a bad ack, is an error. Every failure is an
 //! `io::Error` wrapping a [`WireError`], so the driver can tell hostile input from a dropped
-//! connection, count it and log it; nothing here panics on peer input.
+//! connection. A request that fails to read is counted and logged *here* ([`WireCounters`]):
+//! libp2p does not report a failed `read_request` to the behaviour, only later failures. Nothing
+//! here panics on peer input.
 
-use std::io;
+use std::{
+    io,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
@@ -60,27 +68,32 @@ fn invalid(e: WireError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// Inbound requests dropped by the codec, shared by every connection's copy of it.
+#[derive(Debug, Default)]
+pub(crate) struct WireCounters {
+    /// Announced length over the limit.
+    pub(crate) oversized: AtomicU64,
+    /// Truncated, trailing bytes, or otherwise undecodable.
+    pub(crate) malformed: AtomicU64,
+}
+
 /// Length-prefixed opaque bytes, bounded by `max` on read and write.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct BytesCodec {
     max: usize,
+    counters: Arc<WireCounters>,
 }
 
 impl BytesCodec {
     /// A codec accepting messages of at most `max` bytes (at most `u32::MAX`).
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize, counters: Arc<WireCounters>) -> Self {
         BytesCodec {
             max: max.min(u32::MAX as usize),
+            counters,
         }
     }
-}
 
-impl request_response::Codec for BytesCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = ();
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    async fn read_framed<T>(&self, io: &mut T) -> io::Result<Vec<u8>>
     where
         T: AsyncRead + Unpin + Send,
     {
@@ -101,6 +114,44 @@ impl request_response::Codec for BytesCodec {
             return Err(invalid(WireError::Trailing));
         }
         Ok(buf)
+    }
+
+    /// Counts and logs a failed read (the connection task's span names the peer).
+    fn count(&self, e: &io::Error) {
+        let (counter, reason) = match wire_error(e) {
+            Some(w @ WireError::TooLarge { .. }) => (&self.counters.oversized, w.label()),
+            Some(w) => (&self.counters.malformed, w.label()),
+            None if matches!(
+                e.kind(),
+                io::ErrorKind::UnexpectedEof | io::ErrorKind::InvalidData
+            ) =>
+            {
+                (&self.counters.malformed, "truncated")
+            }
+            None => {
+                tracing::debug!(error = %e, "inbound message stream failed");
+                return;
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(reason, error = %e, "inbound message dropped");
+    }
+}
+
+impl request_response::Codec for BytesCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = ();
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Vec<u8>>
+    where
+        T: AsyncRead + Unpin + Send,
+    {
+        let r = self.read_framed(io).await;
+        if let Err(e) = &r {
+            self.count(e);
+        }
+        r
     }
 
     async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<()>
@@ -153,15 +204,18 @@ mod tests {
     use futures::{executor::block_on, io::Cursor};
     use libp2p::request_response::Codec;
 
+    fn codec(max: usize) -> BytesCodec {
+        BytesCodec::new(max, Arc::default())
+    }
+
     fn read(max: usize, bytes: Vec<u8>) -> io::Result<Vec<u8>> {
-        block_on(BytesCodec::new(max).read_request(&MESSAGE_PROTOCOL, &mut Cursor::new(bytes)))
+        block_on(codec(max).read_request(&MESSAGE_PROTOCOL, &mut Cursor::new(bytes)))
     }
 
     #[test]
     fn round_trip() {
         let mut out = Cursor::new(Vec::new());
-        block_on(BytesCodec::new(16).write_request(&MESSAGE_PROTOCOL, &mut out, b"hello".to_vec()))
-            .unwrap();
+        block_on(codec(16).write_request(&MESSAGE_PROTOCOL, &mut out, b"hello".to_vec())).unwrap();
         assert_eq!(out.get_ref()[..4], [0, 0, 0, 5]);
         assert_eq!(read(16, out.into_inner()).unwrap(), b"hello");
         assert_eq!(read(16, vec![0, 0, 0, 0]).unwrap(), b"");
@@ -181,23 +235,38 @@ mod tests {
     }
 
     #[test]
+    fn failed_reads_are_counted() {
+        let mut c = codec(16);
+        for bytes in [
+            vec![0xff; 4],
+            vec![0, 0, 0, 1, 7, 8],
+            vec![0, 0, 0, 9, 1],
+            vec![],
+        ] {
+            let _ = block_on(c.read_request(&MESSAGE_PROTOCOL, &mut Cursor::new(bytes)));
+        }
+        assert_eq!(c.counters.oversized.load(Ordering::Relaxed), 1);
+        assert_eq!(c.counters.malformed.load(Ordering::Relaxed), 3);
+    }
+
+    #[test]
     fn the_writer_refuses_oversized_messages() {
         let mut out = Cursor::new(Vec::new());
-        let e = block_on(BytesCodec::new(4).write_request(
-            &MESSAGE_PROTOCOL,
-            &mut out,
-            vec![0; 5],
-        ))
-        .unwrap_err();
-        assert!(matches!(wire_error(&e), Some(WireError::TooLarge { len: 5, limit: 4 })));
+        let e =
+            block_on(codec(4).write_request(&MESSAGE_PROTOCOL, &mut out, vec![0; 5])).unwrap_err();
+        assert!(matches!(
+            wire_error(&e),
+            Some(WireError::TooLarge { len: 5, limit: 4 })
+        ));
         assert!(out.get_ref().is_empty());
     }
 
     #[test]
     fn acks() {
-        let mut c = BytesCodec::new(4);
+        let mut c = codec(4);
         assert!(block_on(c.read_response(&MESSAGE_PROTOCOL, &mut Cursor::new(vec![0]))).is_ok());
-        let e = block_on(c.read_response(&MESSAGE_PROTOCOL, &mut Cursor::new(vec![1]))).unwrap_err();
+        let e =
+            block_on(c.read_response(&MESSAGE_PROTOCOL, &mut Cursor::new(vec![1]))).unwrap_err();
         assert_eq!(wire_error(&e), Some(WireError::BadAck));
     }
 }

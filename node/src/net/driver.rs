@@ -11,6 +11,7 @@
 
 use std::{
     collections::{BTreeSet, HashMap, HashSet, VecDeque},
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
@@ -18,7 +19,10 @@ use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder, gossipsub, identify, mdns, noise, ping,
     request_response::{self, ProtocolSupport},
-    swarm::{ConnectionError, NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle, dial_opts::DialOpts},
+    swarm::{
+        ConnectionError, NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle,
+        dial_opts::DialOpts,
+    },
     tcp, yamux,
 };
 use tokio::{
@@ -30,7 +34,7 @@ use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
 use super::{
     Command, MAX_PENDING_GOSSIP, MsgId, NetConfig, NetError, NetEvent, NetStats,
-    codec::{BytesCodec, MESSAGE_PROTOCOL, WireError, wire_error},
+    codec::{BytesCodec, MESSAGE_PROTOCOL, WireCounters},
     gate::{Gate, GateEvent, RefuseReason},
     ids::{device_id, keypair, peer_id},
 };
@@ -50,12 +54,18 @@ const MAX_STREAMS: usize = 16;
 /// Time for one message to be written and acknowledged.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Gossipsub with a raised cap on subscriptions (the default filter allows 100 topics).
+type Gossipsub = gossipsub::Behaviour<
+    gossipsub::IdentityTransform,
+    gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>,
+>;
+
 /// The swarm's behaviour. The gate comes **first**: the derived hooks call the fields in order
 /// and stop at the first denial, so a refused peer gets no handler from any other protocol.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
     gate: Gate,
-    gossipsub: gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::MaxCountSubscriptionFilter<gossipsub::AllowAllSubscriptionFilter>>,
+    gossipsub: Gossipsub,
     rr: request_response::Behaviour<BytesCodec>,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
@@ -67,7 +77,9 @@ fn gossipsub_config(max_message: usize) -> Result<gossipsub::Config, NetError> {
         .validation_mode(gossipsub::ValidationMode::Strict)
         .validate_messages()
         .max_transmit_size(max_message.saturating_add(GOSSIP_OVERHEAD))
-        .message_id_fn(|m: &gossipsub::Message| gossipsub::MessageId::from(MsgId::of(&m.data).0.to_vec()))
+        .message_id_fn(|m: &gossipsub::Message| {
+            gossipsub::MessageId::from(MsgId::of(&m.data).0.to_vec())
+        })
         .mesh_n(4)
         .mesh_n_low(2)
         .mesh_n_high(8)
@@ -84,7 +96,11 @@ fn topic_id(hash: &gossipsub::TopicHash) -> Option<[u8; 32]> {
     hex::decode(hash.as_str()).ok()?.try_into().ok()
 }
 
-fn build_swarm(keys: &DeviceKeys, cfg: &NetConfig) -> Result<Swarm<Behaviour>, NetError> {
+fn build_swarm(
+    keys: &DeviceKeys,
+    cfg: &NetConfig,
+    counters: Arc<WireCounters>,
+) -> Result<Swarm<Behaviour>, NetError> {
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let max_message = cfg.max_message;
     let mdns_on = cfg.mdns;
@@ -118,7 +134,7 @@ fn build_swarm(keys: &DeviceKeys, cfg: &NetConfig) -> Result<Swarm<Behaviour>, N
                 gate: Gate::default(),
                 gossipsub,
                 rr: request_response::Behaviour::with_codec(
-                    BytesCodec::new(max_message),
+                    BytesCodec::new(max_message, counters),
                     [(MESSAGE_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(REQUEST_TIMEOUT)
@@ -149,6 +165,8 @@ pub(crate) struct Driver {
     swarm: Swarm<Behaviour>,
     events: mpsc::Sender<NetEvent>,
     stats: NetStats,
+    /// Counters of the message codec (it sees failed reads; the behaviour does not).
+    wire: Arc<WireCounters>,
     /// Gossip held for the engine's verdict: id → (gossipsub id, propagation source).
     pending: HashMap<MsgId, (gossipsub::MessageId, PeerId)>,
     pending_order: VecDeque<MsgId>,
@@ -164,17 +182,21 @@ impl Driver {
         cfg: &NetConfig,
         events: mpsc::Sender<NetEvent>,
     ) -> Result<Self, NetError> {
-        let mut swarm = build_swarm(keys, cfg)?;
+        let wire = Arc::new(WireCounters::default());
+        let mut swarm = build_swarm(keys, cfg, wire.clone())?;
         for addr in &cfg.listen {
-            swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
-                addr: addr.clone(),
-                reason: e.to_string(),
-            })?;
+            swarm
+                .listen_on(addr.clone())
+                .map_err(|e| NetError::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
         }
         Ok(Driver {
             swarm,
             events,
             stats: NetStats::default(),
+            wire,
             pending: HashMap::new(),
             pending_order: VecDeque::new(),
             listening: BTreeSet::new(),
@@ -215,7 +237,10 @@ impl Driver {
             Ok(()) => true,
             Err(e) => {
                 self.stats.events_dropped += 1;
-                tracing::warn!(event = ?e.into_inner(), "event queue full or closed: event dropped");
+                tracing::warn!(
+                    event = e.into_inner().kind(),
+                    "event queue full or closed: event dropped"
+                );
                 false
             }
         }
@@ -279,7 +304,10 @@ impl Driver {
                 let _ = reply.send(Ok(peers));
             }
             Command::Stats(reply) => {
-                let _ = reply.send(Ok(self.stats));
+                let mut stats = self.stats;
+                stats.oversized += self.wire.oversized.load(Ordering::Relaxed);
+                stats.malformed += self.wire.malformed.load(Ordering::Relaxed);
+                let _ = reply.send(Ok(stats));
             }
             // Handled by the loop.
             Command::Shutdown(reply) => {
@@ -316,7 +344,10 @@ impl Driver {
             .gossipsub
             .report_message_validation_result(&gid, &source, verdict)
         {
-            tracing::debug!(?id, "gossip verdict came after gossipsub forgot the message");
+            tracing::debug!(
+                ?id,
+                "gossip verdict came after gossipsub forgot the message"
+            );
         }
         Ok(())
     }
@@ -324,7 +355,10 @@ impl Driver {
     fn set_allowed(&mut self, devices: &BTreeSet<DeviceId>) {
         let (removed, invalid) = self.swarm.behaviour_mut().gate.set_allowed(devices);
         if invalid > 0 {
-            tracing::warn!(invalid, "allowlist entries that are not Ed25519 keys were skipped");
+            tracing::warn!(
+                invalid,
+                "allowlist entries that are not Ed25519 keys were skipped"
+            );
         }
         for peer in removed {
             self.redial.remove(&peer);
@@ -471,11 +505,11 @@ impl Driver {
                     );
                 }
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                if !matches!(error, libp2p::swarm::DialError::Denied { .. }) {
-                    tracing::debug!(?peer_id, %error, "outgoing connection failed");
-                    self.emit(NetEvent::Error(format!("dial failed: {error}")));
-                }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. }
+                if !matches!(error, libp2p::swarm::DialError::Denied { .. }) =>
+            {
+                tracing::debug!(?peer_id, %error, "outgoing connection failed");
+                self.emit(NetEvent::Error(format!("dial failed: {error}")));
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!(%error, "incoming connection failed");
@@ -527,11 +561,10 @@ impl Driver {
         if message.data.len() > self.max_message {
             self.stats.oversized += 1;
             tracing::warn!(?author, %via, len = message.data.len(), "gossip over the size limit: rejected");
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &gid,
-                &via,
-                gossipsub::MessageAcceptance::Reject,
-            );
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&gid, &via, gossipsub::MessageAcceptance::Reject);
             return;
         }
         let checked = (|| {
@@ -549,11 +582,10 @@ impl Driver {
         let Some((from, via_d, topic, id)) = checked else {
             self.stats.gossip_rejected += 1;
             tracing::warn!(?author, %via, "gossip rejected: author not allowed or malformed ids");
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &gid,
-                &via,
-                gossipsub::MessageAcceptance::Reject,
-            );
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&gid, &via, gossipsub::MessageAcceptance::Reject);
             return;
         };
         let ev = NetEvent::Gossip {
@@ -564,11 +596,10 @@ impl Driver {
             msg_id: id,
         };
         if !self.emit(ev) {
-            self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                &gid,
-                &via,
-                gossipsub::MessageAcceptance::Ignore,
-            );
+            self.swarm
+                .behaviour_mut()
+                .gossipsub
+                .report_message_validation_result(&gid, &via, gossipsub::MessageAcceptance::Ignore);
             return;
         }
         self.pending.insert(id, (gid, via));
@@ -579,11 +610,14 @@ impl Driver {
             };
             if let Some((gid, src)) = self.pending.remove(&old) {
                 self.stats.gossip_unreported += 1;
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &gid,
-                    &src,
-                    gossipsub::MessageAcceptance::Ignore,
-                );
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(
+                        &gid,
+                        &src,
+                        gossipsub::MessageAcceptance::Ignore,
+                    );
             }
         }
         // Keep the order queue from growing with ids that were already reported.
@@ -597,10 +631,14 @@ impl Driver {
         match e {
             request_response::Event::Message {
                 peer,
-                message: request_response::Message::Request { request, channel, .. },
+                message:
+                    request_response::Message::Request {
+                        request, channel, ..
+                    },
                 ..
             } => {
-                let from = device_id(&peer).filter(|_| self.swarm.behaviour().gate.is_allowed(&peer));
+                let from =
+                    device_id(&peer).filter(|_| self.swarm.behaviour().gate.is_allowed(&peer));
                 let Some(from) = from else {
                     tracing::warn!(%peer, "message from a peer that is not allowed: dropped");
                     return;
@@ -635,36 +673,10 @@ impl Driver {
         }
     }
 
+    /// A failure after the request was read (reading failures are counted by the codec).
     fn on_inbound_failure(&mut self, peer: PeerId, error: request_response::InboundFailure) {
-        let label = match &error {
-            request_response::InboundFailure::Io(e) => match wire_error(e) {
-                Some(w @ WireError::TooLarge { .. }) => {
-                    self.stats.oversized += 1;
-                    w.label()
-                }
-                Some(w) => {
-                    self.stats.malformed += 1;
-                    w.label()
-                }
-                None if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::InvalidData
-                ) =>
-                {
-                    self.stats.malformed += 1;
-                    "truncated"
-                }
-                None => {
-                    self.stats.inbound_failures += 1;
-                    "io"
-                }
-            },
-            _ => {
-                self.stats.inbound_failures += 1;
-                "stream"
-            }
-        };
-        tracing::warn!(%peer, reason = label, %error, "inbound message dropped");
+        self.stats.inbound_failures += 1;
+        tracing::debug!(%peer, %error, "inbound message stream failed after reading");
     }
 }
 

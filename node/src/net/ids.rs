@@ -9,7 +9,7 @@
 
 use libp2p::{PeerId, identity};
 
-use crate::trust::{keys::DeviceKeys, ids::DeviceId};
+use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
 use super::NetError;
 

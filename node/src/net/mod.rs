@@ -204,6 +204,23 @@ pub enum NetEvent {
     Error(String),
 }
 
+impl NetEvent {
+    /// The variant's name, for logs (never the bytes).
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            NetEvent::Listening(_) => "listening",
+            NetEvent::Connected(_) => "connected",
+            NetEvent::Disconnected(_) => "disconnected",
+            NetEvent::Refused { .. } => "refused",
+            NetEvent::Message { .. } => "message",
+            NetEvent::Gossip { .. } => "gossip",
+            NetEvent::Subscribed { .. } => "subscribed",
+            NetEvent::SendFailed { .. } => "send_failed",
+            NetEvent::Error(_) => "error",
+        }
+    }
+}
+
 /// Counters of dropped or refused input, for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct NetStats {
@@ -448,6 +465,10 @@ mod tests {
         assert_eq!(c.max_message, 8 << 20);
         let l = NetConfig::loopback();
         assert!(!l.mdns);
-        assert!(l.listen.iter().all(|a| a.to_string().starts_with("/ip4/127.0.0.1/")));
+        assert!(
+            l.listen
+                .iter()
+                .all(|a| a.to_string().starts_with("/ip4/127.0.0.1/"))
+        );
     }
 }
