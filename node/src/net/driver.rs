@@ -235,12 +235,14 @@ impl Driver {
     fn emit(&mut self, ev: NetEvent) -> bool {
         match self.events.try_send(ev) {
             Ok(()) => true,
-            Err(e) => {
+            Err(mpsc::error::TrySendError::Full(ev)) => {
                 self.stats.events_dropped += 1;
-                tracing::warn!(
-                    event = e.into_inner().kind(),
-                    "event queue full or closed: event dropped"
-                );
+                tracing::warn!(event = ev.kind(), "event queue full: event dropped");
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(ev)) => {
+                self.stats.events_dropped += 1;
+                tracing::debug!(event = ev.kind(), "nobody receives events: event dropped");
                 false
             }
         }

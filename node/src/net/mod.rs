@@ -32,8 +32,8 @@
 //!   device from the allowlist closes its connections at once. Gossip *authored* by a device
 //!   that is not allowed is rejected even when an allowed peer relays it.
 //! - **Hostile input never panics or stops the task.** A malformed or oversized message is
-//!   dropped with a `tracing` warning and a counter ([`NetStats`]); limits ([`NetConfig::
-//!   max_message`]) hold on both sides, before allocation on the receiving side.
+//!   dropped with a `tracing` warning and a counter ([`NetStats`]); the size limit
+//!   ([`NetConfig::max_message`]) holds on both sides, before allocation on the receiving side.
 //! - mDNS opens no socket at all unless [`NetConfig::mdns`] is true (a `Toggle` holds `None`);
 //!   [`mdns_env_allows`] lets `CLOISON_MDNS=0` force it off.
 //!
