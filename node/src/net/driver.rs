@@ -3,7 +3,9 @@
 //!
 //! Invariants: the only `await`s in the loop are the three `select!` branches, so a slow engine
 //! never blocks the swarm (events are `try_send`; a full queue drops and counts, and a one-way
-//! message is then left unacknowledged so its sender retries). Peer input is never unwrapped:
+//! message is then left unacknowledged so its sender sees `SendFailed`). Events anyone can cause
+//! without being allowed (refusals, dial and listener errors) only use the first three quarters
+//! of the queue, so a flood of strangers cannot crowd out messages from allowed devices. Peer input is never unwrapped:
 //! every refusal is a `tracing` warning plus a [`NetStats`] counter. Redialling is bounded:
 //! [`REDIAL_ATTEMPTS`] tries per drop with exponential backoff from [`REDIAL_FIRST`] to
 //! [`REDIAL_MAX`], only for allowed devices whose connection dropped on an I/O error (not our idle
@@ -33,7 +35,7 @@ use tokio::{
 use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
 use super::{
-    Command, MAX_PENDING_GOSSIP, MsgId, NetConfig, NetError, NetEvent, NetStats,
+    Command, EVENT_QUEUE, MAX_PENDING_GOSSIP, MsgId, NetConfig, NetError, NetEvent, NetStats,
     codec::{BytesCodec, MESSAGE_PROTOCOL, WireCounters},
     gate::{Gate, GateEvent, RefuseReason},
     ids::{device_id, keypair, peer_id},
@@ -230,6 +232,20 @@ impl Driver {
         if let Some(reply) = done {
             let _ = reply.send(Ok(()));
         }
+    }
+
+    /// Emits an event that strangers can trigger at will, only while the queue has room to
+    /// spare (a quarter stays free for allowed devices).
+    fn emit_low(&mut self, ev: NetEvent) -> bool {
+        if self.events.capacity() <= EVENT_QUEUE / 4 {
+            self.stats.events_dropped += 1;
+            tracing::debug!(
+                event = ev.kind(),
+                "event queue filling up: low-priority event dropped"
+            );
+            return false;
+        }
+        self.emit(ev)
     }
 
     fn emit(&mut self, ev: NetEvent) -> bool {
@@ -511,13 +527,13 @@ impl Driver {
                 if !matches!(error, libp2p::swarm::DialError::Denied { .. }) =>
             {
                 tracing::debug!(?peer_id, %error, "outgoing connection failed");
-                self.emit(NetEvent::Error(format!("dial failed: {error}")));
+                self.emit_low(NetEvent::Error(format!("dial failed: {error}")));
             }
             SwarmEvent::IncomingConnectionError { error, .. } => {
                 tracing::debug!(%error, "incoming connection failed");
             }
             SwarmEvent::ListenerError { error, .. } => {
-                self.emit(NetEvent::Error(format!("listener: {error}")));
+                self.emit_low(NetEvent::Error(format!("listener: {error}")));
             }
             _ => {}
         }
@@ -528,7 +544,7 @@ impl Driver {
             GateEvent::Refused(d, reason) => {
                 self.stats.refused += 1;
                 tracing::info!(peer = %d.short(), %reason, "connection refused");
-                self.emit(NetEvent::Refused { peer: d, reason });
+                self.emit_low(NetEvent::Refused { peer: d, reason });
             }
             GateEvent::NotADevice(peer) => {
                 self.stats.not_a_device += 1;

@@ -158,7 +158,8 @@ pub enum NetEvent {
     Connected(DeviceId),
     /// Last connection to a device is down.
     Disconnected(DeviceId),
-    /// A device was refused after its handshake, or cut off.
+    /// A device was refused after its handshake, or cut off. (Refusals of strangers are
+    /// dropped rather than queued when the event queue is three quarters full.)
     Refused {
         /// The device.
         peer: DeviceId,
