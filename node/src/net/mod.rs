@@ -319,15 +319,18 @@ pub struct Net;
 
 impl Net {
     /// Builds the swarm from the device key, starts listening on `cfg.listen` and spawns the
-    /// task that owns it. Must be called inside a tokio runtime. The allowlist starts empty.
+    /// task that owns it. Outside a tokio runtime it fails with [`NetError::Setup`]. The
+    /// allowlist starts empty.
     pub fn start(
         keys: &DeviceKeys,
         cfg: NetConfig,
     ) -> Result<(NetHandle, mpsc::Receiver<NetEvent>), NetError> {
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| NetError::Setup("Net::start needs a tokio runtime".into()))?;
         let (cmd_tx, cmd_rx) = mpsc::channel(64);
         let (ev_tx, ev_rx) = mpsc::channel(EVENT_QUEUE);
         let driver = driver::Driver::new(keys, &cfg, ev_tx)?;
-        tokio::spawn(driver.run(cmd_rx));
+        runtime.spawn(driver.run(cmd_rx));
         Ok((
             NetHandle {
                 tx: cmd_tx,
@@ -456,6 +459,15 @@ mod tests {
         for off in ["0", "false", "OFF", " no "] {
             assert!(!mdns_allowed_by(Some(off)), "{off}");
         }
+    }
+
+    #[test]
+    fn start_outside_a_runtime_is_an_error() {
+        let keys = DeviceKeys::generate(&mut rand::rng());
+        assert!(matches!(
+            Net::start(&keys, NetConfig::loopback()),
+            Err(NetError::Setup(_))
+        ));
     }
 
     #[test]
