@@ -5,7 +5,8 @@
 //! device outside the allowlist gets nothing through and is disconnected, and removing a device
 //! cuts it off; oversized and garbage input (from a raw libp2p client built here) is dropped and
 //! counted while the node keeps serving; a plaintext canary crosses the TCP connection but never
-//! appears on the wire. The raw client is test code: `node::net` stays the only *library* module
+//! appears on the wire; a dropped connection is redialled; a quiet connection outlives the idle
+//! timeout; a message of exactly the size limit passes. The raw client is test code: `node::net` stays the only *library* module
 //! that imports libp2p.
 
 use std::{
@@ -629,4 +630,23 @@ async fn a_message_of_exactly_the_limit_passes() {
             .await,
         Err(NetError::TooLarge { .. })
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_between_allowed_nodes_outlive_the_idle_timeout() {
+    // Observed with libp2p 0.57: gossipsub's long-lived streams keep the connection open even
+    // with no topic in common, so the idle timeout does not drop (and redial) quiet peers.
+    let cfg = NetConfig {
+        idle_timeout: Duration::from_secs(1),
+        ..NetConfig::loopback()
+    };
+    let (mut a, mut b) = (node_with(cfg.clone()).await, node_with(cfg).await);
+    a.allow(&[b.id]).await;
+    b.allow(&[a.id]).await;
+    a.h.dial(b.tcp.clone()).await.unwrap();
+    connected(&mut a, &mut b).await;
+    a.drain_for(Duration::from_secs(3)).await;
+    assert!(!a.seen.contains(&NetEvent::Disconnected(b.id)));
+    assert_eq!(a.h.peers().await.unwrap(), vec![b.id]);
+    assert_eq!(a.h.stats().await.unwrap().redials, 0);
 }

@@ -72,7 +72,9 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     /// Run mDNS discovery on the LAN. When false no multicast socket is opened.
     pub mdns: bool,
-    /// Close a connection no protocol has used for this long.
+    /// Close a connection no protocol keeps alive for this long. (Observed with libp2p 0.57:
+    /// gossipsub's long-lived streams keep a connection between two of our nodes open anyway;
+    /// the timeout matters for peers that do not speak gossipsub.)
     pub idle_timeout: Duration,
     /// Largest message, in bytes, sent or accepted (one-way messages and gossip payloads).
     pub max_message: usize,
