@@ -1,13 +1,14 @@
 //! Integration tests of `node::net`: real libp2p nodes on 127.0.0.1 with ephemeral ports, mDNS
 //! off, every wait bounded by `tokio::time::timeout`.
 //!
-//! What they prove: allowed devices exchange one-way messages and gossip over TCP and QUIC; a
-//! device outside the allowlist gets nothing through and is disconnected, and removing a device
-//! cuts it off; oversized and garbage input (from a raw libp2p client built here) is dropped and
-//! counted while the node keeps serving; a plaintext canary crosses the TCP connection but never
-//! appears on the wire; a dropped connection is redialled; a quiet connection outlives the idle
-//! timeout; a message of exactly the size limit passes. The raw client is test code: `node::net` stays the only *library* module
-//! that imports libp2p.
+//! What they prove: allowed devices exchange one-way messages (TCP and QUIC) and gossip (TCP);
+//! a device outside the allowlist gets nothing through and is disconnected, and removing a
+//! device cuts it off; gossip authored by a device that is not allowed is rejected even when an
+//! allowed peer relays it; oversized and garbage input (from a raw libp2p client built here) is
+//! dropped and counted while the node keeps serving; a plaintext canary crosses the TCP
+//! connection but never appears on the wire; a dropped connection is redialled; a quiet
+//! connection outlives the idle timeout; a message of exactly the size limit passes. The raw
+//! client is test code: `node::net` stays the only *library* module that imports libp2p.
 
 use std::{
     sync::{Arc, Mutex},
