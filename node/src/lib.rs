@@ -9,6 +9,7 @@
 
 pub mod dag;
 pub mod keystore;
+pub mod net;
 pub mod node;
 pub mod store;
 pub mod sync;
