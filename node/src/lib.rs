@@ -10,5 +10,6 @@
 pub mod dag;
 pub mod keystore;
 pub mod node;
+pub mod seal;
 pub mod store;
 pub mod trust;

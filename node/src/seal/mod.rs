@@ -1,0 +1,36 @@
+//! The crypto data path (sans-IO): file blocks, content payloads and epoch keys.
+//!
+//! - **Blocks** ([`block`], [`chunker`], [`pad`]): a file is cut by content-defined chunking
+//!   ([`ConvergenceSecret::seal_stream`] takes any `impl Read` and yields [`SealedBlock`]s); each
+//!   chunk is padded to a size bucket and sealed with AES-256-GCM under its own convergent key
+//!   ([`ChunkKey`], a keyed BLAKE3 of the plaintext under the workspace's secret). A block is
+//!   stored and sent as those bytes; its id is their BLAKE3; [`open_block`] checks everything.
+//! - **Content payloads** ([`payload`]): [`seal_payload`] / [`open_payload`] (or a
+//!   [`ContentKey`] derived once per epoch and workspace), XChaCha20-Poly1305 with random nonces
+//!   and the envelope header as associated data.
+//! - **Epoch keys** ([`epoch`]): [`EpochKey`]s sealed with HPKE to a member's user key,
+//!   [`seal_epoch_keys`] / [`open_epoch_keys`].
+//!
+//! Formats are specified byte by byte in `docs/protocol.md` and frozen by the vectors in
+//! `seal/vectors/`.
+//!
+//! **Architecture invariant:** this module never imports tokio, libp2p or redb, never reads a
+//! clock and never draws randomness itself (the caller passes `&mut R: CryptoRng`). Every refusal
+//! is a typed [`SealError`]; every accepted size is bounded; no secret has a `Debug` that prints
+//! it, and secrets zeroize on drop.
+
+pub mod block;
+pub mod chunker;
+pub mod epoch;
+pub mod error;
+pub mod pad;
+pub mod payload;
+
+#[cfg(test)]
+mod tests;
+
+pub use block::{BlockId, ChunkKey, ConvergenceSecret, SealedBlock, open_block};
+pub use chunker::BlockStream;
+pub use epoch::{EpochId, EpochKeysContext, open_epoch_keys, seal_epoch_key, seal_epoch_keys};
+pub use error::SealError;
+pub use payload::{ContentKey, EpochKey, open_payload, seal_payload};
