@@ -360,3 +360,67 @@ proptest! {
         prop_assert_eq!(open_payload(&k, &[1; 16], &aad, &s).unwrap(), data);
     }
 }
+
+// ---- hostile sealers and the module's own invariants ----
+
+/// A member holding the recipient's public key can seal any plaintext: a blob whose epoch ids
+/// repeat or are out of order is refused after it decrypts.
+#[test]
+fn non_canonical_epoch_key_lists_are_refused() {
+    let mut rng = StdRng::seed_from_u64(40);
+    let user = UserSecret::generate(1, &mut rng);
+    let ctx = EpochKeysContext {
+        org: OrgId([1; 32]),
+        workspace: [2; 16],
+        user: UserId([3; 16]),
+    };
+    let mut aad = b"cloison epoch-keys v1\0".to_vec();
+    aad.extend_from_slice(&[1; 32]);
+    aad.extend_from_slice(&[2; 16]);
+    aad.extend_from_slice(&[3; 16]);
+    aad.extend_from_slice(&1u32.to_le_bytes());
+    for ids in [[[5u8; 32], [5; 32]], [[6; 32], [5; 32]]] {
+        let mut plain = Vec::new();
+        for id in ids {
+            plain.extend_from_slice(&id);
+            plain.extend_from_slice(&[9; 32]);
+        }
+        let ct = crate::trust::keys::seal_to(&mut rng, &user.public(), &aad, &plain).unwrap();
+        let mut blob = vec![0x01];
+        blob.extend_from_slice(&ct);
+        assert!(matches!(
+            open_epoch_keys(&user, &ctx, &blob),
+            Err(SealError::Malformed(_))
+        ));
+    }
+}
+
+/// `seal` is sans-IO: no runtime, network or storage crate, no clock, no ambient randomness.
+#[test]
+fn seal_sources_stay_sans_io() {
+    let sources = [
+        ("mod.rs", include_str!("mod.rs")),
+        ("block.rs", include_str!("block.rs")),
+        ("chunker.rs", include_str!("chunker.rs")),
+        ("epoch.rs", include_str!("epoch.rs")),
+        ("error.rs", include_str!("error.rs")),
+        ("pad.rs", include_str!("pad.rs")),
+        ("payload.rs", include_str!("payload.rs")),
+    ];
+    let forbidden = [
+        ["tokio", "::"].concat(),
+        ["libp2p", "::"].concat(),
+        ["redb", "::"].concat(),
+        ["Instant", "::now"].concat(),
+        ["SystemTime", "::now"].concat(),
+        ["thread", "_rng"].concat(),
+        ["rand::", "rng()"].concat(),
+        ["OsRng"].concat(),
+        ["unsafe", " "].concat(),
+    ];
+    for (name, src) in sources {
+        for f in &forbidden {
+            assert!(!src.contains(f.as_str()), "{name} contains {f}");
+        }
+    }
+}
