@@ -8,7 +8,9 @@
 //!   verify every block. Each figure comes with a ratio to a plain BLAKE3 pass plus a plain
 //!   AES-256-GCM pass (ring, in place, 1 MiB pieces) over the same number of bytes, measured in
 //!   the same round, so it does not depend on how busy the machine is. A FastCDC-only pass (cut
-//!   points, no hashing or sealing) is printed for the breakdown. Lines are `key=value`.
+//!   points, no hashing or sealing) is printed for the breakdown, next to fastcdc's own `StreamCDC`
+//!   over the same bytes, and the pipeline `seal::chunker` replaces (StreamCDC's chunks, each
+//!   sealed with `seal_chunk`). Lines are `key=value`.
 //!
 //! Run: `cargo bench -p cloison-node --bench seal`. `cargo test --benches` runs it once on 16 MiB.
 
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use cloison_node::seal::{ContentKey, ConvergenceSecret, EpochKey, SealedBlock, open_block};
 use criterion::{BenchmarkId, Criterion, Throughput};
+use fastcdc::v2020::{Normalization, StreamCDC};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 
@@ -92,6 +95,9 @@ fn stream(full: bool) {
     let mut data = vec![0u8; mib << 20];
     StdRng::seed_from_u64(2).fill_bytes(&mut data);
     let secret = ConvergenceSecret::from_bytes(&[3; 32]);
+    // The gear seed as `seal` derives it (first 8 bytes, little endian, of a derived key).
+    let d = blake3::derive_key("cloison 2026 cdc-seed v1", &[3; 32]);
+    let secret_seed = u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]);
     let blocks: Vec<SealedBlock> = secret
         .seal_stream(Cursor::new(&data[..]))
         .collect::<Result<_, _>>()
@@ -99,8 +105,8 @@ fn stream(full: bool) {
     let block_bytes: usize = blocks.iter().map(|b| b.bytes.len()).sum();
     let mut work = vec![1u8; data.len().max(block_bytes)];
 
-    let (mut seal, mut seal_ratio, mut cdc, mut open, mut open_ratio) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let (mut seal, mut seal_ratio, mut cdc, mut scdc, mut sscdc, mut open, mut open_ratio) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
     for round in 1..=rounds {
         let t = Instant::now();
         let mut n = 0usize;
@@ -112,6 +118,37 @@ fn stream(full: bool) {
         let t = Instant::now();
         black_box(secret.chunk_bounds(Cursor::new(&data[..])).unwrap());
         let t_cdc = t.elapsed();
+        // fastcdc's own StreamCDC over the same bytes (chunk Vecs dropped as they come).
+        let t = Instant::now();
+        for c in StreamCDC::with_level_and_seed(
+            Cursor::new(&data[..]),
+            256 << 10,
+            1 << 20,
+            4 << 20,
+            Normalization::Level1,
+            secret_seed,
+        ) {
+            black_box(c.unwrap().length);
+        }
+        let t_stream_cdc = t.elapsed();
+        // The pipeline `seal::chunker` replaces: StreamCDC's chunk Vecs, each sealed.
+        let t = Instant::now();
+        let mut m = 0usize;
+        for c in StreamCDC::with_level_and_seed(
+            Cursor::new(&data[..]),
+            256 << 10,
+            1 << 20,
+            4 << 20,
+            Normalization::Level1,
+            secret_seed,
+        ) {
+            let c = c.unwrap();
+            m += black_box(secret.seal_chunk(&c.data, c.offset).unwrap())
+                .bytes
+                .len();
+        }
+        let t_seal_via_stream_cdc = t.elapsed();
+        assert_eq!(m, block_bytes);
         let base = blake3_pass(&data) + aes_pass(&mut work[..data.len()]);
 
         let t = Instant::now();
@@ -128,6 +165,7 @@ fn stream(full: bool) {
         let base_open = blake3_pass(&all) + aes_pass(&mut work[..block_bytes]);
         drop(all);
 
+        let stream_cdc_mbps = mbps(data.len(), t_stream_cdc);
         let r = (
             mbps(data.len(), t_seal),
             t_seal.as_secs_f64() / base.as_secs_f64(),
@@ -137,13 +175,15 @@ fn stream(full: bool) {
         );
         println!(
             "stream round={round} mib={mib} blocks={} seal_mbps={:.0} seal_ratio_to_blake3_plus_aes={:.2} \
-             baseline_mbps={:.0} cdc_only_mbps={:.0} open_mbps={:.0} open_ratio_to_blake3_plus_aes={:.2} \
+             baseline_mbps={:.0} cdc_only_mbps={:.0} stream_cdc_only_mbps={:.0} seal_via_stream_cdc_mbps={:.0} open_mbps={:.0} open_ratio_to_blake3_plus_aes={:.2} \
              baseline_open_mbps={:.0}",
             blocks.len(),
             r.0,
             r.1,
             mbps(data.len(), base),
             r.2,
+            stream_cdc_mbps,
+            mbps(data.len(), t_seal_via_stream_cdc),
             r.3,
             r.4,
             mbps(block_bytes, base_open),
@@ -151,17 +191,21 @@ fn stream(full: bool) {
         seal.push(r.0);
         seal_ratio.push(r.1);
         cdc.push(r.2);
+        scdc.push(stream_cdc_mbps);
+        sscdc.push(mbps(data.len(), t_seal_via_stream_cdc));
         open.push(r.3);
         open_ratio.push(r.4);
     }
     println!(
         "stream median mib={mib} rounds={rounds} padding_overhead_pct={:.2} seal_mbps={:.0} \
-         seal_ratio_to_blake3_plus_aes={:.2} cdc_only_mbps={:.0} open_mbps={:.0} \
+         seal_ratio_to_blake3_plus_aes={:.2} cdc_only_mbps={:.0} stream_cdc_only_mbps={:.0} seal_via_stream_cdc_mbps={:.0} open_mbps={:.0} \
          open_ratio_to_blake3_plus_aes={:.2}",
         (block_bytes as f64 / data.len() as f64 - 1.0) * 100.0,
         median(seal),
         median(seal_ratio),
         median(cdc),
+        median(scdc),
+        median(sscdc),
         median(open),
         median(open_ratio),
     );

@@ -76,7 +76,6 @@ const CDC_SEED_CONTEXT: &str = "cloison 2026 cdc-seed v1";
 pub struct ConvergenceSecret {
     secret: Zeroizing<[u8; 32]>,
     chunk_key_key: Zeroizing<[u8; 32]>,
-    #[zeroize(skip)]
     gear_seed: u64,
 }
 

