@@ -1,6 +1,7 @@
 //! The crypto data path: content payloads (criterion) and the block path over a big stream
 //! (timed by hand, median of 3 rounds, with same-run baselines).
 //!
+//! - `block_cipher/*`: the two candidate block ciphers on 1 MiB in place (see `seal::block`).
 //! - `payload_bytes/*` and `payload_ops/*`: `ContentKey::seal` / `open` of 1 KiB and 64 KiB
 //!   payloads, as MB/s and as payloads/s.
 //! - `stream`: chunk+seal `CLOISON_BENCH_MIB` MiB (default 1024) of random bytes from a `Read`,
@@ -18,6 +19,8 @@ use std::hint::black_box;
 use std::io::Cursor;
 use std::time::{Duration, Instant};
 
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{AeadInOut, KeyInit};
 use cloison_node::seal::{ContentKey, ConvergenceSecret, EpochKey, SealedBlock, open_block};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use fastcdc::v2020::{Normalization, StreamCDC};
@@ -49,6 +52,35 @@ fn payloads(c: &mut Criterion) {
         }
         g.finish();
     }
+}
+
+/// The block-cipher choice, reproducible: ring AES-256-GCM against RustCrypto
+/// XChaCha20-Poly1305 on 1 MiB in place.
+fn ciphers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("block_cipher");
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .throughput(Throughput::Bytes(1 << 20));
+    let mut buf = vec![0x5au8; 1 << 20];
+    let aes = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &[9; 32]).unwrap());
+    g.bench_function("ring_aes256gcm_1MiB", |b| {
+        b.iter(|| {
+            aes.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key([0; 12]),
+                Aad::empty(),
+                &mut buf,
+            )
+            .unwrap()
+        })
+    });
+    let x = XChaCha20Poly1305::new(&[9u8; 32].into());
+    g.bench_function("rustcrypto_xchacha20poly1305_1MiB", |b| {
+        b.iter(|| {
+            x.encrypt_inout_detached(&[0u8; 24].into(), b"", buf.as_mut_slice().into())
+                .unwrap()
+        })
+    });
+    g.finish();
 }
 
 fn mbps(bytes: usize, d: Duration) -> f64 {
@@ -214,6 +246,7 @@ fn stream(full: bool) {
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let mut c = Criterion::default().configure_from_args();
+    ciphers(&mut c);
     payloads(&mut c);
     stream(full);
     c.final_summary();

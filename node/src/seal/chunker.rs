@@ -9,8 +9,14 @@
 //! chunked at a 1 MiB average); here the window is twice the maximum chunk and is compacted only
 //! when less than one maximum chunk is left, and each chunk is copied once, straight into the
 //! buffer of its block, where it is padded and encrypted in place. Measured in the same runs
-//! (1 GiB, release, loaded machine): cut points only, 1,597 MB/s here against 1,410 for
-//! `StreamCDC`; chunk+seal, 734 MB/s here against 679 for `StreamCDC` + `seal_chunk` (about 8 %).
+//! (1 GiB, release, median of 3): cut points only, 2,489 MB/s here against 2,176 for `StreamCDC`;
+//! chunk+seal, 1,119 MB/s here against 1,063 for `StreamCDC` + `seal_chunk` (+5 %; +8 % in a
+//! run on a busier machine, 734 against 679).
+//!
+//! Known limit: fastcdc keys the gear table by XORing one 64-bit seed into every entry, a weak
+//! keying; published attacks on keyed CDC recover such parameters from observed chunk lengths.
+//! The relay sees only padded lengths (Padmé keeps the top bits of each), which blurs but does not
+//! remove this signal.
 //!
 //! Invariants: boundaries depend only on the bytes and the secret, never on how `read` splits
 //! them (a cut is made only with at least [`MAX_CHUNK`] bytes in view, or at end of input);

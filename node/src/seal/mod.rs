@@ -15,14 +15,15 @@
 //! `seal/vectors/`.
 //!
 //! **Measured** (`cargo bench -p cloison-node --bench seal`, release, 1 GiB of random bytes, median
-//! of 3 rounds, one core, the machine shared with other builds at a load of 4–5 on 2 cores, so the
-//! ratios are the figures to compare): chunk+seal 734 MB/s, 2.70× the time of a plain BLAKE3 pass
-//! plus a plain AES-256-GCM pass over the same bytes (it does a FastCDC scan, two BLAKE3 passes
-//! (the plaintext for the key, the block for its id), one copy and one AES-GCM pass, so about
-//! (CDC + 2·BLAKE3 + AES) / (BLAKE3 + AES)); open+verify 1,900 MB/s, 1.09× a plain BLAKE3 plus
-//! AES-GCM pass over the block bytes. Padding added 1.19 % to the bytes. Content payloads
-//! (XChaCha20-Poly1305): 1 KiB in 2.5–3.7 µs (270–390 k/s), 64 KiB in 68–73 µs (about 900 MB/s,
-//! 13.8 k/s), seal and open alike.
+//! of 3 rounds, one core; the machine is shared with other builds, so the same-run ratios are the
+//! figures to compare). Quieter run (load about 3 on 2 cores): chunk+seal 1,119 MB/s, 2.73× the
+//! time of a plain BLAKE3 pass plus a plain AES-256-GCM pass over the same bytes; open+verify
+//! 2,919 MB/s, 1.06× that baseline over the block bytes. Loaded run (load 4–5): 734 MB/s (2.70×)
+//! and 1,900 MB/s (1.09×). Sealing does a FastCDC scan, two BLAKE3 passes (the plaintext for the
+//! key, the block for its id), one copy and one AES-GCM pass, hence roughly
+//! (CDC + 2·BLAKE3 + AES) / (BLAKE3 + AES). Padding added 1.19 % to the bytes. Content payloads
+//! (XChaCha20-Poly1305, quieter run): 1 KiB in 2.4 µs (seal and open, about 410 MiB/s, 300 k/s in
+//! the ops group), 64 KiB in 50–72 µs (0.87–1.23 GiB/s, 14–15 k/s).
 //!
 //! **Architecture invariant:** this module never imports tokio, libp2p or redb, never reads a
 //! clock and never draws randomness itself (the caller passes `&mut R: CryptoRng`). Every refusal
