@@ -239,11 +239,11 @@ impl fmt::Debug for SealedBlock {
     }
 }
 
-/// Opens a block received under `expected` with the chunk key from the manifest.
-///
-/// Checks, in order: size bounds, `BLAKE3(bytes) == expected`, version, suite, that the
-/// ciphertext length is a padding bucket, the AEAD tag, then the padding (strictly canonical).
-pub fn open_block(bytes: &[u8], expected: &BlockId, key: &ChunkKey) -> Result<Vec<u8>, SealError> {
+/// Checks a block received under `expected` without its key: what a device (or a relay) checks
+/// before storing or forwarding a block it will not decrypt now. Size bounds,
+/// `BLAKE3(bytes) == expected`, version, suite, and that the ciphertext length is a padding
+/// bucket. The tag and the padding need the key: [`open_block`] checks them.
+pub fn check_block(bytes: &[u8], expected: &BlockId) -> Result<(), SealError> {
     check_len(bytes.len(), MAX_BLOCK_BYTES)?;
     if bytes.len() < MIN_BLOCK_BYTES {
         return Err(SealError::Malformed("shorter than a block"));
@@ -251,17 +251,27 @@ pub fn open_block(bytes: &[u8], expected: &BlockId, key: &ChunkKey) -> Result<Ve
     if BlockId::of(bytes) != *expected {
         return Err(SealError::IdMismatch);
     }
-    let (header, rest) = bytes.split_at(HEADER_BYTES);
-    if header[0] != BLOCK_V1 {
-        return Err(SealError::UnknownVersion(header[0]));
+    if bytes[0] != BLOCK_V1 {
+        return Err(SealError::UnknownVersion(bytes[0]));
     }
-    if header[1] != SUITE_AES256GCM {
-        return Err(SealError::UnknownSuite(header[1]));
+    if bytes[1] != SUITE_AES256GCM {
+        return Err(SealError::UnknownSuite(bytes[1]));
     }
-    let (ct, tag) = rest.split_at(rest.len() - TAG_BYTES);
-    if !is_bucket(ct.len()) {
+    if !is_bucket(bytes.len() - HEADER_BYTES - TAG_BYTES) {
         return Err(SealError::Malformed("ciphertext is not a padding bucket"));
     }
+    Ok(())
+}
+
+/// Opens a block received under `expected` with the chunk key from the manifest.
+///
+/// Checks, in order: everything [`check_block`] checks (size bounds, `BLAKE3(bytes) ==
+/// expected`, version, suite, bucket length), the AEAD tag, then the padding (strictly
+/// canonical).
+pub fn open_block(bytes: &[u8], expected: &BlockId, key: &ChunkKey) -> Result<Vec<u8>, SealError> {
+    check_block(bytes, expected)?;
+    let (header, rest) = bytes.split_at(HEADER_BYTES);
+    let (ct, tag) = rest.split_at(rest.len() - TAG_BYTES);
     let tag = Tag::try_from(tag).map_err(|_| SealError::Malformed("tag"))?;
     let mut out = ct.to_vec();
     key.aead()?
@@ -373,6 +383,15 @@ mod tests {
             open_block(t, &reid(t), &b.key),
             Err(SealError::Malformed(_))
         ));
+        // Without the key: the id, version and length checks only.
+        assert_eq!(check_block(&b.bytes, &b.id), Ok(()));
+        assert_eq!(
+            check_block(&b.bytes, &BlockId([0; 32])),
+            Err(SealError::IdMismatch)
+        );
+        let mut t = b.bytes.clone();
+        t[1] = 7;
+        assert_eq!(check_block(&t, &reid(&t)), Err(SealError::UnknownSuite(7)));
         // Wrong key.
         let wrong = s.chunk_key(b"other");
         assert_eq!(open_block(&b.bytes, &b.id, &wrong), Err(SealError::Aead));

@@ -4,7 +4,8 @@
 //!   ([`ConvergenceSecret::seal_stream`] takes any `impl Read` and yields [`SealedBlock`]s); each
 //!   chunk is padded to a size bucket and sealed with AES-256-GCM under its own convergent key
 //!   ([`ChunkKey`], a keyed BLAKE3 of the plaintext under the workspace's secret). A block is
-//!   stored and sent as those bytes; its id is their BLAKE3; [`open_block`] checks everything.
+//!   stored and sent as those bytes; its id is their BLAKE3; [`check_block`] checks what can be
+//!   checked without the key (before storing or forwarding), [`open_block`] checks everything.
 //! - **Content payloads** ([`payload`]): [`seal_payload`] / [`open_payload`] (or a
 //!   [`ContentKey`] derived once per epoch and workspace), XChaCha20-Poly1305 with random nonces
 //!   and the envelope header as associated data.
@@ -40,7 +41,7 @@ pub mod payload;
 #[cfg(test)]
 mod tests;
 
-pub use block::{BlockId, ChunkKey, ConvergenceSecret, SealedBlock, open_block};
+pub use block::{BlockId, ChunkKey, ConvergenceSecret, SealedBlock, check_block, open_block};
 pub use chunker::BlockStream;
 pub use epoch::{EpochId, EpochKeysContext, open_epoch_keys, seal_epoch_key, seal_epoch_keys};
 pub use error::SealError;
