@@ -11,6 +11,7 @@ pub mod dag;
 pub mod keystore;
 pub mod net;
 pub mod node;
+pub mod seal;
 pub mod store;
 pub mod sync;
 pub mod trust;
