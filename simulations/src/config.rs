@@ -72,6 +72,8 @@ pub struct SimConfig {
     pub anti_entropy_ms: u64,
     /// Give up this long after the scenario starts, in ms.
     pub horizon_ms: u64,
+    /// Print progress to stderr every million events (changes nothing in the report).
+    pub progress: bool,
 }
 
 impl SimConfig {
@@ -95,6 +97,7 @@ impl SimConfig {
             partition: None,
             anti_entropy_ms: 30_000,
             horizon_ms: 4 * 3_600_000,
+            progress: false,
         }
     }
 
@@ -125,7 +128,7 @@ impl SimConfig {
     /// Checks the settings.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let bad = |m| Err(ConfigError::Invalid(m));
-        if self.devices < 4 || self.devices % 2 != 0 {
+        if self.devices < 4 || !self.devices.is_multiple_of(2) {
             return bad("devices must be even and at least 4");
         }
         if self.team_size < 2 {

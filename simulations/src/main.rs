@@ -78,6 +78,9 @@ struct Args {
     /// Skip the plots.
     #[arg(long)]
     no_plots: bool,
+    /// Print progress to stderr.
+    #[arg(long)]
+    progress: bool,
 }
 
 fn parse_partition(s: &str) -> Result<Partition> {
@@ -118,6 +121,7 @@ fn main() -> Result<()> {
     cfg.churn = a.churn;
     cfg.partition = a.partition.as_deref().map(parse_partition).transpose()?;
     cfg.horizon_ms = a.horizon_min * 60_000;
+    cfg.progress = a.progress;
     let started = Instant::now();
     let mut report = scenario::run(&cfg)?;
     report.metric_text(

@@ -41,6 +41,13 @@ pub fn setup(cfg: &SimConfig) -> Result<Simulator, RunError> {
     let world = World::build(cfg, &mut rng)?;
     let topo = crate::net::build(cfg, &world, &mut rng);
     let mut sim = Simulator::new(cfg.clone(), world, topo, rng)?;
+    if cfg.progress {
+        eprintln!(
+            "cloison-sim: world built: {} nodes, {} links",
+            sim.nodes.len(),
+            sim.links.len()
+        );
+    }
     let devices = cfg.devices;
     if cfg.churn > 0.0 {
         for node in 0..devices {

@@ -367,6 +367,15 @@ impl Simulator {
         };
         self.now = self.now.max(q.at);
         self.obs.events += 1;
+        if self.cfg.progress && self.obs.events.is_multiple_of(1 << 20) {
+            eprintln!(
+                "cloison-sim: {} events, {} s simulated, {} writes, {} revoked",
+                self.obs.events,
+                self.elapsed_ms() / 1000,
+                self.obs.delivery_ms.len(),
+                self.obs.revoked_count
+            );
+        }
         match q.ev {
             Ev::Deliver {
                 link,

@@ -109,9 +109,6 @@ impl World {
         ingest(&mut log, org.genesis.clone())?;
         // Teams are consecutive users and live at one site each (team t at site t % sites):
         // workspaces are shared inside a site, the organization log everywhere.
-        let site_of: Vec<usize> = (0..users)
-            .map(|u| (u / cfg.team_size) % cfg.sites)
-            .collect();
         let mut devices: Vec<DeviceSpec> = Vec::with_capacity(cfg.devices);
         let mut user_ids = Vec::with_capacity(users);
         let mut first_keys = Some(org.device);
@@ -184,7 +181,7 @@ impl World {
                 devices.push(DeviceSpec {
                     keys,
                     user,
-                    site: site_of[u],
+                    site: team % cfg.sites,
                     team,
                 });
             }
