@@ -21,7 +21,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
 use std::sync::Arc;
 
-use cloison_node::sync::msg::MAX_IDS;
 use cloison_node::sync::{Config, DocId, Engine, Event, Msg};
 use cloison_node::trust::author::Writer;
 use cloison_node::trust::{Certificate, Clock, DeviceId, DeviceKeys, EntryId, OrgKey, OrgLog};
@@ -574,22 +573,11 @@ impl Simulator {
             .collect();
         fresh.sort_unstable();
         fresh.dedup();
-        self.nodes[to].engine.adopt_org(new);
+        let ids: Vec<[u8; 32]> = fresh.into_iter().map(|(_, id)| id).collect();
+        // The engine offers the new entries on to its other peers itself.
+        self.nodes[to].engine.adopt_org(new, Some(from), ids);
         self.drain(to);
         self.check_revocation(to);
-        let ids: Vec<[u8; 32]> = fresh.into_iter().map(|(_, id)| id).collect();
-        for p in self.nodes[to].engine.peers() {
-            if p == from {
-                continue;
-            }
-            for chunk in ids.chunks(MAX_IDS) {
-                let msg = Msg::Offer {
-                    doc: DocId::Org,
-                    ids: chunk.to_vec(),
-                };
-                self.transmit(to, p, msg.encode());
-            }
-        }
     }
 
     /// Closes the connection between `i` and `peer` at an engine's request.

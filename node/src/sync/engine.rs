@@ -160,7 +160,12 @@ pub struct Engine {
     events: VecDeque<Event>,
     next_anti_entropy: u64,
     stats: Stats,
-    members: HashMap<WorkspaceId, (usize, usize, BTreeSet<UserId>)>,
+    /// Members of each workspace, and the reverse index, refreshed for the workspaces marked
+    /// dirty (or all of them after an organization change).
+    members: HashMap<WorkspaceId, BTreeSet<UserId>>,
+    by_user: HashMap<UserId, BTreeSet<WorkspaceId>>,
+    dirty: BTreeSet<WorkspaceId>,
+    all_dirty: bool,
     /// Ids asked for and not yet received, per document: with whom and since when.
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
     /// Blocks wanted.
@@ -184,6 +189,9 @@ impl Engine {
             next_anti_entropy,
             stats: Stats::default(),
             members: HashMap::new(),
+            by_user: HashMap::new(),
+            dirty: BTreeSet::new(),
+            all_dirty: true,
             inflight: HashMap::new(),
             blocks: BTreeMap::new(),
             now,
@@ -198,6 +206,8 @@ impl Engine {
     /// The replicated documents, to draft local items (then pass them to
     /// [`Engine::handle_local`]).
     pub fn replica_mut(&mut self) -> &mut Replica {
+        // Whatever the caller changes, membership is recomputed before it is next used.
+        self.all_dirty = true;
         &mut self.replica
     }
 
@@ -224,48 +234,65 @@ impl Engine {
     /// Documents shared with `peer`.
     fn shared_docs(&mut self, peer: &DeviceId) -> Vec<DocId> {
         let mut docs = vec![DocId::Org];
-        let ws: Vec<WorkspaceId> = self.replica.workspaces.keys().copied().collect();
         // To a relay: everything (it stores and forwards). From anyone, relay included, to a
         // device: the workspaces its user is a member of.
         if self.is_relay(peer) {
-            docs.extend(ws.into_iter().map(DocId::Workspace));
+            docs.extend(self.replica.workspaces.keys().map(|w| DocId::Workspace(*w)));
             return docs;
         }
         let Some(user) = self.replica.org.state().devices.get(peer).map(|d| d.user) else {
             return docs;
         };
-        for w in ws {
-            if self.members_of(w).contains(&user) {
-                docs.push(DocId::Workspace(w));
-            }
+        self.refresh_membership();
+        if let Some(ws) = self.by_user.get(&user) {
+            docs.extend(ws.iter().map(|w| DocId::Workspace(*w)));
         }
         docs
     }
 
-    fn members_of(&mut self, w: WorkspaceId) -> BTreeSet<UserId> {
-        let org_len = self.replica.org.len();
-        let Some(log) = self.replica.workspaces.get_mut(&w) else {
-            return BTreeSet::new();
+    /// Recomputes the members of the workspaces that changed, and the user -> workspaces index.
+    fn refresh_membership(&mut self) {
+        let dirty: Vec<WorkspaceId> = if self.all_dirty {
+            self.replica.workspaces.keys().copied().collect()
+        } else {
+            std::mem::take(&mut self.dirty).into_iter().collect()
         };
-        let len = log.len();
-        if let Some((l, o, m)) = self.members.get(&w)
-            && *l == len
-            && *o == org_len
-        {
-            return m.clone();
+        self.all_dirty = false;
+        self.dirty.clear();
+        for w in dirty {
+            let new: BTreeSet<UserId> = match self.replica.workspaces.get(&w) {
+                Some(log) => log
+                    .state(&self.replica.org)
+                    .members
+                    .keys()
+                    .copied()
+                    .collect(),
+                None => BTreeSet::new(),
+            };
+            let old = self.members.insert(w, new.clone()).unwrap_or_default();
+            for u in old.difference(&new) {
+                if let Some(set) = self.by_user.get_mut(u) {
+                    set.remove(&w);
+                }
+            }
+            for u in new.difference(&old) {
+                self.by_user.entry(*u).or_default().insert(w);
+            }
         }
-        let m: BTreeSet<UserId> = log
-            .state(&self.replica.org)
-            .members
-            .keys()
-            .copied()
-            .collect();
-        self.members.insert(w, (len, org_len, m.clone()));
-        m
     }
 
     fn may_share(&mut self, peer: &DeviceId, doc: DocId) -> bool {
-        self.shared_docs(peer).contains(&doc)
+        let DocId::Workspace(w) = doc else {
+            return true;
+        };
+        if self.is_relay(peer) {
+            return self.replica.workspaces.contains_key(&w);
+        }
+        let Some(user) = self.replica.org.state().devices.get(peer).map(|d| d.user) else {
+            return false;
+        };
+        self.refresh_membership();
+        self.members.get(&w).is_some_and(|m| m.contains(&user))
     }
 
     fn send(&mut self, peer: DeviceId, msg: &Msg) {
@@ -353,9 +380,29 @@ impl Engine {
     /// Adopts an organization log that holds at least our entries (see [`Replica::adopt_org`]),
     /// with the same consequences as receiving its new entries: waiting envelopes are offered
     /// again and revoked peers are cut off.
-    pub fn adopt_org(&mut self, org: std::sync::Arc<crate::trust::OrgLog>) {
+    ///
+    /// `new` are the entries the adopted log has and ours lacked (the caller knows them: it built
+    /// the log from them); they are offered on to the linked peers other than `from`, as if they
+    /// had arrived from `from`.
+    pub fn adopt_org(
+        &mut self,
+        org: std::sync::Arc<crate::trust::OrgLog>,
+        from: Option<DeviceId>,
+        new: Vec<[u8; 32]>,
+    ) {
         let r = self.replica.adopt_org(org);
         self.after_ingest(None, &r, true);
+        if let Some(ids) = self.inflight.get_mut(&DocId::Org) {
+            for id in &new {
+                ids.remove(id);
+            }
+        }
+        let mut fresh: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
+        fresh.insert(DocId::Org, new);
+        for (d, id) in &r.admitted {
+            fresh.entry(*d).or_default().push(*id);
+        }
+        self.pass_on(from, fresh);
     }
 
     /// The timer fired.
@@ -532,8 +579,31 @@ impl Engine {
         for (d, id) in &r.admitted {
             fresh.entry(*d).or_default().push(*id);
         }
-        let others: Vec<DeviceId> = self.links.keys().filter(|p| **p != peer).copied().collect();
+        self.pass_on(Some(peer), fresh);
+        let in_session = self
+            .links
+            .get(&peer)
+            .is_some_and(|l| l.sessions.contains_key(&doc));
+        if r.waiting > 0 && !in_session && !awaited_from_peer {
+            // Something is still missing below what arrived, and nothing more is on its way
+            // from this peer: reconcile with it.
+            tracing::debug!(peer = %peer.short(), waiting = r.waiting, "reconciling again");
+            self.initiate(peer, doc);
+        }
+    }
+
+    /// Offers newly admitted ids to the linked peers other than `from` that share each document.
+    fn pass_on(&mut self, from: Option<DeviceId>, fresh: BTreeMap<DocId, Vec<[u8; 32]>>) {
+        let others: Vec<DeviceId> = self
+            .links
+            .keys()
+            .filter(|p| Some(**p) != from)
+            .copied()
+            .collect();
         for (d, ids) in fresh {
+            if ids.is_empty() {
+                continue;
+            }
             for p in &others {
                 if self.may_share(p, d) {
                     for chunk in ids.chunks(MAX_IDS) {
@@ -548,16 +618,6 @@ impl Engine {
                 }
             }
         }
-        let in_session = self
-            .links
-            .get(&peer)
-            .is_some_and(|l| l.sessions.contains_key(&doc));
-        if r.waiting > 0 && !in_session && !awaited_from_peer {
-            // Something is still missing below what arrived, and nothing more is on its way
-            // from this peer: reconcile with it.
-            tracing::debug!(peer = %peer.short(), waiting = r.waiting, "reconciling again");
-            self.initiate(peer, doc);
-        }
     }
 
     fn after_ingest(
@@ -569,6 +629,15 @@ impl Engine {
         let mut by_doc: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
         for (d, id) in &r.admitted {
             by_doc.entry(*d).or_default().push(*id);
+            match d {
+                DocId::Workspace(w) => {
+                    self.dirty.insert(*w);
+                }
+                DocId::Org => self.all_dirty = true,
+            }
+        }
+        if org_changed {
+            self.all_dirty = true;
         }
         for (doc, ids) in by_doc {
             self.events.push_back(Event::Admitted { doc, ids });
