@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod envelope;
 pub mod ids;
+pub mod keyring;
 pub mod log;
 pub mod rejection;
 pub mod state;
