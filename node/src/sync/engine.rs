@@ -211,6 +211,11 @@ impl Engine {
         &mut self.replica
     }
 
+    /// This engine's device (or relay) id.
+    pub fn me(&self) -> DeviceId {
+        self.cfg.me
+    }
+
     /// Counters.
     pub fn stats(&self) -> Stats {
         self.stats

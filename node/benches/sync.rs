@@ -1,0 +1,205 @@
+//! Reconciliation cost between two sync engines in memory: two up-to-date peers reconnecting, and
+//! a peer catching up on the last 1% of a workspace.
+//!
+//! `CLOISON_BENCH_ENVELOPES` sets the workspace size (default 100,000 envelopes). Bytes on the
+//! wire are printed beside the times. Run: `cargo bench -p cloison-node --bench sync`.
+
+use std::collections::VecDeque;
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloison_node::sync::{Config, DocId, Engine, Replica};
+use cloison_node::trust::author::{self, Newcomer, UserSecretPublic, Writer};
+use cloison_node::trust::{Clock, DeviceKeys, Hlc, OrgLog, Profile, UserId, UserSecret};
+use cloison_node::workspace::envelope::{self, Header, Kind};
+use cloison_node::workspace::keyring::{self, Actor};
+use cloison_node::workspace::{EnvelopeId, Role, WorkspaceId};
+use criterion::{Criterion, criterion_group, criterion_main};
+use rand::{SeedableRng, rngs::StdRng};
+
+struct Setup {
+    org: Arc<OrgLog>,
+    keys: [DeviceKeys; 2],
+    ws: WorkspaceId,
+    envelopes: Vec<Vec<u8>>,
+}
+
+fn setup(n: usize) -> Setup {
+    let mut rng = StdRng::seed_from_u64(9);
+    let mut clock = Clock::default();
+    let o = author::create_org(
+        &mut rng,
+        1_000,
+        &mut clock,
+        "Org",
+        &Newcomer {
+            name: "a",
+            email: "a@x",
+            device_label: "d",
+        },
+    )
+    .unwrap();
+    let mut org = OrgLog::new(o.org);
+    org.ingest(vec![o.genesis]);
+    let other = DeviceKeys::generate(&mut rng);
+    let user = UserId([1; 16]);
+    let secret = UserSecret::generate(0, &mut rng);
+    let mut w = Writer {
+        keys: &o.device,
+        org_key: &o.org_key,
+        clock: &mut clock,
+    };
+    let who = Newcomer {
+        name: "b",
+        email: "b@x",
+        device_label: "d",
+    };
+    for c in [
+        w.user_added(
+            &mut rng,
+            &o.org,
+            user,
+            Profile::Standard,
+            &UserSecretPublic(secret.public()),
+            &who,
+        )
+        .unwrap(),
+        w.device_added(
+            &mut rng,
+            &o.org,
+            user,
+            other.id(),
+            other.exchange_public(),
+            "d",
+        )
+        .unwrap(),
+    ] {
+        let e = w.draft(&org, 2_000, c);
+        org.ingest(vec![e]);
+    }
+    let ws = WorkspaceId([3; 16]);
+    let mut me = Actor {
+        keys: &o.device,
+        clock: &mut clock,
+    };
+    let (mut log, mut envelopes) =
+        keyring::create(&mut rng, &org, &mut me, o.user, 10_000, ws).unwrap();
+    let ring = keyring::Keyring::open(&log, &org, o.user, |g| {
+        (g == 0).then(|| o.user_secret.clone())
+    });
+    envelopes.extend(
+        keyring::share(
+            &mut rng,
+            &mut log,
+            &org,
+            &mut me,
+            10_010,
+            &ring,
+            user,
+            Role::Contributor,
+        )
+        .unwrap(),
+    );
+    let epoch = log.state(&org).current_epoch().map(|e| e.id);
+    let mut parents = log.heads();
+    let mut time = log
+        .envelopes()
+        .iter()
+        .map(|e| e.header().time)
+        .max()
+        .unwrap();
+    for _ in 0..n {
+        time = Hlc(time.0 + 1);
+        let h = Header {
+            org: o.org,
+            workspace: ws,
+            author: o.device.id(),
+            parents,
+            org_heads: org.state().heads.clone(),
+            time,
+            epoch,
+            kind: Kind::Content,
+        };
+        let b = envelope::sign(&o.device, &h, &[7u8; 64]);
+        parents = vec![EnvelopeId(*blake3::hash(&b).as_bytes())];
+        envelopes.push(b);
+    }
+    Setup {
+        org: Arc::new(org),
+        keys: [o.device, other],
+        ws,
+        envelopes,
+    }
+}
+
+fn engine(s: &Setup, i: usize, upto: usize) -> Engine {
+    let mut r = Replica::new(s.org.org());
+    r.org = Arc::clone(&s.org);
+    let rep = r.ingest(DocId::Workspace(s.ws), s.envelopes[..upto].to_vec());
+    assert_eq!(rep.admitted.len(), upto);
+    Engine::new(Config::device(s.keys[i].id()), r, 0)
+}
+
+/// Connects two engines and runs messages until none is left; returns the bytes exchanged.
+fn sync(a: &mut Engine, b: &mut Engine) -> u64 {
+    let (ida, idb) = (a.stats(), b.stats());
+    let (id_a, id_b) = (a.me(), b.me());
+    a.handle_connected(1, id_b);
+    b.handle_connected(1, id_a);
+    let mut q: VecDeque<(bool, Vec<u8>)> = VecDeque::new();
+    loop {
+        while let Some(t) = a.poll_transmit() {
+            q.push_back((true, t.bytes));
+        }
+        while let Some(t) = b.poll_transmit() {
+            q.push_back((false, t.bytes));
+        }
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+        let Some((from_a, bytes)) = q.pop_front() else {
+            break;
+        };
+        if from_a {
+            b.handle_message(2, id_a, &bytes);
+        } else {
+            a.handle_message(2, id_b, &bytes);
+        }
+    }
+    a.handle_disconnected(id_b);
+    b.handle_disconnected(id_a);
+    (a.stats().bytes_sent - ida.bytes_sent) + (b.stats().bytes_sent - idb.bytes_sent)
+}
+
+fn bench(c: &mut Criterion) {
+    let n: usize = std::env::var("CLOISON_BENCH_ENVELOPES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100_000);
+    let s = setup(n);
+    let total = s.envelopes.len();
+    let missing = (n / 100).max(1);
+    let mut g = c.benchmark_group("reconcile");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    let mut a = engine(&s, 0, total);
+    let mut b = engine(&s, 1, total);
+    let bytes = sync(&mut a, &mut b);
+    eprintln!("up to date, {total} envelopes each: {bytes} bytes");
+    g.bench_function(format!("up_to_date {total}"), |bch| {
+        bch.iter(|| black_box(sync(&mut a, &mut b)))
+    });
+    let mut late = engine(&s, 1, total - missing);
+    let bytes = sync(&mut a, &mut late);
+    eprintln!("catch up {missing} of {total}: {bytes} bytes");
+    g.bench_function(format!("catch_up {missing} of {total}"), |bch| {
+        bch.iter_batched(
+            || engine(&s, 1, total - missing),
+            |mut late| black_box(sync(&mut a, &mut late)),
+            criterion::BatchSize::LargeInput,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
