@@ -10,89 +10,22 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use cloison_node::trust::author::{self, Newcomer, UserSecretPublic, Writer};
-use cloison_node::trust::{Clock, DeviceKeys, OrgLog, Profile, UserId, UserSecret};
+use cloison_node::testkit::Fixture;
+use cloison_node::trust::{OrgLog, Profile};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rand::{Rng, SeedableRng, rngs::StdRng};
 
 fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
-    let mut rng = StdRng::seed_from_u64(42);
-    let mut clock = Clock::default();
-    let admin = Newcomer {
-        name: "Admin",
-        email: "admin@example.org",
-        device_label: "admin-laptop",
-    };
-    let n = author::create_org(&mut rng, 1_000, &mut clock, "Big Ministry", &admin).unwrap();
-    let mut log = OrgLog::new(n.org);
-    assert!(log.ingest(vec![n.genesis.clone()]).is_clean());
-    let mut now = 2_000u64;
+    let mut f = Fixture::new(42);
     for i in 0..users {
-        let mut uid = [0u8; 16];
-        rng.fill_bytes(&mut uid);
-        let user = UserId(uid);
-        let secret = UserSecret::generate(0, &mut rng);
-        let d1 = DeviceKeys::generate(&mut rng);
-        let d2 = DeviceKeys::generate(&mut rng);
-        let name = format!("user {i}");
-        let email = format!("user{i}@example.org");
-        let who = Newcomer {
-            name: &name,
-            email: &email,
-            device_label: "laptop",
-        };
-        let mut w = Writer {
-            keys: &n.device,
-            org_key: &n.org_key,
-            clock: &mut clock,
-        };
-        let c1 = w
-            .user_added(
-                &mut rng,
-                &n.org,
-                user,
-                Profile::Standard,
-                &UserSecretPublic(secret.public()),
-                &who,
-            )
-            .unwrap();
-        let c2 = w
-            .device_added(
-                &mut rng,
-                &n.org,
-                user,
-                d1.id(),
-                d1.exchange_public(),
-                "laptop",
-            )
-            .unwrap();
-        for c in [c1, c2] {
-            now += 1;
-            let e = w.draft(&log, now, c);
-            assert!(log.ingest(vec![e]).is_clean());
-        }
+        let m = f.add_user_named(
+            Profile::Standard,
+            &format!("user {i}"),
+            &format!("user{i}@example.org"),
+        );
         // The second device is added by the user's first device.
-        let mut own_clock = Clock::default();
-        let mut w2 = Writer {
-            keys: &d1,
-            org_key: &n.org_key,
-            clock: &mut own_clock,
-        };
-        let c3 = w2
-            .device_added(
-                &mut rng,
-                &n.org,
-                user,
-                d2.id(),
-                d2.exchange_public(),
-                "phone",
-            )
-            .unwrap();
-        now += 1;
-        let e = w2.draft(&log, now, c3);
-        assert!(log.ingest(vec![e]).is_clean());
+        f.add_device(m);
     }
-    (n.org, log.entries().map(|e| e.bytes().to_vec()).collect())
+    (f.org.org(), f.entries())
 }
 
 fn bench(c: &mut Criterion) {

@@ -10,13 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloison_node::sync::{Config, DocId, Engine, Replica};
-use cloison_node::trust::author::{self, Newcomer, UserSecretPublic, Writer};
-use cloison_node::trust::{Clock, DeviceKeys, Hlc, OrgLog, Profile, UserId, UserSecret};
+use cloison_node::testkit::Fixture;
+use cloison_node::trust::{DeviceKeys, Hlc, OrgLog, Profile};
 use cloison_node::workspace::envelope::{self, Header, Kind};
 use cloison_node::workspace::keyring::{self, Actor};
 use cloison_node::workspace::{EnvelopeId, Role, WorkspaceId};
 use criterion::{Criterion, criterion_group, criterion_main};
-use rand::{SeedableRng, rngs::StdRng};
 
 struct Setup {
     org: Arc<OrgLog>,
@@ -26,68 +25,21 @@ struct Setup {
 }
 
 fn setup(n: usize) -> Setup {
-    let mut rng = StdRng::seed_from_u64(9);
-    let mut clock = Clock::default();
-    let o = author::create_org(
-        &mut rng,
-        1_000,
-        &mut clock,
-        "Org",
-        &Newcomer {
-            name: "a",
-            email: "a@x",
-            device_label: "d",
-        },
-    )
-    .unwrap();
-    let mut org = OrgLog::new(o.org);
-    org.ingest(vec![o.genesis]);
-    let other = DeviceKeys::generate(&mut rng);
-    let user = UserId([1; 16]);
-    let secret = UserSecret::generate(0, &mut rng);
-    let mut w = Writer {
-        keys: &o.device,
-        org_key: &o.org_key,
-        clock: &mut clock,
-    };
-    let who = Newcomer {
-        name: "b",
-        email: "b@x",
-        device_label: "d",
-    };
-    for c in [
-        w.user_added(
-            &mut rng,
-            &o.org,
-            user,
-            Profile::Standard,
-            &UserSecretPublic(secret.public()),
-            &who,
-        )
-        .unwrap(),
-        w.device_added(
-            &mut rng,
-            &o.org,
-            user,
-            other.id(),
-            other.exchange_public(),
-            "d",
-        )
-        .unwrap(),
-    ] {
-        let e = w.draft(&org, 2_000, c);
-        org.ingest(vec![e]);
-    }
+    let mut f = Fixture::new(9);
+    let m = f.add_user(Profile::Standard);
+    let (user, other) = (f.members[m].user, f.members.remove(m).keys);
+    let o = f.admin;
+    let org = f.org;
+    let mut rng = f.rng;
+    let mut clock = f.clock;
     let ws = WorkspaceId([3; 16]);
     let mut me = Actor {
-        keys: &o.device,
+        keys: &o.keys,
         clock: &mut clock,
     };
     let (mut log, mut envelopes) =
         keyring::create(&mut rng, &org, &mut me, o.user, 10_000, ws).unwrap();
-    let ring = keyring::Keyring::open(&log, &org, o.user, |g| {
-        (g == 0).then(|| o.user_secret.clone())
-    });
+    let ring = keyring::Keyring::open(&log, &org, o.user, |g| (g == 0).then(|| o.secret.clone()));
     envelopes.extend(
         keyring::share(
             &mut rng,
@@ -112,22 +64,22 @@ fn setup(n: usize) -> Setup {
     for _ in 0..n {
         time = Hlc(time.0 + 1);
         let h = Header {
-            org: o.org,
+            org: org.org(),
             workspace: ws,
-            author: o.device.id(),
+            author: o.keys.id(),
             parents,
             org_heads: org.state().heads.clone(),
             time,
             epoch,
             kind: Kind::Content,
         };
-        let b = envelope::sign(&o.device, &h, &[7u8; 64]);
+        let b = envelope::sign(&o.keys, &h, &[7u8; 64]);
         parents = vec![EnvelopeId(*blake3::hash(&b).as_bytes())];
         envelopes.push(b);
     }
     Setup {
         org: Arc::new(org),
-        keys: [o.device, other],
+        keys: [o.keys, other],
         ws,
         envelopes,
     }

@@ -5,6 +5,7 @@
 //! - [`dag`], [`trust`]: sans-IO cores (no tokio, libp2p or redb; time and randomness are inputs);
 //! - [`store`]: redb persistence; [`keystore`]: the passphrase-encrypted device key file;
 //! - [`node`]: the one API that the CLI (and later the daemon and the TUI) goes through.
+//! - [`testkit`]: deterministic organizations for tests, benchmarks and the simulator.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod dag;
@@ -14,5 +15,6 @@ pub mod node;
 pub mod seal;
 pub mod store;
 pub mod sync;
+pub mod testkit;
 pub mod trust;
 pub mod workspace;

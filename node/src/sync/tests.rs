@@ -3,12 +3,10 @@
 
 use std::collections::VecDeque;
 
-use rand::{SeedableRng, rngs::StdRng};
-
 use super::*;
-use crate::trust::author::{self, Newcomer, UserSecretPublic, Writer};
+use crate::trust::author::Writer;
 use crate::trust::{
-    Certificate, Clock, DeviceId, DeviceKeys, EntryId, Hlc, OrgKey, Profile, UserId, UserSecret,
+    Certificate, Clock, DeviceId, DeviceKeys, EntryId, Hlc, OrgKey, Profile, UserId,
 };
 use crate::workspace::envelope::{self, encode_payload};
 use crate::workspace::{
@@ -35,69 +33,19 @@ struct Sim {
 impl Sim {
     /// An organization of `n` devices (device 0 is the admin), all knowing the whole log.
     fn new(n: usize, seed: u64) -> Sim {
-        let mut rng = StdRng::seed_from_u64(seed);
-        let mut clock = Clock::default();
-        let org = author::create_org(
-            &mut rng,
-            1_000,
-            &mut clock,
-            "Org",
-            &Newcomer {
-                name: "a",
-                email: "a@x",
-                device_label: "d",
-            },
-        )
-        .unwrap();
-        let mut replica = Replica::new(org.org);
-        assert!(
-            std::sync::Arc::make_mut(&mut replica.org)
-                .ingest(vec![org.genesis.clone()])
-                .is_clean()
-        );
-        let mut keys = vec![(org.device, org.user)];
-        for i in 1..n {
-            let user = UserId([i as u8; 16]);
-            let secret = UserSecret::generate(0, &mut rng);
-            let dk = DeviceKeys::generate(&mut rng);
-            let mut w = Writer {
-                keys: &keys[0].0,
-                org_key: &org.org_key,
-                clock: &mut clock,
-            };
-            let who = Newcomer {
-                name: "u",
-                email: "u@x",
-                device_label: "d",
-            };
-            let c1 = w
-                .user_added(
-                    &mut rng,
-                    &org.org,
-                    user,
-                    Profile::Standard,
-                    &UserSecretPublic(secret.public()),
-                    &who,
-                )
-                .unwrap();
-            let c2 = w
-                .device_added(&mut rng, &org.org, user, dk.id(), dk.exchange_public(), "d")
-                .unwrap();
-            for c in [c1, c2] {
-                let e = w.draft(&replica.org, 2_000 + i as u64, c);
-                assert!(
-                    std::sync::Arc::make_mut(&mut replica.org)
-                        .ingest(vec![e])
-                        .is_clean()
-                );
-            }
-            keys.push((dk, user));
+        let mut f = crate::testkit::Fixture::new(seed);
+        for _ in 1..n {
+            f.add_user(Profile::Standard);
         }
-        let entries: Vec<Vec<u8>> = replica.org.entries().map(|e| e.bytes().to_vec()).collect();
+        let entries = f.entries();
+        let org_id = f.org.org();
+        let mut keys = vec![(f.admin.keys, f.admin.user)];
+        keys.extend(f.members.into_iter().map(|m| (m.keys, m.user)));
+        let org_key = f.org_key;
         let devs = keys
             .into_iter()
             .map(|(k, user)| {
-                let mut r = Replica::new(org.org);
+                let mut r = Replica::new(org_id);
                 assert!(
                     std::sync::Arc::make_mut(&mut r.org)
                         .ingest(entries.clone())
@@ -114,7 +62,7 @@ impl Sim {
             .collect();
         Sim {
             devs,
-            org_key: org.org_key,
+            org_key,
             queue: VecDeque::new(),
             links: Vec::new(),
             cut: vec![false; n],

@@ -345,8 +345,8 @@ pub fn id_of(bytes: &[u8]) -> EnvelopeId {
 mod tests {
     use super::*;
     use crate::trust::Profile;
-    use crate::trust::author::{self, Newcomer, UserSecretPublic, Writer};
-    use rand::{SeedableRng, rngs::StdRng};
+
+    use rand::rngs::StdRng;
 
     struct Person {
         keys: DeviceKeys,
@@ -357,79 +357,22 @@ mod tests {
 
     /// An org with an admin (owner) and two more users; one shared org log.
     fn world() -> (StdRng, OrgLog, Vec<Person>) {
-        let mut rng = StdRng::seed_from_u64(3);
-        let mut clock = Clock::default();
-        let n = author::create_org(
-            &mut rng,
-            1_000,
-            &mut clock,
-            "Org",
-            &Newcomer {
-                name: "a",
-                email: "a@x",
-                device_label: "d",
-            },
-        )
-        .unwrap();
-        let mut org = OrgLog::new(n.org);
-        org.ingest(vec![n.genesis]);
-        let admin_keys = n.device;
-        let mut people = Vec::new();
-        for i in 1..3u8 {
-            let user = UserId([i; 16]);
-            let secret = UserSecret::generate(0, &mut rng);
-            let keys = DeviceKeys::generate(&mut rng);
-            let mut w = Writer {
-                keys: &admin_keys,
-                org_key: &n.org_key,
-                clock: &mut clock,
-            };
-            let who = Newcomer {
-                name: "u",
-                email: "u@x",
-                device_label: "d",
-            };
-            let c1 = w
-                .user_added(
-                    &mut rng,
-                    &n.org,
-                    user,
-                    Profile::Standard,
-                    &UserSecretPublic(secret.public()),
-                    &who,
-                )
-                .unwrap();
-            let c2 = w
-                .device_added(
-                    &mut rng,
-                    &n.org,
-                    user,
-                    keys.id(),
-                    keys.exchange_public(),
-                    "d",
-                )
-                .unwrap();
-            for c in [c1, c2] {
-                let e = w.draft(&org, 2_000 + i as u64, c);
-                assert!(org.ingest(vec![e]).is_clean());
-            }
-            people.push(Person {
-                keys,
-                user,
-                secret,
-                clock: Clock::default(),
-            });
-        }
-        people.insert(
-            0,
-            Person {
-                keys: admin_keys,
-                user: n.user,
-                secret: n.user_secret,
-                clock,
-            },
-        );
-        (rng, org, people)
+        let mut f = crate::testkit::Fixture::new(3);
+        f.add_user(Profile::Standard);
+        f.add_user(Profile::Standard);
+        let mut people = vec![Person {
+            keys: f.admin.keys,
+            user: f.admin.user,
+            secret: f.admin.secret,
+            clock: f.clock,
+        }];
+        people.extend(f.members.into_iter().map(|m| Person {
+            keys: m.keys,
+            user: m.user,
+            secret: m.secret,
+            clock: Clock::default(),
+        }));
+        (f.rng, f.org, people)
     }
 
     fn ring_of(user: UserId, secret: &UserSecret, log: &WorkspaceLog, org: &OrgLog) -> Keyring {
