@@ -151,6 +151,49 @@ fn bench(c: &mut Criterion) {
         )
     });
     g.finish();
+
+    // Envelopes: seal (payload) + sign one, and decode + batch-verify many.
+    let mut g = c.benchmark_group("envelope");
+    g.sample_size(10).measurement_time(Duration::from_secs(5));
+    let keys = &s.keys[0];
+    let ek = cloison_node::seal::EpochKey::from_bytes(&[5; 32]);
+    let header = Header {
+        org: s.org.org(),
+        workspace: s.ws,
+        author: keys.id(),
+        parents: vec![EnvelopeId([1; 32])],
+        org_heads: s.org.state().heads.clone(),
+        time: Hlc(1 << 40),
+        epoch: Some(EnvelopeId([2; 32])),
+        kind: Kind::Content,
+    };
+    let plain = vec![0x42u8; 1024];
+    let mut rng = rand::rng();
+    g.throughput(criterion::Throughput::Bytes(1024));
+    g.bench_function("seal+sign 1 KiB", |b| {
+        b.iter(|| {
+            let aad = envelope::header_bytes(&header);
+            let p = cloison_node::seal::seal_payload(&ek, &s.ws.0, &aad, &plain, &mut rng).unwrap();
+            black_box(envelope::sign(keys, &header, &p))
+        })
+    });
+    let batch: Vec<Vec<u8>> = s.envelopes.iter().take(10_000).cloned().collect();
+    g.throughput(criterion::Throughput::Elements(batch.len() as u64));
+    g.bench_function(format!("decode+verify {} envelopes", batch.len()), |b| {
+        b.iter(|| {
+            let mut cache = cloison_node::trust::entry::KeyCache::default();
+            let u: Vec<_> = batch
+                .iter()
+                .map(|e| {
+                    envelope::decode(e.clone(), &mut cache)
+                        .map_err(|_| ())
+                        .unwrap()
+                })
+                .collect();
+            black_box(envelope::verify_batch(u).len())
+        })
+    });
+    g.finish();
 }
 
 criterion_group!(benches, bench);
