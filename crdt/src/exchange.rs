@@ -88,6 +88,22 @@ impl Workspace {
         }
     }
 
+    /// The actor id that wrote a change (automerge does not authenticate it: the sync layer checks
+    /// it against the device that signed the envelope carrying the change).
+    pub fn change_actor(bytes: &[u8]) -> Result<Vec<u8>, CrdtError> {
+        if bytes.len() > limits::MAX_CHANGE_BYTES {
+            return Err(CrdtError::TooLarge {
+                what: "change",
+                limit: limits::MAX_CHANGE_BYTES,
+            });
+        }
+        let change = Change::try_from(bytes).map_err(|e| CrdtError::MalformedChange {
+            index: 0,
+            reason: e.to_string(),
+        })?;
+        Ok(change.actor_id().to_bytes().to_vec())
+    }
+
     /// Applies remote changes, in any order. All are parsed first; any malformed one rejects the
     /// whole batch with the workspace unchanged.
     pub fn apply_remote(

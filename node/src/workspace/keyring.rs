@@ -241,6 +241,23 @@ pub fn share<R: CryptoRng + ?Sized>(
         None,
         encode_payload(&AccessChange::Grant { user, role }),
     )?;
+    let mut out = vec![g];
+    out.extend(share_keys(rng, log, org, me, now + 1, ring, user)?);
+    Ok(out)
+}
+
+/// Seals every epoch key `ring` holds to `user` (a new member's history, or a member who was left
+/// out of an epoch while their user key awaited rotation). Nothing if `ring` is empty or the
+/// user's key still awaits rotation.
+pub fn share_keys<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    log: &mut WorkspaceLog,
+    org: &OrgLog,
+    me: &mut Actor<'_>,
+    now: u64,
+    ring: &Keyring,
+    user: UserId,
+) -> Result<Option<Vec<u8>>, KeyringError> {
     let u = org
         .state()
         .users
@@ -248,25 +265,56 @@ pub fn share<R: CryptoRng + ?Sized>(
         .filter(|u| u.revoked_by.is_none())
         .ok_or(KeyringError::UnknownUser(user))?
         .clone();
-    let mut out = vec![g];
-    if !ring.is_empty() && !u.key.needs_rotation {
-        let ctx = EpochKeysContext {
-            org: org.org(),
-            workspace: log.id().0,
+    if ring.is_empty() || u.key.needs_rotation {
+        return Ok(None);
+    }
+    let ctx = EpochKeysContext {
+        org: org.org(),
+        workspace: log.id().0,
+        user,
+    };
+    let keys: Vec<([u8; 32], &EpochKey)> = ring.epochs.iter().map(|(id, k)| (id.0, k)).collect();
+    let blob = seal::seal_epoch_keys(rng, &ctx, &u.key.public, u.key.generation, &keys)?;
+    let p = encode_payload(&EpochKeys {
+        new_epoch: false,
+        sealed: vec![SealedKeys {
             user,
-        };
-        let keys: Vec<([u8; 32], &EpochKey)> =
-            ring.epochs.iter().map(|(id, k)| (id.0, k)).collect();
-        let blob = seal::seal_epoch_keys(rng, &ctx, &u.key.public, u.key.generation, &keys)?;
-        let p = encode_payload(&EpochKeys {
-            new_epoch: false,
-            sealed: vec![SealedKeys {
-                user,
-                generation: u.key.generation,
-                blob,
-            }],
-        });
-        out.push(draft_admit(log, org, me, now + 1, Kind::Keys, None, p)?);
+            generation: u.key.generation,
+            blob,
+        }],
+    });
+    Ok(Some(draft_admit(log, org, me, now, Kind::Keys, None, p)?))
+}
+
+/// What an OWNER or MANAGER device owes a workspace, done lazily by the first one online: a new
+/// epoch when a member left, was revoked or rotated their user key, then the epoch keys for
+/// members who lack them. Nothing for other roles. Returns the envelopes written.
+#[allow(clippy::too_many_arguments)]
+pub fn maintain<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    log: &mut WorkspaceLog,
+    org: &OrgLog,
+    me: &mut Actor<'_>,
+    me_user: UserId,
+    now: u64,
+    secret_of: impl Fn(u32) -> Option<UserSecret>,
+) -> Result<Vec<Vec<u8>>, KeyringError> {
+    let st = log.state(org);
+    if st.members.get(&me_user).is_none_or(|r| *r < Role::Manager) {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    if st.needs_rotation {
+        out.push(rotate(rng, log, org, me, now)?);
+    }
+    let st = log.state(org);
+    if !st.without_key.is_empty() {
+        let ring = Keyring::open(log, org, me_user, &secret_of);
+        for (i, user) in st.without_key.iter().enumerate() {
+            if let Some(e) = share_keys(rng, log, org, me, now + 1 + i as u64, &ring, *user)? {
+                out.push(e);
+            }
+        }
     }
     Ok(out)
 }
@@ -489,5 +537,159 @@ mod tests {
         // A device of another user holds no key.
         let other = Keyring::open(&log, &org, UserId([9; 16]), |_| None);
         assert!(matches!(other.read(e), Err(KeyringError::NoKey(_))));
+    }
+
+    #[test]
+    fn the_owner_rotates_lazily_after_a_revocation_and_a_user_key_rotation() {
+        use crate::trust::Certificate;
+        use crate::trust::author::{self, Writer};
+        let mut f = crate::testkit::Fixture::new(11);
+        let bob = f.add_user(Profile::Standard);
+        let carol = f.add_user(Profile::Standard);
+        let (bob_user, carol_user) = (f.members[bob].user, f.members[carol].user);
+        let ws = WorkspaceId([6; 16]);
+        let owner_secret = f.admin.secret.clone();
+        let owner = |g: u32| (g == 0).then(|| owner_secret.clone());
+        let mut clock = Clock::default();
+        let (mut log, mut ring) = {
+            let mut me = Actor {
+                keys: &f.admin.keys,
+                clock: &mut clock,
+            };
+            let (mut log, _) =
+                create(&mut f.rng, &f.org, &mut me, f.admin.user, 10_000, ws).unwrap();
+            let ring = Keyring::open(&log, &f.org, f.admin.user, owner);
+            share(
+                &mut f.rng,
+                &mut log,
+                &f.org,
+                &mut me,
+                10_010,
+                &ring,
+                bob_user,
+                Role::Contributor,
+            )
+            .unwrap();
+            share(
+                &mut f.rng,
+                &mut log,
+                &f.org,
+                &mut me,
+                10_020,
+                &ring,
+                carol_user,
+                Role::Reader,
+            )
+            .unwrap();
+            (log, ring)
+        };
+        assert!(!log.state(&f.org).needs_rotation);
+        // Nothing to do yet.
+        let mut me = Actor {
+            keys: &f.admin.keys,
+            clock: &mut clock,
+        };
+        assert!(
+            maintain(
+                &mut f.rng,
+                &mut log,
+                &f.org,
+                &mut me,
+                f.admin.user,
+                10_030,
+                owner
+            )
+            .unwrap()
+            .is_empty()
+        );
+        // The admin revokes Bob from the organization; Carol's device rotates her user key.
+        let org_id = f.org.org();
+        let e = Writer {
+            keys: &f.admin.keys,
+            org_key: &f.org_key,
+            clock: &mut f.clock,
+        }
+        .draft(&f.org, 20_000, Certificate::UserRevoked { user: bob_user });
+        assert!(f.org.ingest(vec![e]).is_clean());
+        let carol_next = UserSecret::generate(1, &mut f.rng);
+        let rot = author::rotation(
+            &mut f.rng,
+            &org_id,
+            carol_user,
+            &f.members[carol].secret,
+            &carol_next,
+            &[(
+                f.members[carol].keys.id(),
+                f.members[carol].keys.exchange_public(),
+            )],
+        )
+        .unwrap();
+        let e = Writer {
+            keys: &f.members[carol].keys,
+            org_key: &f.org_key,
+            clock: &mut Clock::default(),
+        }
+        .draft(&f.org, 20_010, rot);
+        assert!(f.org.ingest(vec![e]).is_clean());
+        let st = log.state(&f.org);
+        assert!(st.needs_rotation);
+        assert!(!st.members.contains_key(&bob_user));
+        // Carol (a READER) cannot do it; the owner does, on his next pass.
+        let mut carol_me = Actor {
+            keys: &f.members[carol].keys,
+            clock: &mut Clock::default(),
+        };
+        assert!(
+            maintain(
+                &mut f.rng,
+                &mut log,
+                &f.org,
+                &mut carol_me,
+                carol_user,
+                20_020,
+                |_| None
+            )
+            .unwrap()
+            .is_empty()
+        );
+        let mut me = Actor {
+            keys: &f.admin.keys,
+            clock: &mut clock,
+        };
+        let written = maintain(
+            &mut f.rng,
+            &mut log,
+            &f.org,
+            &mut me,
+            f.admin.user,
+            20_030,
+            owner,
+        )
+        .unwrap();
+        assert_eq!(written.len(), 1, "one new epoch");
+        let st = log.state(&f.org);
+        assert!(!st.needs_rotation);
+        let ep = st.current_epoch().unwrap();
+        assert!(!ep.recipients.contains_key(&bob_user));
+        assert_eq!(
+            ep.recipients.get(&carol_user),
+            Some(&1),
+            "sealed to Carol's new key"
+        );
+        ring = Keyring::open(&log, &f.org, f.admin.user, owner);
+        let b = write(
+            &mut f.rng, &mut log, &f.org, &mut me, 20_040, &ring, b"after",
+        )
+        .unwrap();
+        let e = log.get(&id_of(&b)).unwrap();
+        let carol_ring = Keyring::open(&log, &f.org, carol_user, |g| {
+            (g == 1).then(|| carol_next.clone())
+        });
+        assert_eq!(carol_ring.read(e).unwrap(), b"after");
+        let bob_secret = f.members[bob].secret.clone();
+        let bob_ring = Keyring::open(&log, &f.org, bob_user, move |g| {
+            (g == 0).then(|| bob_secret.clone())
+        });
+        assert!(bob_ring.read(e).is_err());
     }
 }

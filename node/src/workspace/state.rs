@@ -77,6 +77,9 @@ impl WorkspaceState {
         };
         let mut members: BTreeMap<UserId, Role> = BTreeMap::new();
         let mut removed_since_epoch = false;
+        // Who holds the current epoch key, at which user-key generation: its recipients, plus
+        // those who received it later with the history of a share.
+        let mut keyed: BTreeMap<UserId, u32> = BTreeMap::new();
         for p in order {
             let e = &envelopes[p];
             match e.header().kind {
@@ -95,12 +98,21 @@ impl WorkspaceState {
                 },
                 Kind::Keys => {
                     st.keys.push(e.id());
-                    if let Some(k) = e.keys().filter(|k| k.new_epoch) {
-                        st.epochs.push(EpochInfo {
-                            id: e.id(),
-                            recipients: k.sealed.iter().map(|s| (s.user, s.generation)).collect(),
-                        });
-                        removed_since_epoch = false;
+                    match e.keys() {
+                        Some(k) if k.new_epoch => {
+                            let recipients: BTreeMap<UserId, u32> =
+                                k.sealed.iter().map(|s| (s.user, s.generation)).collect();
+                            keyed = recipients.clone();
+                            st.epochs.push(EpochInfo {
+                                id: e.id(),
+                                recipients,
+                            });
+                            removed_since_epoch = false;
+                        }
+                        Some(k) if !st.epochs.is_empty() => {
+                            keyed.extend(k.sealed.iter().map(|s| (s.user, s.generation)));
+                        }
+                        _ => {}
                     }
                 }
                 Kind::Content => st.content.push(e.id()),
@@ -111,9 +123,9 @@ impl WorkspaceState {
         members.retain(|u, _| orgst.users.get(u).is_some_and(|s| s.revoked_by.is_none()));
         st.needs_rotation = match st.epochs.last() {
             None => !members.is_empty(),
-            Some(ep) => {
+            Some(_) => {
                 removed_since_epoch
-                    || ep.recipients.iter().any(|(u, generation)| {
+                    || keyed.iter().any(|(u, generation)| {
                         orgst.users.get(u).is_none_or(|s| {
                             s.revoked_by.is_some()
                                 || s.key.needs_rotation
@@ -125,9 +137,8 @@ impl WorkspaceState {
         st.without_key = members
             .keys()
             .filter(|u| {
-                st.epochs
-                    .last()
-                    .is_some_and(|ep| !ep.recipients.contains_key(u))
+                !st.epochs.is_empty()
+                    && !keyed.contains_key(u)
                     && orgst.users.get(u).is_some_and(|s| !s.key.needs_rotation)
             })
             .copied()
