@@ -551,7 +551,7 @@ mod tests {
         let owner_secret = f.admin.secret.clone();
         let owner = |g: u32| (g == 0).then(|| owner_secret.clone());
         let mut clock = Clock::default();
-        let (mut log, mut ring) = {
+        let (mut log, _first_ring) = {
             let mut me = Actor {
                 keys: &f.admin.keys,
                 clock: &mut clock,
@@ -676,7 +676,7 @@ mod tests {
             Some(&1),
             "sealed to Carol's new key"
         );
-        ring = Keyring::open(&log, &f.org, f.admin.user, owner);
+        let ring = Keyring::open(&log, &f.org, f.admin.user, owner);
         let b = write(
             &mut f.rng, &mut log, &f.org, &mut me, 20_040, &ring, b"after",
         )
