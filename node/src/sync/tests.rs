@@ -554,3 +554,60 @@ fn a_block_assigned_to_a_peer_that_leaves_is_fetched_from_another() {
             .any(|(i, e)| *i == 0 && matches!(e, Event::BlockReceived { id, .. } if *id == bid))
     );
 }
+
+mod partitions {
+    //! Property: whatever the partitions and the writes during them, one anti-entropy round after
+    //! healing brings every device to the same heads, with every write.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Write(usize),
+        Cut(Vec<bool>),
+        Heal,
+        AntiEntropy,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            5 => (0..4usize).prop_map(Op::Write),
+            1 => proptest::collection::vec(any::<bool>(), 4).prop_map(Op::Cut),
+            1 => Just(Op::Heal),
+            1 => Just(Op::AntiEntropy),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn devices_converge_after_random_partitions(seed in 0u64..1000, ops in proptest::collection::vec(op(), 1..40)) {
+            let mut s = Sim::new(4, seed);
+            s.connect_all();
+            s.run();
+            let epoch = s.share_with_all();
+            s.run();
+            let mut written = 0;
+            for o in &ops {
+                match o {
+                    Op::Write(i) => {
+                        s.write(*i, Kind::Content, Some(epoch), vec![*i as u8; 16]);
+                        written += 1;
+                    }
+                    Op::Cut(mask) => s.cut = mask.clone(),
+                    Op::Heal => s.cut = vec![false; 4],
+                    Op::AntiEntropy => s.anti_entropy(),
+                }
+                s.run();
+            }
+            s.cut = vec![false; 4];
+            s.anti_entropy();
+            let h0 = s.heads(0);
+            for i in 1..4 {
+                prop_assert_eq!(&s.heads(i), &h0);
+            }
+            let count = s.devs[0].engine.replica().count(DocId::Workspace(s.ws));
+            prop_assert_eq!(count, 1 + 3 + 1 + written);
+        }
+    }
+}
