@@ -12,6 +12,10 @@ pub enum Scenario {
     /// The admin revokes one device; measure when every device holds the revocation and has cut
     /// the device off, then check that the revoked device's later envelopes go nowhere.
     Revocation,
+    /// Each team's owner grants the workspace to a user of another team and removes one member
+    /// (then opens a new epoch); measure when the granted devices hold the workspace, when the
+    /// remaining members hold the new epoch, and what the removed devices still receive.
+    Shares,
 }
 
 impl Scenario {
@@ -20,6 +24,7 @@ impl Scenario {
         match self {
             Scenario::Writes => "writes",
             Scenario::Revocation => "revocation",
+            Scenario::Shares => "shares",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `cloison-sim`: runs one scenario of the simulator and writes its CSV and SVG plots.
 //!
-//! Usage: `cloison-sim [writes|revocation] --devices N --sites S [--relay] [--airgapped]
+//! Usage: `cloison-sim [writes|revocation|shares] --devices N --sites S [--relay] [--airgapped]
 //! [--partition SITE:START_S:DURATION_S] [--churn F] [--out DIR]`; `SEED` (or `--seed`) picks
 //! the seed. The CSV goes to stdout and to `DIR/<scenario>-<devices>-<seed>.csv`; the last two
 //! lines (wall-clock seconds, peak RSS) are measurements of this process, not of the simulation,
@@ -18,6 +18,7 @@ use cloison_sim::{plot, scenario};
 enum Which {
     Writes,
     Revocation,
+    Shares,
 }
 
 /// Deterministic simulation of many Cloison sync engines.
@@ -106,6 +107,7 @@ fn main() -> Result<()> {
     let which = match a.scenario {
         Which::Writes => Scenario::Writes,
         Which::Revocation => Scenario::Revocation,
+        Which::Shares => Scenario::Shares,
     };
     let mut cfg = SimConfig::new(which, a.devices, a.sites);
     cfg.seed = a.seed;
@@ -138,6 +140,9 @@ fn main() -> Result<()> {
     if !a.no_plots {
         let (title, samples) = &report.cdf;
         plot::cdf(&a.out.join(format!("{stem}-cdf.svg")), title, samples)?;
+        for (suffix, title, samples) in &report.extra_cdfs {
+            plot::cdf(&a.out.join(format!("{stem}-{suffix}.svg")), title, samples)?;
+        }
         plot::histogram(
             &a.out.join(format!("{stem}-bytes.svg")),
             "bytes per device",

@@ -60,7 +60,8 @@ pub struct Link {
 }
 
 impl Link {
-    fn new(a: usize, b: usize, kind: LinkKind, rng: &mut StdRng) -> Link {
+    /// A link of `kind` between `a` and `b`, down, with latency drawn from `rng`.
+    pub fn new(a: usize, b: usize, kind: LinkKind, rng: &mut StdRng) -> Link {
         let (latency_us, jitter_us, rate) = match kind {
             LinkKind::Lan => (rng.random_range(1_000..=3_000), 500, 12_500_000),
             LinkKind::Wan => (rng.random_range(30_000..=80_000), 5_000, 2_500_000),

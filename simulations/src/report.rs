@@ -14,6 +14,8 @@ pub struct Report {
     pub metrics: Vec<(String, String)>,
     /// Title and samples of the CDF to plot.
     pub cdf: (&'static str, Vec<u64>),
+    /// Further CDFs to plot: file suffix, title, samples.
+    pub extra_cdfs: Vec<(&'static str, &'static str, Vec<u64>)>,
     /// Bytes sent and received per device.
     pub bytes: Vec<u64>,
     /// Scenario name.
@@ -45,6 +47,7 @@ impl Report {
             ),
             metrics: Vec::new(),
             cdf: ("", Vec::new()),
+            extra_cdfs: Vec::new(),
             bytes: Vec::new(),
             scenario: cfg.scenario.name(),
         }

@@ -5,11 +5,20 @@
 //! (or at the horizon). `revocation`: the admin revokes one random device; the run ends when
 //! every other node holds the revocation entry; then the revoked device reconnects and writes
 //! (nobody must take it), and an envelope signed by it on the current heads is handed to each
-//! member of its team (each must refuse it).
+//! member of its team (each must refuse it). `shares`: in each team the device that created the
+//! workspace (its OWNER) grants it, at a random time in the write window, to a user of another
+//! team of the same site (another online site if its site has one team) and removes, at another
+//! random time, a random other member (`Remove`, then a new epoch sealed to the remaining
+//! members); after the removal the remaining devices write under the new epoch. The run ends when
+//! every granted device holds the whole workspace and every remaining member device the new
+//! epoch; then the envelopes written after each removal that reached a removed device are
+//! counted.
 //!
 //! Both: optional churn (devices offline once, 1 to 10 minutes) and partition (one site cut off
 //! from the others and the relay for a while). Invariant: every draw from the RNG happens in a
 //! fixed order, so the run is a function of the settings.
+
+use std::collections::BTreeSet;
 
 use cloison_node::sync::DocId;
 use rand::rngs::StdRng;
@@ -74,6 +83,7 @@ pub fn run(cfg: &SimConfig) -> Result<Report, RunError> {
     match cfg.scenario {
         Scenario::Writes => writes(&mut sim, &mut report),
         Scenario::Revocation => revocation(&mut sim, &mut report),
+        Scenario::Shares => shares(&mut sim, &mut report),
     }
     traffic(&sim, &mut report);
     Ok(report)
@@ -184,6 +194,120 @@ fn revocation(sim: &mut Simulator, report: &mut Report) {
     report.metric("forged_tried", tried);
     report.metric("forged_refused_author_not_active", refused);
     report.metric("forged_admitted", admitted);
+}
+
+fn shares(sim: &mut Simulator, report: &mut Report) {
+    let cfg = sim.cfg.clone();
+    let window = cfg.write_window_ms.max(1);
+    let n_teams = sim.teams.len();
+    let site_of = |sim: &Simulator, t: usize| sim.nodes[sim.teams[t].2[0]].site.unwrap_or(0);
+    let mut settle = 0;
+    for t in 0..n_teams {
+        let owner = sim.teams[t].2[0];
+        let site = site_of(sim, t);
+        let mut others: Vec<usize> = (0..n_teams)
+            .filter(|&o| o != t && site_of(sim, o) == site)
+            .collect();
+        if others.is_empty() && !cfg.is_airgapped(site) {
+            others = (0..n_teams)
+                .filter(|&o| o != t && !cfg.is_airgapped(site_of(sim, o)))
+                .collect();
+        }
+        let grant_at = WARMUP_MS + sim.rng().random_range(0..window);
+        if !others.is_empty() {
+            let o = others[sim.rng().random_range(0..others.len())];
+            let len = sim.teams[o].2.len();
+            let k = sim.rng().random_range(0..len);
+            let grantee = sim.teams[o].2[k];
+            sim.at(grant_at, Action::Grant { by: owner, grantee });
+            settle = settle.max(grant_at);
+        }
+        let devs = sim.teams[t].2.clone();
+        if devs.len() < 4 {
+            continue;
+        }
+        // Devices 0 and 1 are the owner's; anyone else may be removed.
+        let removed = devs[sim.rng().random_range(2..devs.len())];
+        let remove_at = WARMUP_MS + sim.rng().random_range(0..window);
+        sim.at(remove_at, Action::Unshare { by: owner, removed });
+        // The remaining devices write under the new epoch (if they hold it by then).
+        for &d in &devs {
+            if d | 1 == removed | 1 {
+                continue;
+            }
+            let at = remove_at + sim.rng().random_range(1_000..=30_000);
+            sim.at(at, Action::WriteInEpoch { node: d });
+            settle = settle.max(at);
+        }
+    }
+    // Time for the last writes to travel before the end may be declared.
+    let settle = settle + 60_000;
+    while !(sim.obs.shares.pending == 0 && sim.elapsed_ms() >= settle)
+        && sim.elapsed_ms() <= cfg.horizon_ms
+        && sim.step()
+    {}
+    let sh = &sim.obs.shares;
+    let grant_ms: Vec<u64> = sh
+        .grants
+        .iter()
+        .flat_map(|g| g.done_ms.iter().flatten().map(move |t| t - g.at_ms))
+        .collect();
+    let grant_devices: usize = sh.grants.iter().map(|g| g.devices.len()).sum();
+    let epoch_ms: Vec<u64> = sh
+        .epochs
+        .iter()
+        .flat_map(|e| e.got_ms.iter().flatten().map(move |t| t - e.at_ms))
+        .collect();
+    let epoch_devices: usize = sh.epochs.iter().map(|e| e.devices.len()).sum();
+    report.metric("grants", sh.grants.len() as u64);
+    report.metric("grant_devices", grant_devices as u64);
+    report.metric("grant_devices_complete", grant_ms.len() as u64);
+    report.metric("grant_links_added", sh.links_added);
+    report.distribution("grant_complete_ms", &grant_ms);
+    report.metric("removals", sh.epochs.len() as u64);
+    report.metric("epoch_devices", epoch_devices as u64);
+    report.metric("epoch_devices_reached", epoch_ms.len() as u64);
+    report.distribution("epoch_keys_ms", &epoch_ms);
+    report.metric(
+        "converged",
+        u64::from(grant_ms.len() == grant_devices && epoch_ms.len() == epoch_devices),
+    );
+    // Envelopes of each workspace written after its removal (the removal, the new epoch, the
+    // later writes: what the remover holds now and did not before), and how many of them reached
+    // (admitted or waiting for parents) a device of the removed user.
+    let (mut later, mut at_removed, mut removed_devices) = (0u64, 0u64, 0u64);
+    for e in &sh.epochs {
+        let ws = sim.teams[e.team].0;
+        let doc = DocId::Workspace(ws);
+        let now: BTreeSet<[u8; 32]> = sim.nodes[e.by]
+            .engine
+            .replica()
+            .items(doc)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let after: Vec<&[u8; 32]> = now.difference(&e.before).collect();
+        later += after.len() as u64;
+        removed_devices += e.removed.len() as u64;
+        for &d in &e.removed {
+            let r = sim.nodes[d].engine.replica();
+            at_removed += after.iter().filter(|id| r.holds(doc, id)).count() as u64;
+        }
+    }
+    report.metric("removed_devices", removed_devices);
+    report.metric("later_envelopes", later);
+    report.metric("later_envelopes_at_removed_devices", at_removed);
+    report.metric("later_writes", sh.later_writes.0);
+    report.metric("later_writes_skipped_no_epoch", sh.later_writes.1);
+    report.extra_cdfs.push((
+        "epoch-cdf",
+        "removal to the new epoch's keys admitted by a remaining member device (ms)",
+        epoch_ms,
+    ));
+    report.cdf = (
+        "grant to the whole workspace held by a granted device (ms)",
+        grant_ms,
+    );
 }
 
 fn traffic(sim: &Simulator, report: &mut Report) {

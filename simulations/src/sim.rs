@@ -18,13 +18,18 @@
 //! sent in.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::sync::Arc;
 
 use cloison_node::sync::{Config, DocId, Engine, Event, Msg};
 use cloison_node::trust::author::Writer;
-use cloison_node::trust::{Certificate, Clock, DeviceId, DeviceKeys, EntryId, OrgKey, OrgLog};
-use cloison_node::workspace::{EnvelopeId, Kind, WorkspaceId};
+use cloison_node::trust::{
+    Certificate, Clock, DeviceId, DeviceKeys, EntryId, OrgKey, OrgLog, UserId,
+};
+use cloison_node::workspace::envelope::encode_payload;
+use cloison_node::workspace::{
+    AccessChange, EnvelopeId, EpochKeys, Kind, Role, SealedKeys, WorkspaceId,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt};
 
@@ -96,6 +101,28 @@ pub enum Action {
     },
     /// The partition heals.
     PartitionEnd,
+    /// A device of a team grants the team's workspace to the user of device `grantee` (and, as
+    /// the invitation, connects to the grantee's devices it has no link with).
+    Grant {
+        /// Node index of the granting device.
+        by: usize,
+        /// Node index of one device of the user granted.
+        grantee: usize,
+    },
+    /// A device of a team removes the user of device `removed` from the team's workspace, then
+    /// opens a new epoch sealed to the remaining members.
+    Unshare {
+        /// Node index of the device removing.
+        by: usize,
+        /// Node index of one device of the user removed.
+        removed: usize,
+    },
+    /// The device writes one content envelope if it holds its team's current epoch (else the
+    /// write is counted as skipped).
+    WriteInEpoch {
+        /// Node index.
+        node: usize,
+    },
     /// A bundle session opens on a bundle link (and the next one is scheduled).
     BundleOpen {
         /// Link index.
@@ -153,9 +180,65 @@ pub struct WriteRec {
     pub author: usize,
 }
 
+/// A grant of the `shares` scenario.
+#[derive(Debug, Clone)]
+pub struct GrantRec {
+    /// Granted at (ms).
+    pub at_ms: u64,
+    /// The devices of the user granted.
+    pub devices: Vec<usize>,
+    /// The workspace.
+    pub ws: WorkspaceId,
+    /// Every envelope the granting device held once it had admitted the grant.
+    pub need: Vec<[u8; 32]>,
+    /// Per device (as in `devices`): when it held all of `need` (ms).
+    pub done_ms: Vec<Option<u64>>,
+}
+
+/// A removal and the new epoch after it (the `shares` scenario).
+#[derive(Debug, Clone)]
+pub struct EpochRec {
+    /// The team.
+    pub team: usize,
+    /// Removal written at (ms).
+    pub at_ms: u64,
+    /// The device that removed.
+    pub by: usize,
+    /// The `Keys` envelope opening the new epoch.
+    pub keys: [u8; 32],
+    /// The devices of the remaining members (the users it is sealed to).
+    pub devices: Vec<usize>,
+    /// Per device (as in `devices`): when it admitted `keys` (ms).
+    pub got_ms: Vec<Option<u64>>,
+    /// The devices of the user removed.
+    pub removed: Vec<usize>,
+    /// The envelopes `by` held just before the removal (everything else is "later").
+    pub before: BTreeSet<[u8; 32]>,
+}
+
+/// What the `shares` scenario observed.
+#[derive(Debug, Default)]
+pub struct SharesObs {
+    /// Grants.
+    pub grants: Vec<GrantRec>,
+    /// Removals with their new epochs.
+    pub epochs: Vec<EpochRec>,
+    /// Links added by grants (invitations).
+    pub links_added: u64,
+    /// `WriteInEpoch` writes made and skipped (the device lacked the current epoch).
+    pub later_writes: (u64, u64),
+    /// Granted devices not yet holding their workspace plus remaining member devices not yet
+    /// holding their new epoch.
+    pub pending: u64,
+    grants_of: HashMap<usize, Vec<usize>>,
+    epoch_index: HashMap<[u8; 32], usize>,
+}
+
 /// What the simulator observed.
 #[derive(Debug, Default)]
 pub struct Observed {
+    /// The `shares` scenario's grants and removals.
+    pub shares: SharesObs,
     /// Tracked writes.
     pub writes: Vec<WriteRec>,
     /// Index of each tracked write by id (lookups only).
@@ -437,6 +520,7 @@ impl Simulator {
         match doc {
             DocId::Org => self.check_revocation(i),
             DocId::Workspace(_) => {
+                self.check_shares(i, ids);
                 for id in ids {
                     let Some(&w) = self.obs.write_index.get(id) else {
                         continue;
@@ -452,6 +536,38 @@ impl Simulator {
                     r.0 += 1;
                     r.1 = now;
                 }
+            }
+        }
+    }
+
+    /// Records grants completed and new epochs reached at node `i` after it admitted `ids`.
+    fn check_shares(&mut self, i: usize, ids: &[[u8; 32]]) {
+        let now = self.now_ms();
+        for id in ids {
+            if let Some(&e) = self.obs.shares.epoch_index.get(id) {
+                let rec = &mut self.obs.shares.epochs[e];
+                if let Some(k) = rec.devices.iter().position(|&d| d == i)
+                    && rec.got_ms[k].is_none()
+                {
+                    rec.got_ms[k] = Some(now);
+                    self.obs.shares.pending -= 1;
+                }
+            }
+        }
+        let Some(gs) = self.obs.shares.grants_of.get(&i) else {
+            return;
+        };
+        for &g in gs {
+            let rec = &self.obs.shares.grants[g];
+            let k = rec.devices.iter().position(|&d| d == i).unwrap_or(0);
+            if rec.done_ms[k].is_some() {
+                continue;
+            }
+            let doc = DocId::Workspace(rec.ws);
+            let r = self.nodes[i].engine.replica();
+            if rec.need.iter().all(|id| r.knows(doc, id)) {
+                self.obs.shares.grants[g].done_ms[k] = Some(now);
+                self.obs.shares.pending -= 1;
             }
         }
     }
@@ -643,6 +759,19 @@ impl Simulator {
                 self.write(node);
             }
             Action::Revoke { victim } => self.revoke(victim),
+            Action::Grant { by, grantee } => self.grant(by, grantee),
+            Action::Unshare { by, removed } => self.unshare(by, removed),
+            Action::WriteInEpoch { node } => {
+                let held = self.nodes[node].team.is_some_and(|t| {
+                    let (ws, epoch, _) = self.teams[t];
+                    self.holds(node, DocId::Workspace(ws), &epoch.0)
+                });
+                if held && self.write(node).is_some() {
+                    self.obs.shares.later_writes.0 += 1;
+                } else {
+                    self.obs.shares.later_writes.1 += 1;
+                }
+            }
             Action::Offline { node } => {
                 self.nodes[node].online = false;
                 for l in self.nodes[node].links.clone() {
@@ -713,6 +842,178 @@ impl Simulator {
             .handle_local(now, DocId::Workspace(ws), vec![bytes]);
         self.drain(i);
         Some(id)
+    }
+
+    /// The user of device `node`.
+    fn user_of(&self, node: usize) -> Option<UserId> {
+        let id = self.nodes[node].keys.id();
+        let r = self.nodes[node].engine.replica();
+        r.org.state().devices.get(&id).map(|d| d.user)
+    }
+
+    /// The devices of the user of device `node` (users have devices `2u` and `2u + 1`).
+    fn devices_of_user(node: usize) -> Vec<usize> {
+        vec![node & !1, node | 1]
+    }
+
+    /// Drafts one workspace envelope on `by`'s replica and hands it to its engine; its id.
+    fn local_envelope(
+        &mut self,
+        by: usize,
+        ws: WorkspaceId,
+        kind: Kind,
+        payload: Vec<u8>,
+    ) -> Option<[u8; 32]> {
+        let now = self.now_ms();
+        let node = &mut self.nodes[by];
+        let r = node.engine.replica_mut();
+        let log = r.workspaces.get_mut(&ws)?;
+        let bytes = log.draft(&r.org, &node.keys, &mut node.clock, now, kind, None, |_| {
+            payload
+        });
+        let id = *blake3::hash(&bytes).as_bytes();
+        self.nodes[by]
+            .engine
+            .handle_local(now, DocId::Workspace(ws), vec![bytes]);
+        self.drain(by);
+        self.holds(by, DocId::Workspace(ws), &id).then_some(id)
+    }
+
+    /// Device `by` grants its team's workspace to the user of `grantee` (CONTRIBUTOR), then
+    /// connects to that user's devices it has no link with (the invitation).
+    fn grant(&mut self, by: usize, grantee: usize) {
+        let (Some(team), Some(user)) = (self.nodes[by].team, self.user_of(grantee)) else {
+            return;
+        };
+        let ws = self.teams[team].0;
+        let change = AccessChange::Grant {
+            user,
+            role: Role::Contributor,
+        };
+        if self
+            .local_envelope(by, ws, Kind::Access, encode_payload(&change))
+            .is_none()
+        {
+            return;
+        }
+        let need = self.nodes[by]
+            .engine
+            .replica()
+            .items(DocId::Workspace(ws))
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let devices = Self::devices_of_user(grantee);
+        let g = self.obs.shares.grants.len();
+        self.obs.shares.pending += devices.len() as u64;
+        for &d in &devices {
+            self.obs.shares.grants_of.entry(d).or_default().push(g);
+        }
+        self.obs.shares.grants.push(GrantRec {
+            at_ms: self.now_ms(),
+            done_ms: vec![None; devices.len()],
+            devices: devices.clone(),
+            ws,
+            need,
+        });
+        for d in devices {
+            let id = self.nodes[d].keys.id();
+            if self.nodes[by].link_to.contains_key(&id) {
+                continue;
+            }
+            let kind = if self.nodes[by].site == self.nodes[d].site {
+                LinkKind::Lan
+            } else {
+                LinkKind::Wan
+            };
+            let l = self.links.len();
+            self.links.push(Link::new(by, d, kind, &mut self.rng));
+            for (x, y) in [(by, d), (d, by)] {
+                let id = self.nodes[y].keys.id();
+                self.nodes[x].links.push(l);
+                self.nodes[x].link_to.insert(id, l);
+            }
+            self.obs.shares.links_added += 1;
+            self.refresh(l);
+        }
+    }
+
+    /// Device `by` removes the user of `removed` from its team's workspace, then opens a new
+    /// epoch sealed (opaque blobs) to the remaining members; later writes use that epoch.
+    fn unshare(&mut self, by: usize, removed: usize) {
+        let (Some(team), Some(user)) = (self.nodes[by].team, self.user_of(removed)) else {
+            return;
+        };
+        let ws = self.teams[team].0;
+        let doc = DocId::Workspace(ws);
+        let before: BTreeSet<[u8; 32]> = self.nodes[by]
+            .engine
+            .replica()
+            .items(doc)
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect();
+        let change = AccessChange::Remove { user };
+        if self
+            .local_envelope(by, ws, Kind::Access, encode_payload(&change))
+            .is_none()
+        {
+            return;
+        }
+        let r = self.nodes[by].engine.replica();
+        let Some(log) = r.workspaces.get(&ws) else {
+            return;
+        };
+        let members: Vec<UserId> = log.state(&r.org).members.keys().copied().collect();
+        let sealed = members
+            .iter()
+            .map(|u| SealedKeys {
+                user: *u,
+                generation: 0,
+                blob: vec![0u8; 80],
+            })
+            .collect();
+        let keys = EpochKeys {
+            new_epoch: true,
+            sealed,
+        };
+        // Drafted as the engine will see it, so that its own admission is recorded too.
+        let now = self.now_ms();
+        let node = &mut self.nodes[by];
+        let r = node.engine.replica_mut();
+        let Some(log) = r.workspaces.get_mut(&ws) else {
+            return;
+        };
+        let bytes = log.draft(
+            &r.org,
+            &node.keys,
+            &mut node.clock,
+            now,
+            Kind::Keys,
+            None,
+            |_| encode_payload(&keys),
+        );
+        let id = *blake3::hash(&bytes).as_bytes();
+        let member_set: BTreeSet<UserId> = members.into_iter().collect();
+        let devices: Vec<usize> = (0..self.cfg.devices)
+            .filter(|&d| self.user_of(d).is_some_and(|u| member_set.contains(&u)))
+            .collect();
+        let e = self.obs.shares.epochs.len();
+        self.obs.shares.pending += devices.len() as u64;
+        self.obs.shares.epoch_index.insert(id, e);
+        self.obs.shares.epochs.push(EpochRec {
+            team,
+            at_ms: now,
+            by,
+            keys: id,
+            got_ms: vec![None; devices.len()],
+            devices,
+            removed: Self::devices_of_user(removed),
+            before,
+        });
+        self.teams[team].1 = EnvelopeId(id);
+        self.nodes[by].engine.handle_local(now, doc, vec![bytes]);
+        self.drain(by);
     }
 
     /// The admin revokes device `victim`.

@@ -1,5 +1,6 @@
 //! End-to-end runs of the simulator on a small organization (60 devices, 3 sites, a relay, one
-//! air-gapped site): convergence, determinism, a healing partition, revocation cut-off.
+//! air-gapped site): convergence, determinism, a healing partition, revocation cut-off, shares
+//! (grants reach the new members, a removal is followed by a new epoch the others get).
 //!
 //! These assert on the report, as iroh-gossip's `tests/sim.rs` does; they stay small so that a
 //! debug build runs them in seconds.
@@ -89,4 +90,31 @@ fn a_revoked_device_is_cut_off_everywhere_and_its_later_envelopes_are_refused() 
         assert_eq!(int(&r, "forged_refused_author_not_active"), tried, "{csv}");
         assert_eq!(int(&r, "forged_admitted"), 0, "{csv}");
     }
+}
+
+#[test]
+fn shares_reach_the_granted_users_and_the_new_epoch_the_remaining_members() {
+    // Teams of 5 users: 6 teams, two per site, so every team grants to a user of its own site.
+    let mut cfg = small(Scenario::Shares, 3);
+    cfg.team_size = 5;
+    let r = run(&cfg);
+    let csv = r.csv();
+    assert_eq!(int(&r, "converged"), 1, "{csv}");
+    assert_eq!(int(&r, "grants"), 6, "{csv}");
+    assert_eq!(int(&r, "grant_devices_complete"), 12, "{csv}");
+    assert_eq!(int(&r, "removals"), 6, "{csv}");
+    // Four remaining users per team, plus the users granted before the removal.
+    assert!(int(&r, "epoch_devices") >= 48, "{csv}");
+    assert_eq!(
+        int(&r, "epoch_devices_reached"),
+        int(&r, "epoch_devices"),
+        "{csv}"
+    );
+    assert!(int(&r, "later_writes") > 0, "{csv}");
+    assert_eq!(int(&r, "later_envelopes_at_removed_devices"), 0, "{csv}");
+    assert_eq!(int(&r, "bad_messages"), 0, "{csv}");
+    // Same seed, same report (the wall clock and RSS lines are added by the binary only).
+    assert_eq!(csv, run(&cfg).csv(), "same seed, different shares reports");
+    cfg.seed = 4;
+    assert_ne!(csv, run(&cfg).csv(), "the seed changes nothing");
 }
