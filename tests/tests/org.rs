@@ -109,6 +109,26 @@ fn revocations_from_the_cli_are_seen_by_the_revoked_users_and_refuse_their_write
     }
     let users = admin.run(&["users", "--json"]).json();
     assert_eq!(users["users"].as_array().unwrap().len(), 3);
+    // Provisioning into a home that already holds a device fails before anything is certified.
+    {
+        let mut node = Node::open(admin.path(), PASSPHRASE.as_bytes()).unwrap();
+        let again = node.provision_user(
+            bob_home.path(),
+            PASSPHRASE.as_bytes(),
+            KdfParams::TEST_ONLY,
+            "Bob again",
+            "bob2@example.org",
+            "bob-laptop-2",
+            Profile::Standard,
+        );
+        assert!(again.is_err());
+    }
+    let users = admin.run(&["users", "--json"]).json();
+    assert_eq!(
+        users["users"].as_array().unwrap().len(),
+        3,
+        "nothing certified"
+    );
 
     // By label, then by e-mail.
     admin.run(&["revoke", "device", "bob-laptop"]).success();

@@ -130,14 +130,7 @@ impl Node {
         kdf: KdfParams,
         p: &InitParams<'_>,
     ) -> Result<Node, NodeError> {
-        std::fs::create_dir_all(home).map_err(|err| NodeError::Home {
-            path: home.to_owned(),
-            err,
-        })?;
-        restrict_dir(home)?;
-        if home.join(KEY_FILE).exists() || home.join(STORE_FILE).exists() {
-            return Err(NodeError::AlreadyInitialized(home.to_owned()));
-        }
+        prepare_home(home)?;
         let mut clock = Clock::default();
         let n = author::create_org(
             &mut rand::rng(),
@@ -403,16 +396,9 @@ impl Node {
             device.exchange_public(),
             device_label,
         )?;
+        prepare_home(new_home)?;
         self.write(c1)?;
         self.write(c2)?;
-        std::fs::create_dir_all(new_home).map_err(|err| NodeError::Home {
-            path: new_home.to_owned(),
-            err,
-        })?;
-        restrict_dir(new_home)?;
-        if new_home.join(KEY_FILE).exists() {
-            return Err(NodeError::AlreadyInitialized(new_home.to_owned()));
-        }
         Keystore::create(
             &new_home.join(KEY_FILE),
             passphrase,
@@ -431,6 +417,23 @@ impl Node {
         node.ingest_log(all)?;
         Ok(node)
     }
+}
+
+/// Makes `dir` ready to hold a new device: refuses one that already does; creates a missing one
+/// with owner-only permissions (an existing directory keeps its own: the key file is 0600 anyway,
+/// and changing the mode of, say, a user's home directory would surprise them).
+fn prepare_home(dir: &Path) -> Result<(), NodeError> {
+    if dir.join(KEY_FILE).exists() || dir.join(STORE_FILE).exists() {
+        return Err(NodeError::AlreadyInitialized(dir.to_owned()));
+    }
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|err| NodeError::Home {
+        path: dir.to_owned(),
+        err,
+    })?;
+    restrict_dir(dir)
 }
 
 fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
