@@ -170,6 +170,8 @@ pub struct Engine {
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
     /// Blocks wanted.
     blocks: BTreeMap<[u8; 32], blocks::Fetch>,
+    /// The responder's reconciliation storage per document, with the set size it was built at.
+    neg_cache: HashMap<DocId, (usize, NegentropyStorageVector)>,
     now: u64,
 }
 
@@ -194,6 +196,7 @@ impl Engine {
             all_dirty: true,
             inflight: HashMap::new(),
             blocks: BTreeMap::new(),
+            neg_cache: HashMap::new(),
             now,
         }
     }

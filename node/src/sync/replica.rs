@@ -82,6 +82,18 @@ impl Replica {
         }
     }
 
+    /// The size of [`Replica::reconcile_set`], cheaply. Sets only grow (an item held for its
+    /// parents moves to admitted without leaving it), so an unchanged size means an unchanged set.
+    pub fn reconcile_len(&self, doc: DocId) -> usize {
+        match doc {
+            DocId::Org => self.org.len() + self.org.pending_len(),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .map_or(0, |l| l.len() + l.pending_len()),
+        }
+    }
+
     /// Whether an item is admitted or held for its parents.
     pub fn holds(&self, doc: DocId, id: &[u8; 32]) -> bool {
         self.knows(doc, id)

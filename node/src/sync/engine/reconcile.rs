@@ -52,10 +52,19 @@ impl Engine {
                 l.sessions.remove(&doc);
             }
         }
-        let Some(storage) = self.storage(doc) else {
+        // The responder's storage is kept while the set does not change: a device serving several
+        // catching-up peers, or one peer over several rounds, sorts its items once.
+        let len = self.replica.reconcile_len(doc);
+        if self.neg_cache.get(&doc).is_none_or(|(l, _)| *l != len) {
+            let Some(storage) = self.storage(doc) else {
+                return;
+            };
+            self.neg_cache.insert(doc, (len, storage));
+        }
+        let Some((_, storage)) = self.neg_cache.get(&doc) else {
             return;
         };
-        let reply = Negentropy::borrowed(&storage, FRAME).and_then(|mut n| n.reconcile(body));
+        let reply = Negentropy::borrowed(storage, FRAME).and_then(|mut n| n.reconcile(body));
         match reply {
             Ok(body) => self.send(peer, &Msg::ReconcileReply { doc, body }),
             Err(e) => {
