@@ -7,10 +7,10 @@
 //! Invariant: the same seed and the same calls give the same entries, byte for byte (Ed25519 is
 //! deterministic and the RNG is seeded).
 
-use rand::{Rng, SeedableRng, rngs::StdRng};
+use rand::{SeedableRng, rngs::StdRng};
 
 use crate::trust::author::{self, Newcomer, UserSecretPublic, Writer};
-use crate::trust::{Clock, DeviceKeys, OrgKey, OrgLog, Profile, UserId, UserSecret};
+use crate::trust::{Certificate, Clock, DeviceKeys, OrgKey, OrgLog, Profile, UserId, UserSecret};
 
 /// One member: a user and one of their devices.
 pub struct Member {
@@ -20,6 +20,41 @@ pub struct Member {
     pub user: UserId,
     /// The user's key (generation 0).
     pub secret: UserSecret,
+}
+
+/// A new user with one device, and the two certificates (`UserAdded`, `DeviceAdded`) that `w`
+/// signs for them. The caller drafts and ingests the certificates where it wants them.
+pub fn newcomer<R: rand::CryptoRng + ?Sized>(
+    rng: &mut R,
+    w: &Writer<'_>,
+    org: &crate::trust::OrgId,
+    profile: Profile,
+    name: &str,
+    email: &str,
+) -> (Member, [Certificate; 2]) {
+    let mut uid = [0u8; 16];
+    rng.fill_bytes(&mut uid);
+    let user = UserId(uid);
+    let secret = UserSecret::generate(0, rng);
+    let keys = DeviceKeys::generate(rng);
+    let who = Newcomer {
+        name,
+        email,
+        device_label: "laptop",
+    };
+    let certs = [
+        w.user_added(
+            rng,
+            org,
+            user,
+            profile,
+            &UserSecretPublic(secret.public()),
+            &who,
+        ),
+        w.device_added(rng, org, user, keys.id(), keys.exchange_public(), "laptop"),
+    ]
+    .map(|c| c.unwrap_or_else(|e| panic!("fixture certificate: {e}")));
+    (Member { keys, user, secret }, certs)
 }
 
 /// An organization under construction.
@@ -80,48 +115,19 @@ impl Fixture {
 
     /// [`Fixture::add_user`] with a name and an e-mail.
     pub fn add_user_named(&mut self, profile: Profile, name: &str, email: &str) -> usize {
-        let mut uid = [0u8; 16];
-        self.rng.fill_bytes(&mut uid);
-        let user = UserId(uid);
-        let secret = UserSecret::generate(0, &mut self.rng);
-        let keys = DeviceKeys::generate(&mut self.rng);
-        let org = self.org.org();
         let mut w = Writer {
             keys: &self.admin.keys,
             org_key: &self.org_key,
             clock: &mut self.clock,
         };
-        let who = Newcomer {
-            name,
-            email,
-            device_label: "laptop",
-        };
-        let certs = [
-            w.user_added(
-                &mut self.rng,
-                &org,
-                user,
-                profile,
-                &UserSecretPublic(secret.public()),
-                &who,
-            ),
-            w.device_added(
-                &mut self.rng,
-                &org,
-                user,
-                keys.id(),
-                keys.exchange_public(),
-                "laptop",
-            ),
-        ];
+        let (member, certs) = newcomer(&mut self.rng, &w, &self.org.org(), profile, name, email);
         for c in certs {
-            let c = c.unwrap_or_else(|e| panic!("fixture certificate: {e}"));
             self.now += 1;
             let e = w.draft(&self.org, self.now, c);
             let r = self.org.ingest(vec![e]);
             assert!(r.is_clean(), "fixture entry refused: {:?}", r.rejected);
         }
-        self.members.push(Member { keys, user, secret });
+        self.members.push(member);
         self.members.len() - 1
     }
 

@@ -94,41 +94,15 @@ impl Org {
 
     /// `by` adds a new user with one device; the new device gets a copy of `by`'s log.
     fn add_user(&mut self, by: &mut Dev, profile: Profile, name: &str) -> (Dev, Vec<Vec<u8>>) {
-        let mut uid = [0u8; 16];
-        rand::Rng::fill_bytes(&mut self.rng, &mut uid);
-        let user = UserId(uid);
-        let secret = UserSecret::generate(0, &mut self.rng);
-        let keys = DeviceKeys::generate(&mut self.rng);
         let w = Writer {
             keys: &by.keys,
             org_key: &self.key,
             clock: &mut Clock::default(),
         };
         let email = format!("{name}@example.org");
-        let c1 = w
-            .user_added(
-                &mut self.rng,
-                &self.org,
-                user,
-                profile,
-                &UserSecretPublic(secret.public()),
-                &Newcomer {
-                    name,
-                    email: &email,
-                    device_label: "laptop",
-                },
-            )
-            .unwrap();
-        let c2 = w
-            .device_added(
-                &mut self.rng,
-                &self.org,
-                user,
-                keys.id(),
-                keys.exchange_public(),
-                "laptop",
-            )
-            .unwrap();
+        let (m, [c1, c2]) =
+            crate::testkit::newcomer(&mut self.rng, &w, &self.org, profile, name, &email);
+        let (keys, user, secret) = (m.keys, m.user, m.secret);
         let e1 = self.write(by, c1);
         let e2 = self.write(by, c2);
         let mut log = OrgLog::new(self.org);

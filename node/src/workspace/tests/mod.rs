@@ -4,10 +4,9 @@ use rand::{SeedableRng, rngs::StdRng};
 
 use super::envelope::{self, encode_payload};
 use super::*;
-use crate::trust::author::{self, Newcomer, UserSecretPublic, Writer};
+use crate::trust::author::{self, Newcomer, Writer};
 use crate::trust::{
     Certificate, Clock, DeviceKeys, EntryId, Hlc, OrgId, OrgKey, OrgLog, Profile, UserId,
-    UserSecret,
 };
 
 /// A device with its own copy of the organization log and of the workspace log.
@@ -100,41 +99,14 @@ impl World {
     }
 
     fn add_user(&mut self, admin: &mut Dev, profile: Profile, name: &str) -> Dev {
-        let mut uid = [0u8; 16];
-        rand::Rng::fill_bytes(&mut self.rng, &mut uid);
-        let user = UserId(uid);
-        let secret = UserSecret::generate(0, &mut self.rng);
-        let keys = DeviceKeys::generate(&mut self.rng);
         let w = Writer {
             keys: &admin.keys,
             org_key: &self.key,
             clock: &mut Clock::default(),
         };
-        let who = Newcomer {
-            name,
-            email: "x@x",
-            device_label: "d",
-        };
-        let c1 = w
-            .user_added(
-                &mut self.rng,
-                &self.org,
-                user,
-                profile,
-                &UserSecretPublic(secret.public()),
-                &who,
-            )
-            .unwrap();
-        let c2 = w
-            .device_added(
-                &mut self.rng,
-                &self.org,
-                user,
-                keys.id(),
-                keys.exchange_public(),
-                "d",
-            )
-            .unwrap();
+        let (m, [c1, c2]) =
+            crate::testkit::newcomer(&mut self.rng, &w, &self.org, profile, name, "x@x");
+        let (keys, user) = (m.keys, m.user);
         self.org_write(admin, c1);
         self.org_write(admin, c2);
         Dev {
