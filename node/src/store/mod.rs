@@ -278,31 +278,19 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trust::{Clock, OrgLog, author};
+    use crate::trust::Clock;
 
     #[test]
     fn entries_survive_reopen_in_load_order_with_heads() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let mut rng = rand::rng();
-        let mut clock = Clock::default();
-        let n = author::create_org(
-            &mut rng,
-            1,
-            &mut clock,
-            "Org",
-            &author::Newcomer {
-                name: "A",
-                email: "a@x",
-                device_label: "d",
-            },
-        )
-        .unwrap();
-        let mut log = OrgLog::new(n.org);
-        log.ingest(vec![n.genesis.clone()]);
+        let f = crate::testkit::Fixture::new(1);
+        let log = &f.org;
+        let genesis = f.entries().remove(0);
+        let org = log.org();
         {
             let store = Store::open(&path).unwrap();
-            store.set_org(n.org).unwrap();
+            store.set_org(org).unwrap();
             assert_eq!(store.put_log_entries(log.entries()).unwrap(), 1);
             assert_eq!(
                 store.put_log_entries(log.entries()).unwrap(),
@@ -311,9 +299,9 @@ mod tests {
             );
         }
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.org().unwrap(), Some(n.org));
+        assert_eq!(store.org().unwrap(), Some(org));
         assert!(store.set_org(OrgId([9; 32])).is_err());
-        assert_eq!(store.load_log().unwrap(), vec![n.genesis]);
+        assert_eq!(store.load_log().unwrap(), vec![genesis]);
         assert_eq!(store.log_heads().unwrap(), log.heads());
     }
 
@@ -322,24 +310,11 @@ mod tests {
         use crate::workspace::{AccessChange, Kind, WorkspaceLog, envelope::encode_payload};
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.redb");
-        let mut rng = rand::rng();
+        let f = crate::testkit::Fixture::new(2);
+        let (org, device) = (&f.org, &f.admin.keys);
         let mut clock = Clock::default();
-        let n = author::create_org(
-            &mut rng,
-            1,
-            &mut clock,
-            "Org",
-            &author::Newcomer {
-                name: "A",
-                email: "a@x",
-                device_label: "d",
-            },
-        )
-        .unwrap();
-        let mut org = OrgLog::new(n.org);
-        org.ingest(vec![n.genesis]);
         let w = WorkspaceId([5; 16]);
-        let mut log = WorkspaceLog::new(n.org, w);
+        let mut log = WorkspaceLog::new(org.org(), w);
         for (i, kind) in [Kind::Access, Kind::Merge, Kind::Merge]
             .into_iter()
             .enumerate()
@@ -349,16 +324,10 @@ mod tests {
             } else {
                 Vec::new()
             };
-            let b = log.draft(
-                &org,
-                &n.device,
-                &mut clock,
-                10 + i as u64,
-                kind,
-                None,
-                |_| payload,
-            );
-            assert!(log.ingest(vec![b], &org).is_clean());
+            let b = log.draft(org, device, &mut clock, 10 + i as u64, kind, None, |_| {
+                payload
+            });
+            assert!(log.ingest(vec![b], org).is_clean());
         }
         {
             let store = Store::open(&path).unwrap();
