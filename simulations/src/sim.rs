@@ -27,9 +27,7 @@ use cloison_node::trust::{
     Certificate, Clock, DeviceId, DeviceKeys, EntryId, OrgKey, OrgLog, UserId,
 };
 use cloison_node::workspace::envelope::encode_payload;
-use cloison_node::workspace::{
-    AccessChange, EnvelopeId, EpochKeys, Kind, Role, SealedKeys, WorkspaceId,
-};
+use cloison_node::workspace::{AccessChange, EnvelopeId, Kind, Role, WorkspaceId};
 use rand::rngs::StdRng;
 use rand::{Rng, RngExt};
 
@@ -965,18 +963,7 @@ impl Simulator {
             return;
         };
         let members: Vec<UserId> = log.state(&r.org).members.keys().copied().collect();
-        let sealed = members
-            .iter()
-            .map(|u| SealedKeys {
-                user: *u,
-                generation: 0,
-                blob: vec![0u8; 80],
-            })
-            .collect();
-        let keys = EpochKeys {
-            new_epoch: true,
-            sealed,
-        };
+        let payload = crate::world::opaque_new_epoch(&members);
         // Drafted as the engine will see it, so that its own admission is recorded too.
         let now = self.now_ms();
         let node = &mut self.nodes[by];
@@ -991,7 +978,7 @@ impl Simulator {
             now,
             Kind::Keys,
             None,
-            |_| encode_payload(&keys),
+            |_| payload,
         );
         let id = *blake3::hash(&bytes).as_bytes();
         let member_set: BTreeSet<UserId> = members.into_iter().collect();

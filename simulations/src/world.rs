@@ -298,6 +298,13 @@ fn team_setup(
         write(&mut log, Kind::Access, encode_payload(&grant))?;
     }
     users.sort();
+    let k = write(&mut log, Kind::Keys, opaque_new_epoch(&users))?;
+    Ok((out, EnvelopeId(*blake3::hash(&k).as_bytes())))
+}
+
+/// The payload of a new epoch sealed to `users` (sorted) with opaque blobs of a real blob's size:
+/// the simulator never opens epoch keys, only moves them.
+pub fn opaque_new_epoch(users: &[UserId]) -> Vec<u8> {
     let sealed = users
         .iter()
         .map(|u| SealedKeys {
@@ -306,12 +313,10 @@ fn team_setup(
             blob: vec![0u8; 80],
         })
         .collect();
-    let keys = EpochKeys {
+    encode_payload(&EpochKeys {
         new_epoch: true,
         sealed,
-    };
-    let k = write(&mut log, Kind::Keys, encode_payload(&keys))?;
-    Ok((out, EnvelopeId(*blake3::hash(&k).as_bytes())))
+    })
 }
 
 /// Fisher-Yates with the run's RNG.
