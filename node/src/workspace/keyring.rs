@@ -177,6 +177,25 @@ fn new_epoch_payload<R: CryptoRng + ?Sized>(
     }))
 }
 
+/// Writes a clear access change.
+fn access(
+    log: &mut WorkspaceLog,
+    org: &OrgLog,
+    me: &mut Actor<'_>,
+    now: u64,
+    change: AccessChange,
+) -> Result<Vec<u8>, KeyringError> {
+    draft_admit(
+        log,
+        org,
+        me,
+        now,
+        Kind::Access,
+        None,
+        encode_payload(&change),
+    )
+}
+
 fn draft_admit(
     log: &mut WorkspaceLog,
     org: &OrgLog,
@@ -204,15 +223,7 @@ pub fn create<R: CryptoRng + ?Sized>(
     workspace: WorkspaceId,
 ) -> Result<(WorkspaceLog, Vec<Vec<u8>>), KeyringError> {
     let mut log = WorkspaceLog::new(org.org(), workspace);
-    let c = draft_admit(
-        &mut log,
-        org,
-        me,
-        now,
-        Kind::Access,
-        None,
-        encode_payload(&AccessChange::Create),
-    )?;
+    let c = access(&mut log, org, me, now, AccessChange::Create)?;
     let key = EpochKey::generate(rng);
     let p = new_epoch_payload(rng, org, workspace, [me_user], &key)?;
     let k = draft_admit(&mut log, org, me, now + 1, Kind::Keys, None, p)?;
@@ -232,15 +243,7 @@ pub fn share<R: CryptoRng + ?Sized>(
     user: UserId,
     role: Role,
 ) -> Result<Vec<Vec<u8>>, KeyringError> {
-    let g = draft_admit(
-        log,
-        org,
-        me,
-        now,
-        Kind::Access,
-        None,
-        encode_payload(&AccessChange::Grant { user, role }),
-    )?;
+    let g = access(log, org, me, now, AccessChange::Grant { user, role })?;
     let mut out = vec![g];
     out.extend(share_keys(rng, log, org, me, now + 1, ring, user)?);
     Ok(out)
@@ -343,15 +346,7 @@ pub fn unshare<R: CryptoRng + ?Sized>(
     now: u64,
     user: UserId,
 ) -> Result<Vec<Vec<u8>>, KeyringError> {
-    let r = draft_admit(
-        log,
-        org,
-        me,
-        now,
-        Kind::Access,
-        None,
-        encode_payload(&AccessChange::Remove { user }),
-    )?;
+    let r = access(log, org, me, now, AccessChange::Remove { user })?;
     let k = rotate(rng, log, org, me, now + 1)?;
     Ok(vec![r, k])
 }

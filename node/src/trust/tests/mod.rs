@@ -67,14 +67,7 @@ impl Org {
 
     /// Writes `cert` as `dev`, ingests it locally, returns the bytes.
     fn write(&mut self, dev: &mut Dev, cert: Certificate) -> Vec<u8> {
-        let now = self.tick();
-        let bytes = Writer {
-            keys: &dev.keys,
-            org_key: &self.key,
-            clock: &mut dev.clock,
-        }
-        .draft(&dev.log, now, cert);
-        let r = dev.log.ingest(vec![bytes.clone()]);
+        let (bytes, r) = self.try_write(dev, cert);
         assert!(r.is_clean(), "own entry refused: {:?}", r.rejected);
         bytes
     }
