@@ -6,7 +6,8 @@
 //! - place `p`: `1 | kind u8 (0 file, 1 folder) | parent [16] | previous parent [16] | time i64`
 //! - name `n`: `1 | time i64 | name UTF-8`
 //! - version `v/<vid>`: `1 | size u64 | content hash [32] | modified i64 | device [32] |
-//!   user u16-len | label u16-len | preds u16-count [16].. | restored 0/1 [16]? | chunks u32-count ([32] u32)..`
+//!   user u16-len | label u16-len | preds u16-count [16].. | restored 0/1 [16]? |
+//!   chunks u32-count (id [32] | key [32] | len u32)..` (68 bytes per chunk)
 //! - retention: `1 | time i64 | tag u8 (0 all, 1 days, 2 last-k) | n u32`
 
 use crate::ids::{EntryId, ID_LEN, VersionId};
@@ -14,6 +15,13 @@ use crate::limits;
 use crate::model::{Author, ChunkRef, Kind, Manifest, Retention, Version};
 
 const FORMAT: u8 = 1;
+
+/// Encoded size of one chunk of a version value: `id [32] | key [32] | len u32`.
+pub(crate) const CHUNK_BYTES: usize = 32 + 32 + 4;
+
+// A version at the chunk limit (plus its fixed fields and automerge's change overhead, well
+// under 64 KiB) must fit one change that peers accept.
+const _: () = assert!(limits::MAX_CHUNKS * CHUNK_BYTES + (64 << 10) <= limits::MAX_CHANGE_BYTES);
 
 /// A decoded `p` value: the entry's kind and place.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -88,7 +96,7 @@ pub(crate) fn decode_name(b: &[u8]) -> Option<Named> {
 
 pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
     let m = &v.manifest;
-    let mut out = Vec::with_capacity(160 + m.chunks.len() * 36);
+    let mut out = Vec::with_capacity(160 + m.chunks.len() * CHUNK_BYTES);
     out.push(FORMAT);
     out.extend_from_slice(&m.size.to_be_bytes());
     out.extend_from_slice(&m.content_hash);
@@ -113,6 +121,7 @@ pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
     out.extend_from_slice(&(m.chunks.len() as u32).to_be_bytes());
     for c in &m.chunks {
         out.extend_from_slice(&c.id);
+        out.extend_from_slice(&c.key);
         out.extend_from_slice(&c.len.to_be_bytes());
     }
     out
@@ -138,13 +147,14 @@ pub(crate) fn decode_version(id: VersionId, b: &[u8]) -> Option<Version> {
         _ => return None,
     };
     let nchunks = r.u32()? as usize;
-    if nchunks > limits::MAX_CHUNKS || nchunks.checked_mul(36)? != r.0.len() {
+    if nchunks > limits::MAX_CHUNKS || nchunks.checked_mul(CHUNK_BYTES)? != r.0.len() {
         return None;
     }
     let mut chunks = Vec::with_capacity(nchunks);
     for _ in 0..nchunks {
         chunks.push(ChunkRef {
             id: r.array()?,
+            key: r.array()?,
             len: r.u32()?,
         });
     }
@@ -256,10 +266,12 @@ mod tests {
                 chunks: vec![
                     ChunkRef {
                         id: [1; 32],
+                        key: [0x11; 32],
                         len: 4,
                     },
                     ChunkRef {
                         id: [2; 32],
+                        key: [0x22; 32],
                         len: 6,
                     },
                 ],
@@ -309,5 +321,66 @@ mod tests {
         long.push(0);
         assert_eq!(decode_version(v.id, &long), None);
         assert_eq!(decode_place(&[1, 7]), None);
+    }
+
+    #[test]
+    fn chunk_keys_round_trip_and_sit_between_id_and_length() {
+        let v = version();
+        let bytes = encode_version(&v);
+        let decoded = decode_version(v.id, &bytes).unwrap();
+        assert_eq!(decoded.manifest.chunks, v.manifest.chunks);
+        assert_eq!(decoded.manifest.chunks[1].key, [0x22; 32]);
+        // The chunk list is the tail: count, then `id | key | len` per chunk.
+        let tail = &bytes[bytes.len() - 4 - 2 * CHUNK_BYTES..];
+        assert_eq!(tail[..4], 2u32.to_be_bytes());
+        assert_eq!(tail[4..36], [1; 32]);
+        assert_eq!(tail[36..68], [0x11; 32]);
+        assert_eq!(tail[68..72], 4u32.to_be_bytes());
+        assert_eq!(tail[72..104], [2; 32]);
+    }
+
+    #[test]
+    fn chunk_lists_of_the_wrong_length_are_rejected() {
+        let v = version();
+        let bytes = encode_version(&v);
+        // Bytes missing or over (down to an old 36-byte chunk, or a whole 68-byte chunk), with
+        // the count and the sizes left as they are.
+        for cut in [1, 4, 36, CHUNK_BYTES] {
+            assert_eq!(
+                decode_version(v.id, &bytes[..bytes.len() - cut]),
+                None,
+                "cut {cut}"
+            );
+        }
+        for extra in [36, CHUNK_BYTES] {
+            let mut long = bytes.clone();
+            long.extend(std::iter::repeat_n(0, extra));
+            assert_eq!(decode_version(v.id, &long), None, "extra {extra}");
+        }
+        // A count that disagrees with the bytes that follow.
+        let count_at = bytes.len() - 4 - 2 * CHUNK_BYTES;
+        for count in [1u32, 3, u32::MAX] {
+            let mut wrong = bytes.clone();
+            wrong[count_at..count_at + 4].copy_from_slice(&count.to_be_bytes());
+            assert_eq!(decode_version(v.id, &wrong), None, "count {count}");
+        }
+        // The same content in the old 36-byte layout does not decode either.
+        let mut old = bytes[..count_at + 4].to_vec();
+        for c in &v.manifest.chunks {
+            old.extend_from_slice(&c.id);
+            old.extend_from_slice(&c.len.to_be_bytes());
+        }
+        assert_eq!(decode_version(v.id, &old), None);
+    }
+
+    #[test]
+    fn a_version_at_the_chunk_limit_round_trips_within_the_change_limit() {
+        let mut v = version();
+        v.manifest = Manifest::synthetic(7, &vec![1; limits::MAX_CHUNKS], 5);
+        let bytes = encode_version(&v);
+        assert!(bytes.len() + (64 << 10) <= limits::MAX_CHANGE_BYTES);
+        assert_eq!(decode_version(v.id, &bytes), Some(v.clone()));
+        v.manifest = Manifest::synthetic(7, &vec![1; limits::MAX_CHUNKS + 1], 5);
+        assert_eq!(decode_version(v.id, &encode_version(&v)), None);
     }
 }

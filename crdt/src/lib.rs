@@ -5,7 +5,9 @@
 //! come out identical on every device without losing a byte. This crate is that document and
 //! nothing else: **no I/O, no keys, no network, no clock, no randomness** (time is always a
 //! parameter, ids come from a caller's [`IdSource`]). The node seals the changes it produces
-//! and opens the ones it receives; this crate only sees plaintext change bytes.
+//! and opens the ones it receives; this crate only sees plaintext change bytes. (It does
+//! *store* each chunk's convergent decryption key, [`ChunkRef::key`], as opaque bytes: change
+//! bytes and saves are secret and must only leave the node sealed.)
 //!
 //! # Brief overview
 //! [`Workspace`] is the principal type. Local edits ([`Workspace::create_file`],
@@ -36,8 +38,9 @@
 //! document size. Document K holds settings (retention). Each shard's root map holds flat keys:
 //! `<id>/p` (kind, parent, previous parent, time), `<id>/n` (name, time), `<id>/d` (deletion:
 //! `t > 0` = deleted at t, `<= 0` = alive) and `<id>/v/<version>` (one immutable content version: manifest
-//! of size, ordered chunk list, content hash, modified time, author device and display names,
-//! and the versions it supersedes). Values are small versioned byte encodings (module `codec`).
+//! of size, ordered chunk list (block id, convergent decryption key, length per chunk), content
+//! hash, modified time, author device and display names, and the versions it supersedes).
+//! Values are small versioned byte encodings (module `codec`).
 //!
 //! # Conflict rules (resolved at read time, from automerge's multi-value registers)
 //! No replica ever writes a fix-up change: every derived decision is a pure function of the set
@@ -88,7 +91,8 @@
 //! shared cores): applying 10,000 single-op remote changes in one batch took 1.0–1.1 s at K = 64
 //! (one-shot; criterion mean 0.55 s) against 0.45 s at K = 256 and 0.41 s at K = 1024; one by
 //! one, 1,300/s at K = 64, 4,400/s at 256, 9,800/s at 1024. Load was 0.7–0.9 s at 64 and 256
-//! but 1.0 s at 1024, and bytes per entry barely moved (99–102). Automerge's batch apply
+//! but 1.0 s at 1024, and bytes per entry barely moved (99–102; measured before versions
+//! carried chunk keys, which add 32 incompressible bytes per chunk). Automerge's batch apply
 //! (column splices, allocation) is ~70 % of `apply_remote` at K = 256, so smaller shards pay
 //! until its fixed per-change cost dominates; 256 keeps load under 1 s. The cost is more heads
 //! for a sync layer that exchanges per-shard heads (257 head sets).

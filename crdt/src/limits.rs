@@ -4,8 +4,9 @@
 //! checked against these before it is stored; remote data that breaks them is rejected (change
 //! bytes) or ignored deterministically when read (field values), never trusted.
 
-/// Largest raw change (automerge chunk) accepted from a peer.
-pub const MAX_CHANGE_BYTES: usize = 16 << 20;
+/// Largest raw change (automerge chunk) accepted from a peer. Room for one version at
+/// [`MAX_CHUNKS`] chunks (68 bytes each, about 17 MB) plus automerge's overhead.
+pub const MAX_CHANGE_BYTES: usize = 24 << 20;
 /// Largest entry name, in UTF-8 bytes.
 pub const MAX_NAME: usize = 255;
 /// Largest author display string (user name, device label), in UTF-8 bytes.

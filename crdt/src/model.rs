@@ -46,6 +46,10 @@ impl Author {
 pub struct ChunkRef {
     /// The chunk (block) id.
     pub id: [u8; 32],
+    /// The chunk's convergent decryption key: readers of the (encrypted) document need it to
+    /// open the block. Opaque bytes to this crate, but secret: the plaintext document (change
+    /// bytes, saves) must never leave the node unsealed.
+    pub key: [u8; 32],
     /// Plaintext length of the chunk in bytes.
     pub len: u32,
 }

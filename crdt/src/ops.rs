@@ -410,7 +410,7 @@ fn remove_child(t: &mut Tree, parent: EntryId, id: EntryId) {
 
 impl Manifest {
     /// Convenience for tests and tools: a manifest of one chunk per slice length, with ids and
-    /// hash derived from `seed`.
+    /// hash derived from `seed`, and each chunk key derived from its id (not a real key).
     #[doc(hidden)]
     pub fn synthetic(seed: u64, chunk_lens: &[u32], modified_ms: i64) -> Manifest {
         let chunks: Vec<_> = chunk_lens
@@ -420,7 +420,8 @@ impl Manifest {
                 let mut id = [0u8; 32];
                 id[..8].copy_from_slice(&seed.to_be_bytes());
                 id[8..16].copy_from_slice(&(i as u64).to_be_bytes());
-                crate::model::ChunkRef { id, len }
+                let key = blake3::derive_key("cloison-crdt synthetic chunk key", &id);
+                crate::model::ChunkRef { id, key, len }
             })
             .collect();
         let mut content_hash = [0u8; 32];

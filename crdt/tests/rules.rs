@@ -377,3 +377,29 @@ fn save_and_load_give_the_same_tree() {
     assert_eq!(loaded.recorded_shard_count(), Some(loaded.shard_count()));
     assert!(cloison_crdt::Workspace::load(b"actor-0", &saved[..saved.len() - 3]).is_err());
 }
+
+#[test]
+fn a_file_at_the_chunk_limit_travels_in_one_accepted_change() {
+    use cloison_crdt::{Manifest, limits};
+    let mut rs = pair();
+    let f = rs[0].file(ROOT, "huge.bin", T0);
+    sync_all(&mut rs);
+    let m = Manifest::synthetic(9, &vec![1 << 20; limits::MAX_CHUNKS], T0 + 1);
+    let author = rs[0].author.clone();
+    let r0 = &mut rs[0];
+    r0.ws
+        .write_content(&mut r0.ids, f, m.clone(), &author, T0 + 1)
+        .unwrap();
+    let changes = rs[0].commit();
+    assert!(
+        changes
+            .iter()
+            .all(|c| c.bytes.len() <= limits::MAX_CHANGE_BYTES)
+    );
+    rs[1]
+        .ws
+        .apply_remote(changes.into_iter().map(RemoteChange::from))
+        .unwrap();
+    let cur = rs[1].ws.stat(f).unwrap().current.unwrap();
+    assert_eq!(cur.manifest, m, "every chunk arrives with its key");
+}
