@@ -9,6 +9,7 @@
 //!   user u16-len | label u16-len | preds u16-count [16].. | restored 0/1 [16]? |
 //!   chunks u32-count (id [32] | key [32] | len u32)..` (68 bytes per chunk)
 //! - retention: `1 | time i64 | tag u8 (0 all, 1 days, 2 last-k) | n u32`
+//! - title: `1 | time i64 | title UTF-8` (1..=255 bytes, no control characters)
 
 use crate::ids::{EntryId, ID_LEN, VersionId};
 use crate::limits;
@@ -210,6 +211,24 @@ pub(crate) fn decode_retention(b: &[u8]) -> Option<(i64, Retention)> {
     Some((time, ret))
 }
 
+pub(crate) fn encode_title(time: i64, title: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(9 + title.len());
+    out.push(FORMAT);
+    out.extend_from_slice(&time.to_be_bytes());
+    out.extend_from_slice(title.as_bytes());
+    out
+}
+
+/// A stored title; `None` unless it follows the title rules ([`crate::names::check_title`]).
+pub(crate) fn decode_title(b: &[u8]) -> Option<(i64, String)> {
+    let mut r = Reader(b);
+    r.format()?;
+    let time = r.i64()?;
+    let title = std::str::from_utf8(r.0).ok()?;
+    crate::names::check_title(title).ok()?;
+    Some((time, title.to_owned()))
+}
+
 struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
@@ -308,6 +327,24 @@ mod tests {
             decode_retention(&encode_retention(3, Retention::LastK(4))),
             Some((3, Retention::LastK(4)))
         );
+        assert_eq!(
+            decode_title(&encode_title(-2, "Équipe / docs")),
+            Some((-2, "Équipe / docs".to_owned()))
+        );
+    }
+
+    #[test]
+    fn titles_breaking_the_rules_do_not_decode() {
+        assert_eq!(decode_title(&encode_title(1, "")), None);
+        assert_eq!(decode_title(&encode_title(1, "a\nb")), None);
+        assert_eq!(decode_title(&encode_title(1, &"x".repeat(256))), None);
+        let mut bad_utf8 = encode_title(1, "ok");
+        bad_utf8.push(0xff);
+        assert_eq!(decode_title(&bad_utf8), None);
+        let mut wrong_format = encode_title(1, "ok");
+        wrong_format[0] = 2;
+        assert_eq!(decode_title(&wrong_format), None);
+        assert_eq!(decode_title(&[1, 0, 0]), None);
     }
 
     #[test]

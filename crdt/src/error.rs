@@ -28,6 +28,9 @@ pub enum CrdtError {
     /// The name breaks the naming rules (empty, `.`/`..`, contains `/` or NUL, too long).
     #[error("invalid name: {0}")]
     InvalidName(&'static str),
+    /// The workspace title breaks the rules (empty, too long, or contains control characters).
+    #[error("invalid workspace title: {0}")]
+    InvalidTitle(&'static str),
     /// The author's display strings break the limits.
     #[error("invalid author label (too long, or contains '/' or control characters)")]
     InvalidAuthor,

@@ -35,7 +35,10 @@
 //! map of fields; a move is one field write. The workspace is **sharded**: entry `id` lives
 //! forever in shard document `shard_of(id, K)` (K fixed at creation, default 64, recorded in
 //! the settings document and the save), because automerge's per-change cost grows with the
-//! document size. Document K holds settings (retention). Each shard's root map holds flat keys:
+//! document size. Document K holds settings: retention and the workspace title (its display
+//! name, [`Workspace::set_title`]; private like the rest of the document; 1..=255 bytes, no
+//! control characters; the concurrent value with the greatest `(time, bytes)` wins). Each
+//! shard's root map holds flat keys:
 //! `<id>/p` (kind, parent, previous parent, time), `<id>/n` (name, time), `<id>/d` (deletion:
 //! `t > 0` = deleted at t, `<= 0` = alive) and `<id>/v/<version>` (one immutable content version: manifest
 //! of size, ordered chunk list (block id, convergent decryption key, length per chunk), content
@@ -45,7 +48,8 @@
 //! # Conflict rules (resolved at read time, from automerge's multi-value registers)
 //! No replica ever writes a fix-up change: every derived decision is a pure function of the set
 //! of changes, computed when materializing (see the `resolve` module):
-//! - rename vs rename, move vs move: the concurrent value with the greatest `(time, bytes)` wins;
+//! - rename vs rename, move vs move, and concurrent settings (retention, title): the concurrent
+//!   value with the greatest `(time, bytes)` wins;
 //! - a move creating a cycle: the cycle member with the greatest `(move time, id)` goes back to
 //!   the parent it had before that move (to the root if that fails again);
 //! - edit vs delete: a content write also writes "alive" into the deletion register, so a
@@ -73,10 +77,10 @@
 //!   malformed change yields [`CrdtError::MalformedChange`] and leaves the workspace unchanged.
 //!   Stored values that do not decode, break naming rules or sit in the wrong shard are
 //!   ignored or replaced identically on every replica. Names: 1..=255 bytes, no `/` or NUL,
-//!   not `.`/`..`.
-//! - The crate does not check authority: changes to [`Workspace::settings_shard`] (retention)
-//!   must be admitted by the sync layer only from owners, and actor ids must be bound to the
-//!   signing device there (automerge does not authenticate actors).
+//!   not `.`/`..`. Titles: 1..=255 bytes, no control characters ([`check_title`]).
+//! - The crate does not check authority: changes to [`Workspace::settings_shard`] (retention,
+//!   title) must be admitted by the sync layer only from owners, and actor ids must be bound to
+//!   the signing device there (automerge does not authenticate actors).
 //!
 //! # Performance design
 //! The raw cache (every concurrent value of every field, per entry) is updated incrementally
@@ -129,7 +133,7 @@ pub use exchange::{ApplyReport, LocalChange, RemoteChange};
 pub use history::{DeletedEntry, VersionInfo};
 pub use ids::{EntryId, ID_LEN, IdSource, SeededIds, VersionId};
 pub use model::{Author, ChunkRef, Kind, Manifest, Retention, Version};
-pub use names::check_name;
+pub use names::{check_name, check_title};
 pub use schema::shard_of;
 pub use tree::{Node, Tree};
 pub use workspace::{DEFAULT_SHARDS, Workspace};

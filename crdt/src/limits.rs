@@ -9,6 +9,8 @@
 pub const MAX_CHANGE_BYTES: usize = 24 << 20;
 /// Largest entry name, in UTF-8 bytes.
 pub const MAX_NAME: usize = 255;
+/// Largest workspace title, in UTF-8 bytes.
+pub const MAX_TITLE: usize = 255;
 /// Largest author display string (user name, device label), in UTF-8 bytes.
 pub const MAX_LABEL: usize = 64;
 /// Most chunks in one manifest (256 GiB at the 1 MiB average chunk).

@@ -1,12 +1,15 @@
-//! Entry names: the naming rules, clash suffixes and conflict-copy names.
+//! Entry names: the naming rules, clash suffixes and conflict-copy names; and the workspace
+//! title's rules.
 //!
 //! Invariants: every name this module produces satisfies [`check_name`] (non-empty, at most
 //! [`MAX_NAME`] bytes, no `/` or NUL, not `.` or `..`), so a materialized tree never holds an
-//! unusable name even when a remote peer stored a bad one. All functions are pure.
+//! unusable name even when a remote peer stored a bad one. A title is a display string, not a
+//! path component: [`check_title`] allows `/` and `.` but no control character. All functions
+//! are pure.
 
 use crate::error::CrdtError;
 use crate::ids::EntryId;
-use crate::limits::MAX_NAME;
+use crate::limits::{MAX_NAME, MAX_TITLE};
 
 /// Checks a name given by a local caller.
 pub fn check_name(name: &str) -> Result<(), CrdtError> {
@@ -21,6 +24,21 @@ pub fn check_name(name: &str) -> Result<(), CrdtError> {
     }
     if name.contains('/') || name.contains('\0') {
         return Err(CrdtError::InvalidName("contains '/' or NUL"));
+    }
+    Ok(())
+}
+
+/// Checks a workspace title: 1..=[`MAX_TITLE`] bytes of UTF-8, no control characters (which
+/// includes NUL, newlines and tabs). Applied to local input and to stored values alike.
+pub fn check_title(title: &str) -> Result<(), CrdtError> {
+    if title.is_empty() {
+        return Err(CrdtError::InvalidTitle("empty"));
+    }
+    if title.len() > MAX_TITLE {
+        return Err(CrdtError::InvalidTitle("longer than 255 bytes"));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(CrdtError::InvalidTitle("contains control characters"));
     }
     Ok(())
 }
@@ -112,6 +130,25 @@ mod tests {
         }
         assert!(check_name(&"x".repeat(255)).is_ok());
         assert!(check_name(&"x".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn title_rules() {
+        for good in ["Team docs", "R&D / 2024", ".", "é".repeat(127).as_str()] {
+            assert!(check_title(good).is_ok(), "{good:?}");
+        }
+        for bad in ["", "a\nb", "a\tb", "a\0b", "\u{7f}", "\u{85}"] {
+            assert!(
+                matches!(check_title(bad), Err(CrdtError::InvalidTitle(_))),
+                "{bad:?}"
+            );
+        }
+        assert!(check_title(&"x".repeat(255)).is_ok());
+        assert!(check_title(&"x".repeat(256)).is_err());
+        assert!(
+            check_title(&"é".repeat(128)).is_err(),
+            "the limit counts bytes"
+        );
     }
 
     #[test]

@@ -8,9 +8,13 @@
 //!   key already holds, and an edit must leave its own concurrent "alive" value);
 //! - `<entry hex>/v/<version hex>` one immutable content version.
 //!
-//! The settings document (index K) holds `retention` and `shards`. Flat keys keep every op on
-//! the root map, so a change's touched entries can be read off its op keys, and a field's
-//! concurrent values are exactly automerge's `get_all` at that key.
+//! The settings document (index K) holds `retention`, `title` (the workspace's display name:
+//! `time | UTF-8`, 1..=255 bytes, no control characters; private like everything in the
+//! document, which the node only ships sealed) and `shards`. For `retention` and `title` the
+//! concurrent value with the greatest `(time, encoded bytes)` wins among those that decode;
+//! the others are ignored. Flat keys keep every op on the root map, so a change's touched
+//! entries can be read off its op keys, and a field's concurrent values are exactly automerge's
+//! `get_all` at that key.
 //!
 //! Invariants: an entry lives in shard `shard_of(id, K)` forever; keys found in another shard,
 //! unknown keys and undecodable values are ignored identically on every replica. The raw cache
@@ -28,6 +32,8 @@ use crate::model::{Retention, Version};
 
 /// Settings-document key of the retention policy.
 pub(crate) const KEY_RETENTION: &str = "retention";
+/// Settings-document key of the workspace title.
+pub(crate) const KEY_TITLE: &str = "title";
 /// Settings-document key recording the shard count K.
 pub(crate) const KEY_SHARDS: &str = "shards";
 
@@ -269,14 +275,28 @@ impl RawCache {
 
 /// The retention policy stored in the settings document (greatest `(time, encoding)` wins).
 pub(crate) fn read_retention(settings: &AutoCommit) -> Retention {
-    let values = settings.get_all(ROOT, KEY_RETENTION).unwrap_or_default();
+    read_setting(settings, KEY_RETENTION, codec::decode_retention).unwrap_or_default()
+}
+
+/// The workspace title stored in the settings document (greatest `(time, encoding)` wins).
+pub(crate) fn read_title(settings: &AutoCommit) -> Option<String> {
+    read_setting(settings, KEY_TITLE, codec::decode_title)
+}
+
+/// Among the concurrent values of a settings key, the decodable one with the greatest
+/// `(time, encoded bytes)`.
+fn read_setting<T>(
+    settings: &AutoCommit,
+    key: &str,
+    decode: impl Fn(&[u8]) -> Option<(i64, T)>,
+) -> Option<T> {
+    let values = settings.get_all(ROOT, key).unwrap_or_default();
     values
         .iter()
         .filter_map(|(v, _)| Stored::of_value(v).bytes())
-        .filter_map(|b| codec::decode_retention(b).map(|(t, r)| ((t, b.to_vec()), r)))
+        .filter_map(|b| decode(b).map(|(t, x)| ((t, b), x)))
         .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, r)| r)
-        .unwrap_or_default()
+        .map(|(_, x)| x)
 }
 
 /// The "alive" deletion value a content write stores: negative and unique to the version.
@@ -302,6 +322,7 @@ mod tests {
             assert_eq!(parse_key(&key(id, f)), Some((id, f)));
         }
         assert_eq!(parse_key("retention"), None);
+        assert_eq!(parse_key(KEY_TITLE), None);
         assert_eq!(parse_key(&format!("{}/x", id.to_hex())), None);
         assert_eq!(parse_key(&key(EntryId::ROOT, Field::Name)), None);
     }

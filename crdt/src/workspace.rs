@@ -14,11 +14,13 @@ use std::sync::Arc;
 use automerge::transaction::Transactable;
 use automerge::{ActorId, AutoCommit, ChangeHash, ROOT, ScalarValue};
 
+use crate::codec;
 use crate::error::CrdtError;
 use crate::exchange::LocalChange;
 use crate::ids::EntryId;
 use crate::limits;
 use crate::model::Retention;
+use crate::names::check_title;
 use crate::resolve::materialize;
 use crate::schema::{self, Field, RawCache, shard_of};
 use crate::tree::{Node, Tree};
@@ -112,7 +114,7 @@ impl Workspace {
     }
 
     /// Index of the settings document (= K). Changes to it alter workspace settings
-    /// (retention): the sync layer should admit them only from owners.
+    /// (retention, title): the sync layer should admit them only from owners.
     pub fn settings_shard(&self) -> u16 {
         self.k
     }
@@ -191,6 +193,25 @@ impl Workspace {
     /// The current retention policy.
     pub fn retention(&self) -> Retention {
         self.retention
+    }
+
+    /// Sets the workspace title, its display name (an owner's decision, like retention: it lives
+    /// in the settings document). Rules: [`crate::check_title`]. Concurrent titles resolve to
+    /// the one with the greatest `(time, encoding)` on every replica.
+    pub fn set_title(&mut self, title: &str, now_ms: i64) -> Result<(), CrdtError> {
+        check_title(title)?;
+        let s = usize::from(self.k);
+        let value = ScalarValue::Bytes(codec::encode_title(now_ms, title));
+        self.docs[s].put(ROOT, schema::KEY_TITLE, value)?;
+        self.dirty[s] = true;
+        self.touch(now_ms);
+        Ok(())
+    }
+
+    /// The workspace title, once one was set and its change has arrived. Read from the settings
+    /// document on each call (it is tiny); stored values breaking the rules are ignored.
+    pub fn title(&self) -> Option<String> {
+        schema::read_title(&self.docs[usize::from(self.k)])
     }
 
     /// Test support: true when the kept view equals a fresh materialization.

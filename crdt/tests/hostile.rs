@@ -151,3 +151,51 @@ fn a_batch_reusing_an_actor_sequence_number_is_refused_whole() {
     assert!(matches!(err, cloison_crdt::CrdtError::Apply(_)), "{err}");
     assert_eq!((rs[0].ws.heads(), rs[0].tree().digest()), before);
 }
+
+#[test]
+fn stored_titles_breaking_the_rules_are_ignored_identically() {
+    let mut rs = Replica::cluster(2);
+    rs[0].ws.set_title("real title", T0).unwrap();
+    sync_all(&mut rs);
+    let settings = rs[0].ws.settings_shard();
+    let later = |title: &[u8], dt: i64| {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&(T0 + dt).to_be_bytes());
+        v.extend_from_slice(title);
+        ScalarValue::Bytes(v)
+    };
+    // Concurrent with the real title (their writers never saw it), all with a later time.
+    let changes: Vec<RemoteChange> = [
+        later(b"line\nbreak", 10),
+        later(b"", 11),
+        later(&[b'x'; 256], 12),
+        later(&[0xff, 0xfe], 13),
+        ScalarValue::Str("not bytes".into()),
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(i, v)| {
+        evil_change_by(
+            &format!("evil-title-{i}"),
+            settings,
+            &[("title".into(), v)],
+            false,
+        )
+    })
+    .collect();
+    for r in rs.iter_mut() {
+        r.ws.apply_remote(changes.clone()).unwrap();
+        assert_eq!(r.ws.title().as_deref(), Some("real title"));
+    }
+    // A well-formed later one does win, on every replica.
+    let good = evil_change_by(
+        "evil-title-ok",
+        settings,
+        &[("title".into(), later(b"taken over", 20))],
+        false,
+    );
+    for r in rs.iter_mut() {
+        r.ws.apply_remote([good.clone()]).unwrap();
+        assert_eq!(r.ws.title().as_deref(), Some("taken over"));
+    }
+}

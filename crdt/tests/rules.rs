@@ -403,3 +403,75 @@ fn a_file_at_the_chunk_limit_travels_in_one_accepted_change() {
     let cur = rs[1].ws.stat(f).unwrap().current.unwrap();
     assert_eq!(cur.manifest, m, "every chunk arrives with its key");
 }
+
+#[test]
+fn title_set_on_one_replica_reaches_the_other() {
+    let mut rs = pair();
+    assert_eq!(rs[0].ws.title(), None);
+    rs[0].ws.set_title("Équipe R&D / 2024", T0).unwrap();
+    assert_eq!(rs[0].ws.title().as_deref(), Some("Équipe R&D / 2024"));
+    let changes = rs[0].commit();
+    assert!(
+        changes.iter().any(|c| c.shard == rs[0].ws.settings_shard()),
+        "the title travels in the settings document"
+    );
+    assert_eq!(rs[1].ws.title(), None);
+    rs[1]
+        .ws
+        .apply_remote(changes.into_iter().map(RemoteChange::from))
+        .unwrap();
+    assert_eq!(rs[1].ws.title(), rs[0].ws.title());
+    // A later title replaces it everywhere, and survives save and load.
+    rs[1].ws.set_title("Archive", T0 + 1).unwrap();
+    sync_all(&mut rs);
+    assert_eq!(rs[0].ws.title().as_deref(), Some("Archive"));
+    let loaded = cloison_crdt::Workspace::load(b"actor-0", &rs[0].ws.save()).unwrap();
+    assert_eq!(loaded.title().as_deref(), Some("Archive"));
+}
+
+#[test]
+fn concurrent_titles_converge_on_the_latest() {
+    let mut rs = pair();
+    sync_all(&mut rs);
+    rs[0].ws.set_title("by ann, later", T0 + 20).unwrap();
+    rs[1].ws.set_title("by bob, earlier", T0 + 10).unwrap();
+    sync_all(&mut rs);
+    assert_eq!(rs[0].ws.title().as_deref(), Some("by ann, later"));
+    assert_eq!(rs[1].ws.title(), rs[0].ws.title());
+    // Same time: the greatest encoding (so the greatest title) wins, whatever the order.
+    rs[0].ws.set_title("alpha", T0 + 30).unwrap();
+    rs[1].ws.set_title("beta", T0 + 30).unwrap();
+    let (a, b) = (rs[0].commit(), rs[1].commit());
+    rs[0]
+        .ws
+        .apply_remote(b.into_iter().map(RemoteChange::from))
+        .unwrap();
+    rs[1]
+        .ws
+        .apply_remote(a.into_iter().map(RemoteChange::from))
+        .unwrap();
+    assert_eq!(rs[0].ws.title().as_deref(), Some("beta"));
+    assert_eq!(rs[1].ws.title().as_deref(), Some("beta"));
+}
+
+#[test]
+fn invalid_titles_are_refused_and_change_nothing() {
+    let mut rs = pair();
+    rs[0].ws.set_title("kept", T0).unwrap();
+    rs[0].commit();
+    for bad in [
+        String::new(),
+        "x".repeat(256),
+        "é".repeat(128),
+        "two\nlines".into(),
+        "tab\there".into(),
+        "nul\0".into(),
+        "bell\u{7}".into(),
+    ] {
+        let err = rs[0].ws.set_title(&bad, T0 + 1).unwrap_err();
+        assert!(matches!(err, CrdtError::InvalidTitle(_)), "{bad:?}: {err}");
+    }
+    assert_eq!(rs[0].ws.title().as_deref(), Some("kept"));
+    assert!(rs[0].commit().is_empty(), "a refused title writes nothing");
+    rs[0].ws.set_title(&"x".repeat(255), T0 + 2).unwrap();
+}
