@@ -41,8 +41,9 @@ impl Author {
     }
 }
 
-/// One chunk of a file's content, in order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// One chunk of a file's content, in order. Its `Debug` output leaves the key out, so logging a
+/// manifest, version or tree node never leaks a decryption key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ChunkRef {
     /// The chunk (block) id.
     pub id: [u8; 32],
@@ -52,6 +53,16 @@ pub struct ChunkRef {
     pub key: [u8; 32],
     /// Plaintext length of the chunk in bytes.
     pub len: u32,
+}
+
+impl std::fmt::Debug for ChunkRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChunkRef")
+            .field("id", &self.id)
+            .field("key", &format_args!("<redacted>"))
+            .field("len", &self.len)
+            .finish()
+    }
 }
 
 /// A file's content as the document records it: the bytes themselves live in blocks.
@@ -123,4 +134,27 @@ pub enum Retention {
     NewerThanDays(u32),
     /// Keep the last K versions of each file.
     LastK(u32),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_leaves_the_chunk_key_out() {
+        let c = ChunkRef {
+            id: [1; 32],
+            key: [0xab; 32],
+            len: 7,
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("<redacted>") && shown.contains("len: 7"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("171"),
+            "the key's bytes (0xab = 171) show: {shown}"
+        );
+    }
 }
