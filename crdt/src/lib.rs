@@ -33,17 +33,17 @@
 //! Entries are keyed by stable random 16-byte ids ([`EntryId`]), never by path, so rename and
 //! move keep identity and history. Automerge 0.12 has no move operation, so the tree is a flat
 //! map of fields; a move is one field write. The workspace is **sharded**: entry `id` lives
-//! forever in shard document `shard_of(id, K)` (K fixed at creation, default 64, recorded in
-//! the settings document and the save), because automerge's per-change cost grows with the
-//! document size. Document K holds settings: retention and the workspace title (its display
-//! name, [`Workspace::set_title`]; private like the rest of the document; 1..=255 bytes, no
-//! control characters; the concurrent value with the greatest `(time, bytes)` wins). Each
-//! shard's root map holds flat keys:
-//! `<id>/p` (kind, parent, previous parent, time), `<id>/n` (name, time), `<id>/d` (deletion:
-//! `t > 0` = deleted at t, `<= 0` = alive) and `<id>/v/<version>` (one immutable content version: manifest
-//! of size, ordered chunk list (block id, convergent decryption key, length per chunk), content
-//! hash, modified time, author device and display names, and the versions it supersedes).
-//! Values are small versioned byte encodings (module `codec`).
+//! forever in shard document `shard_of(id, K)` (K fixed at creation, default
+//! [`DEFAULT_SHARDS`] = 256, recorded in the settings document and the save), because
+//! automerge's per-change cost grows with the document size. Document K holds settings:
+//! retention and the workspace title (its display name, [`Workspace::set_title`]; private like
+//! the rest of the document; 1..=255 bytes, no control characters; the concurrent value with
+//! the greatest `(time, bytes)` wins). Each shard's root map holds flat keys: `<id>/p` (kind,
+//! parent, previous parent, time), `<id>/n` (name, time), `<id>/d` (deletion: `t > 0` =
+//! deleted at t, `<= 0` = alive) and `<id>/v/<version>` (one immutable content version:
+//! manifest of size, ordered chunk list (block id, convergent decryption key, length per
+//! chunk), content hash, modified time, author device and display names, and the versions it
+//! supersedes). Values are small versioned byte encodings (module `codec`).
 //!
 //! # Conflict rules (resolved at read time, from automerge's multi-value registers)
 //! No replica ever writes a fix-up change: every derived decision is a pure function of the set
