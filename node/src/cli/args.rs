@@ -61,6 +61,164 @@ pub enum Command {
         #[command(subcommand)]
         what: RevokeCommand,
     },
+    /// Run the daemon: sync with peers, serve the other commands on the control socket.
+    Run {
+        /// Address to listen on (repeatable). Default: an ephemeral TCP and QUIC port on every
+        /// interface.
+        #[arg(long = "listen", value_name = "MULTIADDR")]
+        listen: Vec<String>,
+        /// Address of a peer to dial at start (repeatable).
+        #[arg(long = "peer", value_name = "MULTIADDR")]
+        peers: Vec<String>,
+        /// No LAN discovery (no multicast at all). Also `CLOISON_MDNS=0`.
+        #[arg(long)]
+        no_mdns: bool,
+    },
+    /// Stop the running daemon.
+    Stop,
+    /// Workspace commands.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Copy a local file or directory (recursively) into a workspace.
+    Put {
+        /// The workspace (name or id prefix).
+        ws: String,
+        /// Local file or directory.
+        local: PathBuf,
+        /// Path in the workspace (a directory lands as this folder).
+        remote: String,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copy a file or folder of a workspace to a local path.
+    Get {
+        /// The workspace.
+        ws: String,
+        /// Path in the workspace.
+        remote: String,
+        /// Local destination (inside it if it is a directory).
+        local: PathBuf,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List a folder of a workspace.
+    Ls {
+        /// The workspace.
+        ws: String,
+        /// The folder (default: the root).
+        #[arg(default_value = "/")]
+        path: String,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move or rename a file or folder.
+    Mv {
+        /// The workspace.
+        ws: String,
+        /// What.
+        from: String,
+        /// Where (into it if it is a folder).
+        to: String,
+    },
+    /// Remove a file or folder (history keeps it; `restore` brings it back).
+    Rm {
+        /// The workspace.
+        ws: String,
+        /// What.
+        path: String,
+    },
+    /// The versions of a file.
+    History {
+        /// The workspace.
+        ws: String,
+        /// The file.
+        path: String,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring back a removed file, or make an earlier version current.
+    #[command(disable_version_flag = true)]
+    Restore {
+        /// The workspace.
+        ws: String,
+        /// The file.
+        path: String,
+        /// The version (id prefix); default: the one before the current one.
+        #[arg(long)]
+        version: Option<String>,
+    },
+    /// Sync status: per workspace, heads, pending items, last sync; peers.
+    Status {
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connected and refused peers (needs the daemon).
+    Peers {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Dial a peer now (and at every start).
+    Connect {
+        /// Its multiaddress, e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
+        addr: String,
+    },
+    /// Run the whole story on this machine: an organization, real daemons on loopback, a
+    /// shared workspace, offline catch-up, unshare and revocation, each step checked.
+    Demo {
+        /// Keep the demo's directory afterwards (printed at the end).
+        #[arg(long)]
+        keep: bool,
+    },
+}
+
+/// `cloison workspace ...`
+#[derive(Debug, Subcommand)]
+pub enum WorkspaceCommand {
+    /// Create a workspace; you become its owner.
+    Create {
+        /// Its name.
+        name: String,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List workspaces.
+    List {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Share a workspace with a user.
+    Share {
+        /// The workspace.
+        ws: String,
+        /// The user (e-mail, name or id prefix).
+        user: String,
+        /// owner, manager, contributor or reader.
+        #[arg(long, default_value = "contributor")]
+        role: String,
+    },
+    /// Remove a user from a workspace (the keys are rotated).
+    Unshare {
+        /// The workspace.
+        ws: String,
+        /// The user.
+        user: String,
+    },
+    /// Members of a workspace.
+    Members {
+        /// The workspace.
+        ws: String,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cloison org ...`
@@ -108,5 +266,25 @@ mod tests {
             matches!(c.command, Command::Revoke { what: RevokeCommand::Device { ref id } } if id == "abcd")
         );
         assert!(Cli::try_parse_from(["cloison", "init", "--org", "O"]).is_err());
+    }
+
+    #[test]
+    fn parses_workspace_and_file_commands() {
+        let c = Cli::try_parse_from([
+            "cloison", "workspace", "share", "Reports", "bob@x.org", "--role", "reader",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Workspace(WorkspaceCommand::Share { ref role, .. }) if role == "reader"
+        ));
+        let c = Cli::try_parse_from(["cloison", "ls", "Reports"]).unwrap();
+        assert!(matches!(c.command, Command::Ls { ref path, .. } if path == "/"));
+        let c = Cli::try_parse_from([
+            "cloison", "run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns",
+        ])
+        .unwrap();
+        assert!(matches!(c.command, Command::Run { no_mdns: true, ref listen, .. } if listen.len() == 1));
+        assert!(Cli::try_parse_from(["cloison", "put", "Reports"]).is_err());
     }
 }

@@ -1,10 +1,15 @@
-//! The `cloison` command: argument types ([`args`]), dispatch ([`run`]) and output ([`output`]).
+//! The `cloison` command: argument types ([`args`]), dispatch ([`run`]), output ([`output`]),
+//! progress bars ([`progress`]), the daemon's entry ([`daemon`]) and the demo ([`demo`]).
 //!
-//! Invariant: every command goes through [`cloison_node::node::Node`]; this module only parses,
-//! asks for the passphrase, and formats.
+//! Invariant: every command is a `control::Request` run by `control::exec` (in the daemon, or
+//! on the store when no daemon runs); this module only parses, asks for the passphrase, and
+//! formats.
 
 mod args;
+mod daemon;
+mod demo;
 mod output;
+mod progress;
 mod run;
 
 use clap::Parser;

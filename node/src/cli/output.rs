@@ -1,7 +1,11 @@
 //! Tables and JSON for the listing commands. Tables are for people; `--json` prints one JSON
 //! document for scripts.
 
-use cloison_node::node::{DeviceInfo, OrgInfo, UserInfo};
+use anyhow::Result;
+use cloison_node::control::{PeerInfo, Request, Response, StatusInfo};
+use cloison_node::node::{
+    DeviceInfo, EntryInfo, MemberInfo, OrgInfo, UserInfo, VersionRow, WorkspaceInfo,
+};
 
 fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
@@ -69,4 +73,183 @@ pub fn org_text(o: &OrgInfo) -> String {
         o.dropped,
         o.this_device
     )
+}
+
+/// Prints a response: one JSON document with `--json`, text otherwise.
+pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
+    if json {
+        let v = match r {
+            Response::Org(o) => serde_json::to_value(o)?,
+            Response::Users(u) => serde_json::json!({ "users": u }),
+            Response::Devices(d) => serde_json::json!({ "devices": d }),
+            Response::Workspace(w) => serde_json::to_value(w)?,
+            Response::Workspaces(w) => serde_json::json!({ "workspaces": w }),
+            Response::Members(m) => serde_json::json!({ "members": m }),
+            Response::Put(p) => serde_json::to_value(p)?,
+            Response::Got(p) => serde_json::to_value(p)?,
+            Response::Entries(e) => serde_json::json!({ "entries": e }),
+            Response::History(h) => serde_json::json!({ "versions": h }),
+            Response::Restored(v) => serde_json::json!({ "version": v }),
+            Response::Status(s) => serde_json::to_value(s)?,
+            Response::Peers(p) => serde_json::json!({ "peers": p }),
+            Response::Message(m) => serde_json::json!({ "message": m }),
+            Response::Done => serde_json::json!({}),
+        };
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
+    let text = match r {
+        Response::Org(o) => org_text(o),
+        Response::Users(u) => users_table(u),
+        Response::Devices(d) => devices_table(d),
+        Response::Workspace(w) => format!("workspace {:?} ({})\n", w.name, w.id),
+        Response::Workspaces(w) => workspaces_table(w),
+        Response::Members(m) => members_table(m),
+        Response::Put(p) => {
+            let mut t = format!(
+                "{} file(s) written, {} unchanged, {} folder(s) created, {} bytes, {} new block(s)\n",
+                p.written, p.unchanged, p.folders, p.bytes, p.new_blocks
+            );
+            for s in &p.skipped {
+                t += &format!("skipped {s}\n");
+            }
+            t
+        }
+        Response::Got(p) => format!("{} file(s), {} bytes\n", p.files, p.bytes),
+        Response::Entries(e) => entries_table(e),
+        Response::History(h) => history_table(h),
+        Response::Restored(v) => format!("restored; current version {}\n", short(v)),
+        Response::Status(s) => status_text(s),
+        Response::Peers(p) => peers_table(p),
+        Response::Message(m) => format!("{m}\n"),
+        Response::Done => match req {
+            Request::Mv { from, to, .. } => format!("moved {from} to {to}\n"),
+            Request::Rm { path, .. } => format!("removed {path}\n"),
+            _ => String::new(),
+        },
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// The workspaces table.
+pub fn workspaces_table(ws: &[WorkspaceInfo]) -> String {
+    let mut out = format!(
+        "{:<12}  {:<24}  {:<11}  {:>7}  {:>7}  {:>9}\n",
+        "ID", "NAME", "ROLE", "MEMBERS", "ENTRIES", "ENVELOPES"
+    );
+    for w in ws {
+        out += &format!(
+            "{:<12}  {:<24}  {:<11}  {:>7}  {:>7}  {:>9}\n",
+            short(&w.id),
+            w.name,
+            w.role.as_deref().unwrap_or("-"),
+            w.members,
+            w.entries,
+            w.envelopes
+        );
+    }
+    out
+}
+
+/// The members table.
+pub fn members_table(ms: &[MemberInfo]) -> String {
+    let mut out = format!(
+        "{:<12}  {:<20}  {:<28}  {:<11}  {}\n",
+        "USER", "NAME", "E-MAIL", "ROLE", "KEY"
+    );
+    for m in ms {
+        out += &format!(
+            "{:<12}  {:<20}  {:<28}  {:<11}  {}\n",
+            short(&m.user),
+            m.name,
+            m.email,
+            m.role,
+            if m.has_key { "current" } else { "pending" }
+        );
+    }
+    out
+}
+
+/// A folder listing.
+pub fn entries_table(es: &[EntryInfo]) -> String {
+    let mut out = String::new();
+    for e in es {
+        let kind = if e.kind == "folder" { "d" } else { "-" };
+        let name = if e.kind == "folder" {
+            format!("{}/", e.name)
+        } else {
+            e.name.clone()
+        };
+        out += &format!("{kind} {:>12}  {name}\n", e.size);
+    }
+    out
+}
+
+/// A file's versions.
+pub fn history_table(vs: &[VersionRow]) -> String {
+    let mut out = format!(
+        "{:<12}  {:>14}  {:>12}  {:<16}  {:<16}  {}\n",
+        "VERSION", "MODIFIED (ms)", "SIZE", "USER", "DEVICE", ""
+    );
+    for v in vs {
+        out += &format!(
+            "{:<12}  {:>14}  {:>12}  {:<16}  {:<16}  {}\n",
+            short(&v.version),
+            v.modified_ms,
+            v.size,
+            v.user,
+            v.device,
+            if v.head { "current" } else { "" }
+        );
+    }
+    out
+}
+
+/// Status as text.
+pub fn status_text(s: &StatusInfo) -> String {
+    let mut out = format!(
+        "device        {}\ndaemon        {}\npeers         {}\norg log       {} entries, {} waiting\nblocks        {} stored, {} pending\n",
+        short(&s.device),
+        if s.daemon { "running" } else { "not running" },
+        s.peers,
+        s.org_entries,
+        s.org_waiting,
+        s.blocks_stored,
+        s.blocks_pending
+    );
+    for a in &s.listen {
+        out += &format!("listening     {a}\n");
+    }
+    for w in &s.workspaces {
+        out += &format!(
+            "workspace     {} ({}): {} envelopes, {} head(s), {} waiting, {} locked\n",
+            w.name,
+            short(&w.id),
+            w.envelopes,
+            w.heads.len(),
+            w.waiting,
+            w.locked
+        );
+    }
+    out
+}
+
+/// The peers table.
+pub fn peers_table(ps: &[PeerInfo]) -> String {
+    let mut out = format!(
+        "{:<12}  {:<16}  {:<16}  {:<10}  {}\n",
+        "DEVICE", "LABEL", "USER", "STATE", "REASON"
+    );
+    for p in ps {
+        out += &format!(
+            "{:<12}  {:<16}  {:<16}  {:<10}  {}\n",
+            short(&p.device),
+            p.label.as_deref().unwrap_or("-"),
+            p.user.as_deref().unwrap_or("-"),
+            p.state,
+            p.reason.as_deref().unwrap_or("")
+        );
+    }
+    out
 }

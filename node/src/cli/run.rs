@@ -1,97 +1,141 @@
-//! Runs a parsed command: resolves the home, asks for the passphrase, calls the node API.
+//! Runs a parsed command: through the running daemon's control socket when there is one, else on
+//! the store directly (asking for the passphrase); `init`, `run` and `demo` are handled here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use cloison_node::control::client::Client;
+use cloison_node::control::{Request, Response, exec};
 use cloison_node::keystore::KdfParams;
-use cloison_node::node::{InitParams, Node};
+use cloison_node::node::{InitParams, Node, Progress};
 use zeroize::Zeroizing;
 
-use super::args::{Cli, Command, OrgCommand, RevokeCommand};
-use super::output;
+use super::args::{Cli, Command, OrgCommand, RevokeCommand, WorkspaceCommand};
+use super::{daemon, output, progress};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
     let home = resolve_home(cli.home)?;
-    match cli.command {
+    let request = match cli.command {
         Command::Init {
             org,
             user,
             email,
             device,
-        } => {
-            let pass = passphrase(true)?;
-            let mut node = Node::init(
-                &home,
-                pass.as_bytes(),
-                kdf_params(),
-                &InitParams {
-                    org_name: &org,
-                    user_name: &user,
-                    email: &email,
-                    device_label: &device,
-                },
-            )?;
-            let info = node.org_info();
-            println!("created organization {:?} ({})", info.name, info.id);
-            println!(
-                "you are {user} <{email}>, admin, on device {device:?} ({})",
-                info.this_device
-            );
-            println!("home: {}", home.display());
-        }
+        } => return init(&home, &org, &user, &email, &device),
+        Command::Run {
+            listen,
+            peers,
+            no_mdns,
+        } => return daemon::run(&home, &listen, &peers, no_mdns),
+        Command::Demo { keep } => return super::demo::run(keep),
+        other => other,
+    };
+    let (req, json) = to_request(request)?;
+    let quiet = json;
+    let mut bar = progress::Bar::new(quiet);
+    let response = call(&home, req.clone(), &mut |p| bar.update(p))?;
+    bar.finish();
+    output::print(&req, &response, json)
+}
+
+fn init(home: &Path, org: &str, user: &str, email: &str, device: &str) -> Result<()> {
+    let pass = passphrase(true)?;
+    let mut node = Node::init(
+        home,
+        pass.as_bytes(),
+        kdf_params(),
+        &InitParams {
+            org_name: org,
+            user_name: user,
+            email,
+            device_label: device,
+        },
+    )?;
+    let info = node.org_info();
+    println!("created organization {:?} ({})", info.name, info.id);
+    println!(
+        "you are {user} <{email}>, admin, on device {device:?} ({})",
+        info.this_device
+    );
+    println!("home: {}", home.display());
+    Ok(())
+}
+
+/// The request a command sends, and whether it wants JSON.
+fn to_request(c: Command) -> Result<(Request, bool)> {
+    let abs = |p: PathBuf| -> Result<PathBuf> {
+        std::path::absolute(&p).with_context(|| format!("cannot resolve {}", p.display()))
+    };
+    Ok(match c {
         Command::Org {
             command: OrgCommand::Show { json },
-        } => {
-            let mut node = open(&home)?;
-            let info = node.org_info();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&info)?);
-            } else {
-                print!("{}", output::org_text(&info));
+        } => (Request::OrgShow, json),
+        Command::Users { json } => (Request::Users, json),
+        Command::Devices { json } => (Request::Devices, json),
+        Command::Revoke {
+            what: RevokeCommand::Device { id },
+        } => (Request::RevokeDevice { query: id }, false),
+        Command::Revoke {
+            what: RevokeCommand::User { id },
+        } => (Request::RevokeUser { query: id }, false),
+        Command::Stop => (Request::Shutdown, false),
+        Command::Workspace(w) => match w {
+            WorkspaceCommand::Create { name, json } => (Request::WorkspaceCreate { name }, json),
+            WorkspaceCommand::List { json } => (Request::WorkspaceList, json),
+            WorkspaceCommand::Share { ws, user, role } => {
+                (Request::WorkspaceShare { ws, user, role }, false)
             }
+            WorkspaceCommand::Unshare { ws, user } => (Request::WorkspaceUnshare { ws, user }, false),
+            WorkspaceCommand::Members { ws, json } => (Request::WorkspaceMembers { ws }, json),
+        },
+        Command::Put {
+            ws,
+            local,
+            remote,
+            json,
+        } => (
+            Request::Put {
+                ws,
+                local: abs(local)?,
+                remote,
+            },
+            json,
+        ),
+        Command::Get {
+            ws,
+            remote,
+            local,
+            json,
+        } => (
+            Request::Get {
+                ws,
+                remote,
+                local: abs(local)?,
+            },
+            json,
+        ),
+        Command::Ls { ws, path, json } => (Request::Ls { ws, path }, json),
+        Command::Mv { ws, from, to } => (Request::Mv { ws, from, to }, false),
+        Command::Rm { ws, path } => (Request::Rm { ws, path }, false),
+        Command::History { ws, path, json } => (Request::History { ws, path }, json),
+        Command::Restore { ws, path, version } => (Request::Restore { ws, path, version }, false),
+        Command::Status { json } => (Request::Status, json),
+        Command::Peers { json } => (Request::Peers, json),
+        Command::Connect { addr } => (Request::Connect { addr }, false),
+        Command::Init { .. } | Command::Run { .. } | Command::Demo { .. } => {
+            bail!("not a request")
         }
-        Command::Users { json } => {
-            let mut node = open(&home)?;
-            let users = node.users();
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "users": users }))?
-                );
-            } else {
-                print!("{}", output::users_table(&users));
-            }
-        }
-        Command::Devices { json } => {
-            let mut node = open(&home)?;
-            let devices = node.devices();
-            if json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "devices": devices }))?
-                );
-            } else {
-                print!("{}", output::devices_table(&devices));
-            }
-        }
-        Command::Revoke { what } => {
-            let mut node = open(&home)?;
-            match what {
-                RevokeCommand::Device { id } => {
-                    let device = node.find_device(&id)?;
-                    node.revoke_device(device)?;
-                    println!("revoked device {}", device.short());
-                }
-                RevokeCommand::User { id } => {
-                    let user = node.find_user(&id)?;
-                    node.revoke_user(user)?;
-                    println!("revoked user {} and all their devices", user.short());
-                }
-            }
-        }
+    })
+}
+
+/// Sends a request to the running daemon, or runs it on the store when no daemon runs.
+fn call(home: &Path, req: Request, progress: &mut dyn FnMut(Progress)) -> Result<Response> {
+    if let Some(client) = Client::connect(home)? {
+        return Ok(client.call(req, progress)?);
     }
-    Ok(())
+    let mut node = open(home)?;
+    Ok(exec::execute(&mut node, req, progress)?)
 }
 
 fn resolve_home(home: Option<PathBuf>) -> Result<PathBuf> {
@@ -103,13 +147,13 @@ fn resolve_home(home: Option<PathBuf>) -> Result<PathBuf> {
     Ok(dirs.data_dir().to_owned())
 }
 
-fn open(home: &std::path::Path) -> Result<Node> {
+pub(super) fn open(home: &Path) -> Result<Node> {
     let pass = passphrase(false)?;
     Ok(Node::open(home, pass.as_bytes())?)
 }
 
 /// The passphrase: `CLOISON_PASSPHRASE`, or asked on the terminal (twice for a new key file).
-fn passphrase(new: bool) -> Result<Zeroizing<String>> {
+pub(super) fn passphrase(new: bool) -> Result<Zeroizing<String>> {
     if let Ok(p) = std::env::var("CLOISON_PASSPHRASE") {
         let p = Zeroizing::new(p);
         if p.is_empty() {
@@ -135,7 +179,7 @@ fn passphrase(new: bool) -> Result<Zeroizing<String>> {
 
 /// Argon2 cost: the default, or the cheap test setting when `CLOISON_TEST_FAST_KDF=1` (said
 /// loudly, never silently).
-fn kdf_params() -> KdfParams {
+pub(super) fn kdf_params() -> KdfParams {
     if std::env::var("CLOISON_TEST_FAST_KDF").as_deref() == Ok("1") {
         eprintln!("warning: CLOISON_TEST_FAST_KDF=1: weak key-file protection, for tests only");
         KdfParams::TEST_ONLY

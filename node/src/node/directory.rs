@@ -9,7 +9,7 @@ use crate::trust::author::{self, DevicePrivate, OrgPrivate, UserPrivate};
 use crate::trust::{DeviceId, UserId};
 
 /// A user, decrypted for display.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct UserInfo {
     /// Full id (hex).
     pub id: String,
@@ -30,7 +30,7 @@ pub struct UserInfo {
 }
 
 /// A device, decrypted for display.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeviceInfo {
     /// Full id (hex).
     pub id: String,
@@ -47,7 +47,7 @@ pub struct DeviceInfo {
 }
 
 /// The organization, for display.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct OrgInfo {
     /// Org id (hex).
     pub id: String,
@@ -76,9 +76,9 @@ impl Node {
         let key = self.keys.org_key();
         let me = self.device_id();
         let user = self.user_id();
-        let heads = self.log.heads().iter().map(ToString::to_string).collect();
-        let entries = self.log.len();
-        let st = self.log.state();
+        let heads = self.log().heads().iter().map(ToString::to_string).collect();
+        let entries = self.log().len();
+        let st = self.log().state();
         let name = author::open_private::<OrgPrivate>(
             &key,
             &org,
@@ -108,7 +108,7 @@ impl Node {
     pub fn users(&mut self) -> Vec<UserInfo> {
         let org = self.org_id();
         let key = self.keys.org_key();
-        let st = self.log.state();
+        let st = self.log().state();
         let mut out: Vec<UserInfo> = st
             .users
             .iter()
@@ -146,7 +146,7 @@ impl Node {
         let org = self.org_id();
         let key = self.keys.org_key();
         let me = self.device_id();
-        let st = self.log.state();
+        let st = self.log().state();
         let mut out: Vec<DeviceInfo> = st
             .devices
             .iter()

@@ -13,87 +13,35 @@
 //! Listings and name resolution (decrypting names for display) live in [`directory`].
 
 mod directory;
+mod docs;
+mod error;
+mod files;
+mod org;
+mod settle;
+mod workspaces;
 
 pub use directory::{DeviceInfo, OrgInfo, UserInfo};
+pub use error::NodeError;
+pub use files::{EntryInfo, Progress, PutReport, VersionRow};
+pub use settle::Settled;
+pub use workspaces::{MemberInfo, WorkspaceInfo};
 
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::keystore::{KdfParams, Keystore, KeystoreError};
-use crate::store::{Store, StoreError};
-use crate::trust::author::{self, Newcomer, Writer};
-use crate::trust::{
-    Certificate, Clock, DeviceId, EntryId, IngestReport, OrgId, OrgLog, OrgState, Profile,
-    Rejection, UserId, UserSecret,
-};
+use crate::keystore::{KdfParams, Keystore};
+use crate::store::Store;
+use crate::sync::{Config, DocId, Engine, Replica};
+use crate::trust::author::{self, Newcomer};
+use crate::trust::{Clock, DeviceId, OrgId, OrgLog, OrgState, UserId};
+use crate::workspace::WorkspaceId;
 
 /// File name of the key file in a home directory.
 pub const KEY_FILE: &str = "keys.cloison";
 /// File name of the database in a home directory.
 pub const STORE_FILE: &str = "store.redb";
-
-/// Failures of node operations, each with what a user needs to act on it.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The key file failed (missing, wrong passphrase, damaged).
-    #[error(transparent)]
-    Keystore(#[from] KeystoreError),
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// `init` on a home that already has a device.
-    #[error("{0} already holds a device; use another --home")]
-    AlreadyInitialized(PathBuf),
-    /// No device in this home.
-    #[error("no device in {0}: run `cloison init` (or join an organization) first")]
-    NotInitialized(PathBuf),
-    /// Creating the home failed.
-    #[error("cannot use home directory {path}: {err}")]
-    Home {
-        /// The directory.
-        path: PathBuf,
-        /// Why.
-        err: std::io::Error,
-    },
-    /// A name, e-mail or label is not acceptable.
-    #[error(transparent)]
-    Text(#[from] author::TextError),
-    /// Our own entry was refused by admission.
-    #[error("refused: {0}")]
-    Refused(Rejection),
-    /// The stored log did not load cleanly.
-    #[error("stored organization log is damaged: {count} entries refused (first: {first})")]
-    DamagedLog {
-        /// How many.
-        count: usize,
-        /// The first reason.
-        first: Rejection,
-    },
-    /// Nothing matches a user or device reference.
-    #[error("no {what} matches {query:?}")]
-    NotFound {
-        /// "user" or "device".
-        what: &'static str,
-        /// The reference.
-        query: String,
-    },
-    /// Several match.
-    #[error("{query:?} matches several {what}s: {candidates}; give more of the id")]
-    Ambiguous {
-        /// "user" or "device".
-        what: &'static str,
-        /// The reference.
-        query: String,
-        /// Short ids of the matches.
-        candidates: String,
-    },
-    /// The operation makes no sense here.
-    #[error("{0}")]
-    Invalid(String),
-    /// Key sealing failed.
-    #[error("key operation failed: {0}")]
-    Key(#[from] crate::trust::keys::KeyError),
-}
 
 /// What `init` needs.
 pub struct InitParams<'a> {
@@ -112,11 +60,26 @@ pub struct Node {
     home: PathBuf,
     keys: Keystore,
     store: Store,
-    log: OrgLog,
+    /// The sync engine; its replica is the one copy of the organization log and the workspace
+    /// DAGs in memory.
+    engine: Engine,
     clock: Clock,
+    /// Workspace documents opened so far (decrypted, in memory only).
+    docs: BTreeMap<WorkspaceId, docs::Doc>,
+    /// Open every workspace's document as soon as it is known (the daemon, which fetches
+    /// blocks for them); otherwise documents open on first use.
+    eager: bool,
+    /// Ids of the blocks in the store.
+    blocks: HashSet<[u8; 32]>,
+    /// Per workspace: unix ms of the last item admitted from a peer.
+    last_sync: BTreeMap<WorkspaceId, u64>,
+    /// Peers the engine asked to disconnect, for the daemon to act on.
+    disconnects: Vec<DeviceId>,
 }
 
-fn now_ms() -> u64 {
+/// The wall clock in unix milliseconds (the node, the daemon and the control API read it here;
+/// the sans-IO core never does).
+pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -155,13 +118,7 @@ impl Node {
             &n.org_key,
             &n.user_secret,
         )?;
-        let mut node = Node {
-            home: home.to_owned(),
-            keys,
-            store,
-            log: OrgLog::new(n.org),
-            clock,
-        };
+        let mut node = Node::assemble(home, keys, store, OrgLog::new(n.org), clock)?;
         node.ingest_own(n.genesis)?;
         Ok(node)
     }
@@ -184,15 +141,44 @@ impl Node {
         }
         let mut clock = Clock::default();
         clock.observe(log.max_time(&log.heads()));
-        let mut node = Node {
+        let mut node = Node::assemble(home, keys, store, log, clock)?;
+        node.maintain()?;
+        node.settle()?;
+        Ok(node)
+    }
+
+    /// Builds the engine over the stored workspaces.
+    fn assemble(
+        home: &Path,
+        keys: Keystore,
+        store: Store,
+        log: OrgLog,
+        clock: Clock,
+    ) -> Result<Node, NodeError> {
+        let mut replica = Replica {
+            org: Arc::new(log),
+            workspaces: BTreeMap::new(),
+        };
+        for w in store.workspaces()? {
+            let r = replica.ingest(DocId::Workspace(w), store.load_workspace(w)?);
+            if !r.refused.is_empty() {
+                tracing::warn!(workspace = %w, refused = r.refused.len(), "stored envelopes refused on load");
+            }
+        }
+        let blocks = store.block_ids()?;
+        let engine = Engine::new(Config::device(keys.device().id()), replica, now_ms());
+        Ok(Node {
             home: home.to_owned(),
             keys,
             store,
-            log,
+            engine,
             clock,
-        };
-        node.maintain()?;
-        Ok(node)
+            docs: BTreeMap::new(),
+            eager: false,
+            blocks,
+            last_sync: BTreeMap::new(),
+            disconnects: Vec::new(),
+        })
     }
 
     /// The home directory.
@@ -203,6 +189,11 @@ impl Node {
     /// This device's id.
     pub fn device_id(&self) -> DeviceId {
         self.keys.device().id()
+    }
+
+    /// This device's keys (for the network identity).
+    pub fn device_keys(&self) -> crate::trust::DeviceKeys {
+        self.keys.device()
     }
 
     /// This device's user.
@@ -216,213 +207,59 @@ impl Node {
     }
 
     /// The effective organization state.
-    pub fn state(&mut self) -> &OrgState {
-        self.log.state()
+    pub fn state(&self) -> &OrgState {
+        self.log().state()
     }
 
     /// The organization log (read-only).
     pub fn log(&self) -> &OrgLog {
-        &self.log
+        &self.engine.replica().org
     }
 
-    /// Admits entries (from a peer, a bundle, or ourselves) and persists what was admitted.
-    pub fn ingest_log(&mut self, batch: Vec<Vec<u8>>) -> Result<IngestReport, NodeError> {
-        let report = self.log.ingest(batch);
-        for (id, r) in &report.rejected {
-            tracing::warn!(entry = %id.short(), reason = r.label(), "organization-log entry refused: {r}");
-        }
-        let admitted: Vec<_> = report
-            .admitted
-            .iter()
-            .filter_map(|id| self.log.get(id))
-            .collect();
-        self.store.put_log_entries(admitted)?;
-        Ok(report)
+    /// The sync engine, for the daemon to drive (inputs in, transmits out). After feeding it,
+    /// call [`Node::settle`].
+    pub fn engine_mut(&mut self) -> &mut Engine {
+        &mut self.engine
     }
 
-    fn ingest_own(&mut self, bytes: Vec<u8>) -> Result<EntryId, NodeError> {
-        let report = self.ingest_log(vec![bytes])?;
-        if let Some((_, r)) = report.rejected.into_iter().next() {
-            return Err(NodeError::Refused(r));
-        }
-        report
-            .admitted
-            .first()
-            .copied()
-            .ok_or_else(|| NodeError::Invalid("entry already present".into()))
+    /// The sync engine (read-only).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
-    /// Signs `cert` on top of the kept heads and admits it.
-    pub fn write(&mut self, cert: Certificate) -> Result<EntryId, NodeError> {
-        let device = self.keys.device();
-        let org_key = self.keys.org_key();
-        let bytes = Writer {
-            keys: &device,
-            org_key: &org_key,
-            clock: &mut self.clock,
-        }
-        .draft(&self.log, now_ms(), cert);
-        self.ingest_own(bytes)
-    }
-
-    /// Housekeeping after the log changed: picks up user-key rotations made by a sibling device,
-    /// and rotates our user key if a device that held it was revoked.
-    pub fn maintain(&mut self) -> Result<(), NodeError> {
-        let me = self.device_id();
-        let user = self.user_id();
-        let org = self.org_id();
-        if !self.log.state().is_active(&me) {
-            return Ok(());
-        }
-        // Learn rotations sealed to us.
-        let device = self.keys.device();
-        let mut learned = Vec::new();
-        for e in self.log.entries() {
-            if let Certificate::UserKeyRotated(r) = &e.body().cert
-                && r.user == user
-                && self.keys.user_secret_gen(r.generation).is_none()
-                && let Ok(s) = author::open_rotation(&org, &device, r)
-            {
-                learned.push(s);
+    /// Opens every workspace document now and from now on as soon as a workspace is known, and
+    /// fetches the blocks of their current files (the daemon's mode).
+    pub fn set_eager(&mut self, eager: bool) -> Result<(), NodeError> {
+        self.eager = eager;
+        if eager {
+            let ws: Vec<WorkspaceId> = self.engine.replica().workspaces.keys().copied().collect();
+            for w in ws {
+                self.refresh_doc(w)?;
             }
-        }
-        if !learned.is_empty() {
-            self.keys.add_user_secrets(&learned)?;
-        }
-        let Some(key) = self.log.state().users.get(&user).map(|u| u.key.clone()) else {
-            return Ok(());
-        };
-        if key.needs_rotation {
-            self.rotate_user_key()?;
         }
         Ok(())
     }
 
-    /// Moves our user key to a new generation sealed to our user's active devices.
-    pub fn rotate_user_key(&mut self) -> Result<EntryId, NodeError> {
-        let user = self.user_id();
-        let org = self.org_id();
-        let st = self.log.state();
-        let current = st
-            .users
-            .get(&user)
-            .map(|u| u.key.generation)
-            .ok_or_else(|| NodeError::Invalid("this device's user is unknown".into()))?;
-        let recipients: Vec<(DeviceId, [u8; 32])> = st
-            .active_devices_of(&user)
-            .into_iter()
-            .filter_map(|d| st.devices.get(&d).map(|s| (d, s.exchange_key)))
-            .collect();
-        let prev = self.keys.user_secret_gen(current).ok_or_else(|| {
-            NodeError::Invalid(format!("this device lacks user-key generation {current}"))
-        })?;
-        let next = UserSecret::generate(current + 1, &mut rand::rng());
-        let cert = author::rotation(&mut rand::rng(), &org, user, &prev, &next, &recipients)?;
-        let id = self.write(cert)?;
-        self.keys.add_user_secrets(&[next])?;
-        Ok(id)
+    /// Peers the engine asked to cut off since the last call.
+    pub fn take_disconnects(&mut self) -> Vec<DeviceId> {
+        std::mem::take(&mut self.disconnects)
     }
 
-    /// Revokes a device. Revoking another device of our own user rotates our user key at once;
-    /// for another user's device the rotation falls to that user's remaining devices (an admin
-    /// must never learn another user's key).
-    pub fn revoke_device(&mut self, device: DeviceId) -> Result<EntryId, NodeError> {
-        if device == self.device_id() {
-            return Err(NodeError::Invalid(
-                "this is the device you are using; revoke it from another device".into(),
-            ));
-        }
-        let id = self.write(Certificate::DeviceRevoked { device })?;
-        self.maintain()?;
-        Ok(id)
+    /// Blocks in the store.
+    pub fn block_count(&self) -> usize {
+        self.blocks.len()
     }
 
-    /// Revokes a user and all their devices.
-    pub fn revoke_user(&mut self, user: UserId) -> Result<EntryId, NodeError> {
-        if user == self.user_id() {
-            return Err(NodeError::Invalid(
-                "this is your own user; another admin must revoke it".into(),
-            ));
-        }
-        self.write(Certificate::UserRevoked { user })
-    }
-
-    /// Provisions a new user with one device, for tests and the demo until interactive enrolment
-    /// exists. The new device's secrets are generated here and written to `new_home`'s key file;
-    /// the certificates go through admission like any entry (this device must be an admin's).
-    #[allow(clippy::too_many_arguments)]
-    pub fn provision_user(
-        &mut self,
-        new_home: &Path,
-        passphrase: &[u8],
-        kdf: KdfParams,
-        name: &str,
-        email: &str,
-        device_label: &str,
-        profile: Profile,
-    ) -> Result<Node, NodeError> {
-        let mut rng = rand::rng();
-        let mut uid = [0u8; 16];
-        rand::Rng::fill_bytes(&mut rng, &mut uid);
-        let user = UserId(uid);
-        let secret = UserSecret::generate(0, &mut rng);
-        let device = crate::trust::DeviceKeys::generate(&mut rng);
-        let org = self.org_id();
-        let me = self.keys.device();
-        let org_key = self.keys.org_key();
-        let w = Writer {
-            keys: &me,
-            org_key: &org_key,
-            clock: &mut Clock::default(),
-        };
-        let who = Newcomer {
-            name,
-            email,
-            device_label,
-        };
-        let c1 = w.user_added(
-            &mut rng,
-            &org,
-            user,
-            profile,
-            &author::UserSecretPublic(secret.public()),
-            &who,
-        )?;
-        let c2 = w.device_added(
-            &mut rng,
-            &org,
-            user,
-            device.id(),
-            device.exchange_public(),
-            device_label,
-        )?;
-        prepare_home(new_home)?;
-        self.write(c1)?;
-        self.write(c2)?;
-        Keystore::create(
-            &new_home.join(KEY_FILE),
-            passphrase,
-            kdf,
-            org,
-            user,
-            &device,
-            &org_key,
-            &secret,
-        )?;
-        let store = Store::open(&new_home.join(STORE_FILE))?;
-        store.set_org(org)?;
-        drop(store);
-        let mut node = Node::open(new_home, passphrase)?;
-        let all: Vec<Vec<u8>> = self.log.entries().map(|e| e.bytes().to_vec()).collect();
-        node.ingest_log(all)?;
-        Ok(node)
+    /// The store (for the daemon's own tables).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 }
 
 /// Makes `dir` ready to hold a new device: refuses one that already does; creates a missing one
 /// with owner-only permissions (an existing directory keeps its own: the key file is 0600 anyway,
 /// and changing the mode of, say, a user's home directory would surprise them).
-fn prepare_home(dir: &Path) -> Result<(), NodeError> {
+pub(crate) fn prepare_home(dir: &Path) -> Result<(), NodeError> {
     if dir.join(KEY_FILE).exists() || dir.join(STORE_FILE).exists() {
         return Err(NodeError::AlreadyInitialized(dir.to_owned()));
     }

@@ -10,7 +10,9 @@
 //! - `ws_envelopes`: `(workspace, envelope id) -> bytes` exactly as received;
 //! - `ws_by_time`: `(workspace, time, id) -> ()`: per-workspace load order (topological);
 //! - `blocks`: block id -> the block's bytes (ciphertext; the id is BLAKE3 of them, checked on
-//!   write).
+//!   write);
+//! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
+//!   `cloison connect` targets, kept across restarts).
 //!
 //! Invariants: only entries that [`crate::trust::OrgLog`] admitted are written, so the store never
 //! holds an unverified entry; every write is one redb transaction (all or nothing, durable on
@@ -19,7 +21,7 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::trust::{Entry, EntryId, OrgId};
 use crate::workspace::{Envelope, WorkspaceId};
@@ -36,6 +38,11 @@ const WS_ENVELOPES: TableDefinition<'_, ([u8; 16], [u8; 32]), &[u8]> =
 const WS_BY_TIME: TableDefinition<'_, ([u8; 16], u64, [u8; 32]), ()> =
     TableDefinition::new("ws_by_time");
 const BLOCKS: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("blocks");
+const DIAL: TableDefinition<'_, &str, u64> = TableDefinition::new("dial");
+/// Longest multiaddress kept in the dial table.
+pub const MAX_DIAL_ADDR: usize = 512;
+/// Most addresses kept in the dial table.
+pub const MAX_DIAL: usize = 256;
 
 /// Failures of the store.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +90,7 @@ impl Store {
             tx.open_table(WS_ENVELOPES)?;
             tx.open_table(WS_BY_TIME)?;
             tx.open_table(BLOCKS)?;
+            tx.open_table(DIAL)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
             match schema.as_deref() {
                 None => {
@@ -261,6 +269,57 @@ impl Store {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(BLOCKS)?;
         Ok(t.get(*id)?.map(|v| v.value().to_vec()))
+    }
+
+    /// Whether a block is stored.
+    pub fn has_block(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BLOCKS)?;
+        Ok(t.get(*id)?.is_some())
+    }
+
+    /// The ids of every stored block.
+    pub fn block_ids(&self) -> Result<std::collections::HashSet<[u8; 32]>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BLOCKS)?;
+        let mut out = std::collections::HashSet::new();
+        for row in t.iter()? {
+            out.insert(row?.0.value());
+        }
+        Ok(out)
+    }
+
+    /// Remembers an address to dial at start. Returns false (and keeps nothing) for an address
+    /// over [`MAX_DIAL_ADDR`] bytes or once [`MAX_DIAL`] are kept.
+    pub fn add_dial(&self, addr: &str, now_ms: u64) -> Result<bool, StoreError> {
+        if addr.len() > MAX_DIAL_ADDR {
+            return Ok(false);
+        }
+        let tx = self.db.begin_write()?;
+        let ok = {
+            let mut t = tx.open_table(DIAL)?;
+            if t.get(addr)?.is_some() {
+                true
+            } else if t.len()? as usize >= MAX_DIAL {
+                false
+            } else {
+                t.insert(addr, now_ms)?;
+                true
+            }
+        };
+        tx.commit()?;
+        Ok(ok)
+    }
+
+    /// The addresses to dial at start.
+    pub fn dial_addrs(&self) -> Result<Vec<String>, StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(DIAL)?;
+        let mut out = Vec::new();
+        for row in t.iter()? {
+            out.push(row?.0.value().to_owned());
+        }
+        Ok(out)
     }
 
     /// The stored DAG heads, sorted.

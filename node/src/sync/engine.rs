@@ -353,22 +353,43 @@ impl Engine {
         self.blocks_peer_gone(peer);
     }
 
-    /// Local items (already signed and drafted on this replica) to admit and push.
-    pub fn handle_local(&mut self, _now: u64, doc: DocId, items: Vec<Vec<u8>>) {
+    /// Local items (signed on this replica) to admit and push. Items the replica already holds
+    /// (a keyring operation admits its own envelopes as it drafts them) are pushed too, and
+    /// reported as [`Event::Admitted`] so the shell persists them.
+    ///
+    /// Returns what the replica did with them (refusals carry their reason's label).
+    pub fn handle_local(
+        &mut self,
+        _now: u64,
+        doc: DocId,
+        items: Vec<Vec<u8>>,
+    ) -> super::replica::Ingested {
+        let ids: Vec<[u8; 32]> = items.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
+        let known_before: BTreeSet<[u8; 32]> = ids
+            .iter()
+            .filter(|id| self.replica.knows(doc, id))
+            .copied()
+            .collect();
         let r = self.replica.ingest(doc, items.clone());
         self.after_ingest(None, &r, false);
-        let admitted: BTreeSet<[u8; 32]> = r
-            .admitted
-            .iter()
-            .filter(|(d, _)| *d == doc)
-            .map(|(_, id)| *id)
-            .collect();
+        if !known_before.is_empty() {
+            self.events.push_back(Event::Admitted {
+                doc,
+                ids: ids
+                    .iter()
+                    .filter(|id| known_before.contains(*id))
+                    .copied()
+                    .collect(),
+            });
+        }
         let items: Vec<Vec<u8>> = items
             .into_iter()
-            .filter(|b| admitted.contains(blake3::hash(b).as_bytes()))
+            .zip(&ids)
+            .filter(|(_, id)| self.replica.knows(doc, id))
+            .map(|(b, _)| b)
             .collect();
         if items.is_empty() {
-            return;
+            return r;
         }
         let peers: Vec<DeviceId> = self.links.keys().copied().collect();
         for p in peers {
@@ -383,6 +404,7 @@ impl Engine {
                 );
             }
         }
+        r
     }
 
     /// Adopts an organization log that holds at least our entries (see [`Replica::adopt_org`]),

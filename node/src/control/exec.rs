@@ -1,0 +1,129 @@
+//! Runs a [`Request`] on an open [`Node`]: the one implementation behind both the daemon's
+//! control socket and the command run without a daemon.
+//!
+//! Requests that only a running daemon can answer (peers, shutdown) are refused here with a
+//! clear error; `status` answers with what the store knows and `daemon: false`; `connect`
+//! remembers the address for the daemon's next start.
+
+use super::{Progress, Request, Response, StatusInfo};
+use crate::node::{Node, NodeError, now_ms};
+use crate::workspace::Role;
+
+/// Executes a request on a node.
+pub fn execute(
+    node: &mut Node,
+    request: Request,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Response, NodeError> {
+    Ok(match request {
+        Request::OrgShow => Response::Org(node.org_info()),
+        Request::Users => Response::Users(node.users()),
+        Request::Devices => Response::Devices(node.devices()),
+        Request::RevokeDevice { query } => {
+            let d = node.find_device(&query)?;
+            let id = node.revoke_device(d)?;
+            Response::Message(format!("device {} revoked (entry {})", d.short(), id.short()))
+        }
+        Request::RevokeUser { query } => {
+            let u = node.find_user(&query)?;
+            let id = node.revoke_user(u)?;
+            Response::Message(format!("user {} revoked (entry {})", u.short(), id.short()))
+        }
+        Request::WorkspaceCreate { name } => Response::Workspace(node.create_workspace(&name)?),
+        Request::WorkspaceList => Response::Workspaces(node.workspaces()?),
+        Request::WorkspaceShare { ws, user, role } => {
+            let w = node.find_workspace(&ws)?;
+            let u = node.find_user(&user)?;
+            let role: Role = role.parse().map_err(NodeError::Invalid)?;
+            node.share(w, u, role)?;
+            Response::Members(node.members(w)?)
+        }
+        Request::WorkspaceUnshare { ws, user } => {
+            let w = node.find_workspace(&ws)?;
+            let u = node.find_user(&user)?;
+            node.unshare(w, u)?;
+            Response::Members(node.members(w)?)
+        }
+        Request::WorkspaceMembers { ws } => {
+            let w = node.find_workspace(&ws)?;
+            Response::Members(node.members(w)?)
+        }
+        Request::Put { ws, local, remote } => {
+            let w = node.find_workspace(&ws)?;
+            Response::Put(node.put(w, &local, &remote, progress)?)
+        }
+        Request::Get { ws, remote, local } => {
+            let w = node.find_workspace(&ws)?;
+            Response::Got(node.get(w, &remote, &local, progress)?)
+        }
+        Request::Ls { ws, path } => {
+            let w = node.find_workspace(&ws)?;
+            Response::Entries(node.ls(w, &path)?)
+        }
+        Request::Mv { ws, from, to } => {
+            let w = node.find_workspace(&ws)?;
+            node.mv(w, &from, &to)?;
+            Response::Done
+        }
+        Request::Rm { ws, path } => {
+            let w = node.find_workspace(&ws)?;
+            node.rm(w, &path)?;
+            Response::Done
+        }
+        Request::History { ws, path } => {
+            let w = node.find_workspace(&ws)?;
+            Response::History(node.history(w, &path)?)
+        }
+        Request::Restore { ws, path, version } => {
+            let w = node.find_workspace(&ws)?;
+            Response::Restored(node.restore(w, &path, version.as_deref())?)
+        }
+        Request::Status => Response::Status(status(node, false)?),
+        Request::Connect { addr } => {
+            if !node.store().add_dial(&addr, now_ms())? {
+                return Err(NodeError::Invalid("address too long or too many kept".into()));
+            }
+            Response::Message(format!(
+                "no daemon running: {addr} will be dialled when `cloison run` starts"
+            ))
+        }
+        Request::Peers | Request::Shutdown => {
+            return Err(NodeError::Invalid(
+                "no daemon is running for this home; start one with `cloison run`".into(),
+            ));
+        }
+    })
+}
+
+/// The status the store and the engine know (the daemon adds its network part).
+pub fn status(node: &mut Node, daemon: bool) -> Result<StatusInfo, NodeError> {
+    let workspaces = node.workspaces()?;
+    let stats = node.engine().stats();
+    Ok(StatusInfo {
+        device: node.device_id().to_string(),
+        daemon,
+        listen: Vec::new(),
+        peers: node.engine().peers().len(),
+        org_entries: node.log().len(),
+        org_waiting: node.log().pending_len(),
+        blocks_pending: node.engine().blocks_pending(),
+        blocks_stored: node.block_count(),
+        workspaces,
+        bytes_sent: stats.bytes_sent,
+        bytes_received: stats.bytes_received,
+    })
+}
+
+/// A stable label for an error, for the control protocol.
+pub fn error_kind(e: &NodeError) -> &'static str {
+    match e {
+        NodeError::NotFound { .. } => "not_found",
+        NodeError::Ambiguous { .. } => "ambiguous",
+        NodeError::Forbidden(_) => "forbidden",
+        NodeError::NotSynced { .. } => "not_synced",
+        NodeError::NoKey(_) => "no_key",
+        NodeError::Refused(_) => "refused",
+        NodeError::Io { .. } => "io",
+        _ => "invalid",
+    }
+}

@@ -1,0 +1,265 @@
+//! The control API: how the `cloison` command (and later the TUI) talks to a running daemon,
+//! over a Unix socket inside the home directory (mode 0600, so only the device's owner gets
+//! in).
+//!
+//! Wire format (version [`VERSION`]): frames of `u32` big-endian length then that many bytes of
+//! JSON, at most [`MAX_FRAME`] bytes. The client sends one [`RequestFrame`] per connection; the
+//! daemon answers with zero or more [`Frame::Progress`] frames, then exactly one
+//! [`Frame::Ok`] or [`Frame::Err`], and closes. A request of another version is answered with
+//! [`Frame::Err`] of kind `version`.
+//!
+//! The same [`Request`]s run without a daemon: [`exec::execute`] is what the daemon calls and
+//! what the command calls on a node it opened itself, so the two paths cannot drift apart.
+//!
+//! Invariants: frames over the limit are refused before allocation; anything that does not
+//! decode is answered with a typed error, never a panic.
+
+pub mod client;
+pub mod exec;
+pub mod wire;
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::node::{
+    DeviceInfo, EntryInfo, MemberInfo, OrgInfo, Progress, PutReport, UserInfo, VersionRow,
+    WorkspaceInfo,
+};
+
+/// Protocol version.
+pub const VERSION: u32 = 1;
+/// Largest frame, either way.
+pub const MAX_FRAME: usize = 16 << 20;
+/// File name of the socket in the home directory.
+pub const SOCKET: &str = "control.sock";
+
+/// A request with its protocol version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestFrame {
+    /// [`VERSION`].
+    pub v: u32,
+    /// What to do.
+    pub request: Request,
+}
+
+/// What a client asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Request {
+    /// The organization.
+    OrgShow,
+    /// Users.
+    Users,
+    /// Devices.
+    Devices,
+    /// Revoke a device (id, prefix or label).
+    RevokeDevice {
+        /// The device.
+        query: String,
+    },
+    /// Revoke a user (id, prefix, e-mail or name).
+    RevokeUser {
+        /// The user.
+        query: String,
+    },
+    /// Create a workspace.
+    WorkspaceCreate {
+        /// Its name.
+        name: String,
+    },
+    /// List workspaces.
+    WorkspaceList,
+    /// Share a workspace.
+    WorkspaceShare {
+        /// The workspace (name or id prefix).
+        ws: String,
+        /// The user (e-mail, name or id prefix).
+        user: String,
+        /// The role.
+        role: String,
+    },
+    /// Unshare a workspace.
+    WorkspaceUnshare {
+        /// The workspace.
+        ws: String,
+        /// The user.
+        user: String,
+    },
+    /// Members of a workspace.
+    WorkspaceMembers {
+        /// The workspace.
+        ws: String,
+    },
+    /// Put a local file or directory.
+    Put {
+        /// The workspace.
+        ws: String,
+        /// Local path (absolute).
+        local: PathBuf,
+        /// Path in the workspace.
+        remote: String,
+    },
+    /// Get a file or folder.
+    Get {
+        /// The workspace.
+        ws: String,
+        /// Path in the workspace.
+        remote: String,
+        /// Local destination (absolute).
+        local: PathBuf,
+    },
+    /// List a folder.
+    Ls {
+        /// The workspace.
+        ws: String,
+        /// The folder.
+        path: String,
+    },
+    /// Move or rename.
+    Mv {
+        /// The workspace.
+        ws: String,
+        /// From.
+        from: String,
+        /// To.
+        to: String,
+    },
+    /// Remove.
+    Rm {
+        /// The workspace.
+        ws: String,
+        /// The path.
+        path: String,
+    },
+    /// Versions of a file.
+    History {
+        /// The workspace.
+        ws: String,
+        /// The path.
+        path: String,
+    },
+    /// Restore a file or a version.
+    Restore {
+        /// The workspace.
+        ws: String,
+        /// The path.
+        path: String,
+        /// Version id prefix.
+        version: Option<String>,
+    },
+    /// Sync status.
+    Status,
+    /// Peers (daemon only).
+    Peers,
+    /// Dial an address now and remember it.
+    Connect {
+        /// The multiaddress.
+        addr: String,
+    },
+    /// Stop the daemon (daemon only).
+    Shutdown,
+}
+
+/// A frame from the daemon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "frame", rename_all = "snake_case")]
+pub enum Frame {
+    /// A long operation progressed.
+    Progress {
+        /// Where it is.
+        progress: Progress,
+    },
+    /// The operation succeeded.
+    Ok {
+        /// Its result.
+        response: Box<Response>,
+    },
+    /// The operation failed.
+    Err {
+        /// A stable label (`not_found`, `invalid`, `forbidden`, `version`, `daemon`, ...).
+        kind: String,
+        /// What to tell the user.
+        message: String,
+    },
+}
+
+/// What a request returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data", rename_all = "snake_case")]
+pub enum Response {
+    /// Nothing to say.
+    Done,
+    /// A message for the user.
+    Message(String),
+    /// The organization.
+    Org(OrgInfo),
+    /// Users.
+    Users(Vec<UserInfo>),
+    /// Devices.
+    Devices(Vec<DeviceInfo>),
+    /// One workspace.
+    Workspace(WorkspaceInfo),
+    /// Workspaces.
+    Workspaces(Vec<WorkspaceInfo>),
+    /// Members.
+    Members(Vec<MemberInfo>),
+    /// A put.
+    Put(PutReport),
+    /// A get.
+    Got(Progress),
+    /// A listing.
+    Entries(Vec<EntryInfo>),
+    /// A history.
+    History(Vec<VersionRow>),
+    /// The version made current by a restore.
+    Restored(String),
+    /// Status.
+    Status(StatusInfo),
+    /// Peers.
+    Peers(Vec<PeerInfo>),
+}
+
+/// The node's sync status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusInfo {
+    /// This device (hex).
+    pub device: String,
+    /// Whether a daemon answered.
+    pub daemon: bool,
+    /// Where the daemon listens (with `/p2p/<peer id>`).
+    pub listen: Vec<String>,
+    /// Connected peers.
+    pub peers: usize,
+    /// Organization-log entries.
+    pub org_entries: usize,
+    /// Organization-log entries waiting for parents.
+    pub org_waiting: usize,
+    /// Blocks wanted and not yet received.
+    pub blocks_pending: usize,
+    /// Blocks in the store.
+    pub blocks_stored: usize,
+    /// Per workspace.
+    pub workspaces: Vec<WorkspaceInfo>,
+    /// Bytes sent by the engine.
+    pub bytes_sent: u64,
+    /// Bytes received by the engine.
+    pub bytes_received: u64,
+}
+
+/// A peer, connected or refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    /// Device id (hex).
+    pub device: String,
+    /// Its label, if it is a device of our organization.
+    pub label: Option<String>,
+    /// Its user's name, if known.
+    pub user: Option<String>,
+    /// `connected` or `refused`.
+    pub state: String,
+    /// Why it was refused.
+    pub reason: Option<String>,
+    /// Unix ms of the last change.
+    pub since_ms: u64,
+}

@@ -1,0 +1,364 @@
+//! `cloison run`: the daemon. One tokio task owns the [`Node`] (store, engine, documents) and
+//! drives it: network events in, engine transmits out, control requests in between, the
+//! engine's timer, and signals.
+//!
+//! Loop contract: after every input (a batch of network events, one control request, a timer
+//! tick) the node is settled ([`Node::settle`]: persist, store blocks, housekeeping), then every
+//! transmit is handed to the network and the allowlist is recomputed from the organization
+//! state (active devices and authorized relays), so a device revoked while connected is cut off
+//! in the same turn.
+//!
+//! Invariants: only this task touches the node (the store is opened by one process: the
+//! control socket is how other commands get in); a failing request or a hostile message is
+//! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
+//! network, remove the socket and close the store cleanly.
+
+mod server;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use crate::control::exec::{self, error_kind};
+use crate::control::{Frame, PeerInfo, Request, Response, SOCKET};
+use crate::net::{Multiaddr, Net, NetConfig, NetEvent, NetHandle, peer_id};
+use crate::node::{Node, NodeError, now_ms};
+use crate::trust::DeviceId;
+
+/// Network events handled in one turn before the node is settled.
+const EVENT_BATCH: usize = 256;
+/// Longest sleep between engine timer checks.
+const MAX_TICK: Duration = Duration::from_millis(1000);
+
+/// How the daemon runs.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses to dial at start (besides the remembered ones).
+    pub peers: Vec<Multiaddr>,
+    /// LAN discovery.
+    pub mdns: bool,
+}
+
+/// Why the daemon could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The network failed to start.
+    #[error("network: {0}")]
+    Net(#[from] crate::net::NetError),
+    /// The node failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// The control socket failed.
+    #[error("control socket {path}: {err}")]
+    Socket {
+        /// Its path.
+        path: PathBuf,
+        /// Why.
+        err: std::io::Error,
+    },
+    /// Another daemon serves this home.
+    #[error("a daemon already runs for this home ({0} answers)")]
+    AlreadyRunning(PathBuf),
+}
+
+/// A request from the control socket, with where to send its frames.
+pub(crate) type Call = (Request, mpsc::Sender<Frame>);
+
+struct Daemon {
+    node: Node,
+    net: NetHandle,
+    allowed: BTreeSet<DeviceId>,
+    listen: Vec<Multiaddr>,
+    refused: BTreeMap<DeviceId, (String, u64)>,
+    connected: BTreeMap<DeviceId, u64>,
+    stop: bool,
+}
+
+/// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
+/// full listen addresses (`.../p2p/<peer id>`), when the control socket accepts requests.
+pub async fn run(
+    mut node: Node,
+    cfg: DaemonConfig,
+    ready: impl FnOnce(&[String]),
+) -> Result<(), DaemonError> {
+    let sock = node.home().join(SOCKET);
+    let listener = server::bind(&sock)?;
+    let keys = node.device_keys();
+    let (net, mut events) = Net::start(
+        &keys,
+        NetConfig {
+            listen: cfg.listen.clone(),
+            mdns: cfg.mdns,
+            ..NetConfig::default()
+        },
+    )?;
+    node.set_eager(true)?;
+    let mut d = Daemon {
+        node,
+        net,
+        allowed: BTreeSet::new(),
+        listen: Vec::new(),
+        refused: BTreeMap::new(),
+        connected: BTreeMap::new(),
+        stop: false,
+    };
+    d.sync_allowlist().await;
+    // Collect the listen addresses (one per configured address), briefly.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while d.listen.len() < cfg.listen.len() {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Some(ev)) => d.on_net(ev),
+            _ => break,
+        }
+    }
+    let mut dial: Vec<Multiaddr> = cfg.peers.clone();
+    for a in d.node.store().dial_addrs().map_err(NodeError::from)? {
+        match a.parse() {
+            Ok(m) => dial.push(m),
+            Err(_) => tracing::warn!(addr = %a, "remembered address does not parse; skipped"),
+        }
+    }
+    for a in dial {
+        if let Err(e) = d.net.dial(a.clone()).await {
+            tracing::warn!(addr = %a, "dial failed: {e}");
+        }
+    }
+    let (call_tx, mut calls) = mpsc::channel::<Call>(16);
+    let server = tokio::spawn(server::serve(listener, call_tx));
+    ready(&d.full_listen());
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|err| DaemonError::Socket {
+            path: sock.clone(),
+            err,
+        })?;
+    while !d.stop {
+        let wait = d
+            .node
+            .engine()
+            .poll_timeout()
+            .map_or(MAX_TICK, |t| Duration::from_millis(t.saturating_sub(now_ms())))
+            .min(MAX_TICK);
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                d.on_net(ev);
+                for _ in 0..EVENT_BATCH {
+                    match events.try_recv() {
+                        Ok(ev) => d.on_net(ev),
+                        Err(_) => break,
+                    }
+                }
+            }
+            call = calls.recv() => {
+                if let Some((req, reply)) = call {
+                    d.on_call(req, reply).await;
+                }
+            }
+            _ = tokio::time::sleep(wait) => {
+                d.node.engine_mut().handle_timeout(now_ms());
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+        d.turn().await;
+    }
+    tracing::info!("shutting down");
+    server.abort();
+    let _ = d.net.shutdown().await;
+    let _ = std::fs::remove_file(&sock);
+    Ok(())
+}
+
+impl Daemon {
+    /// Our listen addresses with `/p2p/<peer id>`.
+    fn full_listen(&self) -> Vec<String> {
+        let pid = peer_id(&self.node.device_id()).map(|p| p.to_string());
+        self.listen
+            .iter()
+            .map(|a| match &pid {
+                Some(p) => format!("{a}/p2p/{p}"),
+                None => a.to_string(),
+            })
+            .collect()
+    }
+
+    fn on_net(&mut self, ev: NetEvent) {
+        let now = now_ms();
+        match ev {
+            NetEvent::Listening(a) => {
+                tracing::info!(addr = %a, "listening");
+                self.listen.push(a);
+            }
+            NetEvent::Connected(p) => {
+                tracing::info!(peer = %p.short(), "peer connected");
+                self.connected.insert(p, now);
+                self.refused.remove(&p);
+                self.node.engine_mut().handle_connected(now, p);
+            }
+            NetEvent::Disconnected(p) => {
+                tracing::info!(peer = %p.short(), "peer disconnected");
+                self.connected.remove(&p);
+                self.node.engine_mut().handle_disconnected(p);
+            }
+            NetEvent::Refused { peer, reason } => {
+                let why = match self.node.state().devices.get(&peer) {
+                    Some(d) if d.revoked_by.is_some() => "revoked device".to_owned(),
+                    Some(_) => format!("device not active ({reason})"),
+                    None => "not a device of this organization".to_owned(),
+                };
+                tracing::warn!(peer = %peer.short(), reason = %why, "connection refused");
+                self.connected.remove(&peer);
+                self.node.engine_mut().handle_disconnected(peer);
+                if self.refused.len() < 1024 || self.refused.contains_key(&peer) {
+                    self.refused.insert(peer, (why, now));
+                }
+            }
+            NetEvent::Message { from, bytes } => {
+                self.node.engine_mut().handle_message(now, from, &bytes);
+            }
+            NetEvent::Gossip { msg_id, .. } => {
+                // We do not subscribe to gossip; refuse anything that arrives anyway.
+                let net = self.net.clone();
+                tokio::spawn(async move {
+                    let _ = net.report(msg_id, false).await;
+                });
+            }
+            NetEvent::Subscribed { .. } => {}
+            NetEvent::SendFailed { to, reason } => {
+                tracing::debug!(peer = %to.short(), %reason, "message not delivered");
+            }
+            NetEvent::Error(e) => tracing::warn!("network: {e}"),
+        }
+    }
+
+    /// After an input: settle, transmit, update the allowlist.
+    async fn turn(&mut self) {
+        if let Err(e) = self.node.settle() {
+            tracing::error!("could not settle: {e}");
+        }
+        while let Some(t) = self.node.engine_mut().poll_transmit() {
+            if let Err(e) = self.net.send(t.peer, t.bytes).await {
+                tracing::debug!(peer = %t.peer.short(), "send: {e}");
+            }
+        }
+        for p in self.node.take_disconnects() {
+            tracing::info!(peer = %p.short(), "engine cut the peer off");
+        }
+        self.sync_allowlist().await;
+    }
+
+    /// The allowlist is every active device of the organization (but us) and every
+    /// authorized relay.
+    async fn sync_allowlist(&mut self) {
+        let me = self.node.device_id();
+        let st = self.node.state();
+        let now: BTreeSet<DeviceId> = st
+            .devices
+            .keys()
+            .filter(|d| **d != me && st.is_active(d))
+            .chain(st.relays.keys())
+            .copied()
+            .collect();
+        if now != self.allowed {
+            if let Err(e) = self.net.set_allowed(now.clone()).await {
+                tracing::error!("allowlist: {e}");
+            }
+            self.allowed = now;
+        }
+    }
+
+    async fn on_call(&mut self, req: Request, reply: mpsc::Sender<Frame>) {
+        let result = match req {
+            Request::Shutdown => {
+                self.stop = true;
+                Ok(Response::Message("daemon stopping".into()))
+            }
+            Request::Peers => Ok(Response::Peers(self.peers())),
+            Request::Status => self.status().await,
+            Request::Connect { addr } => self.connect(&addr).await,
+            other => {
+                let node = &mut self.node;
+                let progress_tx = reply.clone();
+                let mut last = std::time::Instant::now();
+                tokio::task::block_in_place(|| {
+                    exec::execute(node, other, &mut |p| {
+                        if last.elapsed() >= Duration::from_millis(100)
+                            || p.files == p.total_files
+                        {
+                            last = std::time::Instant::now();
+                            let _ = progress_tx.try_send(Frame::Progress { progress: p });
+                        }
+                    })
+                })
+            }
+        };
+        let frame = match result {
+            Ok(r) => Frame::Ok {
+                response: Box::new(r),
+            },
+            Err(e) => Frame::Err {
+                kind: error_kind(&e).to_owned(),
+                message: e.to_string(),
+            },
+        };
+        let _ = reply.send(frame).await;
+    }
+
+    async fn status(&mut self) -> Result<Response, NodeError> {
+        let mut s = exec::status(&mut self.node, true)?;
+        s.listen = self.full_listen();
+        s.peers = self.connected.len();
+        Ok(Response::Status(s))
+    }
+
+    async fn connect(&mut self, addr: &str) -> Result<Response, NodeError> {
+        let m: Multiaddr = addr
+            .parse()
+            .map_err(|e| NodeError::Invalid(format!("{addr:?} is not a multiaddress: {e}")))?;
+        self.net
+            .dial(m)
+            .await
+            .map_err(|e| NodeError::Invalid(format!("cannot dial {addr}: {e}")))?;
+        self.node.store().add_dial(addr, now_ms())?;
+        Ok(Response::Message(format!("dialling {addr}")))
+    }
+
+    fn peers(&mut self) -> Vec<PeerInfo> {
+        let devices = self.node.devices();
+        let label = |d: &DeviceId| {
+            let id = d.to_string();
+            devices
+                .iter()
+                .find(|x| x.id == id)
+                .map(|x| (x.label.clone(), x.user_name.clone()))
+        };
+        let mut out = Vec::new();
+        for (d, since) in &self.connected {
+            let l = label(d);
+            out.push(PeerInfo {
+                device: d.to_string(),
+                label: l.as_ref().map(|x| x.0.clone()),
+                user: l.map(|x| x.1),
+                state: "connected".into(),
+                reason: None,
+                since_ms: *since,
+            });
+        }
+        for (d, (why, since)) in &self.refused {
+            let l = label(d);
+            out.push(PeerInfo {
+                device: d.to_string(),
+                label: l.as_ref().map(|x| x.0.clone()),
+                user: l.map(|x| x.1),
+                state: "refused".into(),
+                reason: Some(why.clone()),
+                since_ms: *since,
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,345 @@
+//! Workspace documents in memory: the decrypted file tree of each workspace, rebuilt from the
+//! content envelopes this device can open, and local edits sealed back into envelopes.
+//!
+//! A [`Doc`] holds the automerge document ([`cloison_crdt::Workspace`]), the epoch keys this
+//! device opened ([`Keyring`]) and which content envelopes it has applied. Documents are never
+//! written to disk in clear: they are rebuilt from the (sealed) envelopes in the store when a
+//! node opens them.
+//!
+//! Invariants:
+//! - Only envelopes in the workspace's *kept* set are applied; if revocation-wins drops one that
+//!   was applied, the document is rebuilt from the kept set.
+//! - Every change inside an envelope was written by the envelope's signing device
+//!   ([`content::open_changes`]).
+//! - Every workspace uses [`SHARDS`] entry shards (protocol v1 fixes it: a joining device must
+//!   know it before any change arrives).
+//! - Local edits become envelopes of at most [`MAX_PAYLOAD`] plaintext bytes and
+//!   [`content::MAX_CHANGES`] changes each.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cloison_crdt::{Author, IdSource, Kind as EntryKind, Workspace};
+
+use super::{Node, NodeError, now_ms};
+use crate::seal::ConvergenceSecret;
+use crate::sync::DocId;
+use crate::workspace::keyring::{self, Actor, Keyring, KeyringError};
+use crate::workspace::{EnvelopeId, Role, WorkspaceId, content};
+
+/// Entry shards of every workspace document (fixed in protocol v1).
+pub const SHARDS: u16 = cloison_crdt::DEFAULT_SHARDS;
+/// Largest plaintext of one content envelope (the envelope limit is 2 MiB).
+pub const MAX_PAYLOAD: usize = 1536 * 1024;
+
+/// Entry and version ids from the OS random generator.
+pub(super) struct OsIds;
+
+impl IdSource for OsIds {
+    fn next_bytes(&mut self) -> [u8; cloison_crdt::ID_LEN] {
+        let mut b = [0u8; cloison_crdt::ID_LEN];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
+        b
+    }
+}
+
+/// One workspace's document, opened.
+pub(super) struct Doc {
+    pub crdt: Workspace,
+    pub ring: Keyring,
+    /// `Keys` envelopes seen when `ring` was opened.
+    keys_seen: usize,
+    /// Content envelopes applied (or found unreadable, never retried).
+    applied: HashSet<EnvelopeId>,
+    /// Content envelopes this device cannot open yet (no epoch key).
+    pub locked: usize,
+}
+
+impl Doc {
+    pub(super) fn joined(actor: &[u8]) -> Result<Doc, NodeError> {
+        Ok(Doc {
+            crdt: Workspace::join(actor, SHARDS)?,
+            ring: Keyring::default(),
+            keys_seen: usize::MAX,
+            applied: HashSet::new(),
+            locked: 0,
+        })
+    }
+}
+
+impl Node {
+    /// The actor id this device writes documents with.
+    pub(super) fn actor(&self) -> Vec<u8> {
+        content::actor_of(&self.device_id())
+    }
+
+    /// Brings the document of `w` up to date with the admitted envelopes (opening it if needed),
+    /// then, in eager mode, asks the engine for the blocks of its current files.
+    pub(super) fn refresh_doc(&mut self, w: WorkspaceId) -> Result<(), NodeError> {
+        let user = self.user_id();
+        let actor = self.actor();
+        if !self.docs.contains_key(&w) {
+            self.docs.insert(w, Doc::joined(&actor)?);
+        }
+        let Some(log) = self.engine.replica().workspaces.get(&w) else {
+            return Ok(());
+        };
+        let org = &self.engine.replica().org;
+        let st = log.state(org);
+        let Some(doc) = self.docs.get_mut(&w) else {
+            return Ok(());
+        };
+        if st.dropped.iter().any(|id| doc.applied.contains(id)) {
+            tracing::info!(workspace = %w, "an applied envelope was dropped by revocation: rebuilding the document");
+            *doc = Doc::joined(&actor)?;
+        }
+        if doc.keys_seen != st.keys.len() {
+            let keys = &self.keys;
+            doc.ring = Keyring::open(log, org, user, |g| keys.user_secret_gen(g));
+            doc.keys_seen = st.keys.len();
+        }
+        let mut locked = 0;
+        let mut applied_any = false;
+        for id in &st.content {
+            if doc.applied.contains(id) {
+                continue;
+            }
+            let Some(e) = log.get(id) else { continue };
+            match doc.ring.read(e) {
+                Ok(plain) => {
+                    doc.applied.insert(*id);
+                    match content::open_changes(&plain, &e.header().author) {
+                        Ok(changes) => {
+                            if let Err(err) = doc.crdt.apply_remote(changes) {
+                                tracing::warn!(workspace = %w, envelope = %id, "changes refused by the document: {err}");
+                            } else {
+                                applied_any = true;
+                            }
+                        }
+                        Err(err) => {
+                            tracing::warn!(workspace = %w, envelope = %id, "content refused: {err}");
+                        }
+                    }
+                }
+                Err(KeyringError::NoKey(_)) => locked += 1,
+                Err(err) => {
+                    doc.applied.insert(*id);
+                    tracing::warn!(workspace = %w, envelope = %id, "content does not open: {err}");
+                }
+            }
+        }
+        doc.locked = locked;
+        if applied_any && self.eager {
+            self.want_blocks(w);
+        }
+        Ok(())
+    }
+
+    /// Asks the engine for every block of the current version of every file of `w` that the
+    /// store lacks.
+    pub(super) fn want_blocks(&mut self, w: WorkspaceId) {
+        let Some(doc) = self.docs.get_mut(&w) else {
+            return;
+        };
+        let mut want = Vec::new();
+        for (_, n) in doc.crdt.walk() {
+            if n.kind != EntryKind::File {
+                continue;
+            }
+            if let Some(v) = &n.current {
+                want.extend(
+                    v.manifest
+                        .chunks
+                        .iter()
+                        .filter(|c| !self.blocks.contains(&c.id))
+                        .map(|c| c.id),
+                );
+            }
+        }
+        if !want.is_empty() {
+            self.engine.fetch_blocks(DocId::Workspace(w), want);
+        }
+    }
+
+    /// The document of `w`, opened and up to date.
+    pub(super) fn doc(&mut self, w: WorkspaceId) -> Result<&mut Doc, NodeError> {
+        if !self.engine.replica().workspaces.contains_key(&w) {
+            return Err(NodeError::NotFound {
+                what: "workspace",
+                query: w.to_string(),
+            });
+        }
+        self.refresh_doc(w)?;
+        self.docs.get_mut(&w).ok_or_else(|| NodeError::NotFound {
+            what: "workspace",
+            query: w.to_string(),
+        })
+    }
+
+    /// Our role in `w`, if we are a member.
+    pub(super) fn role_in(&self, w: WorkspaceId) -> Option<Role> {
+        let r = self.engine.replica();
+        let log = r.workspaces.get(&w)?;
+        log.state(&r.org).members.get(&self.user_id()).copied()
+    }
+
+    /// Fails unless our role in `w` is at least `min`.
+    pub(super) fn require_role(&self, w: WorkspaceId, min: Role, what: &str) -> Result<(), NodeError> {
+        match self.role_in(w) {
+            Some(r) if r >= min => Ok(()),
+            Some(r) => Err(NodeError::Forbidden(format!("{what} needs {min}, you are {r}"))),
+            None => Err(NodeError::Forbidden(format!("{what}: you are not a member"))),
+        }
+    }
+
+    /// The convergence secret for new blocks of `w`: derived from the current epoch key, so
+    /// identical chunks dedup within an epoch and nothing links them across a rotation.
+    pub(super) fn convergence(&mut self, w: WorkspaceId) -> Result<ConvergenceSecret, NodeError> {
+        let r = self.engine.replica();
+        let epoch = r
+            .workspaces
+            .get(&w)
+            .and_then(|log| log.state(&r.org).current_epoch().map(|e| e.id));
+        let doc = self.doc(w)?;
+        let key = epoch
+            .and_then(|id| doc.ring.epoch(&id))
+            .ok_or_else(|| NodeError::NoKey(w.to_string()))?;
+        let derived = zeroize::Zeroizing::new(blake3::derive_key(
+            "cloison 2026 convergence-secret v1",
+            key.as_bytes(),
+        ));
+        Ok(ConvergenceSecret::from_bytes(&derived))
+    }
+
+    /// Who we are, for the versions we write.
+    pub(super) fn author(&mut self) -> Author {
+        let me = self.device_id();
+        let user = self.user_id().to_string();
+        let users = self.users();
+        let user_name = users
+            .iter()
+            .find(|u| u.id == user)
+            .map(|u| clean_label(&u.name))
+            .unwrap_or_default();
+        let label = self
+            .devices()
+            .into_iter()
+            .find(|d| d.this_device)
+            .map(|d| clean_label(&d.label))
+            .unwrap_or_default();
+        Author {
+            device: me.0,
+            user_name,
+            device_label: label,
+        }
+    }
+
+    /// Seals the document's uncommitted edits into content envelopes and admits them.
+    pub(super) fn commit(&mut self, w: WorkspaceId) -> Result<usize, NodeError> {
+        let Some(doc) = self.docs.get_mut(&w) else {
+            return Ok(0);
+        };
+        let changes: Vec<(u16, Vec<u8>)> = doc
+            .crdt
+            .commit_local()
+            .into_iter()
+            .map(|c| (c.shard, c.bytes))
+            .collect();
+        let mut groups: Vec<Vec<(u16, Vec<u8>)>> = Vec::new();
+        let mut size = 0;
+        for c in changes {
+            let len = c.1.len() + 8;
+            match groups.last_mut() {
+                Some(g) if size + len <= MAX_PAYLOAD && g.len() < content::MAX_CHANGES => {
+                    size += len;
+                    g.push(c);
+                }
+                _ => {
+                    size = len;
+                    groups.push(vec![c]);
+                }
+            }
+        }
+        let device = self.keys.device();
+        let n = groups.len();
+        for g in groups {
+            let plain = zeroize::Zeroizing::new(content::encode_changes(&g));
+            let rep = self.engine.replica_mut();
+            let org = Arc::clone(&rep.org);
+            let Some(log) = rep.workspaces.get_mut(&w) else {
+                return Ok(0);
+            };
+            let Some(doc) = self.docs.get_mut(&w) else {
+                return Ok(0);
+            };
+            let bytes = keyring::write(
+                &mut rand::rng(),
+                log,
+                &org,
+                &mut Actor {
+                    keys: &device,
+                    clock: &mut self.clock,
+                },
+                now_ms(),
+                &doc.ring,
+                &plain,
+            )?;
+            doc.applied.insert(keyring::id_of(&bytes));
+            let r = self
+                .engine
+                .handle_local(now_ms(), DocId::Workspace(w), vec![bytes]);
+            if let Some((_, reason)) = r.refused.first() {
+                return Err(NodeError::Refused((*reason).to_owned()));
+            }
+        }
+        self.settle()?;
+        Ok(n)
+    }
+
+    /// What an OWNER or MANAGER device owes the workspace (a new epoch after a member left or
+    /// was revoked, keys for members who lack them): written and handed to the engine; the
+    /// caller's settle round persists them.
+    pub(super) fn maintain_workspace(&mut self, w: WorkspaceId) -> Result<(), NodeError> {
+        if !self.state().is_active(&self.device_id()) {
+            return Ok(());
+        }
+        let user = self.user_id();
+        let device = self.keys.device();
+        let rep = self.engine.replica_mut();
+        let org = Arc::clone(&rep.org);
+        let Some(log) = rep.workspaces.get_mut(&w) else {
+            return Ok(());
+        };
+        let keys = &self.keys;
+        let out = keyring::maintain(
+            &mut rand::rng(),
+            log,
+            &org,
+            &mut Actor {
+                keys: &device,
+                clock: &mut self.clock,
+            },
+            user,
+            now_ms(),
+            |g| keys.user_secret_gen(g),
+        )?;
+        if !out.is_empty() {
+            tracing::info!(workspace = %w, envelopes = out.len(), "workspace keys maintained");
+            let _ = self.engine.handle_local(now_ms(), DocId::Workspace(w), out);
+        }
+        Ok(())
+    }
+}
+
+/// A display string the document accepts as an author label (no `/`, no control characters,
+/// at most 64 bytes).
+fn clean_label(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .collect();
+    while out.len() > cloison_crdt::limits::MAX_LABEL {
+        out.pop();
+    }
+    out
+}

@@ -1,0 +1,119 @@
+//! After every input to the engine (a local write, a peer's message, a timer): persist what was
+//! admitted, store received blocks, answer block requests, run the housekeeping that admitted
+//! entries call for (user-key and workspace-key rotations), and bring open documents up to date.
+//!
+//! Invariants: an item is persisted only after the engine admitted it; blocks are stored only
+//! after the engine checked them against their id (the store checks again); the loop runs
+//! until the engine has no event left, so a rotation written in reaction to a revocation is
+//! persisted and pushed in the same call.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Node, NodeError, now_ms};
+use crate::sync::{DocId, Event};
+use crate::trust::EntryId;
+use crate::workspace::{EnvelopeId, WorkspaceId};
+
+/// What one [`Node::settle`] did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Organization entries persisted.
+    pub entries: usize,
+    /// Envelopes persisted.
+    pub envelopes: usize,
+    /// Blocks received and stored.
+    pub blocks: usize,
+    /// Items refused from peers.
+    pub refused: usize,
+}
+
+/// Most settle rounds in one call (each round drains every event; housekeeping may cause one
+/// more round, never an unbounded chain).
+const MAX_ROUNDS: usize = 16;
+
+impl Node {
+    /// Drains the engine's events: see the module doc.
+    pub fn settle(&mut self) -> Result<Settled, NodeError> {
+        let mut out = Settled::default();
+        for _ in 0..MAX_ROUNDS {
+            let mut org_ids: Vec<[u8; 32]> = Vec::new();
+            let mut ws_ids: BTreeMap<WorkspaceId, Vec<[u8; 32]>> = BTreeMap::new();
+            let mut blocks: Vec<([u8; 32], Vec<u8>)> = Vec::new();
+            let mut requests = Vec::new();
+            let mut any = false;
+            while let Some(ev) = self.engine.poll_event() {
+                any = true;
+                match ev {
+                    Event::Admitted {
+                        doc: DocId::Org,
+                        ids,
+                    } => org_ids.extend(ids),
+                    Event::Admitted {
+                        doc: DocId::Workspace(w),
+                        ids,
+                    } => ws_ids.entry(w).or_default().extend(ids),
+                    Event::Refused { peer, id, reason } => {
+                        out.refused += 1;
+                        tracing::warn!(peer = %peer.short(), item = %hex::encode(&id[..6]), reason, "item from peer refused");
+                    }
+                    Event::BadMessage { peer, error } => {
+                        tracing::warn!(peer = %peer.short(), %error, "undecodable message from peer");
+                    }
+                    Event::BlockRequested { peer, doc, ids } => requests.push((peer, doc, ids)),
+                    Event::BlockReceived { id, bytes, .. } => blocks.push((id, bytes)),
+                    Event::Disconnect { peer } => self.disconnects.push(peer),
+                }
+            }
+            if !any {
+                break;
+            }
+            let now = now_ms();
+            if !org_ids.is_empty() {
+                let log = &self.engine.replica().org;
+                out.entries += self
+                    .store
+                    .put_log_entries(org_ids.iter().filter_map(|id| log.get(&EntryId(*id))))?;
+            }
+            for (w, ids) in &ws_ids {
+                let Some(log) = self.engine.replica().workspaces.get(w) else {
+                    continue;
+                };
+                out.envelopes += self
+                    .store
+                    .put_envelopes(*w, ids.iter().filter_map(|id| log.get(&EnvelopeId(*id))))?;
+                self.last_sync.insert(*w, now);
+            }
+            if !blocks.is_empty() {
+                let refs: Vec<(&[u8; 32], &[u8])> =
+                    blocks.iter().map(|(id, b)| (id, b.as_slice())).collect();
+                out.blocks += self.store.put_blocks(&refs)?;
+                self.blocks.extend(blocks.iter().map(|(id, _)| *id));
+            }
+            for (peer, doc, ids) in requests {
+                let mut found = Vec::new();
+                let mut missing = Vec::new();
+                for id in ids {
+                    match self.store.block(&id)? {
+                        Some(b) => found.push((id, b)),
+                        None => missing.push(id),
+                    }
+                }
+                self.engine.provide_blocks(peer, doc, found, missing);
+            }
+            // Housekeeping: the organization changed (a revocation, a rotation sealed to us, a
+            // new member) or workspaces did.
+            let mut touched: BTreeSet<WorkspaceId> = ws_ids.keys().copied().collect();
+            if !org_ids.is_empty() {
+                self.maintain()?;
+                touched.extend(self.engine.replica().workspaces.keys().copied());
+            }
+            for w in touched {
+                self.maintain_workspace(w)?;
+                if self.eager || self.docs.contains_key(&w) {
+                    self.refresh_doc(w)?;
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,310 @@
+//! Workspaces as people see them: create, list, find by name or id prefix, share with a role,
+//! unshare (with key rotation), list members, and per-workspace sync status.
+//!
+//! Invariant: every access change is a signed envelope admitted by the same rules as a peer's
+//! (roles, epochs); names are only ever in the encrypted document (its title).
+
+use std::sync::Arc;
+
+use super::docs::{Doc, SHARDS};
+use super::{Node, NodeError, now_ms};
+use crate::sync::DocId;
+use crate::trust::UserId;
+use crate::workspace::keyring::{self, Actor};
+use crate::workspace::{Role, WorkspaceId};
+
+/// One workspace, for display.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct WorkspaceInfo {
+    /// Full id (hex).
+    pub id: String,
+    /// Its title (from the encrypted document), or `(no key yet)`.
+    pub name: String,
+    /// Our role, if we are a member.
+    pub role: Option<String>,
+    /// Members.
+    pub members: usize,
+    /// Envelopes admitted.
+    pub envelopes: usize,
+    /// Heads of the DAG (hex).
+    pub heads: Vec<String>,
+    /// Envelopes waiting for their parents.
+    pub waiting: usize,
+    /// Content envelopes this device cannot open yet.
+    pub locked: usize,
+    /// Files and folders in the tree.
+    pub entries: usize,
+    /// Key epochs.
+    pub epochs: usize,
+    /// Unix ms of the last envelope admitted, if any since the node opened.
+    pub last_sync_ms: Option<u64>,
+}
+
+/// One member of a workspace, for display.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MemberInfo {
+    /// User id (hex).
+    pub user: String,
+    /// Name.
+    pub name: String,
+    /// E-mail.
+    pub email: String,
+    /// Role.
+    pub role: String,
+    /// Whether the current epoch key was sealed to them.
+    pub has_key: bool,
+}
+
+impl Node {
+    /// Creates a workspace titled `name`; our user becomes its owner.
+    pub fn create_workspace(&mut self, name: &str) -> Result<WorkspaceInfo, NodeError> {
+        cloison_crdt::check_name(name).map_err(|_| {
+            NodeError::Invalid(format!(
+                "{name:?} is not a valid workspace name (1 to 255 bytes, no '/')"
+            ))
+        })?;
+        if self
+            .workspaces()?
+            .iter()
+            .any(|w| w.name.eq_ignore_ascii_case(name))
+        {
+            return Err(NodeError::Invalid(format!(
+                "a workspace named {name:?} already exists"
+            )));
+        }
+        let mut id = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut id);
+        let w = WorkspaceId(id);
+        let device = self.keys.device();
+        let me = self.user_id();
+        let org = Arc::clone(&self.engine.replica().org);
+        let (_, items) = keyring::create(
+            &mut rand::rng(),
+            &org,
+            &mut Actor {
+                keys: &device,
+                clock: &mut self.clock,
+            },
+            me,
+            now_ms(),
+            w,
+        )?;
+        let r = self
+            .engine
+            .handle_local(now_ms(), DocId::Workspace(w), items);
+        if let Some((_, reason)) = r.refused.first() {
+            return Err(NodeError::Refused((*reason).to_owned()));
+        }
+        self.settle()?;
+        let actor = self.actor();
+        let now = now_ms() as i64;
+        let mut crdt = cloison_crdt::Workspace::create(&actor, SHARDS, now)?;
+        crdt.set_title(name, now)?;
+        let mut doc = Doc::joined(&actor)?;
+        doc.crdt = crdt;
+        self.docs.insert(w, doc);
+        self.refresh_doc(w)?;
+        self.commit(w)?;
+        self.workspace_info(w)
+    }
+
+    /// Every workspace this device holds, sorted by name.
+    pub fn workspaces(&mut self) -> Result<Vec<WorkspaceInfo>, NodeError> {
+        let ids: Vec<WorkspaceId> = self.engine.replica().workspaces.keys().copied().collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for w in ids {
+            out.push(self.workspace_info(w)?);
+        }
+        out.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(out)
+    }
+
+    /// One workspace.
+    pub fn workspace_info(&mut self, w: WorkspaceId) -> Result<WorkspaceInfo, NodeError> {
+        let last_sync_ms = self.last_sync.get(&w).copied();
+        let doc = self.doc(w)?;
+        let title = doc.crdt.title();
+        let locked = doc.locked;
+        let entries = doc.crdt.tree().len().saturating_sub(1);
+        let user = self.user_id();
+        let r = self.engine.replica();
+        let log = r.workspaces.get(&w).ok_or_else(|| NodeError::NotFound {
+            what: "workspace",
+            query: w.to_string(),
+        })?;
+        let st = log.state(&r.org);
+        Ok(WorkspaceInfo {
+            id: w.to_string(),
+            name: title.unwrap_or_else(|| "(no key yet)".into()),
+            role: st.members.get(&user).map(|r| r.as_str().to_owned()),
+            members: st.members.len(),
+            envelopes: log.len(),
+            heads: st.heads.iter().map(ToString::to_string).collect(),
+            waiting: log.pending_len(),
+            locked,
+            entries,
+            epochs: st.epochs.len(),
+            last_sync_ms,
+        })
+    }
+
+    /// Finds a workspace by name (case-insensitive), full id or id prefix (4+ hex digits).
+    pub fn find_workspace(&mut self, query: &str) -> Result<WorkspaceId, NodeError> {
+        let q = query.trim().to_lowercase();
+        let all = self.workspaces()?;
+        let by_name: Vec<&WorkspaceInfo> =
+            all.iter().filter(|w| w.name.to_lowercase() == q).collect();
+        let hits: Vec<&WorkspaceInfo> = if by_name.is_empty() {
+            all.iter()
+                .filter(|w| w.id == q || (q.len() >= 4 && w.id.starts_with(&q)))
+                .collect()
+        } else {
+            by_name
+        };
+        match hits.as_slice() {
+            [] => Err(NodeError::NotFound {
+                what: "workspace",
+                query: query.to_owned(),
+            }),
+            [one] => WorkspaceId::from_hex(&one.id).ok_or_else(|| NodeError::NotFound {
+                what: "workspace",
+                query: query.to_owned(),
+            }),
+            many => Err(NodeError::Ambiguous {
+                what: "workspace",
+                query: query.to_owned(),
+                candidates: many
+                    .iter()
+                    .map(|w| format!("{} ({})", &w.id[..12], w.name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Gives `user` a role in `w` and seals them every epoch key we hold (the history).
+    pub fn share(&mut self, w: WorkspaceId, user: UserId, role: Role) -> Result<(), NodeError> {
+        self.require_role(w, Role::Manager, "sharing")?;
+        if role > Role::Contributor {
+            self.require_role(w, Role::Owner, "granting manager or owner")?;
+        }
+        if self
+            .state()
+            .users
+            .get(&user)
+            .is_none_or(|u| u.revoked_by.is_some())
+        {
+            return Err(NodeError::Invalid("that user is not active".into()));
+        }
+        self.doc(w)?;
+        let device = self.keys.device();
+        let rep = self.engine.replica_mut();
+        let org = Arc::clone(&rep.org);
+        let (Some(log), Some(doc)) = (rep.workspaces.get_mut(&w), self.docs.get(&w)) else {
+            return Ok(());
+        };
+        let items = keyring::share(
+            &mut rand::rng(),
+            log,
+            &org,
+            &mut Actor {
+                keys: &device,
+                clock: &mut self.clock,
+            },
+            now_ms(),
+            &doc.ring,
+            user,
+            role,
+        )?;
+        self.admit_own(w, items)
+    }
+
+    /// Removes `user` from `w` and opens a new epoch without them.
+    pub fn unshare(&mut self, w: WorkspaceId, user: UserId) -> Result<(), NodeError> {
+        self.require_role(w, Role::Manager, "unsharing")?;
+        if user == self.user_id() && self.role_in(w) == Some(Role::Owner) {
+            let owners = self
+                .members_of(w)
+                .iter()
+                .filter(|(_, r)| *r == Role::Owner)
+                .count();
+            if owners <= 1 {
+                return Err(NodeError::Invalid(
+                    "you are the last owner; share the workspace with another owner first".into(),
+                ));
+            }
+        }
+        if !self.members_of(w).iter().any(|(u, _)| *u == user) {
+            return Err(NodeError::Invalid("that user is not a member".into()));
+        }
+        let device = self.keys.device();
+        let rep = self.engine.replica_mut();
+        let org = Arc::clone(&rep.org);
+        let Some(log) = rep.workspaces.get_mut(&w) else {
+            return Ok(());
+        };
+        let items = keyring::unshare(
+            &mut rand::rng(),
+            log,
+            &org,
+            &mut Actor {
+                keys: &device,
+                clock: &mut self.clock,
+            },
+            now_ms(),
+            user,
+        )?;
+        self.admit_own(w, items)
+    }
+
+    fn admit_own(&mut self, w: WorkspaceId, items: Vec<Vec<u8>>) -> Result<(), NodeError> {
+        let r = self
+            .engine
+            .handle_local(now_ms(), DocId::Workspace(w), items);
+        if let Some((_, reason)) = r.refused.first() {
+            return Err(NodeError::Refused((*reason).to_owned()));
+        }
+        self.settle()?;
+        self.refresh_doc(w)
+    }
+
+    fn members_of(&self, w: WorkspaceId) -> Vec<(UserId, Role)> {
+        let r = self.engine.replica();
+        r.workspaces
+            .get(&w)
+            .map(|log| log.state(&r.org).members.into_iter().collect())
+            .unwrap_or_default()
+    }
+
+    /// The members of `w`, with names.
+    pub fn members(&mut self, w: WorkspaceId) -> Result<Vec<MemberInfo>, NodeError> {
+        let users = self.users();
+        let r = self.engine.replica();
+        let log = r.workspaces.get(&w).ok_or_else(|| NodeError::NotFound {
+            what: "workspace",
+            query: w.to_string(),
+        })?;
+        let st = log.state(&r.org);
+        let keyed = st
+            .current_epoch()
+            .map(|e| e.recipients.clone())
+            .unwrap_or_default();
+        let mut out: Vec<MemberInfo> = st
+            .members
+            .iter()
+            .map(|(u, role)| {
+                let id = u.to_string();
+                let info = users.iter().find(|x| x.id == id);
+                MemberInfo {
+                    user: id.clone(),
+                    name: info.map(|i| i.name.clone()).unwrap_or_default(),
+                    email: info.map(|i| i.email.clone()).unwrap_or_default(),
+                    role: role.as_str().to_owned(),
+                    has_key: keyed.contains_key(u),
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.name, &a.user).cmp(&(&b.name, &b.user)));
+        Ok(out)
+    }
+}
