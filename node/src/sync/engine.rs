@@ -492,7 +492,11 @@ impl Engine {
                 }
             }
             Msg::Offer { doc, ids } => {
-                if self.may_share(&peer, doc) || self.cfg.relay {
+                // A workspace we do not hold yet is offered by an active device that decided we
+                // are a member (as with `Items`); admission checks whatever then arrives.
+                let new_workspace = matches!(doc, DocId::Workspace(w)
+                    if !self.replica.workspaces.contains_key(&w));
+                if self.may_share(&peer, doc) || self.cfg.relay || new_workspace {
                     self.want(peer, doc, ids);
                 }
             }

@@ -1,9 +1,10 @@
 //! Fetching blocks on demand, in parallel, from any linked peer that shares the workspace.
 //!
-//! Invariants: a block is assigned to at most one peer at a time and never again to a peer that
-//! lacked it, sent a wrong one or timed out on it (until a new peer links, which resets nothing
-//! for the others); at most [`PER_PEER`] blocks are in flight per peer; a block is handed to the
-//! shell ([`Event::BlockReceived`]) only if BLAKE3 of its bytes is its id.
+//! Invariants: a block is assigned to at most one peer at a time and not again to a peer that
+//! lacked it, sent a wrong one or timed out on it until [`BLOCK_RETRY_MS`] have passed since
+//! that failure (a peer that lacked a block may have fetched it since: with a chain A - B - C,
+//! C asks B before B has it); at most [`PER_PEER`] blocks are in flight per peer; a block is
+//! handed to the shell ([`Event::BlockReceived`]) only if BLAKE3 of its bytes is its id.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -15,6 +16,8 @@ use crate::trust::DeviceId;
 pub const PER_PEER: usize = 8;
 /// How long a peer has to deliver an assigned block.
 pub const BLOCK_TIMEOUT_MS: u64 = 30_000;
+/// How long after a failure the peers that failed a block may be asked again.
+pub const BLOCK_RETRY_MS: u64 = 2_000;
 
 /// One wanted block.
 #[derive(Debug, Clone, Default)]
@@ -22,12 +25,16 @@ pub(super) struct Fetch {
     doc: Option<DocId>,
     tried: BTreeSet<DeviceId>,
     assigned: Option<(DeviceId, u64)>,
+    failed_at: Option<u64>,
 }
 
 impl Fetch {
-    /// When the current assignment times out.
+    /// When the current assignment times out, or when the peers that failed may be retried.
     pub(super) fn deadline(&self) -> Option<u64> {
-        self.assigned.map(|(_, since)| since + BLOCK_TIMEOUT_MS)
+        match self.assigned {
+            Some((_, since)) => Some(since + BLOCK_TIMEOUT_MS),
+            None => self.failed_at.map(|t| t + BLOCK_RETRY_MS),
+        }
     }
 }
 
@@ -171,9 +178,11 @@ impl Engine {
     }
 
     fn block_failed(&mut self, peer: DeviceId, id: [u8; 32]) {
+        let now = self.now;
         if let Some(f) = self.blocks.get_mut(&id) {
             f.tried.insert(peer);
             f.assigned = None;
+            f.failed_at = Some(now);
         }
     }
 
@@ -204,6 +213,15 @@ impl Engine {
             .collect();
         for (id, p) in late {
             self.block_failed(p, id);
+        }
+        for f in self.blocks.values_mut() {
+            if f.assigned.is_none()
+                && f.failed_at
+                    .is_some_and(|t| now.saturating_sub(t) >= BLOCK_RETRY_MS)
+            {
+                f.tried.clear();
+                f.failed_at = None;
+            }
         }
         self.plan_blocks();
     }
