@@ -5,11 +5,17 @@
 //! passphrase and returns a [`Run`] to assert on. The binary is the one cargo built for this
 //! workspace (found next to the test executable), never a copy from elsewhere.
 //!
-//! Invariant: every process a test starts is waited for before the call returns; nothing binds a
-//! network port yet (later tests that do bind only to 127.0.0.1 and clean up).
+//! [`TestHome::start`] runs a daemon (`cloison run`) on 127.0.0.1 with mDNS off; the returned
+//! [`Daemon`] knows its listen addresses and kills the process when dropped. Its log goes to
+//! `daemon.log` in the home.
+//!
+//! Invariants: every process a test starts is waited for (or killed and reaped on drop); daemons
+//! bind only 127.0.0.1 on ports the OS picks; every wait is bounded ([`wait_until`]).
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The passphrase every test home uses.
 pub const PASSPHRASE: &str = "test passphrase, not secret";
@@ -122,5 +128,135 @@ impl TestHome {
             .output()
             .unwrap_or_else(|e| panic!("cannot run cloison: {e}"));
         Run::from(out)
+    }
+}
+
+/// A running `cloison run`.
+pub struct Daemon {
+    child: Option<Child>,
+    /// Its listen addresses, with `/p2p/<peer id>`.
+    pub addrs: Vec<String>,
+    home: PathBuf,
+}
+
+impl TestHome {
+    /// Starts the daemon on 127.0.0.1 (TCP, ephemeral port), dialling `peers`; returns once its
+    /// control socket accepts requests.
+    pub fn start(&self, peers: &[&str]) -> Daemon {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.path().join("daemon.log"))
+            .unwrap_or_else(|e| panic!("daemon.log: {e}"));
+        let mut cmd = Command::new(bin("cloison"));
+        cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
+        for p in peers {
+            cmd.args(["--peer", p]);
+        }
+        let mut child = cmd
+            .env("CLOISON_HOME", self.path())
+            .env("CLOISON_PASSPHRASE", PASSPHRASE)
+            .env("CLOISON_TEST_FAST_KDF", "1")
+            .env("CLOISON_MDNS", "0")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start cloison run: {e}"));
+        let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+        let mut addrs = Vec::new();
+        let mut ready = false;
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Some(a) = line.strip_prefix("listening ") {
+                addrs.push(a.to_owned());
+            }
+            if line == "ready" {
+                ready = true;
+                break;
+            }
+        }
+        let mut d = Daemon {
+            child: Some(child),
+            addrs,
+            home: self.path().to_owned(),
+        };
+        if !ready {
+            d.kill();
+            panic!(
+                "the daemon did not start; its log:\n{}",
+                std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default()
+            );
+        }
+        d
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path().join("daemon.log")).unwrap_or_default()
+    }
+}
+
+impl Daemon {
+    /// Its first listen address.
+    pub fn addr(&self) -> &str {
+        self.addrs.first().map_or("", String::as_str)
+    }
+
+    /// Stops it with `cloison stop` and waits (killing it after 20 s).
+    pub fn stop(mut self) {
+        let _ = Command::new(bin("cloison"))
+            .arg("stop")
+            .env("CLOISON_HOME", &self.home)
+            .env("CLOISON_PASSPHRASE", PASSPHRASE)
+            .output();
+        if let Some(mut c) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline {
+                if matches!(c.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            panic!("the daemon did not stop within 20 s");
+        }
+    }
+
+    /// Kills it at once (SIGKILL), as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Whether the process still runs.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Polls `f` every 50 ms until it returns true; panics with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    loop {
+        if f() {
+            return start.elapsed();
+        }
+        if start.elapsed() > timeout {
+            panic!("timed out after {timeout:?} waiting until {what}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
     }
 }

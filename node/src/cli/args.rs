@@ -271,7 +271,13 @@ mod tests {
     #[test]
     fn parses_workspace_and_file_commands() {
         let c = Cli::try_parse_from([
-            "cloison", "workspace", "share", "Reports", "bob@x.org", "--role", "reader",
+            "cloison",
+            "workspace",
+            "share",
+            "Reports",
+            "bob@x.org",
+            "--role",
+            "reader",
         ])
         .unwrap();
         assert!(matches!(
@@ -281,10 +287,16 @@ mod tests {
         let c = Cli::try_parse_from(["cloison", "ls", "Reports"]).unwrap();
         assert!(matches!(c.command, Command::Ls { ref path, .. } if path == "/"));
         let c = Cli::try_parse_from([
-            "cloison", "run", "--listen", "/ip4/127.0.0.1/tcp/0", "--no-mdns",
+            "cloison",
+            "run",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--no-mdns",
         ])
         .unwrap();
-        assert!(matches!(c.command, Command::Run { no_mdns: true, ref listen, .. } if listen.len() == 1));
+        assert!(
+            matches!(c.command, Command::Run { no_mdns: true, ref listen, .. } if listen.len() == 1)
+        );
         assert!(Cli::try_parse_from(["cloison", "put", "Reports"]).is_err());
     }
 }

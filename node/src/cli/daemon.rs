@@ -15,7 +15,10 @@ use super::run::open;
 pub fn run(home: &Path, listen: &[String], peers: &[String], no_mdns: bool) -> Result<()> {
     let parse = |v: &[String]| -> Result<Vec<Multiaddr>> {
         v.iter()
-            .map(|a| a.parse().with_context(|| format!("{a:?} is not a multiaddress")))
+            .map(|a| {
+                a.parse()
+                    .with_context(|| format!("{a:?} is not a multiaddress"))
+            })
             .collect()
     };
     let mut listen = parse(listen)?;

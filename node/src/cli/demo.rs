@@ -151,12 +151,18 @@ impl Story {
         let start = Instant::now();
         while start.elapsed() < WAIT {
             if f() {
-                self.check(true, &format!("{what} ({} ms)", start.elapsed().as_millis()));
+                self.check(
+                    true,
+                    &format!("{what} ({} ms)", start.elapsed().as_millis()),
+                );
                 return true;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        self.check(false, &format!("{what} (gave up after {} s)", WAIT.as_secs()));
+        self.check(
+            false,
+            &format!("{what} (gave up after {} s)", WAIT.as_secs()),
+        );
         false
     }
 }
@@ -237,7 +243,15 @@ fn story(root: &Path) -> Result<()> {
         (&carol, "Carol Petit", "carol@hopital-nord.example"),
         (&dan, "Dan Moreau", "dan@hopital-nord.example"),
     ] {
-        admin.provision_user(&d.home, PASS.as_bytes(), kdf, name, email, d.name, Profile::Standard)?;
+        admin.provision_user(
+            &d.home,
+            PASS.as_bytes(),
+            kdf,
+            name,
+            email,
+            d.name,
+            Profile::Standard,
+        )?;
     }
     drop(admin);
     let users = alice.json(&["users"])?;
@@ -246,7 +260,9 @@ fn story(root: &Path) -> Result<()> {
         "four users in the organization log",
     );
 
-    s.step("daemons start on loopback: Bob dials Alice, Carol links Lyon to Paris, Dan dials Carol");
+    s.step(
+        "daemons start on loopback: Bob dials Alice, Carol links Lyon to Paris, Dan dials Carol",
+    );
     alice.start(&[])?;
     let a = alice.addr.clone().unwrap_or_default();
     println!("   alice listens on {a}");
@@ -257,23 +273,57 @@ fn story(root: &Path) -> Result<()> {
     let peers_of = |d: &Device| {
         d.json(&["peers"])
             .ok()
-            .and_then(|v| v["peers"].as_array().map(|a| a.iter().filter(|p| p["state"] == "connected").count()))
+            .and_then(|v| {
+                v["peers"]
+                    .as_array()
+                    .map(|a| a.iter().filter(|p| p["state"] == "connected").count())
+            })
             .unwrap_or(0)
     };
-    s.eventually("Alice is connected to Bob and Carol", || peers_of(&alice) == 2);
-    s.eventually("Carol is connected to Alice and Dan", || peers_of(&carol) == 2);
+    s.eventually("Alice is connected to Bob and Carol", || {
+        peers_of(&alice) == 2
+    });
+    s.eventually("Carol is connected to Alice and Dan", || {
+        peers_of(&carol) == 2
+    });
 
     s.step("Alice creates the workspace \"Cardiology\" and shares it with roles");
     alice.cmd(&["workspace", "create", "Cardiology"])?;
-    alice.cmd(&["workspace", "share", "Cardiology", "bob@hopital-nord.example", "--role", "contributor"])?;
-    alice.cmd(&["workspace", "share", "Cardiology", "Carol Petit", "--role", "reader"])?;
-    alice.cmd(&["workspace", "share", "Cardiology", "dan@hopital-nord.example", "--role", "contributor"])?;
+    alice.cmd(&[
+        "workspace",
+        "share",
+        "Cardiology",
+        "bob@hopital-nord.example",
+        "--role",
+        "contributor",
+    ])?;
+    alice.cmd(&[
+        "workspace",
+        "share",
+        "Cardiology",
+        "Carol Petit",
+        "--role",
+        "reader",
+    ])?;
+    alice.cmd(&[
+        "workspace",
+        "share",
+        "Cardiology",
+        "dan@hopital-nord.example",
+        "--role",
+        "contributor",
+    ])?;
     print!("{}", alice.cmd(&["workspace", "members", "Cardiology"])?);
-    s.eventually("Dan (Lyon, two hops away) sees the workspace by name", || {
-        dan.json(&["workspace", "list"]).is_ok_and(|v| {
-            v["workspaces"].as_array().is_some_and(|a| a.iter().any(|w| w["name"] == "Cardiology"))
-        })
-    });
+    s.eventually(
+        "Dan (Lyon, two hops away) sees the workspace by name",
+        || {
+            dan.json(&["workspace", "list"]).is_ok_and(|v| {
+                v["workspaces"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|w| w["name"] == "Cardiology"))
+            })
+        },
+    );
 
     s.step("Alice writes files in Paris; Carol and Dan read them in Lyon");
     let report = files.join("report.md");
@@ -282,8 +332,18 @@ fn story(root: &Path) -> Result<()> {
     let mut bytes = vec![0u8; 8 << 20];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
     std::fs::write(&scan, &bytes)?;
-    alice.cmd(&["put", "Cardiology", &report.to_string_lossy(), "reports/week-48.md"])?;
-    alice.cmd(&["put", "Cardiology", &scan.to_string_lossy(), "imaging/scan-0001.bin"])?;
+    alice.cmd(&[
+        "put",
+        "Cardiology",
+        &report.to_string_lossy(),
+        "reports/week-48.md",
+    ])?;
+    alice.cmd(&[
+        "put",
+        "Cardiology",
+        &scan.to_string_lossy(),
+        "imaging/scan-0001.bin",
+    ])?;
     s.eventually("Carol lists reports/week-48.md", || {
         names(&carol, "Cardiology", "reports").contains(&"week-48.md".to_owned())
     });
@@ -293,7 +353,12 @@ fn story(root: &Path) -> Result<()> {
     s.eventually("Dan's copy of the 8 MiB scan is byte-identical", || {
         same_file(&dan, "Cardiology", "imaging/scan-0001.bin", &scan, &files)
     });
-    let readers_write = carol.cmd(&["put", "Cardiology", &report.to_string_lossy(), "reports/carol.md"]);
+    let readers_write = carol.cmd(&[
+        "put",
+        "Cardiology",
+        &report.to_string_lossy(),
+        "reports/carol.md",
+    ]);
     s.check(readers_write.is_err(), "Carol, a reader, cannot write");
 
     s.step("Bob goes offline; Alice writes 20 notes; Bob comes back and catches up");
@@ -301,7 +366,10 @@ fn story(root: &Path) -> Result<()> {
     let notes = files.join("notes");
     std::fs::create_dir_all(&notes)?;
     for i in 0..20 {
-        std::fs::write(notes.join(format!("note-{i:02}.txt")), format!("note {i}\n"))?;
+        std::fs::write(
+            notes.join(format!("note-{i:02}.txt")),
+            format!("note {i}\n"),
+        )?;
     }
     alice.cmd(&["put", "Cardiology", &notes.to_string_lossy(), "notes"])?;
     bob.start(std::slice::from_ref(&a))?;
@@ -309,7 +377,13 @@ fn story(root: &Path) -> Result<()> {
         names(&bob, "Cardiology", "notes").len() == 20
     });
     s.eventually("Bob's note-07.txt is byte-identical", || {
-        same_file(&bob, "Cardiology", "notes/note-07.txt", &notes.join("note-07.txt"), &files)
+        same_file(
+            &bob,
+            "Cardiology",
+            "notes/note-07.txt",
+            &notes.join("note-07.txt"),
+            &files,
+        )
     });
 
     s.step("Alice removes Carol from the workspace: a new key epoch she does not get");
@@ -320,20 +394,48 @@ fn story(root: &Path) -> Result<()> {
             .unwrap_or(0)
     };
     let before = epochs(&alice);
-    alice.cmd(&["workspace", "unshare", "Cardiology", "carol@hopital-nord.example"])?;
-    s.check(epochs(&alice) == before + 1, "the unshare opened a new epoch");
+    alice.cmd(&[
+        "workspace",
+        "unshare",
+        "Cardiology",
+        "carol@hopital-nord.example",
+    ])?;
+    s.check(
+        epochs(&alice) == before + 1,
+        "the unshare opened a new epoch",
+    );
     let secret = files.join("after-unshare.md");
     std::fs::write(&secret, "Carol must not read this.\n")?;
-    alice.cmd(&["put", "Cardiology", &secret.to_string_lossy(), "reports/after-unshare.md"])?;
+    alice.cmd(&[
+        "put",
+        "Cardiology",
+        &secret.to_string_lossy(),
+        "reports/after-unshare.md",
+    ])?;
     s.eventually("Bob reads the file written after the unshare", || {
-        same_file(&bob, "Cardiology", "reports/after-unshare.md", &secret, &files)
+        same_file(
+            &bob,
+            "Cardiology",
+            "reports/after-unshare.md",
+            &secret,
+            &files,
+        )
     });
     // Carol's device no longer carries the workspace at all (devices sync a workspace only
     // with its members' devices), so Dan, whose only link was Carol's device, dials Paris.
     dan.cmd(&["connect", &a])?;
-    s.eventually("Dan, now linked to Alice with `cloison connect`, reads it too", || {
-        same_file(&dan, "Cardiology", "reports/after-unshare.md", &secret, &files)
-    });
+    s.eventually(
+        "Dan, now linked to Alice with `cloison connect`, reads it too",
+        || {
+            same_file(
+                &dan,
+                "Cardiology",
+                "reports/after-unshare.md",
+                &secret,
+                &files,
+            )
+        },
+    );
     s.check(
         !names(&carol, "Cardiology", "reports").contains(&"after-unshare.md".to_owned()),
         "Carol does not see it",
@@ -349,13 +451,19 @@ fn story(root: &Path) -> Result<()> {
     s.eventually("Carol refuses Dan's revoked device", || {
         carol.json(&["peers"]).is_ok_and(|v| {
             v["peers"].as_array().is_some_and(|a| {
-                a.iter().any(|p| p["label"] == "dan-pc" && p["state"] == "refused")
+                a.iter()
+                    .any(|p| p["label"] == "dan-pc" && p["state"] == "refused")
             })
         })
     });
     let late = files.join("late.md");
     std::fs::write(&late, "written by a revoked device\n")?;
-    let _ = dan.cmd(&["put", "Cardiology", &late.to_string_lossy(), "reports/late.md"]);
+    let _ = dan.cmd(&[
+        "put",
+        "Cardiology",
+        &late.to_string_lossy(),
+        "reports/late.md",
+    ]);
     std::thread::sleep(Duration::from_secs(2));
     s.check(
         !names(&alice, "Cardiology", "reports").contains(&"late.md".to_owned()),
@@ -366,10 +474,20 @@ fn story(root: &Path) -> Result<()> {
     let mut clean = true;
     for d in [&alice, &bob, &carol, &dan] {
         let db = std::fs::read(d.home.join("store.redb"))?;
-        for needle in [&b"Bob Durand"[..], b"hopital-nord.example", b"Cardiology", b"week-48", b"All patients stable"] {
+        for needle in [
+            &b"Bob Durand"[..],
+            b"hopital-nord.example",
+            b"Cardiology",
+            b"week-48",
+            b"All patients stable",
+        ] {
             if contains(&db, needle) {
                 clean = false;
-                println!("   {} holds {:?} in clear", d.name, String::from_utf8_lossy(needle));
+                println!(
+                    "   {} holds {:?} in clear",
+                    d.name,
+                    String::from_utf8_lossy(needle)
+                );
             }
         }
     }

@@ -86,7 +86,9 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
             WorkspaceCommand::Share { ws, user, role } => {
                 (Request::WorkspaceShare { ws, user, role }, false)
             }
-            WorkspaceCommand::Unshare { ws, user } => (Request::WorkspaceUnshare { ws, user }, false),
+            WorkspaceCommand::Unshare { ws, user } => {
+                (Request::WorkspaceUnshare { ws, user }, false)
+            }
             WorkspaceCommand::Members { ws, json } => (Request::WorkspaceMembers { ws }, json),
         },
         Command::Put {

@@ -22,7 +22,11 @@ pub fn execute(
         Request::RevokeDevice { query } => {
             let d = node.find_device(&query)?;
             let id = node.revoke_device(d)?;
-            Response::Message(format!("device {} revoked (entry {})", d.short(), id.short()))
+            Response::Message(format!(
+                "device {} revoked (entry {})",
+                d.short(),
+                id.short()
+            ))
         }
         Request::RevokeUser { query } => {
             let u = node.find_user(&query)?;
@@ -81,7 +85,9 @@ pub fn execute(
         Request::Status => Response::Status(status(node, false)?),
         Request::Connect { addr } => {
             if !node.store().add_dial(&addr, now_ms())? {
-                return Err(NodeError::Invalid("address too long or too many kept".into()));
+                return Err(NodeError::Invalid(
+                    "address too long or too many kept".into(),
+                ));
             }
             Response::Message(format!(
                 "no daemon running: {addr} will be dialled when `cloison run` starts"

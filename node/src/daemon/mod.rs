@@ -140,7 +140,9 @@ pub async fn run(
             .node
             .engine()
             .poll_timeout()
-            .map_or(MAX_TICK, |t| Duration::from_millis(t.saturating_sub(now_ms())))
+            .map_or(MAX_TICK, |t| {
+                Duration::from_millis(t.saturating_sub(now_ms()))
+            })
             .min(MAX_TICK);
         tokio::select! {
             ev = events.recv() => {
@@ -286,8 +288,7 @@ impl Daemon {
                 let mut last = std::time::Instant::now();
                 tokio::task::block_in_place(|| {
                     exec::execute(node, other, &mut |p| {
-                        if last.elapsed() >= Duration::from_millis(100)
-                            || p.files == p.total_files
+                        if last.elapsed() >= Duration::from_millis(100) || p.files == p.total_files
                         {
                             last = std::time::Instant::now();
                             let _ = progress_tx.try_send(Frame::Progress { progress: p });

@@ -73,7 +73,10 @@ async fn connection(mut stream: UnixStream, calls: mpsc::Sender<Call>) {
         let _ = refuse(
             &mut stream,
             "version",
-            &format!("control protocol {} is not supported (this daemon speaks {VERSION})", req.v),
+            &format!(
+                "control protocol {} is not supported (this daemon speaks {VERSION})",
+                req.v
+            ),
         )
         .await;
         return;

@@ -78,8 +78,8 @@ impl Node {
     pub(super) fn refresh_doc(&mut self, w: WorkspaceId) -> Result<(), NodeError> {
         let user = self.user_id();
         let actor = self.actor();
-        if !self.docs.contains_key(&w) {
-            self.docs.insert(w, Doc::joined(&actor)?);
+        if let std::collections::btree_map::Entry::Vacant(v) = self.docs.entry(w) {
+            v.insert(Doc::joined(&actor)?);
         }
         let Some(log) = self.engine.replica().workspaces.get(&w) else {
             return Ok(());
@@ -184,11 +184,20 @@ impl Node {
     }
 
     /// Fails unless our role in `w` is at least `min`.
-    pub(super) fn require_role(&self, w: WorkspaceId, min: Role, what: &str) -> Result<(), NodeError> {
+    pub(super) fn require_role(
+        &self,
+        w: WorkspaceId,
+        min: Role,
+        what: &str,
+    ) -> Result<(), NodeError> {
         match self.role_in(w) {
             Some(r) if r >= min => Ok(()),
-            Some(r) => Err(NodeError::Forbidden(format!("{what} needs {min}, you are {r}"))),
-            None => Err(NodeError::Forbidden(format!("{what}: you are not a member"))),
+            Some(r) => Err(NodeError::Forbidden(format!(
+                "{what} needs {min}, you are {r}"
+            ))),
+            None => Err(NodeError::Forbidden(format!(
+                "{what}: you are not a member"
+            ))),
         }
     }
 

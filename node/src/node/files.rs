@@ -143,7 +143,11 @@ fn mtime_ms(meta: &fs::Metadata) -> i64 {
 
 impl Node {
     /// Resolves a workspace path to an entry (the root for an empty path).
-    fn resolve_path(&mut self, w: WorkspaceId, path: &str) -> Result<cloison_crdt::Node, NodeError> {
+    fn resolve_path(
+        &mut self,
+        w: WorkspaceId,
+        path: &str,
+    ) -> Result<cloison_crdt::Node, NodeError> {
         let doc = self.doc(w)?;
         let clean = components(path).join("/");
         if clean.is_empty() {
@@ -213,7 +217,9 @@ impl Node {
             let name = local
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .ok_or_else(|| NodeError::Invalid(format!("{} has no file name", local.display())))?;
+                .ok_or_else(|| {
+                    NodeError::Invalid(format!("{} has no file name", local.display()))
+                })?;
             let (parts, name) = if into_folder {
                 (target.clone(), name)
             } else {
@@ -323,7 +329,10 @@ impl Node {
         if pending.is_empty() {
             return Ok(0);
         }
-        let refs: Vec<(&[u8; 32], &[u8])> = pending.iter().map(|(id, b)| (&id.0, b.as_slice())).collect();
+        let refs: Vec<(&[u8; 32], &[u8])> = pending
+            .iter()
+            .map(|(id, b)| (&id.0, b.as_slice()))
+            .collect();
         let n = self.store.put_blocks(&refs)?;
         self.blocks.extend(pending.iter().map(|(id, _)| id.0));
         pending.clear();
@@ -422,7 +431,8 @@ impl Node {
                         path: local.display().to_string(),
                         missing: 1,
                     })?;
-                let plain = seal::open_block(&bytes, &BlockId(c.id), &ChunkKey::from_bytes(&c.key))?;
+                let plain =
+                    seal::open_block(&bytes, &BlockId(c.id), &ChunkKey::from_bytes(&c.key))?;
                 hasher.update(&plain);
                 tmp.1.write_all(&plain).map_err(io_err(&tmp.0))?;
                 p.bytes += plain.len() as u64;
@@ -456,15 +466,21 @@ impl Node {
         let info = |n: &cloison_crdt::Node| EntryInfo {
             path: tree.path_of(n.id).unwrap_or_default(),
             name: n.name.clone(),
-            kind: if n.kind == Kind::Folder { "folder" } else { "file" }.to_owned(),
+            kind: if n.kind == Kind::Folder {
+                "folder"
+            } else {
+                "file"
+            }
+            .to_owned(),
             size: n.current.as_ref().map_or(0, |v| v.manifest.size),
             modified_ms: n.current.as_ref().map(|v| v.manifest.modified_ms),
             id: n.id.to_hex(),
             conflict_of: n.conflict_of.and_then(|c| tree.path_of(c)),
             hash: (n.kind == Kind::File).then(|| {
-                n.current
-                    .as_ref()
-                    .map_or_else(|| hex::encode(blake3::hash(b"").as_bytes()), |v| hex::encode(v.manifest.content_hash))
+                n.current.as_ref().map_or_else(
+                    || hex::encode(blake3::hash(b"").as_bytes()),
+                    |v| hex::encode(v.manifest.content_hash),
+                )
             }),
         };
         if node.kind == Kind::File {
@@ -496,7 +512,10 @@ impl Node {
                     .to_owned();
                 let parent = self.resolve_path(w, &parts.join("/"))?;
                 if parent.kind != Kind::Folder {
-                    return Err(NodeError::Invalid(format!("{} is not a folder", parts.join("/"))));
+                    return Err(NodeError::Invalid(format!(
+                        "{} is not a folder",
+                        parts.join("/")
+                    )));
                 }
                 (parent.id, name)
             }
@@ -602,7 +621,11 @@ impl Node {
                         return Err(NodeError::Ambiguous {
                             what: "version",
                             query: q,
-                            candidates: hits.iter().map(|v| v.to_hex()[..12].to_owned()).collect::<Vec<_>>().join(", "),
+                            candidates: hits
+                                .iter()
+                                .map(|v| v.to_hex()[..12].to_owned())
+                                .collect::<Vec<_>>()
+                                .join(", "),
                         });
                     }
                 }
