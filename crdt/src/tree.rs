@@ -118,6 +118,12 @@ impl Tree {
         Some(parts.join("/"))
     }
 
+    /// Every visible entry (root excluded), in id order, without building paths (cheaper than
+    /// [`Tree::walk`] when paths are not needed).
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> + '_ {
+        self.nodes.values().filter(|n| !n.id.is_root())
+    }
+
     /// Every visible entry (root excluded) with its path, depth first, children by name.
     pub fn walk(&self) -> Vec<(String, &Node)> {
         let mut out = Vec::with_capacity(self.nodes.len());

@@ -233,6 +233,26 @@ impl Daemon {
         }
     }
 
+    /// Sends SIGTERM and waits up to `timeout` for the process to exit; returns whether it
+    /// exited successfully.
+    pub fn terminate(&mut self, timeout: Duration) -> bool {
+        let Some(c) = self.child.as_mut() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &c.id().to_string()])
+            .status();
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = c.try_wait() {
+                self.child = None;
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
     /// Whether the process still runs.
     pub fn is_running(&mut self) -> bool {
         self.child

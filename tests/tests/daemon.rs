@@ -338,3 +338,21 @@ fn corrupted_messages_from_a_member_device_do_not_stop_the_daemon() {
     let log = t[0].log();
     assert!(log.contains("undecodable"), "{log}");
 }
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly_and_commands_then_open_the_store() {
+    let t = team(&["ann"]);
+    let mut a = t[0].start(&[]);
+    t[0].run(&["workspace", "create", "Docs"]).success();
+    let sock = t[0].path().join("control.sock");
+    assert!(sock.exists());
+    assert!(
+        a.terminate(Duration::from_secs(20)),
+        "exit status 0 after SIGTERM"
+    );
+    assert!(!sock.exists(), "the socket is removed");
+    // Without a daemon the command opens the store itself: what the daemon wrote is there.
+    let v = t[0].run(&["workspace", "list", "--json"]).json();
+    assert_eq!(v["workspaces"][0]["name"], "Docs");
+    assert!(t[0].run(&["peers"]).failure().contains("no daemon"));
+}

@@ -51,8 +51,11 @@ pub(crate) const REDIAL_ATTEMPTS: u32 = 8;
 const ADDRS_PER_PEER: usize = 8;
 /// Bytes of gossipsub framing allowed on top of the payload limit (signature, key, topic, ids).
 const GOSSIP_OVERHEAD: usize = 16 << 10;
-/// Concurrent inbound message streams per connection (bounds memory at this × `max_message`).
-const MAX_STREAMS: usize = 16;
+/// Concurrent message streams per connection (bounds memory at this × `max_message`). Must stay
+/// above the sync engine's blocks in flight per peer (`sync::engine::PER_PEER`) plus the other
+/// messages of a burst: a stream over the limit is dropped and its message lost until the
+/// engine's timeout.
+const MAX_STREAMS: usize = 64;
 /// Time for one message to be written and acknowledged.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 

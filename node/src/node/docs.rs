@@ -141,23 +141,17 @@ impl Node {
         let Some(doc) = self.docs.get_mut(&w) else {
             return;
         };
-        let mut want = Vec::new();
-        for (_, n) in doc.crdt.walk() {
-            if n.kind != EntryKind::File {
-                continue;
-            }
-            if let Some(v) = &n.current {
-                want.extend(
-                    v.manifest
-                        .chunks
-                        .iter()
-                        .filter(|c| !self.blocks.contains(&c.id))
-                        .map(|c| c.id),
-                );
-            }
-        }
+        let tree = doc.crdt.tree();
+        let want: Vec<([u8; 32], u64)> = tree
+            .nodes()
+            .filter(|n| n.kind == EntryKind::File)
+            .filter_map(|n| n.current.as_ref())
+            .flat_map(|v| v.manifest.chunks.iter())
+            .filter(|c| !self.blocks.contains(&c.id))
+            .map(|c| (c.id, u64::from(c.len) + 64))
+            .collect();
         if !want.is_empty() {
-            self.engine.fetch_blocks(DocId::Workspace(w), want);
+            self.engine.fetch_blocks_sized(DocId::Workspace(w), want);
         }
     }
 

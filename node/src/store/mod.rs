@@ -9,8 +9,9 @@
 //!   loading the log;
 //! - `ws_envelopes`: `(workspace, envelope id) -> bytes` exactly as received;
 //! - `ws_by_time`: `(workspace, time, id) -> ()`: per-workspace load order (topological);
-//! - `blocks`: block id -> the block's bytes (ciphertext; the id is BLAKE3 of them, checked on
-//!   write);
+//! - `block_locs`: block id -> `(segment, offset, length)` of the block's bytes (ciphertext, as
+//!   received) in the append-only pack files of `blocks/` beside the database ([`packs`]: why,
+//!   and their invariants); the id is BLAKE3 of the bytes, checked on write and on every read;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
 //!   `cloison connect` targets, kept across restarts).
 //!
@@ -19,15 +20,19 @@
 //! commit); every table is created at open so reads never meet `TableDoesNotExist`; bytes read back
 //! are still treated as hostile (the log re-verifies them on load).
 
+mod packs;
+
 use std::path::Path;
+
+pub use packs::{Loc, PackError, Packs};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use crate::trust::{Entry, EntryId, OrgId};
 use crate::workspace::{Envelope, WorkspaceId};
 
-/// Schema version of the database.
-pub const SCHEMA: u8 = 1;
+/// Schema version of the database (2: block bytes moved to pack files).
+pub const SCHEMA: u8 = 2;
 
 const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 const LOG_ENTRIES: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("log_entries");
@@ -37,7 +42,7 @@ const WS_ENVELOPES: TableDefinition<'_, ([u8; 16], [u8; 32]), &[u8]> =
     TableDefinition::new("ws_envelopes");
 const WS_BY_TIME: TableDefinition<'_, ([u8; 16], u64, [u8; 32]), ()> =
     TableDefinition::new("ws_by_time");
-const BLOCKS: TableDefinition<'_, [u8; 32], &[u8]> = TableDefinition::new("blocks");
+const BLOCKS: TableDefinition<'_, [u8; 32], (u32, u64, u32)> = TableDefinition::new("block_locs");
 const DIAL: TableDefinition<'_, &str, u64> = TableDefinition::new("dial");
 /// Longest multiaddress kept in the dial table.
 pub const MAX_DIAL_ADDR: usize = 512;
@@ -53,6 +58,9 @@ pub enum StoreError {
     /// The file belongs to another organization or schema.
     #[error("database mismatch: {0}")]
     Mismatch(&'static str),
+    /// The block packs failed.
+    #[error(transparent)]
+    Pack(#[from] PackError),
 }
 
 macro_rules! from_redb {
@@ -75,6 +83,7 @@ from_redb!(
 /// The device's database.
 pub struct Store {
     db: Database,
+    packs: Packs,
 }
 
 impl Store {
@@ -101,7 +110,8 @@ impl Store {
             }
         }
         tx.commit()?;
-        Ok(Store { db })
+        let packs = Packs::open(&path.parent().unwrap_or(Path::new(".")).join("blocks"))?;
+        Ok(Store { db, packs })
     }
 
     /// The organization recorded in the store, if any.
@@ -240,8 +250,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores blocks whose id is BLAKE3 of their bytes (others are refused), in one transaction.
-    /// Returns how many were new.
+    /// Stores blocks whose id is BLAKE3 of their bytes (others are refused): the new ones are
+    /// appended to the packs and synced, then indexed in one transaction. Returns how many were
+    /// new.
     pub fn put_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError> {
         if blocks
             .iter()
@@ -249,26 +260,51 @@ impl Store {
         {
             return Err(StoreError::Mismatch("block bytes do not match their id"));
         }
-        let tx = self.db.begin_write()?;
-        let mut n = 0;
+        let mut new: Vec<(&[u8; 32], &[u8])> = Vec::new();
         {
-            let mut t = tx.open_table(BLOCKS)?;
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(BLOCKS)?;
+            let mut seen = std::collections::HashSet::new();
             for (id, b) in blocks {
-                if t.get(**id)?.is_none() {
-                    t.insert(**id, *b)?;
-                    n += 1;
+                if t.get(**id)?.is_none() && seen.insert(**id) {
+                    new.push((id, b));
                 }
             }
         }
+        if new.is_empty() {
+            return Ok(0);
+        }
+        let bytes: Vec<&[u8]> = new.iter().map(|(_, b)| *b).collect();
+        let locs = self.packs.append(&bytes)?;
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(BLOCKS)?;
+            for ((id, _), loc) in new.iter().zip(&locs) {
+                t.insert(**id, (loc.segment, loc.offset, loc.len))?;
+            }
+        }
         tx.commit()?;
-        Ok(n)
+        Ok(new.len())
     }
 
-    /// A stored block.
+    /// A stored block (checked against its id).
     pub fn block(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        Ok(t.get(*id)?.map(|v| v.value().to_vec()))
+        let loc = {
+            let tx = self.db.begin_read()?;
+            let t = tx.open_table(BLOCKS)?;
+            t.get(*id)?.map(|v| {
+                let (segment, offset, len) = v.value();
+                Loc {
+                    segment,
+                    offset,
+                    len,
+                }
+            })
+        };
+        match loc {
+            Some(loc) => Ok(Some(self.packs.read(id, loc)?)),
+            None => Ok(None),
+        }
     }
 
     /// Whether a block is stored.

@@ -502,7 +502,16 @@ impl Engine {
             }
             Msg::Items { doc, items } => self.on_items(peer, doc, items),
             Msg::BlockWant { doc, ids } => self.on_block_want(peer, doc, ids),
-            Msg::Block { doc, id, bytes } => self.on_block(peer, doc, id, bytes),
+            Msg::Block { doc, id, bytes } => {
+                self.on_block(peer, doc, id, bytes);
+                self.plan_blocks();
+            }
+            Msg::Blocks { doc, blocks } => {
+                for b in blocks {
+                    self.on_block(peer, doc, b.id, b.bytes);
+                }
+                self.plan_blocks();
+            }
             Msg::BlockMissing { ids, .. } => self.on_block_missing(peer, ids),
         }
     }

@@ -102,7 +102,9 @@ pub enum Msg {
         doc: DocId,
         /// Its id.
         id: [u8; 32],
-        /// Its bytes.
+        /// Its bytes (serialized as bytes: the same postcard encoding as a sequence of `u8`,
+        /// without a call per byte).
+        #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
     },
     /// Blocks the sender does not have.
@@ -112,6 +114,24 @@ pub enum Msg {
         /// Block ids.
         ids: Vec<[u8; 32]>,
     },
+    /// Several blocks, as stored (small blocks travel packed: one message per about
+    /// [`ITEMS_TARGET`] bytes instead of one per block).
+    Blocks {
+        /// The workspace.
+        doc: DocId,
+        /// The blocks.
+        blocks: Vec<PackedBlock>,
+    },
+}
+
+/// One block inside [`Msg::Blocks`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PackedBlock {
+    /// Its id.
+    pub id: [u8; 32],
+    /// Its bytes.
+    #[serde(with = "serde_bytes")]
+    pub bytes: Vec<u8>,
 }
 
 /// A message that could not be decoded.
@@ -162,6 +182,7 @@ impl Msg {
             Msg::BlockWant { ids, .. } | Msg::BlockMissing { ids, .. } => {
                 ids.len() <= MAX_BLOCK_IDS
             }
+            Msg::Blocks { blocks, .. } => blocks.len() <= MAX_BLOCK_IDS,
             _ => true,
         };
         if ok {
@@ -195,6 +216,21 @@ mod tests {
             ids: vec![[0; 32]; MAX_IDS + 1],
         };
         assert_eq!(Msg::decode(&many.encode()), Err(MsgError::OverLimit));
+    }
+
+    #[test]
+    fn block_bytes_encode_as_a_plain_byte_sequence() {
+        // serde_bytes must not change the wire format: varint length, then the bytes.
+        let m = Msg::Block {
+            doc: DocId::Org,
+            id: [9; 32],
+            bytes: vec![1, 2, 3],
+        };
+        let mut want = vec![MSG_V1, 7, 0];
+        want.extend_from_slice(&[9; 32]);
+        want.extend_from_slice(&[3, 1, 2, 3]);
+        assert_eq!(m.encode(), want);
+        assert_eq!(Msg::decode(&want), Ok(m));
     }
 
     #[test]

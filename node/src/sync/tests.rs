@@ -125,6 +125,7 @@ impl Sim {
                     Msg::Offer { ids, .. } => format!("offer {}", ids.len()),
                     Msg::BlockWant { ids, .. } => format!("block-want {}", ids.len()),
                     Msg::Block { bytes, .. } => format!("block {}", bytes.len()),
+                    Msg::Blocks { blocks, .. } => format!("blocks {}", blocks.len()),
                     Msg::BlockMissing { ids, .. } => format!("block-missing {}", ids.len()),
                     Msg::Items { items, .. } => format!("items {}", items.len()),
                 };
