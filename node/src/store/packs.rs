@@ -150,13 +150,12 @@ impl Packs {
         let mut buf = vec![0u8; loc.len as usize];
         {
             let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-            if !readers.contains_key(&loc.segment) {
-                let f = File::open(&path).map_err(io(&path))?;
-                readers.insert(loc.segment, f);
-            }
-            let f = readers
-                .get(&loc.segment)
-                .ok_or_else(|| PackError::Damaged(hex::encode(&id[..8])))?;
+            let f = match readers.entry(loc.segment) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(File::open(&path).map_err(io(&path))?)
+                }
+            };
             f.read_exact_at(&mut buf, loc.offset).map_err(io(&path))?;
         }
         if blake3::hash(&buf).as_bytes() != id {
