@@ -337,27 +337,24 @@ impl Daemon {
                 .find(|x| x.id == id)
                 .map(|x| (x.label.clone(), x.user_name.clone()))
         };
+        let connected = self
+            .connected
+            .iter()
+            .map(|(d, since)| (d, "connected", None, *since));
+        let refused = self
+            .refused
+            .iter()
+            .map(|(d, (why, since))| (d, "refused", Some(why.clone()), *since));
         let mut out = Vec::new();
-        for (d, since) in &self.connected {
+        for (d, state, reason, since_ms) in connected.chain(refused) {
             let l = label(d);
             out.push(PeerInfo {
                 device: d.to_string(),
                 label: l.as_ref().map(|x| x.0.clone()),
                 user: l.map(|x| x.1),
-                state: "connected".into(),
-                reason: None,
-                since_ms: *since,
-            });
-        }
-        for (d, (why, since)) in &self.refused {
-            let l = label(d);
-            out.push(PeerInfo {
-                device: d.to_string(),
-                label: l.as_ref().map(|x| x.0.clone()),
-                user: l.map(|x| x.1),
-                state: "refused".into(),
-                reason: Some(why.clone()),
-                since_ms: *since,
+                state: state.into(),
+                reason,
+                since_ms,
             });
         }
         out

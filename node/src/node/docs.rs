@@ -67,7 +67,59 @@ impl Doc {
     }
 }
 
+/// What a keyed workspace operation works on: the workspace's log, the organization log, this
+/// device as the signing actor, the epoch keys it holds and its key file.
+pub(super) struct Keyed<'a> {
+    pub log: &'a mut crate::workspace::WorkspaceLog,
+    pub org: &'a crate::trust::OrgLog,
+    pub actor: Actor<'a>,
+    pub ring: &'a Keyring,
+    pub keys: &'a crate::keystore::Keystore,
+}
+
 impl Node {
+    /// Runs a keyring operation on workspace `w` (`None` if the replica does not hold it).
+    pub(super) fn keyed<T>(
+        &mut self,
+        w: WorkspaceId,
+        f: impl FnOnce(Keyed<'_>) -> Result<T, KeyringError>,
+    ) -> Result<Option<T>, NodeError> {
+        let device = self.keys.device();
+        let rep = self.engine.replica_mut();
+        let org = Arc::clone(&rep.org);
+        let Some(log) = rep.workspaces.get_mut(&w) else {
+            return Ok(None);
+        };
+        let empty = Keyring::default();
+        let ring = self.docs.get(&w).map_or(&empty, |d| &d.ring);
+        Ok(Some(f(Keyed {
+            log,
+            org: &org,
+            actor: Actor {
+                keys: &device,
+                clock: &mut self.clock,
+            },
+            ring,
+            keys: &self.keys,
+        })?))
+    }
+
+    /// Hands envelopes this device signed to the engine (admitted, then pushed to peers); the
+    /// first refusal is an error. The caller settles.
+    pub(super) fn local_items(
+        &mut self,
+        w: WorkspaceId,
+        items: Vec<Vec<u8>>,
+    ) -> Result<(), NodeError> {
+        let r = self
+            .engine
+            .handle_local(now_ms(), DocId::Workspace(w), items);
+        match r.refused.first() {
+            Some((_, reason)) => Err(NodeError::Refused((*reason).to_owned())),
+            None => Ok(()),
+        }
+    }
+
     /// The actor id this device writes documents with.
     pub(super) fn actor(&self) -> Vec<u8> {
         content::actor_of(&self.device_id())
@@ -263,37 +315,27 @@ impl Node {
                 }
             }
         }
-        let device = self.keys.device();
         let n = groups.len();
         for g in groups {
             let plain = zeroize::Zeroizing::new(content::encode_changes(&g));
-            let rep = self.engine.replica_mut();
-            let org = Arc::clone(&rep.org);
-            let Some(log) = rep.workspaces.get_mut(&w) else {
+            let Some(bytes) = self.keyed(w, |mut k| {
+                keyring::write(
+                    &mut rand::rng(),
+                    k.log,
+                    k.org,
+                    &mut k.actor,
+                    now_ms(),
+                    k.ring,
+                    &plain,
+                )
+            })?
+            else {
                 return Ok(0);
             };
-            let Some(doc) = self.docs.get_mut(&w) else {
-                return Ok(0);
-            };
-            let bytes = keyring::write(
-                &mut rand::rng(),
-                log,
-                &org,
-                &mut Actor {
-                    keys: &device,
-                    clock: &mut self.clock,
-                },
-                now_ms(),
-                &doc.ring,
-                &plain,
-            )?;
-            doc.applied.insert(keyring::id_of(&bytes));
-            let r = self
-                .engine
-                .handle_local(now_ms(), DocId::Workspace(w), vec![bytes]);
-            if let Some((_, reason)) = r.refused.first() {
-                return Err(NodeError::Refused((*reason).to_owned()));
+            if let Some(doc) = self.docs.get_mut(&w) {
+                doc.applied.insert(keyring::id_of(&bytes));
             }
+            self.local_items(w, vec![bytes])?;
         }
         self.settle()?;
         Ok(n)
@@ -307,25 +349,19 @@ impl Node {
             return Ok(());
         }
         let user = self.user_id();
-        let device = self.keys.device();
-        let rep = self.engine.replica_mut();
-        let org = Arc::clone(&rep.org);
-        let Some(log) = rep.workspaces.get_mut(&w) else {
-            return Ok(());
-        };
-        let keys = &self.keys;
-        let out = keyring::maintain(
-            &mut rand::rng(),
-            log,
-            &org,
-            &mut Actor {
-                keys: &device,
-                clock: &mut self.clock,
-            },
-            user,
-            now_ms(),
-            |g| keys.user_secret_gen(g),
-        )?;
+        let out = self
+            .keyed(w, |mut k| {
+                keyring::maintain(
+                    &mut rand::rng(),
+                    k.log,
+                    k.org,
+                    &mut k.actor,
+                    user,
+                    now_ms(),
+                    |g| k.keys.user_secret_gen(g),
+                )
+            })?
+            .unwrap_or_default();
         if !out.is_empty() {
             tracing::info!(workspace = %w, envelopes = out.len(), "workspace keys maintained");
             let _ = self.engine.handle_local(now_ms(), DocId::Workspace(w), out);

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use super::docs::{Doc, SHARDS};
 use super::{Node, NodeError, now_ms};
-use crate::sync::DocId;
 use crate::trust::UserId;
 use crate::workspace::keyring::{self, Actor};
 use crate::workspace::{Role, WorkspaceId};
@@ -89,12 +88,7 @@ impl Node {
             now_ms(),
             w,
         )?;
-        let r = self
-            .engine
-            .handle_local(now_ms(), DocId::Workspace(w), items);
-        if let Some((_, reason)) = r.refused.first() {
-            return Err(NodeError::Refused((*reason).to_owned()));
-        }
+        self.local_items(w, items)?;
         self.settle()?;
         let actor = self.actor();
         let now = now_ms() as i64;
@@ -127,12 +121,7 @@ impl Node {
         let locked = doc.locked;
         let entries = doc.crdt.tree().len().saturating_sub(1);
         let user = self.user_id();
-        let r = self.engine.replica();
-        let log = r.workspaces.get(&w).ok_or_else(|| NodeError::NotFound {
-            what: "workspace",
-            query: w.to_string(),
-        })?;
-        let st = log.state(&r.org);
+        let (log, st) = self.log_and_state(w)?;
         Ok(WorkspaceInfo {
             id: w.to_string(),
             name: title.unwrap_or_else(|| "(no key yet)".into()),
@@ -197,25 +186,20 @@ impl Node {
             return Err(NodeError::Invalid("that user is not active".into()));
         }
         self.doc(w)?;
-        let device = self.keys.device();
-        let rep = self.engine.replica_mut();
-        let org = Arc::clone(&rep.org);
-        let (Some(log), Some(doc)) = (rep.workspaces.get_mut(&w), self.docs.get(&w)) else {
-            return Ok(());
-        };
-        let items = keyring::share(
-            &mut rand::rng(),
-            log,
-            &org,
-            &mut Actor {
-                keys: &device,
-                clock: &mut self.clock,
-            },
-            now_ms(),
-            &doc.ring,
-            user,
-            role,
-        )?;
+        let items = self
+            .keyed(w, |mut k| {
+                keyring::share(
+                    &mut rand::rng(),
+                    k.log,
+                    k.org,
+                    &mut k.actor,
+                    now_ms(),
+                    k.ring,
+                    user,
+                    role,
+                )
+            })?
+            .unwrap_or_default();
         self.admit_own(w, items)
     }
 
@@ -237,35 +221,37 @@ impl Node {
         if !self.members_of(w).iter().any(|(u, _)| *u == user) {
             return Err(NodeError::Invalid("that user is not a member".into()));
         }
-        let device = self.keys.device();
-        let rep = self.engine.replica_mut();
-        let org = Arc::clone(&rep.org);
-        let Some(log) = rep.workspaces.get_mut(&w) else {
-            return Ok(());
-        };
-        let items = keyring::unshare(
-            &mut rand::rng(),
-            log,
-            &org,
-            &mut Actor {
-                keys: &device,
-                clock: &mut self.clock,
-            },
-            now_ms(),
-            user,
-        )?;
+        let items = self
+            .keyed(w, |mut k| {
+                keyring::unshare(&mut rand::rng(), k.log, k.org, &mut k.actor, now_ms(), user)
+            })?
+            .unwrap_or_default();
         self.admit_own(w, items)
     }
 
     fn admit_own(&mut self, w: WorkspaceId, items: Vec<Vec<u8>>) -> Result<(), NodeError> {
-        let r = self
-            .engine
-            .handle_local(now_ms(), DocId::Workspace(w), items);
-        if let Some((_, reason)) = r.refused.first() {
-            return Err(NodeError::Refused((*reason).to_owned()));
-        }
+        self.local_items(w, items)?;
         self.settle()?;
         self.refresh_doc(w)
+    }
+
+    /// A workspace's log and effective state.
+    fn log_and_state(
+        &self,
+        w: WorkspaceId,
+    ) -> Result<
+        (
+            &crate::workspace::WorkspaceLog,
+            crate::workspace::WorkspaceState,
+        ),
+        NodeError,
+    > {
+        let r = self.engine.replica();
+        let log = r.workspaces.get(&w).ok_or_else(|| NodeError::NotFound {
+            what: "workspace",
+            query: w.to_string(),
+        })?;
+        Ok((log, log.state(&r.org)))
     }
 
     fn members_of(&self, w: WorkspaceId) -> Vec<(UserId, Role)> {
@@ -279,12 +265,7 @@ impl Node {
     /// The members of `w`, with names.
     pub fn members(&mut self, w: WorkspaceId) -> Result<Vec<MemberInfo>, NodeError> {
         let users = self.users();
-        let r = self.engine.replica();
-        let log = r.workspaces.get(&w).ok_or_else(|| NodeError::NotFound {
-            what: "workspace",
-            query: w.to_string(),
-        })?;
-        let st = log.state(&r.org);
+        let (_, st) = self.log_and_state(w)?;
         let keyed = st
             .current_epoch()
             .map(|e| e.recipients.clone())
