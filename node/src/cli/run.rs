@@ -137,7 +137,7 @@ fn call(home: &Path, req: Request, progress: &mut dyn FnMut(Progress)) -> Result
         return Ok(client.call(req, progress)?);
     }
     let mut node = open(home)?;
-    Ok(exec::execute(&mut node, req, progress)?)
+    Ok(exec::execute(&mut node, req, progress, &mut |_| {})?)
 }
 
 fn resolve_home(home: Option<PathBuf>) -> Result<PathBuf> {

@@ -9,11 +9,13 @@ use super::{Progress, Request, Response, StatusInfo};
 use crate::node::{Node, NodeError, now_ms};
 use crate::workspace::Role;
 
-/// Executes a request on a node.
+/// Executes a request on a node. `pump` is called between the batches of a long operation
+/// (the daemon handles network traffic there; without a daemon it does nothing).
 pub fn execute(
     node: &mut Node,
     request: Request,
     progress: &mut dyn FnMut(Progress),
+    pump: &mut dyn FnMut(&mut Node),
 ) -> Result<Response, NodeError> {
     Ok(match request {
         Request::OrgShow => Response::Org(node.org_info()),
@@ -54,7 +56,7 @@ pub fn execute(
         }
         Request::Put { ws, local, remote } => {
             let w = node.find_workspace(&ws)?;
-            Response::Put(node.put(w, &local, &remote, progress)?)
+            Response::Put(node.put(w, &local, &remote, progress, pump)?)
         }
         Request::Get { ws, remote, local } => {
             let w = node.find_workspace(&ws)?;

@@ -70,7 +70,14 @@ pub(crate) type Call = (Request, mpsc::Sender<Frame>);
 
 struct Daemon {
     node: Node,
+    io: Io,
+}
+
+/// Everything of the daemon but the node, so that a long request holding the node can still
+/// pump the network ([`Io::pump`]).
+struct Io {
     net: NetHandle,
+    events: mpsc::Receiver<NetEvent>,
     allowed: BTreeSet<DeviceId>,
     listen: Vec<Multiaddr>,
     refused: BTreeMap<DeviceId, (String, u64)>,
@@ -88,7 +95,7 @@ pub async fn run(
     let sock = node.home().join(SOCKET);
     let listener = server::bind(&sock)?;
     let keys = node.device_keys();
-    let (net, mut events) = Net::start(
+    let (net, events) = Net::start(
         &keys,
         NetConfig {
             listen: cfg.listen.clone(),
@@ -99,19 +106,22 @@ pub async fn run(
     node.set_eager(true)?;
     let mut d = Daemon {
         node,
-        net,
-        allowed: BTreeSet::new(),
-        listen: Vec::new(),
-        refused: BTreeMap::new(),
-        connected: BTreeMap::new(),
-        stop: false,
+        io: Io {
+            net,
+            events,
+            allowed: BTreeSet::new(),
+            listen: Vec::new(),
+            refused: BTreeMap::new(),
+            connected: BTreeMap::new(),
+            stop: false,
+        },
     };
-    d.sync_allowlist().await;
+    d.io.sync_allowlist(&d.node).await;
     // Collect the listen addresses (one per configured address), briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while d.listen.len() < cfg.listen.len() {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Some(ev)) => d.on_net(ev),
+    while d.io.listen.len() < cfg.listen.len() {
+        match tokio::time::timeout_at(deadline, d.io.events.recv()).await {
+            Ok(Some(ev)) => d.io.on_net(&mut d.node, ev),
             _ => break,
         }
     }
@@ -123,19 +133,19 @@ pub async fn run(
         }
     }
     for a in dial {
-        if let Err(e) = d.net.dial(a.clone()).await {
+        if let Err(e) = d.io.net.dial(a.clone()).await {
             tracing::warn!(addr = %a, "dial failed: {e}");
         }
     }
     let (call_tx, mut calls) = mpsc::channel::<Call>(16);
     let server = tokio::spawn(server::serve(listener, call_tx));
-    ready(&d.full_listen());
+    ready(&d.io.full_listen(&d.node));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|err| DaemonError::Socket {
             path: sock.clone(),
             err,
         })?;
-    while !d.stop {
+    while !d.io.stop {
         let wait = d
             .node
             .engine()
@@ -145,15 +155,10 @@ pub async fn run(
             })
             .min(MAX_TICK);
         tokio::select! {
-            ev = events.recv() => {
+            ev = d.io.events.recv() => {
                 let Some(ev) = ev else { break };
-                d.on_net(ev);
-                for _ in 0..EVENT_BATCH {
-                    match events.try_recv() {
-                        Ok(ev) => d.on_net(ev),
-                        Err(_) => break,
-                    }
-                }
+                d.io.on_net(&mut d.node, ev);
+                d.io.drain(&mut d.node);
             }
             call = calls.recv() => {
                 if let Some((req, reply)) = call {
@@ -166,19 +171,19 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
-        d.turn().await;
+        d.io.turn(&mut d.node).await;
     }
     tracing::info!("shutting down");
     server.abort();
-    let _ = d.net.shutdown().await;
+    let _ = d.io.net.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     Ok(())
 }
 
-impl Daemon {
+impl Io {
     /// Our listen addresses with `/p2p/<peer id>`.
-    fn full_listen(&self) -> Vec<String> {
-        let pid = peer_id(&self.node.device_id()).map(|p| p.to_string());
+    fn full_listen(&self, node: &Node) -> Vec<String> {
+        let pid = peer_id(&node.device_id()).map(|p| p.to_string());
         self.listen
             .iter()
             .map(|a| match &pid {
@@ -188,7 +193,7 @@ impl Daemon {
             .collect()
     }
 
-    fn on_net(&mut self, ev: NetEvent) {
+    fn on_net(&mut self, node: &mut Node, ev: NetEvent) {
         let now = now_ms();
         match ev {
             NetEvent::Listening(a) => {
@@ -199,28 +204,28 @@ impl Daemon {
                 tracing::info!(peer = %p.short(), "peer connected");
                 self.connected.insert(p, now);
                 self.refused.remove(&p);
-                self.node.engine_mut().handle_connected(now, p);
+                node.engine_mut().handle_connected(now, p);
             }
             NetEvent::Disconnected(p) => {
                 tracing::info!(peer = %p.short(), "peer disconnected");
                 self.connected.remove(&p);
-                self.node.engine_mut().handle_disconnected(p);
+                node.engine_mut().handle_disconnected(p);
             }
             NetEvent::Refused { peer, reason } => {
-                let why = match self.node.state().devices.get(&peer) {
+                let why = match node.state().devices.get(&peer) {
                     Some(d) if d.revoked_by.is_some() => "revoked device".to_owned(),
                     Some(_) => format!("device not active ({reason})"),
                     None => "not a device of this organization".to_owned(),
                 };
                 tracing::warn!(peer = %peer.short(), reason = %why, "connection refused");
                 self.connected.remove(&peer);
-                self.node.engine_mut().handle_disconnected(peer);
+                node.engine_mut().handle_disconnected(peer);
                 if self.refused.len() < 1024 || self.refused.contains_key(&peer) {
                     self.refused.insert(peer, (why, now));
                 }
             }
             NetEvent::Message { from, bytes } => {
-                self.node.engine_mut().handle_message(now, from, &bytes);
+                node.engine_mut().handle_message(now, from, &bytes);
             }
             NetEvent::Gossip { msg_id, .. } => {
                 // We do not subscribe to gossip; refuse anything that arrives anyway.
@@ -237,27 +242,44 @@ impl Daemon {
         }
     }
 
+    /// Handles the network events already queued (up to a batch).
+    fn drain(&mut self, node: &mut Node) {
+        for _ in 0..EVENT_BATCH {
+            match self.events.try_recv() {
+                Ok(ev) => self.on_net(node, ev),
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// During a long request: handle what the network brought, settle, transmit. Blocks the
+    /// calling thread (which runs under `block_in_place`) on the runtime.
+    fn pump(&mut self, node: &mut Node, rt: &tokio::runtime::Handle) {
+        self.drain(node);
+        rt.block_on(self.turn(node));
+    }
+
     /// After an input: settle, transmit, update the allowlist.
-    async fn turn(&mut self) {
-        if let Err(e) = self.node.settle() {
+    async fn turn(&mut self, node: &mut Node) {
+        if let Err(e) = node.settle() {
             tracing::error!("could not settle: {e}");
         }
-        while let Some(t) = self.node.engine_mut().poll_transmit() {
+        while let Some(t) = node.engine_mut().poll_transmit() {
             if let Err(e) = self.net.send(t.peer, t.bytes).await {
                 tracing::debug!(peer = %t.peer.short(), "send: {e}");
             }
         }
-        for p in self.node.take_disconnects() {
+        for p in node.take_disconnects() {
             tracing::info!(peer = %p.short(), "engine cut the peer off");
         }
-        self.sync_allowlist().await;
+        self.sync_allowlist(node).await;
     }
 
     /// The allowlist is every active device of the organization (but us) and every
     /// authorized relay.
-    async fn sync_allowlist(&mut self) {
-        let me = self.node.device_id();
-        let st = self.node.state();
+    async fn sync_allowlist(&mut self, node: &Node) {
+        let me = node.device_id();
+        let st = node.state();
         let now: BTreeSet<DeviceId> = st
             .devices
             .keys()
@@ -273,27 +295,37 @@ impl Daemon {
         }
     }
 
+}
+
+impl Daemon {
     async fn on_call(&mut self, req: Request, reply: mpsc::Sender<Frame>) {
         let result = match req {
             Request::Shutdown => {
-                self.stop = true;
+                self.io.stop = true;
                 Ok(Response::Message("daemon stopping".into()))
             }
             Request::Peers => Ok(Response::Peers(self.peers())),
             Request::Status => self.status().await,
             Request::Connect { addr } => self.connect(&addr).await,
             other => {
-                let node = &mut self.node;
+                let Daemon { node, io } = self;
                 let progress_tx = reply.clone();
                 let mut last = std::time::Instant::now();
+                let rt = tokio::runtime::Handle::current();
                 tokio::task::block_in_place(|| {
-                    exec::execute(node, other, &mut |p| {
-                        if last.elapsed() >= Duration::from_millis(100) || p.files == p.total_files
-                        {
-                            last = std::time::Instant::now();
-                            let _ = progress_tx.try_send(Frame::Progress { progress: p });
-                        }
-                    })
+                    exec::execute(
+                        node,
+                        other,
+                        &mut |p| {
+                            if last.elapsed() >= Duration::from_millis(100)
+                                || p.files == p.total_files
+                            {
+                                last = std::time::Instant::now();
+                                let _ = progress_tx.try_send(Frame::Progress { progress: p });
+                            }
+                        },
+                        &mut |n| io.pump(n, &rt),
+                    )
                 })
             }
         };
@@ -311,8 +343,8 @@ impl Daemon {
 
     async fn status(&mut self) -> Result<Response, NodeError> {
         let mut s = exec::status(&mut self.node, true)?;
-        s.listen = self.full_listen();
-        s.peers = self.connected.len();
+        s.listen = self.io.full_listen(&self.node);
+        s.peers = self.io.connected.len();
         Ok(Response::Status(s))
     }
 
@@ -320,7 +352,8 @@ impl Daemon {
         let m: Multiaddr = addr
             .parse()
             .map_err(|e| NodeError::Invalid(format!("{addr:?} is not a multiaddress: {e}")))?;
-        self.net
+        self.io
+            .net
             .dial(m)
             .await
             .map_err(|e| NodeError::Invalid(format!("cannot dial {addr}: {e}")))?;
@@ -338,10 +371,12 @@ impl Daemon {
                 .map(|x| (x.label.clone(), x.user_name.clone()))
         };
         let connected = self
+            .io
             .connected
             .iter()
             .map(|(d, since)| (d, "connected", None, *since));
         let refused = self
+            .io
             .refused
             .iter()
             .map(|(d, (why, since))| (d, "refused", Some(why.clone()), *since));

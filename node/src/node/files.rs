@@ -22,6 +22,11 @@ use crate::workspace::{Role, WorkspaceId};
 
 /// Files per content envelope batch during a `put` of a directory.
 const FILES_PER_COMMIT: usize = 1000;
+/// Content bytes after which a `put` commits what it has, so peers start fetching blocks while
+/// the rest is still being sealed (the transfer overlaps the put instead of following it).
+const BYTES_PER_COMMIT: u64 = 64 << 20;
+/// How often a long `put` lets the daemon pump the network.
+pub const PUMP_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// Block bytes buffered before one store transaction.
 const BLOCK_BATCH_BYTES: usize = 64 << 20;
 
@@ -192,13 +197,16 @@ impl Node {
 
     /// Copies a local file or directory (recursively) into `w` at `remote`. A directory lands as
     /// the folder `remote`; a file lands at `remote`, or inside it when `remote` is an existing
-    /// folder or ends with `/`.
+    /// folder or ends with `/`. `pump` is called after each committed batch and at least every
+    /// [`PUMP_EVERY`] while sealing, so a daemon keeps serving peers (who start fetching the
+    /// first batches while the rest is sealed).
     pub fn put(
         &mut self,
         w: WorkspaceId,
         local: &Path,
         remote: &str,
         progress: &mut dyn FnMut(Progress),
+        pump: &mut dyn FnMut(&mut Node),
     ) -> Result<PutReport, NodeError> {
         self.require_role(w, Role::Contributor, "writing")?;
         let meta = fs::metadata(local).map_err(io_err(local))?;
@@ -248,6 +256,8 @@ impl Node {
         let mut pending: Vec<(BlockId, Vec<u8>)> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut since_commit = 0;
+        let mut bytes_since_commit = 0u64;
+        let mut pumped = std::time::Instant::now();
         for (path, parts, name, _) in plan {
             let parts_ref: Vec<&str> = parts.iter().map(String::as_str).collect();
             let parent = self.ensure_folders(w, EntryId::ROOT, &parts_ref, &mut report)?;
@@ -275,6 +285,10 @@ impl Node {
                     report.new_blocks += self.flush_blocks(&mut pending)? as u64;
                     pending_bytes = 0;
                 }
+                if pumped.elapsed() >= PUMP_EVERY {
+                    pump(self);
+                    pumped = std::time::Instant::now();
+                }
             }
             let manifest = Manifest {
                 size: reader.count,
@@ -282,6 +296,7 @@ impl Node {
                 content_hash: *reader.hasher.finalize().as_bytes(),
                 modified_ms: mtime_ms(&fmeta),
             };
+            let bytes_before = report.bytes;
             report.bytes += manifest.size;
             let now = now_ms() as i64;
             let doc = self.doc(w)?;
@@ -313,11 +328,18 @@ impl Node {
             p.files += 1;
             progress(p);
             since_commit += 1;
-            if since_commit >= FILES_PER_COMMIT {
+            bytes_since_commit += report.bytes - bytes_before;
+            if since_commit >= FILES_PER_COMMIT || bytes_since_commit >= BYTES_PER_COMMIT {
                 report.new_blocks += self.flush_blocks(&mut pending)? as u64;
                 pending_bytes = 0;
                 report.envelopes += self.commit(w)? as u64;
                 since_commit = 0;
+                bytes_since_commit = 0;
+                pump(self);
+                pumped = std::time::Instant::now();
+            } else if pumped.elapsed() >= PUMP_EVERY {
+                pump(self);
+                pumped = std::time::Instant::now();
             }
         }
         report.new_blocks += self.flush_blocks(&mut pending)? as u64;
