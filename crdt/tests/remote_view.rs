@@ -4,7 +4,7 @@
 mod common;
 use std::time::Instant;
 
-use cloison_crdt::{EntryId, Manifest, RemoteChange, SeededIds, Workspace};
+use cloison_crdt::{EntryId, Manifest, RemoteChange, SeededIds, Workspace, shard_of};
 use common::*;
 
 /// Replica 0 holds `n` files in a few folders, replica 1 received them all and has a view.
@@ -214,4 +214,47 @@ fn timing_remote_write_then_tree() {
         );
     }
     assert_eq!(a.tree().digest(), b.tree().digest());
+}
+
+#[test]
+fn remote_resolution_of_a_conflict_arriving_before_the_promoted_copy() {
+    // A remote write resolving a conflict promotes the copy (a real entry, maybe in another
+    // shard) and writes a version superseding both heads. If the version arrives alone, the
+    // entry has one head again but the view still shows its virtual copy: no patch.
+    let (mut rs, files) = two_replicas(16);
+    let mut exercised = false;
+    for (i, &f) in files.iter().enumerate() {
+        rs[0].write(f, 600 + i as u64, T0 + 100);
+        rs[1].write(f, 700 + i as u64, T0 + 101);
+        sync_all(&mut rs);
+        let copy = rs[1]
+            .tree()
+            .nodes()
+            .find(|n| n.conflict_of == Some(f) && n.is_virtual)
+            .map(|n| n.id)
+            .unwrap();
+        if shard_of(copy, SHARDS) == shard_of(f, SHARDS) {
+            continue;
+        }
+        rs[0].write(f, 800 + i as u64, T0 + 200);
+        let changes = rs[0].commit();
+        let (first, rest): (Vec<_>, Vec<_>) = changes
+            .into_iter()
+            .partition(|c| c.shard == shard_of(f, SHARDS));
+        rs[1].tree();
+        rs[1]
+            .ws
+            .apply_remote(first.into_iter().map(RemoteChange::from))
+            .unwrap();
+        assert_view_fresh(&mut rs[1]);
+        rs[1]
+            .ws
+            .apply_remote(rest.into_iter().map(RemoteChange::from))
+            .unwrap();
+        assert_view_fresh(&mut rs[1]);
+        assert_converged(&mut rs);
+        exercised = true;
+        break;
+    }
+    assert!(exercised, "some copy lives in another shard than its entry");
 }
