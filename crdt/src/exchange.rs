@@ -8,14 +8,21 @@
 //! Invariants: change bytes are hostile input. A batch is parsed and size-checked in full
 //! before anything is applied, so a malformed change leaves the workspace unchanged and yields
 //! [`CrdtError::MalformedChange`]. Only changes automerge actually applied refresh the cache
-//! (held ones are remembered by hash and refreshed when they land).
+//! (held ones are remembered by hash and refreshed when they land). The kept view is patched in
+//! place when the changes that landed only wrote content versions (and the "alive" deletion
+//! value that goes with them) of visible files that stay alive with one head version and no
+//! conflict copy; after anything else it is dropped and re-derived on the next read.
+
+use std::collections::BTreeSet;
 
 use automerge::transaction::CommitOptions;
 use automerge::{AutoCommit, Change, ChangeHash, ReadDoc};
 
 use crate::error::CrdtError;
+use crate::ids::EntryId;
 use crate::limits;
-use crate::schema;
+use crate::model::Kind;
+use crate::schema::{self, Field, shard_of};
 use crate::workspace::Workspace;
 
 /// A change produced locally: seal `bytes` and send it with its shard index.
@@ -153,6 +160,9 @@ impl Workspace {
         }
         self.flush();
         let mut report = ApplyReport::default();
+        // Entries whose version or deletion keys landed; `None` once anything else landed (or
+        // there is no view to patch).
+        let mut touched: Option<BTreeSet<EntryId>> = self.view.as_ref().map(|_| BTreeSet::new());
         for (s, batch) in parsed.into_iter().enumerate() {
             if batch.is_empty() {
                 continue;
@@ -192,6 +202,7 @@ impl Workspace {
                     report.applied += 1;
                     for key in keys {
                         self.raw.refresh_key(&self.docs[s], s16, self.k, &key);
+                        note_touched(&mut touched, s16, self.k, &key);
                     }
                 }
             }
@@ -202,16 +213,57 @@ impl Workspace {
                     self.queued_at_load.remove(&s16);
                 }
                 report.applied += 1;
+                touched = None;
             }
             if s16 == self.k {
                 self.retention = schema::read_retention(&self.docs[s]);
             }
         }
         if report.applied > 0 {
-            self.view = None;
+            match touched {
+                Some(ids) if !ids.is_empty() => self.patch_remote_writes(&ids),
+                _ => self.view = None,
+            }
         }
         report.held = self.held.len();
         Ok(report)
+    }
+
+    /// Patches the kept view after remote changes that touched only version and deletion keys
+    /// of the entries `ids` (the raw cache already refreshed); drops it unless every entry is
+    /// a plain case where materializing again would change nothing but the node's `current`:
+    /// - the entry shows in the view as a real (not virtual) file with no conflict copies, so
+    ///   its place, name and parent are those of the view (its `p` and `n` keys were not
+    ///   touched) and nothing else in the view derives from its versions;
+    /// - it is still alive itself (a visible file is alive itself: files have no children), so
+    ///   it and its folders stay visible;
+    /// - it has one head version now (no losing head, so no conflict copy appears).
+    fn patch_remote_writes(&mut self, ids: &BTreeSet<EntryId>) {
+        let mut currents = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(raw) = self.raw.entries.get(id) else {
+                self.view = None;
+                return;
+            };
+            let (current, losers) = raw.current_and_losers();
+            if !raw.self_alive() || !losers.is_empty() {
+                self.view = None;
+                return;
+            }
+            currents.push((*id, current.cloned()));
+        }
+        self.patch_view(|t| {
+            for (id, current) in currents {
+                if t.with_copies.contains(&id) {
+                    return false;
+                }
+                match t.nodes.get_mut(&id) {
+                    Some(n) if !n.is_virtual && n.kind == Kind::File => n.current = current,
+                    _ => return false,
+                }
+            }
+            true
+        });
     }
 
     fn rebuild_after_error(&mut self, s: u16) {
@@ -334,6 +386,19 @@ impl Workspace {
 }
 
 const MAGIC: &[u8] = b"CLOISON-WS\x01";
+
+/// Records an entry key of shard `shard` that a landed change touched, for patching the view:
+/// version and deletion keys of an entry living in that shard are noted; any other key (place,
+/// name, settings, unknown, misplaced) gives up on patching.
+fn note_touched(touched: &mut Option<BTreeSet<EntryId>>, shard: u16, k: u16, key: &str) {
+    let Some(ids) = touched else { return };
+    match schema::parse_key(key) {
+        Some((id, Field::Version(_) | Field::Deleted)) if shard_of(id, k) == shard => {
+            ids.insert(id);
+        }
+        _ => *touched = None,
+    }
+}
 
 /// Root-map keys a change writes (entry fields and settings), read from its ops.
 fn touched_keys(change: &Change) -> Vec<String> {

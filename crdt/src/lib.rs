@@ -84,11 +84,13 @@
 //!
 //! # Performance design
 //! The raw cache (every concurrent value of every field, per entry) is updated incrementally
-//! from the keys each applied change touches (read off the change's ops); the tree is
-//! re-derived from that in-memory cache in one O(n) pass after remote changes arrived, and
-//! patched in place by simple local edits (create, write, and rename/move/delete when no
-//! clash, cycle undo, orphan or resurrection is in play). Remote changes are applied per shard
-//! in one automerge batch.
+//! from the keys each applied change touches (read off the change's ops). The tree is patched
+//! in place by simple local edits (create, write, and rename/move/delete when no clash, cycle
+//! undo, orphan or resurrection is in play) and by remote content writes (changes that only
+//! write versions and the deletion register of visible files that stay alive with a single
+//! head version and no conflict copy); after any other remote change (create, rename, move,
+//! delete, concurrent writes, settings) it is re-derived from the in-memory cache in one O(n)
+//! pass on the next read. Remote changes are applied per shard in one automerge batch.
 //!
 //! **Deviation from the lead's guidance (K = 64): the default is [`DEFAULT_SHARDS`] = 256.**
 //! Measured with `benches/workspace.rs` (100,000 entries, 10,000 folders, release build, 2

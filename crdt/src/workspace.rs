@@ -4,9 +4,10 @@
 //! - `docs[0..K]` are entry shards, `docs[K]` is the settings document; K never changes.
 //! - `raw` always equals what the documents hold (every local write and every applied remote
 //!   change refreshes the keys it touched).
-//! - `view`, when present, equals `resolve::materialize(&raw)`. Remote changes drop it; local
-//!   edits patch it in place only in cases proven not to affect anything else (see
-//!   `crate::ops`), otherwise drop it. `Workspace::view_is_consistent` checks this in tests.
+//! - `view`, when present, equals `resolve::materialize(&raw)`. Local edits (see `crate::ops`)
+//!   and remote content writes (see `crate::exchange`) patch it in place only in cases proven
+//!   not to affect anything else; everything else drops it. `Workspace::view_is_consistent`
+//!   checks this in tests.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
