@@ -294,7 +294,6 @@ impl Io {
             self.allowed = now;
         }
     }
-
 }
 
 impl Daemon {

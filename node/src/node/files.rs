@@ -355,7 +355,7 @@ impl Node {
             .iter()
             .map(|(id, b)| (&id.0, b.as_slice()))
             .collect();
-        let n = self.store.put_blocks(&refs)?;
+        let n = self.store.put_hashed_blocks(&refs)?;
         self.blocks.extend(pending.iter().map(|(id, _)| id.0));
         pending.clear();
         Ok(n)

@@ -86,7 +86,7 @@ impl Node {
             if !blocks.is_empty() {
                 let refs: Vec<(&[u8; 32], &[u8])> =
                     blocks.iter().map(|(id, b)| (id, b.as_slice())).collect();
-                out.blocks += self.store.put_blocks(&refs)?;
+                out.blocks += self.store.put_hashed_blocks(&refs)?;
                 self.blocks.extend(blocks.iter().map(|(id, _)| *id));
             }
             for (peer, doc, ids) in requests {
