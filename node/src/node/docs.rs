@@ -53,6 +53,8 @@ pub(super) struct Doc {
     applied: HashSet<EnvelopeId>,
     /// Content envelopes this device cannot open yet (no epoch key).
     pub locked: usize,
+    /// `(envelopes, organization entries)` when last refreshed: nothing to do while unchanged.
+    refreshed_at: (usize, usize),
 }
 
 impl Doc {
@@ -63,6 +65,7 @@ impl Doc {
             keys_seen: usize::MAX,
             applied: HashSet::new(),
             locked: 0,
+            refreshed_at: (usize::MAX, usize::MAX),
         })
     }
 }
@@ -137,10 +140,15 @@ impl Node {
             return Ok(());
         };
         let org = &self.engine.replica().org;
-        let st = log.state(org);
         let Some(doc) = self.docs.get_mut(&w) else {
             return Ok(());
         };
+        let now_at = (log.len(), org.len());
+        if doc.refreshed_at == now_at {
+            return Ok(());
+        }
+        doc.refreshed_at = now_at;
+        let st = log.state(org);
         if st.dropped.iter().any(|id| doc.applied.contains(id)) {
             tracing::info!(workspace = %w, "an applied envelope was dropped by revocation: rebuilding the document");
             *doc = Doc::joined(&actor)?;
