@@ -356,3 +356,100 @@ fn sigterm_stops_the_daemon_cleanly_and_commands_then_open_the_store() {
     assert_eq!(v["workspaces"][0]["name"], "Docs");
     assert!(t[0].run(&["peers"]).failure().contains("no daemon"));
 }
+
+/// Every byte between two daemons goes through a recording proxy; a file with known plaintext
+/// (its content, its name, the workspace's name, the users' names) syncs, and none of it appears
+/// on the wire or in either store.
+#[test]
+fn plaintext_canaries_never_cross_the_wire_or_reach_the_stores() {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    let t = team(&["ann", "ben"]);
+    let a = t[0].start(&[]);
+    // A proxy on 127.0.0.1 that forwards to A and records both directions.
+    let a_port: u16 = a.addr().split('/').nth(4).unwrap().parse().unwrap();
+    let peer = a.addr().split("/p2p/").nth(1).unwrap().to_owned();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let wire: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let rec = Arc::clone(&wire);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", a_port)) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let rec = Arc::clone(&rec);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        rec.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    let via_proxy = format!("/ip4/127.0.0.1/tcp/{proxy_port}/p2p/{peer}");
+    let _b = t[1].start(&[&via_proxy]);
+    wait_until("A is linked to B through the proxy", WAIT, || {
+        connected(&t[0]) == 1
+    });
+    let ws = "Workspace-Canary-Name";
+    share(&t[0], ws, &["ben"]);
+    let content = "CANARY-CONTENT-d41d8cd98f00b204e980 patient record";
+    let name = "canary-file-name-7f3a.txt";
+    let src = t[0].path().join(name);
+    std::fs::write(&src, content.repeat(100)).unwrap();
+    t[0].run(&["put", ws, src.to_str().unwrap(), name])
+        .success();
+    let out = t[1].path().join("got.txt");
+    wait_until("B reads the file", WAIT, || {
+        t[1].run(&["get", ws, name, out.to_str().unwrap()]).ok
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), content.repeat(100));
+    let wire = wire.lock().unwrap().clone();
+    assert!(wire.len() > 10_000, "the proxy carried the sync");
+    // The search finds what is in clear: multistream-select negotiates Noise in clear text.
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&wire, b"/noise"), "the recording sees clear bytes");
+    let canaries = [
+        content.as_bytes(),
+        name.as_bytes(),
+        ws.as_bytes(),
+        b"ben@clinique.example",
+        b"Clinique",
+    ];
+    for c in canaries {
+        assert!(
+            !contains(&wire, c),
+            "{:?} crossed the wire in clear",
+            String::from_utf8_lossy(c)
+        );
+        for h in &t {
+            let db = std::fs::read(h.path().join("store.redb")).unwrap();
+            assert!(
+                !contains(&db, c),
+                "{:?} is in a store",
+                String::from_utf8_lossy(c)
+            );
+            for e in std::fs::read_dir(h.path().join("blocks")).unwrap() {
+                let pack = std::fs::read(e.unwrap().path()).unwrap();
+                assert!(
+                    !contains(&pack, c),
+                    "{:?} is in a block pack",
+                    String::from_utf8_lossy(c)
+                );
+            }
+        }
+    }
+}
