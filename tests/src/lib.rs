@@ -143,21 +143,36 @@ impl TestHome {
     /// Starts the daemon on 127.0.0.1 (TCP, ephemeral port), dialling `peers`; returns once its
     /// control socket accepts requests.
     pub fn start(&self, peers: &[&str]) -> Daemon {
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.path().join("daemon.log"))
-            .unwrap_or_else(|e| panic!("daemon.log: {e}"));
         let mut cmd = Command::new(bin("cloison"));
         cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
         for p in peers {
             cmd.args(["--peer", p]);
         }
+        cmd.env("CLOISON_MDNS", "0");
+        self.spawn(cmd)
+    }
+
+    /// Starts the daemon inside the network namespace `ns` (see [`Lan`]) with its defaults:
+    /// TCP and QUIC on every interface of the namespace, and mDNS on.
+    pub fn start_in(&self, ns: &str) -> Daemon {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", ns])
+            .arg(bin("cloison"))
+            .arg("run")
+            .env_remove("CLOISON_MDNS");
+        self.spawn(cmd)
+    }
+
+    fn spawn(&self, mut cmd: Command) -> Daemon {
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.path().join("daemon.log"))
+            .unwrap_or_else(|e| panic!("daemon.log: {e}"));
         let mut child = cmd
             .env("CLOISON_HOME", self.path())
             .env("CLOISON_PASSPHRASE", PASSPHRASE)
             .env("CLOISON_TEST_FAST_KDF", "1")
-            .env("CLOISON_MDNS", "0")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -278,5 +293,64 @@ pub fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) ->
             panic!("timed out after {timeout:?} waiting until {what}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A two-device LAN of network namespaces: `cloison-<pid>-a` and `cloison-<pid>-b` joined by one
+/// veth pair (10.77.0.1/24 and 10.77.0.2/24, with a multicast route), so mDNS works between
+/// them and nothing reaches the machine's real network. Removed on drop.
+pub struct Lan {
+    /// The namespaces' names.
+    pub names: [String; 2],
+}
+
+impl Lan {
+    /// Creates the namespaces, or returns why it cannot (not root, no `ip`).
+    pub fn new() -> Result<Lan, String> {
+        let prefix = format!("cloison-{}", std::process::id());
+        let a = format!("{prefix}-a");
+        let b = format!("{prefix}-b");
+        let va = format!("cl{}a", std::process::id() % 100_000);
+        let vb = format!("cl{}b", std::process::id() % 100_000);
+        let lan = Lan {
+            names: [a.clone(), b.clone()],
+        };
+        let steps: Vec<Vec<&str>> = vec![
+            vec!["netns", "add", &a],
+            vec!["netns", "add", &b],
+            vec!["link", "add", &va, "type", "veth", "peer", "name", &vb],
+            vec!["link", "set", &va, "netns", &a],
+            vec!["link", "set", &vb, "netns", &b],
+            vec!["-n", &a, "addr", "add", "10.77.0.1/24", "dev", &va],
+            vec!["-n", &b, "addr", "add", "10.77.0.2/24", "dev", &vb],
+            vec!["-n", &a, "link", "set", &va, "up"],
+            vec!["-n", &b, "link", "set", &vb, "up"],
+            vec!["-n", &a, "link", "set", "lo", "up"],
+            vec!["-n", &b, "link", "set", "lo", "up"],
+            vec!["-n", &a, "route", "add", "224.0.0.0/4", "dev", &va],
+            vec!["-n", &b, "route", "add", "224.0.0.0/4", "dev", &vb],
+        ];
+        for args in steps {
+            let out = Command::new("ip")
+                .args(&args)
+                .output()
+                .map_err(|e| format!("ip: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+        }
+        Ok(lan)
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for n in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", n]).output();
+        }
     }
 }

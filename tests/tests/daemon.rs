@@ -453,3 +453,37 @@ fn plaintext_canaries_never_cross_the_wire_or_reach_the_stores() {
         }
     }
 }
+
+/// LAN discovery: two daemons in their own network namespaces joined by a veth pair, started
+/// with their defaults (every interface, mDNS on) and no address of each other, find each other
+/// and sync. Needs root for `ip netns`; says so and passes trivially without it.
+#[test]
+fn devices_on_a_lan_find_each_other_by_mdns() {
+    let lan = match cloison_tests::Lan::new() {
+        Ok(l) => l,
+        Err(why) => {
+            eprintln!("skipped: cannot create network namespaces ({why})");
+            return;
+        }
+    };
+    let t = team(&["ann", "ben"]);
+    // Shared while offline: each command opens its store itself.
+    share(&t[0], "Lan", &["ben"]);
+    let mut a = t[0].start_in(&lan.names[0]);
+    let mut b = t[1].start_in(&lan.names[1]);
+    wait_until("A and B found each other by mDNS", WAIT, || {
+        connected(&t[0]) == 1
+    });
+    let src = t[0].path().join("lan.txt");
+    std::fs::write(&src, "found on the LAN\n").unwrap();
+    t[0].run(&["put", "Lan", src.to_str().unwrap(), "lan.txt"])
+        .success();
+    let out = t[1].path().join("lan.txt");
+    wait_until("B reads the file", WAIT, || {
+        t[1].run(&["get", "Lan", "lan.txt", out.to_str().unwrap()])
+            .ok
+    });
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "found on the LAN\n");
+    a.kill();
+    b.kill();
+}
