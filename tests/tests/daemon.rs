@@ -143,6 +143,10 @@ fn a_file_put_on_a_is_listed_and_identical_on_b_and_c() {
         });
         assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
     }
+    let s = status(&t[0]);
+    assert_eq!(s["daemon"], true);
+    assert_eq!(s["workspaces"][0]["peers"], 2, "{s}");
+    assert!(s["workspaces"][0]["last_sync_ms"].is_u64(), "{s}");
 }
 
 #[test]

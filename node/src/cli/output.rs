@@ -223,13 +223,16 @@ pub fn status_text(s: &StatusInfo) -> String {
     }
     for w in &s.workspaces {
         out += &format!(
-            "workspace     {} ({}): {} envelopes, {} head(s), {} waiting, {} locked\n",
+            "workspace     {} ({}): {} envelopes, {} head(s), {} waiting, {} locked, {} peer(s), last sync {}\n",
             w.name,
             short(&w.id),
             w.envelopes,
             w.heads.len(),
             w.waiting,
-            w.locked
+            w.locked,
+            w.peers,
+            w.last_sync_ms
+                .map_or_else(|| "-".to_owned(), |t| format!("{t} (unix ms)"))
         );
     }
     out

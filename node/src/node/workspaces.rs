@@ -37,6 +37,8 @@ pub struct WorkspaceInfo {
     pub epochs: usize,
     /// Unix ms of the last envelope admitted, if any since the node opened.
     pub last_sync_ms: Option<u64>,
+    /// Connected peers that sync this workspace with us.
+    pub peers: usize,
 }
 
 /// One member of a workspace, for display.
@@ -116,6 +118,10 @@ impl Node {
     /// One workspace.
     pub fn workspace_info(&mut self, w: WorkspaceId) -> Result<WorkspaceInfo, NodeError> {
         let last_sync_ms = self.last_sync.get(&w).copied();
+        let peers = self
+            .engine
+            .peers_sharing(crate::sync::DocId::Workspace(w))
+            .len();
         let doc = self.doc(w)?;
         let title = doc.crdt.title();
         let locked = doc.locked;
@@ -134,6 +140,7 @@ impl Node {
             entries,
             epochs: st.epochs.len(),
             last_sync_ms,
+            peers,
         })
     }
 

@@ -229,6 +229,15 @@ impl Engine {
         self.links.keys().copied().collect()
     }
 
+    /// Linked peers that share `doc` with us.
+    pub fn peers_sharing(&mut self, doc: DocId) -> Vec<DeviceId> {
+        let peers: Vec<DeviceId> = self.links.keys().copied().collect();
+        peers
+            .into_iter()
+            .filter(|p| self.may_share(p, doc))
+            .collect()
+    }
+
     /// Whether `peer` may sync with us at all: an active device, or an authorized relay.
     pub fn may_talk(&mut self, peer: &DeviceId) -> bool {
         let st = self.replica.org.state();
