@@ -7,8 +7,10 @@
 //! allowed peer relays it; oversized and garbage input (from a raw libp2p client built here) is
 //! dropped and counted while the node keeps serving; a plaintext canary crosses the TCP
 //! connection but never appears on the wire; a dropped connection is redialled; a quiet
-//! connection outlives the idle timeout; a message of exactly the size limit passes. The raw
-//! client is test code: `node::net` stays the only *library* module that imports libp2p.
+//! connection outlives the idle timeout; a message of exactly the size limit passes; two devices
+//! reach each other through a circuit-relay v2 server (one reserves a slot, the other dials the
+//! circuit). The raw client and the relay server are test code: `node::net` stays the only
+//! *library* module that imports libp2p.
 
 use std::{
     sync::{Arc, Mutex},
@@ -650,4 +652,84 @@ async fn connections_between_allowed_nodes_outlive_the_idle_timeout() {
     assert!(!a.seen.contains(&NetEvent::Disconnected(b.id)));
     assert_eq!(a.h.peers().await.unwrap(), vec![b.id]);
     assert_eq!(a.h.stats().await.unwrap().redials, 0);
+}
+
+/// A circuit-relay v2 server built here (the relay product is its own binary later), for the
+/// relay-client test. Its identity is an Ed25519 key, so devices can allow it like a device.
+fn spawn_relay() -> (DeviceId, Multiaddr, tokio::task::JoinHandle<()>) {
+    use futures::StreamExt;
+    use libp2p::{SwarmBuilder, identify, identity, noise, relay, swarm::SwarmEvent, tcp, yamux};
+
+    #[derive(libp2p::swarm::NetworkBehaviour)]
+    struct RelayServer {
+        relay: relay::Behaviour,
+        identify: identify::Behaviour,
+    }
+
+    let key = identity::Keypair::generate_ed25519();
+    let id = DeviceId(key.public().try_into_ed25519().unwrap().to_bytes());
+    let mut swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|k| RelayServer {
+            relay: relay::Behaviour::new(k.public().to_peer_id(), relay::Config::default()),
+            identify: identify::Behaviour::new(identify::Config::new(
+                "/cloison/id/1".into(),
+                k.public(),
+            )),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let task = tokio::spawn(async move {
+        let mut tx = Some(tx);
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                // A relay hands out reservations only for addresses it knows to be reachable.
+                swarm.add_external_address(address.clone());
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(address);
+                }
+            }
+        }
+    });
+    let addr = rx.recv_timeout(WAIT).expect("relay listens");
+    (id, addr, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn devices_reach_each_other_through_a_circuit_relay() {
+    let (relay_id, relay_addr, relay_task) = spawn_relay();
+    let relay_peer = cloison_node::net::peer_id(&relay_id).unwrap();
+    let (mut a, mut b) = (node().await, node().await);
+    // Each device allows the other and the relay (an authorized relay is an allowed peer).
+    a.allow(&[b.id, relay_id]).await;
+    b.allow(&[a.id, relay_id]).await;
+    // B is reachable only through the relay: it reserves a slot there.
+    let circuit: Multiaddr = format!("{relay_addr}/p2p/{relay_peer}/p2p-circuit")
+        .parse()
+        .unwrap();
+    b.h.listen(circuit.clone()).await.unwrap();
+    b.wait(|e| match e {
+        NetEvent::Listening(addr) if addr.to_string().contains("p2p-circuit") => Some(()),
+        _ => None,
+    })
+    .await;
+    // A dials B's circuit address (not B's own address).
+    let b_peer = cloison_node::net::peer_id(&b.id).unwrap();
+    let via: Multiaddr = format!("{circuit}/p2p/{b_peer}").parse().unwrap();
+    a.h.dial(via).await.unwrap();
+    connected(&mut a, &mut b).await;
+    a.h.send(b.id, b"through the relay".to_vec()).await.unwrap();
+    assert_eq!(b.message_from(a.id).await, b"through the relay");
+    relay_task.abort();
 }

@@ -19,7 +19,8 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
-    Multiaddr, PeerId, Swarm, SwarmBuilder, gossipsub, identify, mdns, noise, ping,
+    Multiaddr, PeerId, Swarm, SwarmBuilder, autonat, dcutr, gossipsub, identify, mdns, noise, ping,
+    relay,
     request_response::{self, ProtocolSupport},
     swarm::{
         ConnectionError, NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle,
@@ -75,6 +76,13 @@ pub(crate) struct Behaviour {
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Reaching peers through a circuit-relay v2 relay (`/p2p/<relay>/p2p-circuit/p2p/<peer>`),
+    /// and listening through one.
+    relay_client: relay::client::Behaviour,
+    /// Upgrading a relayed connection to a direct one (hole punching).
+    dcutr: dcutr::Behaviour,
+    /// Learning whether our addresses are reachable from outside.
+    autonat: autonat::Behaviour,
 }
 
 fn gossipsub_config(max_message: usize) -> Result<gossipsub::Config, NetError> {
@@ -119,7 +127,9 @@ fn build_swarm(
         )
         .map_err(|e| setup(&e))?
         .with_quic()
-        .with_behaviour(|key| {
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key, relay_client| {
             let local = key.public().to_peer_id();
             let mdns = if mdns_on {
                 Some(mdns::tokio::Behaviour::new(mdns::Config::default(), local)?)
@@ -151,6 +161,9 @@ fn build_swarm(
                 )),
                 ping: ping::Behaviour::new(ping::Config::new()),
                 mdns: Toggle::from(mdns),
+                relay_client,
+                dcutr: dcutr::Behaviour::new(local),
+                autonat: autonat::Behaviour::new(local, autonat::Config::default()),
             })
         })
         .map_err(|e| setup(&e))?
@@ -305,6 +318,17 @@ impl Driver {
             }
             Command::Report(id, accept, reply) => {
                 let _ = reply.send(self.report(id, accept));
+            }
+            Command::Listen(addr, reply) => {
+                let r =
+                    self.swarm
+                        .listen_on(addr.clone())
+                        .map(|_| ())
+                        .map_err(|e| NetError::Listen {
+                            addr,
+                            reason: e.to_string(),
+                        });
+                let _ = reply.send(r);
             }
             Command::Dial(addr, reply) => {
                 let r = self

@@ -37,8 +37,12 @@
 //! - mDNS opens no socket at all unless [`NetConfig::mdns`] is true (a `Toggle` holds `None`);
 //!   [`mdns_env_allows`] lets `CLOISON_MDNS=0` force it off.
 //!
-//! **Left out** until the relay issue: relay v2 client, DCUtR hole punching, AutoNAT. Only direct
-//! TCP and QUIC connections exist; there is no DNS resolution.
+//! **Relays and NAT:** the swarm has the circuit-relay v2 client (dial
+//! `…/p2p/<relay>/p2p-circuit/p2p/<device>`, or [`NetHandle::listen`] on
+//! `…/p2p/<relay>/p2p-circuit` to be reachable through a relay), DCUtR (a relayed connection
+//! tries to become direct) and AutoNAT. The relay itself is an allowed peer like any other: the
+//! gate checks the relay's connection and, separately, the device at the end of the circuit.
+//! There is no DNS resolution.
 
 mod codec;
 mod driver;
@@ -309,6 +313,7 @@ enum Command {
     Unsubscribe([u8; 32], oneshot::Sender<Result<(), NetError>>),
     Report(MsgId, bool, oneshot::Sender<Result<(), NetError>>),
     Dial(Multiaddr, oneshot::Sender<Result<(), NetError>>),
+    Listen(Multiaddr, oneshot::Sender<Result<(), NetError>>),
     SetAllowed(BTreeSet<DeviceId>, oneshot::Sender<Result<(), NetError>>),
     ListenAddrs(oneshot::Sender<Result<Vec<Multiaddr>, NetError>>),
     Peers(oneshot::Sender<Result<Vec<DeviceId>, NetError>>),
@@ -421,6 +426,12 @@ impl NetHandle {
     /// allowlist after the handshake.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
         self.ask(|r| Command::Dial(addr, r)).await
+    }
+
+    /// Listens on one more address, e.g. through a relay:
+    /// `/ip4/…/tcp/…/p2p/<relay>/p2p-circuit` (the relay must be allowed).
+    pub async fn listen(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.ask(|r| Command::Listen(addr, r)).await
     }
 
     /// Replaces the allowlist. Connected devices that are no longer in it are disconnected at
