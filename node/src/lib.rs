@@ -8,6 +8,7 @@
 //! - [`testkit`]: deterministic organizations for tests, benchmarks and the simulator.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod bundle;
 pub mod control;
 pub mod daemon;
 pub mod dag;

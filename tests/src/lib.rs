@@ -354,3 +354,41 @@ impl Drop for Lan {
         }
     }
 }
+
+/// An organization: the first home is its admin (created with `cloison init`), the others are
+/// users provisioned by the admin's device through the library.
+pub fn team(names: &[&str]) -> Vec<TestHome> {
+    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
+    let (first, rest) = names
+        .split_first()
+        .unwrap_or_else(|| panic!("at least one name"));
+    homes[0]
+        .run(&[
+            "init",
+            "--org",
+            "Clinique",
+            "--user",
+            first,
+            "--email",
+            &format!("{first}@clinique.example"),
+            "--device",
+            &format!("{first}-dev"),
+        ])
+        .success();
+    let mut admin = cloison_node::node::Node::open(homes[0].path(), PASSPHRASE.as_bytes())
+        .unwrap_or_else(|e| panic!("open the admin: {e}"));
+    for (i, n) in rest.iter().enumerate() {
+        admin
+            .provision_user(
+                homes[i + 1].path(),
+                PASSPHRASE.as_bytes(),
+                cloison_node::keystore::KdfParams::TEST_ONLY,
+                n,
+                &format!("{n}@clinique.example"),
+                &format!("{n}-dev"),
+                cloison_node::trust::Profile::Standard,
+            )
+            .unwrap_or_else(|e| panic!("provision {n}: {e}"));
+    }
+    homes
+}

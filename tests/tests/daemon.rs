@@ -7,48 +7,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use cloison_node::keystore::{KdfParams, Keystore};
+use cloison_node::keystore::Keystore;
 use cloison_node::net::{Net, NetConfig, NetEvent};
 use cloison_node::node::Node;
-use cloison_node::trust::{DeviceId, Profile};
-use cloison_tests::{PASSPHRASE, TestHome, wait_until};
+use cloison_node::trust::DeviceId;
+use cloison_tests::{PASSPHRASE, TestHome, team, wait_until};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-/// An organization: the first home is its admin (created with `cloison init`), the others are
-/// users provisioned by the admin's device through the library.
-fn team(names: &[&str]) -> Vec<TestHome> {
-    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
-    let (first, rest) = names.split_first().expect("at least one name");
-    homes[0]
-        .run(&[
-            "init",
-            "--org",
-            "Clinique",
-            "--user",
-            first,
-            "--email",
-            &format!("{first}@clinique.example"),
-            "--device",
-            &format!("{first}-dev"),
-        ])
-        .success();
-    let mut admin = Node::open(homes[0].path(), PASSPHRASE.as_bytes()).unwrap();
-    for (i, n) in rest.iter().enumerate() {
-        admin
-            .provision_user(
-                homes[i + 1].path(),
-                PASSPHRASE.as_bytes(),
-                KdfParams::TEST_ONLY,
-                n,
-                &format!("{n}@clinique.example"),
-                &format!("{n}-dev"),
-                Profile::Standard,
-            )
-            .unwrap();
-    }
-    homes
-}
 
 fn ls(home: &TestHome, ws: &str, path: &str) -> BTreeMap<String, String> {
     let r = home.run(&["ls", ws, path, "--json"]);

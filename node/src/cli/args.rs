@@ -168,12 +168,57 @@ pub enum Command {
         /// Its multiaddress, e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
         addr: String,
     },
+    /// Bundles for air-gapped sites (files carried on removable media).
+    #[command(subcommand)]
+    Bundle(BundleCommand),
     /// Run the whole story on this machine: an organization, real daemons on loopback, a
     /// shared workspace, offline catch-up, unshare and revocation, each step checked.
     Demo {
         /// Keep the demo's directory afterwards (printed at the end).
         #[arg(long)]
         keep: bool,
+    },
+}
+
+/// `cloison bundle ...`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Write a bundle: everything, or only what a receipt from the destination lacks.
+    Export {
+        /// The bundle file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Only this workspace (repeatable; default: all).
+        #[arg(long = "workspace", value_name = "WS")]
+        workspaces: Vec<String>,
+        /// The destination's receipt.
+        #[arg(long = "for", value_name = "RECEIPT")]
+        receipt: Option<PathBuf>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a bundle whole, then admit what it carries.
+    Import {
+        /// The bundle file.
+        file: PathBuf,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a signed receipt of what this device holds, to carry back to the exporting site.
+    Receipt {
+        /// The receipt file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Check a bundle and say what it holds, without importing it.
+    Inspect {
+        /// The bundle file.
+        file: PathBuf,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 

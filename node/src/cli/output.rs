@@ -92,6 +92,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Restored(v) => serde_json::json!({ "version": v }),
             Response::Status(s) => serde_json::to_value(s)?,
             Response::Peers(p) => serde_json::json!({ "peers": p }),
+            Response::Bundle(b) => serde_json::to_value(b)?,
             Response::Message(m) => serde_json::json!({ "message": m }),
             Response::Done => serde_json::json!({}),
         };
@@ -121,6 +122,25 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
         Response::Restored(v) => format!("restored; current version {}\n", short(v)),
         Response::Status(s) => status_text(s),
         Response::Peers(p) => peers_table(p),
+        Response::Bundle(b) => format!(
+            "{} entries, {} envelopes, {} blocks{}; {} bytes; created by {} at {} (unix ms){}\n",
+            b.entries,
+            b.envelopes,
+            b.blocks,
+            if b.refused > 0 {
+                format!(", {} refused", b.refused)
+            } else {
+                String::new()
+            },
+            b.bytes,
+            short(&b.creator),
+            b.created_ms,
+            if b.for_receipt {
+                ", made for a receipt"
+            } else {
+                ""
+            }
+        ),
         Response::Message(m) => format!("{m}\n"),
         Response::Done => match req {
             Request::Mv { from, to, .. } => format!("moved {from} to {to}\n"),

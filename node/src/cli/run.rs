@@ -10,7 +10,7 @@ use cloison_node::keystore::KdfParams;
 use cloison_node::node::{InitParams, Node, Progress};
 use zeroize::Zeroizing;
 
-use super::args::{Cli, Command, OrgCommand, RevokeCommand, WorkspaceCommand};
+use super::args::{BundleCommand, Cli, Command, OrgCommand, RevokeCommand, WorkspaceCommand};
 use super::{daemon, output, progress};
 
 /// Runs one command.
@@ -125,6 +125,28 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         Command::Status { json } => (Request::Status, json),
         Command::Peers { json } => (Request::Peers, json),
         Command::Connect { addr } => (Request::Connect { addr }, false),
+        Command::Bundle(b) => match b {
+            BundleCommand::Export {
+                out,
+                workspaces,
+                receipt,
+                json,
+            } => (
+                Request::BundleExport {
+                    out: abs(out)?,
+                    workspaces,
+                    receipt: receipt.map(abs).transpose()?,
+                },
+                json,
+            ),
+            BundleCommand::Import { file, json } => {
+                (Request::BundleImport { file: abs(file)? }, json)
+            }
+            BundleCommand::Receipt { out } => (Request::BundleReceipt { out: abs(out)? }, false),
+            BundleCommand::Inspect { file, json } => {
+                (Request::BundleInspect { file: abs(file)? }, json)
+            }
+        },
         Command::Init { .. } | Command::Run { .. } | Command::Demo { .. } => {
             bail!("not a request")
         }

@@ -95,6 +95,28 @@ pub fn execute(
                 "no daemon running: {addr} will be dialled when `cloison run` starts"
             ))
         }
+        Request::BundleExport {
+            out,
+            workspaces,
+            receipt,
+        } => {
+            let mut ws = Vec::new();
+            for q in &workspaces {
+                ws.push(node.find_workspace(q)?);
+            }
+            Response::Bundle(node.export_bundle(&out, &ws, receipt.as_deref())?)
+        }
+        Request::BundleImport { file } => Response::Bundle(node.import_bundle(&file)?),
+        Request::BundleInspect { file } => Response::Bundle(node.inspect_bundle(&file)?),
+        Request::BundleReceipt { out } => {
+            let r = node.write_receipt(&out)?;
+            Response::Message(format!(
+                "receipt written: {} entries, {} envelopes, {} blocks",
+                r.entries.len(),
+                r.envelopes.len(),
+                r.blocks.len()
+            ))
+        }
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

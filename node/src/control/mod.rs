@@ -23,8 +23,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{
-    DeviceInfo, EntryInfo, MemberInfo, OrgInfo, Progress, PutReport, UserInfo, VersionRow,
-    WorkspaceInfo,
+    BundleReport, DeviceInfo, EntryInfo, MemberInfo, OrgInfo, Progress, PutReport, UserInfo,
+    VersionRow, WorkspaceInfo,
 };
 
 /// Protocol version.
@@ -159,6 +159,30 @@ pub enum Request {
     },
     /// Stop the daemon (daemon only).
     Shutdown,
+    /// Write a bundle for an air-gapped site.
+    BundleExport {
+        /// The bundle file (absolute).
+        out: PathBuf,
+        /// Workspaces (names or id prefixes); all held if empty.
+        workspaces: Vec<String>,
+        /// A receipt from the destination: only what it lacks is carried.
+        receipt: Option<PathBuf>,
+    },
+    /// Import a bundle.
+    BundleImport {
+        /// The bundle file (absolute).
+        file: PathBuf,
+    },
+    /// Check a bundle and say what it holds.
+    BundleInspect {
+        /// The bundle file (absolute).
+        file: PathBuf,
+    },
+    /// Write a receipt of what this device holds.
+    BundleReceipt {
+        /// The receipt file (absolute).
+        out: PathBuf,
+    },
 }
 
 /// A frame from the daemon.
@@ -218,6 +242,8 @@ pub enum Response {
     Status(StatusInfo),
     /// Peers.
     Peers(Vec<PeerInfo>),
+    /// A bundle exported, imported or inspected.
+    Bundle(BundleReport),
 }
 
 /// The node's sync status.

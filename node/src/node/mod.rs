@@ -12,6 +12,7 @@
 //!
 //! Listings and name resolution (decrypting names for display) live in [`directory`].
 
+mod bundles;
 mod directory;
 mod docs;
 mod error;
@@ -20,6 +21,7 @@ mod org;
 mod settle;
 mod workspaces;
 
+pub use bundles::BundleReport;
 pub use directory::{DeviceInfo, OrgInfo, UserInfo};
 pub use error::NodeError;
 pub use files::{EntryInfo, Progress, PutReport, VersionRow};
