@@ -104,9 +104,9 @@ pub fn execute(
             for q in &workspaces {
                 ws.push(node.find_workspace(q)?);
             }
-            Response::Bundle(node.export_bundle(&out, &ws, receipt.as_deref())?)
+            Response::Bundle(node.export_bundle(&out, &ws, receipt.as_deref(), progress)?)
         }
-        Request::BundleImport { file } => Response::Bundle(node.import_bundle(&file)?),
+        Request::BundleImport { file } => Response::Bundle(node.import_bundle(&file, progress)?),
         Request::BundleInspect { file } => Response::Bundle(node.inspect_bundle(&file)?),
         Request::BundleReceipt { out } => {
             let r = node.write_receipt(&out)?;

@@ -15,7 +15,7 @@ use std::path::Path;
 
 use cloison_crdt::Kind as EntryKind;
 
-use super::{Node, NodeError, now_ms};
+use super::{Node, NodeError, Progress, now_ms};
 use crate::bundle::{self, BundleError, BundleWriter, Header, Item, Receipt};
 use crate::sync::DocId;
 use crate::workspace::WorkspaceId;
@@ -60,6 +60,7 @@ impl Node {
         out: &Path,
         only: &[WorkspaceId],
         receipt: Option<&Path>,
+        progress: &mut dyn FnMut(Progress),
     ) -> Result<BundleReport, NodeError> {
         let receipt = match receipt {
             Some(p) => {
@@ -147,10 +148,17 @@ impl Node {
                 }
             }
         }
+        let mut p = Progress {
+            total_files: blocks.len() as u64,
+            ..Progress::default()
+        };
         for (ws, id) in &blocks {
             if let Some(b) = self.store.block(id)? {
+                p.bytes += b.len() as u64;
                 w.item(&Item::Block(*ws, b)).map_err(bundle_err)?;
             }
+            p.files += 1;
+            progress(p);
         }
         let counts = w.counts;
         let f = w.finish(&self.keys.device()).map_err(bundle_err)?;
@@ -175,7 +183,12 @@ impl Node {
     }
 
     /// Reads a bundle: checks it whole, then (unless `dry`) admits what it carries.
-    fn read_bundle_file(&mut self, path: &Path, dry: bool) -> Result<BundleReport, NodeError> {
+    fn read_bundle_file(
+        &mut self,
+        path: &Path,
+        dry: bool,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BundleReport, NodeError> {
         let io_err = |err| NodeError::Io {
             path: path.to_owned(),
             err,
@@ -191,12 +204,21 @@ impl Node {
         let org = self.org_id();
         let known: HashSet<crate::trust::DeviceId> = self.state().devices.keys().copied().collect();
         let store = &self.store;
+        let mut p = Progress {
+            total_bytes: len,
+            ..Progress::default()
+        };
         let (header, counts) = bundle::read_bundle(
             file,
             len,
             org,
             |d| known.contains(d),
             |item| {
+                p.files += 1;
+                p.bytes += match &item {
+                    Item::Entry(b) | Item::Envelope(_, b) | Item::Block(_, b) => b.len() as u64,
+                };
+                progress(p);
                 if dry {
                     return Ok(());
                 }
@@ -271,13 +293,17 @@ impl Node {
     }
 
     /// Imports a bundle.
-    pub fn import_bundle(&mut self, path: &Path) -> Result<BundleReport, NodeError> {
-        self.read_bundle_file(path, false)
+    pub fn import_bundle(
+        &mut self,
+        path: &Path,
+        progress: &mut dyn FnMut(Progress),
+    ) -> Result<BundleReport, NodeError> {
+        self.read_bundle_file(path, false, progress)
     }
 
     /// Checks a bundle and says what it holds, without importing it.
     pub fn inspect_bundle(&mut self, path: &Path) -> Result<BundleReport, NodeError> {
-        self.read_bundle_file(path, true)
+        self.read_bundle_file(path, true, &mut |_| {})
     }
 
     /// Writes a signed receipt of everything this device holds.
