@@ -204,3 +204,47 @@ fn damaged_bundles_import_nothing_and_say_why() {
     assert_eq!(json(c, &["status"]), before);
     assert!(tree(c, "Plans", "/").is_empty());
 }
+
+/// A bundle from a device revoked since it was written: its items are admitted, and revocation
+/// wins: what the device wrote concurrently with its revocation disappears once the revocation
+/// is known, whichever arrives first.
+#[test]
+fn a_bundle_from_a_since_revoked_device_loses_to_the_revocation() {
+    let t = team(&["ann", "ben", "cat"]);
+    let (a, b, c) = (&t[0], &t[1], &t[2]);
+    a.run(&["workspace", "create", "Plans"]).success();
+    for u in ["ben", "cat"] {
+        a.run(&[
+            "workspace",
+            "share",
+            "Plans",
+            &format!("{u}@clinique.example"),
+        ])
+        .success();
+    }
+    let start = a.path().join("start.bundle");
+    a.run(&["bundle", "export", "--out", s(&start)]).success();
+    b.run(&["bundle", "import", s(&start)]).success();
+    c.run(&["bundle", "import", s(&start)]).success();
+    // Ben writes while his device is being revoked elsewhere.
+    let f = b.path().join("ben.txt");
+    std::fs::write(&f, "from a device about to be revoked\n").unwrap();
+    b.run(&["put", "Plans", s(&f), "ben.txt"]).success();
+    let from_ben = b.path().join("ben.bundle");
+    b.run(&["bundle", "export", "--out", s(&from_ben)])
+        .success();
+    a.run(&["revoke", "device", "ben-dev"]).success();
+    let revocation = a.path().join("revocation.bundle");
+    a.run(&["bundle", "export", "--out", s(&revocation)])
+        .success();
+    // Cat gets Ben's bundle first: the file shows...
+    let imp = json(c, &["bundle", "import", s(&from_ben)]);
+    assert_eq!(imp["refused"], 0, "{imp}");
+    assert!(tree(c, "Plans", "/").contains_key("ben.txt"));
+    // ...then the revocation: it is dropped.
+    c.run(&["bundle", "import", s(&revocation)]).success();
+    assert!(!tree(c, "Plans", "/").contains_key("ben.txt"));
+    // Ann, who already knew of the revocation, imports Ben's bundle: never shows.
+    a.run(&["bundle", "import", s(&from_ben)]).success();
+    assert!(!tree(a, "Plans", "/").contains_key("ben.txt"));
+}
