@@ -13,21 +13,14 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cloison_node::keystore::KdfParams;
-use cloison_node::node::{InitParams, Node};
-use cloison_node::trust::Profile;
-
-const PASS: &str = "bench passphrase";
+#[path = "common/mod.rs"]
+mod common;
 
 /// Runs `cloison ARGS` on `home`; returns (seconds, peak RSS in MiB).
 fn timed(home: &Path, args: &[&str]) -> (f64, f64) {
     let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cloison"))
+    let mut child = common::cloison(home)
         .args(args)
-        .env("CLOISON_HOME", home)
-        .env("CLOISON_PASSPHRASE", PASS)
-        .env("CLOISON_MDNS", "0")
-        .env("CLOISON_TEST_FAST_KDF", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -54,54 +47,22 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let scale: f64 = std::env::var("CLOISON_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let scale = common::scale();
     let root = tempfile::Builder::new()
         .prefix("cloison-bundle-bench-")
         .tempdir()
         .expect("tempdir");
-    let (ha, hc) = (root.path().join("a"), root.path().join("c"));
-    let kdf = KdfParams::TEST_ONLY;
-    let mut admin = Node::init(
-        &ha,
-        PASS.as_bytes(),
-        kdf,
-        &InitParams {
-            org_name: "Bench",
-            user_name: "Ann",
-            email: "ann@bench.example",
-            device_label: "a",
-        },
-    )
-    .expect("init");
-    admin
-        .provision_user(
-            &hc,
-            PASS.as_bytes(),
-            kdf,
-            "Cat",
-            "cat@bench.example",
-            "c",
-            Profile::Standard,
-        )
-        .expect("provision");
-    drop(admin);
+    let (ha, hc) = common::two_devices(root.path());
     let run = |home: &Path, args: &[&str]| {
-        let ok = Command::new(env!("CARGO_BIN_EXE_cloison"))
+        let ok = common::cloison(home)
             .args(args)
-            .env("CLOISON_HOME", home)
-            .env("CLOISON_PASSPHRASE", PASS)
-            .env("CLOISON_MDNS", "0")
-            .env("CLOISON_TEST_FAST_KDF", "1")
             .stdout(Stdio::null())
             .status()
             .expect("cloison");
         assert!(ok.success(), "cloison {}", args.join(" "));
     };
     run(&ha, &["workspace", "create", "Bench"]);
-    run(&ha, &["workspace", "share", "Bench", "cat@bench.example"]);
+    run(&ha, &["workspace", "share", "Bench", "ben@bench.example"]);
     let src = root.path().join("src");
     std::fs::create_dir_all(&src).expect("mkdir");
     let n = ((256.0 * scale) as usize).max(1);

@@ -22,11 +22,8 @@ use std::time::{Duration, Instant};
 
 use cloison_node::control::client::Client;
 use cloison_node::control::{Request, Response};
-use cloison_node::keystore::KdfParams;
-use cloison_node::node::{InitParams, Node};
-use cloison_node::trust::Profile;
-
-const PASS: &str = "bench passphrase";
+#[path = "common/mod.rs"]
+mod common;
 
 struct Daemon {
     child: Child,
@@ -43,15 +40,12 @@ impl Drop for Daemon {
 
 fn start(home: &Path, peers: &[&str]) -> Daemon {
     use std::io::BufRead;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cloison"));
+    let mut cmd = common::cloison(home);
     cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
     for p in peers {
         cmd.args(["--peer", p]);
     }
     let mut child = cmd
-        .env("CLOISON_HOME", home)
-        .env("CLOISON_PASSPHRASE", PASS)
-        .env("CLOISON_MDNS", "0")
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -187,40 +181,12 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return; // `cargo bench -- --list` / test harness probes
     }
-    let scale: f64 = std::env::var("CLOISON_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
+    let scale = common::scale();
     let root = tempfile::Builder::new()
         .prefix("cloison-bench-")
         .tempdir_in(std::env::var("CLOISON_BENCH_DIR").unwrap_or_else(|_| "/tmp".into()))
         .expect("tempdir");
-    let (ha, hb) = (root.path().join("a"), root.path().join("b"));
-    let kdf = KdfParams::TEST_ONLY;
-    let mut admin = Node::init(
-        &ha,
-        PASS.as_bytes(),
-        kdf,
-        &InitParams {
-            org_name: "Bench",
-            user_name: "Ann",
-            email: "ann@bench.example",
-            device_label: "a",
-        },
-    )
-    .expect("init");
-    admin
-        .provision_user(
-            &hb,
-            PASS.as_bytes(),
-            kdf,
-            "Ben",
-            "ben@bench.example",
-            "b",
-            Profile::Standard,
-        )
-        .expect("provision");
-    drop(admin);
+    let (ha, hb) = common::two_devices(root.path());
     let a = start(&ha, &[]);
     let b = start(&hb, &[a.addr.as_str()]);
     call(

@@ -34,6 +34,20 @@ fn json(home: &TestHome, args: &[&str]) -> serde_json::Value {
     home.run(&a).json()
 }
 
+/// Ann's workspace "Plans", shared with these users as contributors.
+fn plans_shared_with(a: &TestHome, users: &[&str]) {
+    a.run(&["workspace", "create", "Plans"]).success();
+    for u in users {
+        a.run(&[
+            "workspace",
+            "share",
+            "Plans",
+            &format!("{u}@clinique.example"),
+        ])
+        .success();
+    }
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -44,16 +58,7 @@ fn an_air_gapped_site_converges_through_bundles_and_receipts() {
     let (a, b, c) = (&t[0], &t[1], &t[2]);
     let da = a.start(&[]);
     let _db = b.start(&[da.addr()]);
-    a.run(&["workspace", "create", "Plans"]).success();
-    for u in ["ben", "cat"] {
-        a.run(&[
-            "workspace",
-            "share",
-            "Plans",
-            &format!("{u}@clinique.example"),
-        ])
-        .success();
-    }
+    plans_shared_with(a, &["ben", "cat"]);
     let dir = a.path().join("plans");
     std::fs::create_dir_all(&dir).unwrap();
     for i in 0..20 {
@@ -212,16 +217,7 @@ fn damaged_bundles_import_nothing_and_say_why() {
 fn a_bundle_from_a_since_revoked_device_loses_to_the_revocation() {
     let t = team(&["ann", "ben", "cat"]);
     let (a, b, c) = (&t[0], &t[1], &t[2]);
-    a.run(&["workspace", "create", "Plans"]).success();
-    for u in ["ben", "cat"] {
-        a.run(&[
-            "workspace",
-            "share",
-            "Plans",
-            &format!("{u}@clinique.example"),
-        ])
-        .success();
-    }
+    plans_shared_with(a, &["ben", "cat"]);
     let start = a.path().join("start.bundle");
     a.run(&["bundle", "export", "--out", s(&start)]).success();
     b.run(&["bundle", "import", s(&start)]).success();
