@@ -239,6 +239,13 @@ pub enum WorkspaceCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a workspace (owners only).
+    Rename {
+        /// The workspace.
+        ws: String,
+        /// Its new name.
+        name: String,
+    },
     /// Share a workspace with a user.
     Share {
         /// The workspace.

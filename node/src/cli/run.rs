@@ -83,6 +83,7 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         Command::Workspace(w) => match w {
             WorkspaceCommand::Create { name, json } => (Request::WorkspaceCreate { name }, json),
             WorkspaceCommand::List { json } => (Request::WorkspaceList, json),
+            WorkspaceCommand::Rename { ws, name } => (Request::WorkspaceRename { ws, name }, false),
             WorkspaceCommand::Share { ws, user, role } => {
                 (Request::WorkspaceShare { ws, user, role }, false)
             }

@@ -37,6 +37,11 @@ pub fn execute(
         }
         Request::WorkspaceCreate { name } => Response::Workspace(node.create_workspace(&name)?),
         Request::WorkspaceList => Response::Workspaces(node.workspaces()?),
+        Request::WorkspaceRename { ws, name } => {
+            let w = node.find_workspace(&ws)?;
+            node.rename_workspace(w, &name)?;
+            Response::Workspace(node.workspace_info(w)?)
+        }
         Request::WorkspaceShare { ws, user, role } => {
             let w = node.find_workspace(&ws)?;
             let u = node.find_user(&user)?;

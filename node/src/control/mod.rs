@@ -70,6 +70,13 @@ pub enum Request {
     },
     /// List workspaces.
     WorkspaceList,
+    /// Rename a workspace (owners).
+    WorkspaceRename {
+        /// The workspace.
+        ws: String,
+        /// Its new name.
+        name: String,
+    },
     /// Share a workspace.
     WorkspaceShare {
         /// The workspace (name or id prefix).

@@ -11,6 +11,8 @@
 //!   was applied, the document is rebuilt from the kept set.
 //! - Every change inside an envelope was written by the envelope's signing device
 //!   ([`content::open_changes`]).
+//! - Changes to the settings shard (title, retention) count only from an author who was an
+//!   OWNER in the envelope's causal past ([`crate::workspace::WorkspaceLog::author_role`]).
 //! - Every workspace uses [`SHARDS`] entry shards (protocol v1 fixes it: a joining device must
 //!   know it before any change arrives).
 //! - Local edits become envelopes of at most [`MAX_PAYLOAD`] plaintext bytes and
@@ -169,7 +171,16 @@ impl Node {
                 Ok(plain) => {
                     doc.applied.insert(*id);
                     match content::open_changes(&plain, &e.header().author) {
-                        Ok(changes) => {
+                        Ok(mut changes) => {
+                            // Workspace settings (title, retention) are an owner's to change:
+                            // judged by the author's role in the envelope's causal past, so
+                            // every replica drops the same changes.
+                            if changes.iter().any(|c| c.shard == SHARDS)
+                                && log.author_role(id, org) != Some(Role::Owner)
+                            {
+                                tracing::warn!(workspace = %w, envelope = %id, "settings changes from a non-owner ignored");
+                                changes.retain(|c| c.shard != SHARDS);
+                            }
                             if let Err(err) = doc.crdt.apply_remote(changes) {
                                 tracing::warn!(workspace = %w, envelope = %id, "changes refused by the document: {err}");
                             } else {

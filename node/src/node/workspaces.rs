@@ -104,6 +104,16 @@ impl Node {
         self.workspace_info(w)
     }
 
+    /// Renames a workspace (its title in the encrypted document). Owners only.
+    pub fn rename_workspace(&mut self, w: WorkspaceId, name: &str) -> Result<(), NodeError> {
+        self.require_role(w, Role::Owner, "renaming the workspace")?;
+        cloison_crdt::check_title(name)
+            .map_err(|_| NodeError::Invalid(format!("{name:?} is not a valid workspace name")))?;
+        self.doc(w)?.crdt.set_title(name, now_ms() as i64)?;
+        self.commit(w)?;
+        Ok(())
+    }
+
     /// Every workspace this device holds, sorted by name.
     pub fn workspaces(&mut self) -> Result<Vec<WorkspaceInfo>, NodeError> {
         let ids: Vec<WorkspaceId> = self.engine.replica().workspaces.keys().copied().collect();
@@ -294,5 +304,99 @@ impl Node {
             .collect();
         out.sort_by(|a, b| (&a.name, &a.user).cmp(&(&b.name, &b.user)));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keystore::KdfParams;
+    use crate::node::InitParams;
+    use crate::sync::DocId;
+    use crate::trust::Profile;
+
+    const PASS: &[u8] = b"pass";
+
+    fn two(dir: &std::path::Path) -> (Node, Node) {
+        let mut a = Node::init(
+            &dir.join("a"),
+            PASS,
+            KdfParams::TEST_ONLY,
+            &InitParams {
+                org_name: "O",
+                user_name: "Ann",
+                email: "ann@x.example",
+                device_label: "a",
+            },
+        )
+        .unwrap();
+        let b = a
+            .provision_user(
+                &dir.join("b"),
+                PASS,
+                KdfParams::TEST_ONLY,
+                "Ben",
+                "ben@x.example",
+                "b",
+                Profile::Standard,
+            )
+            .unwrap();
+        (a, b)
+    }
+
+    /// Hands everything `from` holds of the organization and of `w` to `to`, as a peer would.
+    fn sync(from: &Node, to: &mut Node, w: WorkspaceId) {
+        let entries = from.log().entries().map(|e| e.bytes().to_vec()).collect();
+        to.ingest_log(entries).unwrap();
+        let envs: Vec<Vec<u8>> = from.engine().replica().workspaces[&w]
+            .envelopes()
+            .iter()
+            .map(|e| e.bytes().to_vec())
+            .collect();
+        let _ = to
+            .engine_mut()
+            .handle_local(now_ms(), DocId::Workspace(w), envs);
+        to.settle().unwrap();
+        to.refresh_doc(w).unwrap();
+    }
+
+    fn title(n: &mut Node, w: WorkspaceId) -> Option<String> {
+        n.doc(w).unwrap().crdt.title()
+    }
+
+    #[test]
+    fn only_owners_rename_a_workspace_even_with_a_hostile_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = two(dir.path());
+        let id = a.create_workspace("Plans").unwrap().id;
+        let w = a.find_workspace(&id).unwrap();
+        let ben = a.find_user("ben@x.example").unwrap();
+        a.share(w, ben, Role::Contributor).unwrap();
+        sync(&a, &mut b, w);
+        assert_eq!(title(&mut b, w).as_deref(), Some("Plans"));
+        // An honest client refuses.
+        assert!(matches!(
+            b.rename_workspace(w, "Mine"),
+            Err(NodeError::Forbidden(_))
+        ));
+        // A hostile client writes the settings change anyway (its envelope is valid: Ben may
+        // write content); every honest replica ignores it.
+        b.doc(w)
+            .unwrap()
+            .crdt
+            .set_title("Pwned", now_ms() as i64 + 10_000)
+            .unwrap();
+        b.commit(w).unwrap();
+        sync(&b, &mut a, w);
+        assert_eq!(title(&mut a, w).as_deref(), Some("Plans"));
+        // The same envelope on a fresh replica (rebuilt from the envelopes): still ignored.
+        a.docs.remove(&w);
+        assert_eq!(title(&mut a, w).as_deref(), Some("Plans"));
+        // The owner renames; everyone follows.
+        a.rename_workspace(w, "Plans 2026").unwrap();
+        sync(&a, &mut b, w);
+        b.docs.remove(&w);
+        assert_eq!(title(&mut b, w).as_deref(), Some("Plans 2026"));
+        assert_eq!(title(&mut a, w).as_deref(), Some("Plans 2026"));
     }
 }

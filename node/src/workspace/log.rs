@@ -254,6 +254,26 @@ impl WorkspaceLog {
         }
     }
 
+    /// The role the author of an admitted envelope had in the envelope's causal past (its
+    /// parents): the same on every replica, whatever arrived since.
+    pub fn author_role(&self, id: &EnvelopeId, org: &OrgLog) -> Option<super::ids::Role> {
+        let e = self.get(id)?;
+        let user = org.state().devices.get(&e.header().author)?.user;
+        let parents: Vec<u32> = e
+            .header()
+            .parents
+            .iter()
+            .filter_map(|p| self.pos.get(p).copied())
+            .collect();
+        let mut q = At {
+            dag: &self.dag,
+            envelopes: &self.envelopes,
+            index: &self.index,
+            past: &parents,
+        };
+        q.role(&user)
+    }
+
     /// The effective state, given the organization's current state.
     pub fn state(&self, org: &OrgLog) -> WorkspaceState {
         WorkspaceState::compute(self.workspace, &self.envelopes, &self.dag, &self.index, org)
