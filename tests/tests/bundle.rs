@@ -100,6 +100,9 @@ fn an_air_gapped_site_converges_through_bundles_and_receipts() {
     let receipt = c.path().join("c.receipt");
     c.run(&["bundle", "receipt", "--out", s(&receipt)])
         .success();
+    let c_envelopes = json(c, &["status"])["workspaces"][0]["envelopes"]
+        .as_u64()
+        .unwrap();
     let back = c.path().join("back.bundle");
     c.run(&["bundle", "export", "--out", s(&back)]).success();
     let imp = json(a, &["bundle", "import", s(&back)]);
@@ -118,16 +121,29 @@ fn an_air_gapped_site_converges_through_bundles_and_receipts() {
     a.run(&["put", "Plans", s(&more), "plans/more.txt"])
         .success();
     let delta = a.path().join("delta.bundle");
+    let a_envelopes = json(a, &["status"])["workspaces"][0]["envelopes"]
+        .as_u64()
+        .unwrap();
     let r = json(
         a,
         &["bundle", "export", "--out", s(&delta), "--for", s(&receipt)],
     );
     assert_eq!(r["for_receipt"], true);
-    // C lacked: nothing of the organization log, A's envelope with C's own file admitted (none:
-    // C wrote it), the new envelope and its one block.
+    // C lacked nothing of the organization log, one block (the new file's), and exactly the
+    // envelopes A holds beyond C's: the new file's, plus any `Merge` the LAN devices wrote on
+    // C's work meanwhile (everything C had, A has: C sent it all back).
     assert_eq!(r["entries"], 0, "{r}");
-    assert_eq!(r["envelopes"], 1, "{r}");
     assert_eq!(r["blocks"], 1, "{r}");
+    let a_after = json(a, &["status"])["workspaces"][0]["envelopes"]
+        .as_u64()
+        .unwrap();
+    let carried = r["envelopes"].as_u64().unwrap();
+    // (A merge may land between the two counts: then the bundle holds one of them.)
+    assert!(
+        (a_envelopes - c_envelopes..=a_after - c_envelopes).contains(&carried),
+        "{r} vs {a_envelopes}..={a_after} - {c_envelopes}"
+    );
+    assert!(r["envelopes"].as_u64().unwrap() >= 1, "{r}");
     assert!(
         r["bytes"].as_u64().unwrap() < std::fs::metadata(&full).unwrap().len() / 10,
         "{r}"

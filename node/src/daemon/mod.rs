@@ -31,6 +31,9 @@ use crate::trust::DeviceId;
 const EVENT_BATCH: usize = 256;
 /// Longest sleep between engine timer checks.
 const MAX_TICK: Duration = Duration::from_millis(1000);
+/// Period of the node's housekeeping ([`Node::tick`]: merges) and of the engine's timer when
+/// inputs keep the loop busy.
+const TICK_MS: u64 = 500;
 
 /// How the daemon runs.
 #[derive(Debug, Clone)]
@@ -145,6 +148,7 @@ pub async fn run(
             path: sock.clone(),
             err,
         })?;
+    let mut next_tick = now_ms() + TICK_MS;
     while !d.io.stop {
         let wait = d
             .node
@@ -165,11 +169,18 @@ pub async fn run(
                     d.on_call(req, reply).await;
                 }
             }
-            _ = tokio::time::sleep(wait) => {
-                d.node.engine_mut().handle_timeout(now_ms());
-            }
+            _ = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
+        }
+        // Timers run even while inputs keep coming.
+        let now = now_ms();
+        if now >= next_tick || d.node.engine().poll_timeout().is_some_and(|t| now >= t) {
+            d.node.engine_mut().handle_timeout(now);
+            if let Err(e) = d.node.tick(now) {
+                tracing::warn!("housekeeping: {e}");
+            }
+            next_tick = now + TICK_MS;
         }
         d.io.turn(&mut d.node).await;
     }

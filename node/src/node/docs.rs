@@ -389,6 +389,82 @@ impl Node {
     }
 }
 
+/// How long a device waits after noticing another device's work on the heads before it writes
+/// a `Merge` on them (writes arriving meanwhile share one merge).
+pub const MERGE_DELAY_MS: u64 = 2_000;
+
+impl Node {
+    /// Whether the kept heads of `w` hold a non-`Merge` envelope written by another device: then
+    /// this device (if a member) owes a `Merge` on them, so that what it accepted while the
+    /// author was active stays kept if the author is revoked later (revocation wins keeps only
+    /// what an active device built on). Merges of merges protect nothing new, so a head that is
+    /// a `Merge` (or ours) asks for nothing: the exchange ends after one round.
+    fn merge_wanted(&self, w: WorkspaceId) -> bool {
+        let me = self.device_id();
+        let r = self.engine.replica();
+        let Some(log) = r.workspaces.get(&w) else {
+            return false;
+        };
+        let st = log.state(&r.org);
+        if !st.members.contains_key(&self.user_id()) {
+            return false;
+        }
+        st.heads.iter().any(|h| {
+            log.get(h).is_some_and(|e| {
+                e.header().author != me && e.header().kind != crate::workspace::Kind::Merge
+            })
+        })
+    }
+
+    /// Notes the workspaces that may want a merge (after envelopes arrived).
+    pub(super) fn note_merges(&mut self, ws: impl IntoIterator<Item = WorkspaceId>, now: u64) {
+        for w in ws {
+            if !self.merge_due.contains_key(&w) && self.merge_wanted(w) {
+                self.merge_due.insert(w, now);
+            }
+        }
+    }
+
+    /// Periodic housekeeping (the daemon calls it at least every second): writes the `Merge`
+    /// envelopes that have been due for [`MERGE_DELAY_MS`]. Returns how many were written.
+    pub fn tick(&mut self, now: u64) -> Result<usize, NodeError> {
+        let due: Vec<WorkspaceId> = self
+            .merge_due
+            .iter()
+            .filter(|(_, since)| now.saturating_sub(**since) >= MERGE_DELAY_MS)
+            .map(|(w, _)| *w)
+            .collect();
+        let mut written = 0;
+        for w in due {
+            self.merge_due.remove(&w);
+            if !self.merge_wanted(w) {
+                continue;
+            }
+            let device = self.keys.device();
+            let rep = self.engine.replica_mut();
+            let org = Arc::clone(&rep.org);
+            let Some(log) = rep.workspaces.get_mut(&w) else {
+                continue;
+            };
+            let bytes = log.draft(
+                &org,
+                &device,
+                &mut self.clock,
+                now,
+                crate::workspace::Kind::Merge,
+                None,
+                |_| Vec::new(),
+            );
+            self.local_items(w, vec![bytes])?;
+            written += 1;
+        }
+        if written > 0 {
+            self.settle()?;
+        }
+        Ok(written)
+    }
+}
+
 /// A display string the document accepts as an author label (no `/`, no control characters,
 /// at most 64 bytes).
 fn clean_label(s: &str) -> String {

@@ -77,6 +77,9 @@ pub struct Node {
     last_sync: BTreeMap<WorkspaceId, u64>,
     /// Peers the engine asked to disconnect, for the daemon to act on.
     disconnects: Vec<DeviceId>,
+    /// Workspaces whose heads hold another device's work that we have not built on, and since
+    /// when (see `Node::tick`).
+    merge_due: BTreeMap<WorkspaceId, u64>,
 }
 
 /// The wall clock in unix milliseconds (the node, the daemon and the control API read it here;
@@ -180,6 +183,7 @@ impl Node {
             blocks,
             last_sync: BTreeMap::new(),
             disconnects: Vec::new(),
+            merge_due: BTreeMap::new(),
         })
     }
 

@@ -107,6 +107,7 @@ impl Node {
                 self.maintain()?;
                 touched.extend(self.engine.replica().workspaces.keys().copied());
             }
+            self.note_merges(ws_ids.keys().copied(), now);
             for w in touched {
                 self.maintain_workspace(w)?;
                 if self.eager || self.docs.contains_key(&w) {

@@ -365,6 +365,66 @@ mod tests {
     }
 
     #[test]
+    fn a_merge_keeps_what_a_device_accepted_before_its_author_was_revoked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = two(dir.path());
+        let mut c = a
+            .provision_user(
+                &dir.path().join("c"),
+                PASS,
+                KdfParams::TEST_ONLY,
+                "Cat",
+                "cat@x.example",
+                "c",
+                Profile::Standard,
+            )
+            .unwrap();
+        let id = a.create_workspace("Plans").unwrap().id;
+        let w = a.find_workspace(&id).unwrap();
+        for (who, role) in [
+            ("ben@x.example", Role::Contributor),
+            ("cat@x.example", Role::Reader),
+        ] {
+            let u = a.find_user(who).unwrap();
+            a.share(w, u, role).unwrap();
+        }
+        sync(&a, &mut b, w);
+        sync(&a, &mut c, w);
+        // Ben writes; Cat (a reader) receives it and, after the delay, writes a Merge on it.
+        let f = dir.path().join("ben.txt");
+        std::fs::write(&f, "kept").unwrap();
+        b.put(w, &f, "ben.txt", &mut |_| {}, &mut |_| {}).unwrap();
+        sync(&b, &mut c, w);
+        let now = now_ms();
+        assert_eq!(c.tick(now).unwrap(), 0, "not before the delay");
+        assert_eq!(
+            c.tick(now + super::super::docs::MERGE_DELAY_MS + 1)
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            c.tick(now + 10 * super::super::docs::MERGE_DELAY_MS)
+                .unwrap(),
+            0,
+            "one merge, not a stream of them"
+        );
+        // Ann revokes Ben's device without having seen his file, then hears from Cat.
+        let dev = a.find_device("b").unwrap();
+        a.revoke_device(dev).unwrap();
+        sync(&c, &mut a, w);
+        assert!(
+            a.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"),
+            "Cat built on Ben's file while he was active: it stays"
+        );
+        // Ann has Ben's file as a foreign head now, but it sits under Cat's merge: no merge owed.
+        assert_eq!(
+            a.tick(now + 100 * super::super::docs::MERGE_DELAY_MS)
+                .unwrap(),
+            0
+        );
+    }
+
+    #[test]
     fn only_owners_rename_a_workspace_even_with_a_hostile_client() {
         let dir = tempfile::tempdir().unwrap();
         let (mut a, mut b) = two(dir.path());
