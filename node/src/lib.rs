@@ -3,8 +3,11 @@
 //!
 //! Layers, bottom up (ARCHITECTURE.md has the map):
 //! - [`dag`], [`trust`]: sans-IO cores (no tokio, libp2p or redb; time and randomness are inputs);
-//! - [`store`]: redb persistence; [`keystore`]: the passphrase-encrypted device key file;
-//! - [`node`]: the one API that the CLI (and later the daemon and the TUI) goes through.
+//! - [`seal`], [`workspace`], [`sync`]: sans-IO too (sealing, workspace DAGs, the sync engine);
+//! - [`store`]: redb persistence and block packs; [`keystore`]: the device key file;
+//! - [`net`]: the libp2p shell (the only module that imports libp2p);
+//! - [`node`]: the one API; [`control`]: requests and their executor, the control socket's
+//!   protocol; [`daemon`]: `cloison run`; [`bundle`]: the sneakernet formats;
 //! - [`testkit`]: deterministic organizations for tests, benchmarks and the simulator.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 

@@ -426,7 +426,7 @@ impl Node {
     }
 
     /// Periodic housekeeping (the daemon calls it at least every second): writes the `Merge`
-    /// envelopes that have been due for [`MERGE_DELAY_MS`]. Returns how many were written.
+    /// envelopes that have been due for `MERGE_DELAY_MS` (2 s). Returns how many were written.
     pub fn tick(&mut self, now: u64) -> Result<usize, NodeError> {
         let due: Vec<WorkspaceId> = self
             .merge_due

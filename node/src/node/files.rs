@@ -198,7 +198,7 @@ impl Node {
     /// Copies a local file or directory (recursively) into `w` at `remote`. A directory lands as
     /// the folder `remote`; a file lands at `remote`, or inside it when `remote` is an existing
     /// folder or ends with `/`. `pump` is called after each committed batch and at least every
-    /// [`PUMP_EVERY`] while sealing, so a daemon keeps serving peers (who start fetching the
+    /// `PUMP_EVERY` (50 ms) while sealing, so a daemon keeps serving peers (who start fetching the
     /// first batches while the rest is sealed).
     pub fn put(
         &mut self,

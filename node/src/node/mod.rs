@@ -1,16 +1,20 @@
-//! The one API every front end goes through: CLI now, the daemon and the TUI later.
+//! The one API every front end goes through (the control API's executor, hence the CLI and the
+//! daemon; tests and the demo use it directly).
 //!
 //! A [`Node`] is one device's home directory opened: its key file unlocked, its store open, its
-//! organization log loaded and verified. Every change goes through [`Node::ingest_log`], the same
-//! admission path as entries received from peers, and is persisted in one transaction before the
-//! call returns.
+//! organization log and workspace DAGs loaded and verified into the sync engine's replica (the
+//! one in-memory copy). Every change, ours included, enters through the engine's admission and is
+//! persisted by [`Node::settle`] before the call returns.
 //!
-//! Home layout: `keys.cloison` (the passphrase-encrypted key file), `store.redb` (the database).
+//! Home layout: `keys.cloison` (the passphrase-encrypted key file), `store.redb` (the database),
+//! `blocks/` (block packs), `control.sock` (while a daemon runs).
 //!
-//! Invariants: nothing is written to the store that the log did not admit; this module reads the
-//! wall clock and the OS RNG and hands them to the sans-IO core, which never does itself.
+//! Invariants: nothing is written to the store that admission did not accept; workspace
+//! documents never touch the disk in clear; this module reads the wall clock and the OS RNG and
+//! hands them to the sans-IO core, which never does itself.
 //!
-//! Listings and name resolution (decrypting names for display) live in [`directory`].
+//! Submodules: `org` (organization log), `workspaces`, `files`, `docs` (decrypted documents,
+//! merges), `settle` (the event drain), `bundles`, `directory` (listings and name resolution).
 
 mod bundles;
 mod directory;

@@ -10,7 +10,7 @@
 //! - `ws_envelopes`: `(workspace, envelope id) -> bytes` exactly as received;
 //! - `ws_by_time`: `(workspace, time, id) -> ()`: per-workspace load order (topological);
 //! - `block_locs`: block id -> `(segment, offset, length)` of the block's bytes (ciphertext, as
-//!   received) in the append-only pack files of `blocks/` beside the database ([`packs`]: why,
+//!   received) in the append-only pack files of `blocks/` beside the database (`packs`: why,
 //!   and their invariants); the id is BLAKE3 of the bytes, checked on write and on every read;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
 //!   `cloison connect` targets, kept across restarts).
