@@ -101,11 +101,17 @@ fn a_file_put_on_a_is_listed_and_identical_on_b_and_c() {
         wait_until("the file is listed", WAIT, || {
             ls(h, "Docs", "imaging") == want
         });
+        // Right after the listing: `get` waits for blocks still on their way.
         let out = h.path().join("got.bin");
-        wait_until("the file's blocks arrived", WAIT, || {
-            h.run(&["get", "Docs", "imaging/scan.bin", out.to_str().unwrap()])
-                .ok
-        });
+        h.run(&[
+            "get",
+            "Docs",
+            "imaging/scan.bin",
+            out.to_str().unwrap(),
+            "--wait",
+            "120",
+        ])
+        .success();
         assert_eq!(std::fs::read(&out).unwrap(), std::fs::read(&src).unwrap());
     }
     let s = status(&t[0]);

@@ -99,6 +99,9 @@ pub enum Command {
         remote: String,
         /// Local destination (inside it if it is a directory).
         local: PathBuf,
+        /// With a daemon running: seconds to wait for blocks still on their way.
+        #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+        wait: u64,
         /// One JSON document instead of text.
         #[arg(long)]
         json: bool,

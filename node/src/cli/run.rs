@@ -109,12 +109,14 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
             ws,
             remote,
             local,
+            wait,
             json,
         } => (
             Request::Get {
                 ws,
                 remote,
                 local: abs(local)?,
+                wait_s: wait,
             },
             json,
         ),
@@ -160,6 +162,11 @@ fn call(home: &Path, req: Request, progress: &mut dyn FnMut(Progress)) -> Result
         return Ok(client.call(req, progress)?);
     }
     let mut node = open(home)?;
+    // Without a daemon nothing brings missing blocks: waiting would only delay the error.
+    let mut req = req;
+    if let Request::Get { wait_s, .. } = &mut req {
+        *wait_s = 0;
+    }
     Ok(exec::execute(&mut node, req, progress, &mut |_| {})?)
 }
 

@@ -63,9 +63,15 @@ pub fn execute(
             let w = node.find_workspace(&ws)?;
             Response::Put(node.put(w, &local, &remote, progress, pump)?)
         }
-        Request::Get { ws, remote, local } => {
+        Request::Get {
+            ws,
+            remote,
+            local,
+            wait_s,
+        } => {
             let w = node.find_workspace(&ws)?;
-            Response::Got(node.get(w, &remote, &local, progress)?)
+            let wait = std::time::Duration::from_secs(wait_s.min(3600));
+            Response::Got(node.get(w, &remote, &local, progress, pump, wait)?)
         }
         Request::Ls { ws, path } => {
             let w = node.find_workspace(&ws)?;

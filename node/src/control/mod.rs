@@ -115,6 +115,9 @@ pub enum Request {
         remote: String,
         /// Local destination (absolute).
         local: PathBuf,
+        /// Seconds to wait for blocks that have not arrived yet (a daemon fetches them).
+        #[serde(default)]
+        wait_s: u64,
     },
     /// List a folder.
     Ls {

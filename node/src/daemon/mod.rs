@@ -267,6 +267,11 @@ impl Io {
     /// calling thread (which runs under `block_in_place`) on the runtime.
     fn pump(&mut self, node: &mut Node, rt: &tokio::runtime::Handle) {
         self.drain(node);
+        // The engine's timers (block retries, timeouts) must run during a long request too.
+        let now = now_ms();
+        if node.engine().poll_timeout().is_some_and(|t| now >= t) {
+            node.engine_mut().handle_timeout(now);
+        }
         rt.block_on(self.turn(node));
     }
 

@@ -362,12 +362,16 @@ impl Node {
     }
 
     /// Copies a file or folder of `w` to the local `dest` (inside it if it is a directory).
+    /// Blocks that have not arrived yet are waited for up to `wait`, with `pump` letting a daemon
+    /// receive them meanwhile (without a daemon, pass no wait: nothing would bring them).
     pub fn get(
         &mut self,
         w: WorkspaceId,
         remote: &str,
         dest: &Path,
         progress: &mut dyn FnMut(Progress),
+        pump: &mut dyn FnMut(&mut Node),
+        wait: std::time::Duration,
     ) -> Result<Progress, NodeError> {
         let node = self.resolve_path(w, remote)?;
         let dest = if dest.is_dir() && !node.id.is_root() {
@@ -398,17 +402,25 @@ impl Node {
         } else {
             files.push((node, dest.clone()));
         }
-        let missing: usize = files
-            .iter()
-            .filter_map(|(n, _)| n.current.as_ref())
-            .flat_map(|v| v.manifest.chunks.iter())
-            .filter(|c| !self.blocks.contains(&c.id))
-            .count();
-        if missing > 0 {
-            return Err(NodeError::NotSynced {
-                path: remote.to_owned(),
-                missing,
-            });
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            let missing: usize = files
+                .iter()
+                .filter_map(|(n, _)| n.current.as_ref())
+                .flat_map(|v| v.manifest.chunks.iter())
+                .filter(|c| !self.blocks.contains(&c.id))
+                .count();
+            if missing == 0 {
+                break;
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(NodeError::NotSynced {
+                    path: remote.to_owned(),
+                    missing,
+                });
+            }
+            pump(self);
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
         for d in &dirs {
             fs::create_dir_all(d).map_err(io_err(d))?;
