@@ -86,6 +86,8 @@ struct Io {
     refused: BTreeMap<DeviceId, (String, u64)>,
     connected: BTreeMap<DeviceId, u64>,
     stop: bool,
+    /// When the node's housekeeping runs next.
+    next_tick: u64,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -117,6 +119,7 @@ pub async fn run(
             refused: BTreeMap::new(),
             connected: BTreeMap::new(),
             stop: false,
+            next_tick: now_ms() + TICK_MS,
         },
     };
     d.io.sync_allowlist(&d.node).await;
@@ -148,7 +151,6 @@ pub async fn run(
             path: sock.clone(),
             err,
         })?;
-    let mut next_tick = now_ms() + TICK_MS;
     while !d.io.stop {
         let wait = d
             .node
@@ -173,15 +175,7 @@ pub async fn run(
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
-        // Timers run even while inputs keep coming.
-        let now = now_ms();
-        if now >= next_tick || d.node.engine().poll_timeout().is_some_and(|t| now >= t) {
-            d.node.engine_mut().handle_timeout(now);
-            if let Err(e) = d.node.tick(now) {
-                tracing::warn!("housekeeping: {e}");
-            }
-            next_tick = now + TICK_MS;
-        }
+        d.io.timers(&mut d.node);
         d.io.turn(&mut d.node).await;
     }
     tracing::info!("shutting down");
@@ -267,12 +261,22 @@ impl Io {
     /// calling thread (which runs under `block_in_place`) on the runtime.
     fn pump(&mut self, node: &mut Node, rt: &tokio::runtime::Handle) {
         self.drain(node);
-        // The engine's timers (block retries, timeouts) must run during a long request too.
-        let now = now_ms();
-        if node.engine().poll_timeout().is_some_and(|t| now >= t) {
-            node.engine_mut().handle_timeout(now);
-        }
+        // Timers (block retries, timeouts, merges) must run during a long request too.
+        self.timers(node);
         rt.block_on(self.turn(node));
+    }
+
+    /// Runs the engine's timer when it is due and the node's housekeeping every [`TICK_MS`],
+    /// whether the loop is idle or kept busy by inputs.
+    fn timers(&mut self, node: &mut Node) {
+        let now = now_ms();
+        if now >= self.next_tick || node.engine().poll_timeout().is_some_and(|t| now >= t) {
+            node.engine_mut().handle_timeout(now);
+            if let Err(e) = node.tick(now) {
+                tracing::warn!("housekeeping: {e}");
+            }
+            self.next_tick = now + TICK_MS;
+        }
     }
 
     /// After an input: settle, transmit, update the allowlist.

@@ -200,6 +200,8 @@ impl Node {
         let mut pending: Vec<([u8; 32], Vec<u8>)> = Vec::new();
         let mut pending_bytes = 0;
         let mut new_blocks = 0u64;
+        // Ids of the blocks stored by batches during the read (the node's set is updated after).
+        let mut stored: Vec<[u8; 32]> = Vec::new();
         let mut block_error = None;
         let org = self.org_id();
         let known: HashSet<crate::trust::DeviceId> = self.state().devices.keys().copied().collect();
@@ -235,6 +237,7 @@ impl Node {
                                 Ok(n) => new_blocks += n as u64,
                                 Err(e) => block_error = Some(e),
                             }
+                            stored.extend(pending.iter().map(|(id, _)| *id));
                             pending.clear();
                             pending_bytes = 0;
                         }
@@ -257,13 +260,14 @@ impl Node {
             report.blocks = counts[2];
             return Ok(report);
         }
+        self.blocks.extend(stored);
         if let Some(e) = block_error {
             return Err(e.into());
         }
         let refs: Vec<(&[u8; 32], &[u8])> =
             pending.iter().map(|(id, b)| (id, b.as_slice())).collect();
         new_blocks += self.store.put_hashed_blocks(&refs)? as u64;
-        self.blocks = self.store.block_ids()?;
+        self.blocks.extend(pending.iter().map(|(id, _)| *id));
         report.blocks = new_blocks;
         let before_entries = self.log().len();
         let r = self.engine.handle_local(now_ms(), DocId::Org, entries);

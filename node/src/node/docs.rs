@@ -440,21 +440,20 @@ impl Node {
             if !self.merge_wanted(w) {
                 continue;
             }
-            let device = self.keys.device();
-            let rep = self.engine.replica_mut();
-            let org = Arc::clone(&rep.org);
-            let Some(log) = rep.workspaces.get_mut(&w) else {
+            let Some(bytes) = self.keyed(w, |k| {
+                Ok(k.log.draft(
+                    k.org,
+                    k.actor.keys,
+                    k.actor.clock,
+                    now,
+                    crate::workspace::Kind::Merge,
+                    None,
+                    |_| Vec::new(),
+                ))
+            })?
+            else {
                 continue;
             };
-            let bytes = log.draft(
-                &org,
-                &device,
-                &mut self.clock,
-                now,
-                crate::workspace::Kind::Merge,
-                None,
-                |_| Vec::new(),
-            );
             self.local_items(w, vec![bytes])?;
             written += 1;
         }

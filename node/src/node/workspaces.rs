@@ -12,6 +12,9 @@ use crate::trust::UserId;
 use crate::workspace::keyring::{self, Actor};
 use crate::workspace::{Role, WorkspaceId};
 
+/// The name shown for a workspace whose title this device cannot read yet.
+const NO_KEY_YET: &str = "(no key yet)";
+
 /// One workspace, for display.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WorkspaceInfo {
@@ -65,9 +68,9 @@ impl Node {
             ))
         })?;
         if self
-            .workspaces()?
+            .titles()?
             .iter()
-            .any(|w| w.name.eq_ignore_ascii_case(name))
+            .any(|(_, n)| n.eq_ignore_ascii_case(name))
         {
             return Err(NodeError::Invalid(format!(
                 "a workspace named {name:?} already exists"
@@ -140,7 +143,7 @@ impl Node {
         let (log, st) = self.log_and_state(w)?;
         Ok(WorkspaceInfo {
             id: w.to_string(),
-            name: title.unwrap_or_else(|| "(no key yet)".into()),
+            name: title.unwrap_or_else(|| NO_KEY_YET.to_owned()),
             role: st.members.get(&user).map(|r| r.as_str().to_owned()),
             members: st.members.len(),
             envelopes: log.len(),
@@ -157,12 +160,15 @@ impl Node {
     /// Finds a workspace by name (case-insensitive), full id or id prefix (4+ hex digits).
     pub fn find_workspace(&mut self, query: &str) -> Result<WorkspaceId, NodeError> {
         let q = query.trim().to_lowercase();
-        let all = self.workspaces()?;
-        let by_name: Vec<&WorkspaceInfo> =
-            all.iter().filter(|w| w.name.to_lowercase() == q).collect();
-        let hits: Vec<&WorkspaceInfo> = if by_name.is_empty() {
+        let all = self.titles()?;
+        let by_name: Vec<&(WorkspaceId, String)> =
+            all.iter().filter(|(_, n)| n.to_lowercase() == q).collect();
+        let hits: Vec<&(WorkspaceId, String)> = if by_name.is_empty() {
             all.iter()
-                .filter(|w| w.id == q || (q.len() >= 4 && w.id.starts_with(&q)))
+                .filter(|(w, _)| {
+                    let id = w.to_string();
+                    id == q || (q.len() >= 4 && id.starts_with(&q))
+                })
                 .collect()
         } else {
             by_name
@@ -172,20 +178,29 @@ impl Node {
                 what: "workspace",
                 query: query.to_owned(),
             }),
-            [one] => WorkspaceId::from_hex(&one.id).ok_or_else(|| NodeError::NotFound {
-                what: "workspace",
-                query: query.to_owned(),
-            }),
+            [(w, _)] => Ok(*w),
             many => Err(NodeError::Ambiguous {
                 what: "workspace",
                 query: query.to_owned(),
                 candidates: many
                     .iter()
-                    .map(|w| format!("{} ({})", &w.id[..12], w.name))
+                    .map(|(w, n)| format!("{} ({n})", &w.to_string()[..12]))
                     .collect::<Vec<_>>()
                     .join(", "),
             }),
         }
+    }
+
+    /// Every workspace held, with its title: what name resolution needs, without the
+    /// listing's per-workspace state.
+    fn titles(&mut self) -> Result<Vec<(WorkspaceId, String)>, NodeError> {
+        let ids: Vec<WorkspaceId> = self.engine.replica().workspaces.keys().copied().collect();
+        let mut out = Vec::with_capacity(ids.len());
+        for w in ids {
+            let title = self.doc(w)?.crdt.title();
+            out.push((w, title.unwrap_or_else(|| NO_KEY_YET.to_owned())));
+        }
+        Ok(out)
     }
 
     /// Gives `user` a role in `w` and seals them every epoch key we hold (the history).
