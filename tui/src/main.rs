@@ -1,9 +1,66 @@
-//! `cloison-tui`: the admin terminal UI.
-//!
-//! Not built yet (see the enrolment and TUI issue): it needs the daemon's control API. Until then
-//! the binary says so and exits non-zero.
+//! `cloison-tui`: the admin terminal UI. Connects to the daemon of `--home` (or
+//! `CLOISON_HOME`, or the default home) through its control socket; see the crate docs.
+
+use std::path::PathBuf;
+use std::sync::mpsc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cloison_tui::app::Ui;
+use cloison_tui::worker::{ChannelPort, Worker};
+use tuirealm::terminal::{CrosstermTerminalAdapter, TerminalAdapter};
+
+/// The Cloison admin terminal UI (a client of a running `cloison run`).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// The device's home directory (the daemon's `--home`).
+    #[arg(long, env = "CLOISON_HOME", value_name = "DIR")]
+    home: Option<PathBuf>,
+}
 
 fn main() -> std::process::ExitCode {
-    eprintln!("cloison-tui: the terminal UI is not built yet; see ARCHITECTURE.md (tui/)");
-    std::process::ExitCode::from(2)
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cloison-tui: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn resolve_home(home: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(h) = home {
+        return Ok(h);
+    }
+    let dirs = directories::ProjectDirs::from("", "", "cloison")
+        .context("cannot find a home directory: pass --home or set CLOISON_HOME")?;
+    Ok(dirs.data_dir().to_owned())
+}
+
+fn run(args: Args) -> Result<()> {
+    let home = resolve_home(args.home)?;
+    let home = std::path::absolute(&home).unwrap_or(home);
+    let base = std::env::current_dir().context("cannot read the current directory")?;
+    let (tx, rx) = mpsc::channel();
+    let worker = Worker::start(home, tx);
+    let mut terminal = CrosstermTerminalAdapter::new().context("cannot open the terminal")?;
+    terminal.enable_raw_mode().context("cannot set raw mode")?;
+    terminal
+        .enter_alternate_screen()
+        .context("cannot enter the alternate screen")?;
+    Ui::new(
+        terminal,
+        None,
+        Box::new(ChannelPort(rx)),
+        Some(worker),
+        base,
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|mut ui| {
+        let r = ui.run();
+        let _ = ui.terminal.leave_alternate_screen();
+        let _ = ui.terminal.disable_raw_mode();
+        r
+    })
 }
