@@ -128,6 +128,12 @@ pub fn execute(
                 r.blocks.len()
             ))
         }
+        Request::InviteCreate { .. }
+        | Request::Invitations
+        | Request::InviteCancel { .. }
+        | Request::GreetWait { .. }
+        | Request::GreetConfirm { .. }
+        | Request::GreetAbort { .. } => super::enrol::execute(node, request)?,
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

@@ -15,6 +15,7 @@
 //! decode is answered with a typed error, never a panic.
 
 pub mod client;
+pub mod enrol;
 pub mod exec;
 pub mod wire;
 
@@ -193,6 +194,45 @@ pub enum Request {
         /// The receipt file (absolute).
         out: PathBuf,
     },
+    /// Create an invitation; answers [`Response::Invitation`] with its token.
+    InviteCreate {
+        /// For whom.
+        invitee: enrol::Invitee,
+        /// Lifetime in seconds (default 24 h, at most 30 days).
+        ttl_s: Option<u64>,
+    },
+    /// Invitations known to this device (its own, and those recorded by other admins).
+    Invitations,
+    /// Cancel a live invitation (id or prefix).
+    InviteCancel {
+        /// The invitation.
+        id: String,
+    },
+    /// Greeting, step 1 (and 3): wait at most `timeout_s` (capped at 30) for the next step of
+    /// the greeting on invitation `id` (daemon only). Answers [`Response::Greeting`]; state
+    /// `waiting` after the timeout is not an error: call again.
+    GreetWait {
+        /// The invitation.
+        id: String,
+        /// Seconds to wait, at most 30.
+        timeout_s: u64,
+    },
+    /// Greeting, step 2: the code the claimer reads out. A wrong code aborts both sides and
+    /// burns the invitation. Waits at most `timeout_s` (capped at 30) for the claimer's own
+    /// confirmation; answers state `done`, `aborted` or `confirmed` (then `greet_wait`).
+    GreetConfirm {
+        /// The invitation.
+        id: String,
+        /// The claimer's code, as typed or picked.
+        code: String,
+        /// Seconds to wait for the claimer, at most 30.
+        timeout_s: u64,
+    },
+    /// Abort a greeting in progress (the invitation is burned).
+    GreetAbort {
+        /// The invitation.
+        id: String,
+    },
 }
 
 /// A frame from the daemon.
@@ -254,6 +294,12 @@ pub enum Response {
     Peers(Vec<PeerInfo>),
     /// A bundle exported, imported or inspected.
     Bundle(BundleReport),
+    /// An invitation (created: with its token).
+    Invitation(enrol::InvitationInfo),
+    /// Invitations.
+    Invitations(Vec<enrol::InvitationInfo>),
+    /// Where a greeting stands.
+    Greeting(enrol::GreetStep),
 }
 
 /// The node's sync status.

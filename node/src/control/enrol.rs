@@ -1,0 +1,89 @@
+//! Control-API types of enrolment: invitations and the greeting steps a front end (the
+//! `cloison greet` command, the TUI) runs on the admin's side.
+//!
+//! The greeting is driven as request/response steps, each bounded in time, so a UI never holds
+//! the daemon for long: `greet_wait` until the claimer's handshake completes (state `codes`),
+//! then `greet_confirm` with the code the claimer reads out (state `confirmed`, `done` or
+//! `aborted`), then `greet_wait` again until `done` or `aborted` if the claimer had not confirmed
+//! yet. Nothing is written to the organization log before both sides confirmed.
+
+use serde::{Deserialize, Serialize};
+
+/// Who an invitation is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Invitee {
+    /// A new user (admins only).
+    User {
+        /// Their e-mail (sealed under the organization key wherever it is stored or recorded).
+        email: String,
+        /// `admin`, `standard` or `outsider`.
+        profile: String,
+    },
+    /// A new device of the inviting device's own user.
+    Device,
+}
+
+/// An invitation, as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationInfo {
+    /// Its id (hex; a prefix of at least 4 characters is accepted wherever an id is asked).
+    pub id: String,
+    /// `user` or `device`.
+    pub kind: String,
+    /// The invited e-mail (user invitations).
+    pub email: Option<String>,
+    /// The profile the new user gets (user invitations).
+    pub profile: Option<String>,
+    /// Unix ms of creation.
+    pub created_ms: u64,
+    /// Unix ms after which it is refused.
+    pub expires_ms: u64,
+    /// `live`, `used`, `cancelled`, `burned` (a wrong code) or `expired`.
+    pub state: String,
+    /// The token to hand to the invitee (only on the device that created it, while live).
+    pub token: Option<String>,
+}
+
+/// Where a greeting stands, as returned by `greet_wait` and `greet_confirm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GreetStep {
+    /// The invitation.
+    pub id: String,
+    /// `waiting` (no claimer yet), `codes` (handshake done: say `greeter_code` to the claimer
+    /// and ask for theirs), `confirmed` (our side confirmed, the claimer's not yet), `done`, or
+    /// `aborted` (see `reason`; the invitation is burned).
+    pub state: String,
+    /// The code to read out to the claimer (from `codes` on).
+    pub greeter_code: Option<String>,
+    /// Four candidates for the claimer's code, exactly one right, for a UI that lets the admin
+    /// pick instead of typing (from `codes` on).
+    pub claimer_choices: Vec<String>,
+    /// What the claimer says about itself (authenticated by the token, not yet by the codes).
+    pub claimer: Option<ClaimerInfo>,
+    /// Why it was aborted.
+    pub reason: Option<String>,
+    /// The new user's id (hex), once `done`.
+    pub user: Option<String>,
+    /// The new device's id (hex), once `done`.
+    pub device: Option<String>,
+}
+
+/// What a claimer tells about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClaimerInfo {
+    /// The user's name (user invitations; for a device invitation the existing user's).
+    pub name: String,
+    /// The new device's label.
+    pub device_label: String,
+}
+
+/// Runs an enrolment request without a daemon (the daemon answers the greeting steps itself).
+pub fn execute(
+    _node: &mut crate::node::Node,
+    _request: super::Request,
+) -> Result<super::Response, crate::node::NodeError> {
+    Err(crate::node::NodeError::Invalid(
+        "enrolment is not implemented yet".into(),
+    ))
+}
