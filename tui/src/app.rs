@@ -73,7 +73,7 @@ impl<T: TerminalAdapter> Ui<T> {
                 Tab::Peers => Box::new(screens::peers::Peers::default()),
                 Tab::Bundles => Box::new(screens::bundles::Bundles::new(base.clone())),
                 Tab::Log => Box::new(screens::log::Log::default()),
-                Tab::Invitations => Box::new(screens::invitations::Invitations),
+                Tab::Invitations => Box::new(screens::invitations::Invitations::default()),
             };
             app.mount(Id::Screen(tab), c, subs())?;
         }

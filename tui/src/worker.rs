@@ -24,13 +24,14 @@ use crate::event::{Origin, Reply, UiEvent};
 pub const POLL_EVERY: Duration = Duration::from_secs(1);
 
 /// What the poller asks for on each round.
-pub const POLLED: [Request; 6] = [
+pub const POLLED: [Request; 7] = [
     Request::OrgShow,
     Request::Status,
     Request::Peers,
     Request::Users,
     Request::Devices,
     Request::WorkspaceList,
+    Request::Invitations,
 ];
 
 /// The UI's handle on the worker.
