@@ -138,10 +138,11 @@ impl<T: TerminalAdapter> Ui<T> {
             .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
-    /// Polls events once (waiting up to `wait`), handles the messages, and redraws if
-    /// anything happened or `force`. Returns whether it drew.
+    /// Polls one event (waiting up to `wait`), handles the messages, and redraws if anything
+    /// happened or `force`. Returns whether it drew. One event at a time, so that keys typed
+    /// after a tab switch reach the new screen.
     pub fn step(&mut self, wait: Duration, force: bool) -> anyhow::Result<bool> {
-        let msgs = self.app.tick(PollStrategy::UpTo(64, wait))?;
+        let msgs = self.app.tick(PollStrategy::UpTo(1, wait))?;
         let any = !msgs.is_empty();
         for m in msgs {
             self.update(m)?;

@@ -1,27 +1,45 @@
-//! A QR code as lines of half-block characters (two modules per character cell), for a
-//! Paragraph. The terminal draws `█` in its foreground colour; by default the code's light
-//! modules are drawn as blocks, which gives the right polarity on a dark terminal; `inverted`
-//! draws the dark modules instead, for a light terminal.
+//! A QR code as lines of half-block characters (two modules per character cell, the same
+//! layout as qrcode's `Dense1x2` renderer), for a Paragraph. The terminal draws `█` in its
+//! foreground colour; by default the code's light modules are drawn as blocks, which gives the
+//! right polarity on a dark terminal; `inverted` draws the dark modules instead, for a light
+//! terminal. The quiet zone is [`MARGIN`] modules (the standard asks 4; phone scanners read 2,
+//! and it keeps a token's code within a small terminal).
 
-use qrcode::render::unicode::Dense1x2;
-use qrcode::{EcLevel, QrCode};
+use qrcode::{Color, EcLevel, QrCode};
+
+/// Modules of quiet zone on each side.
+pub const MARGIN: usize = 2;
 
 /// The QR code of `data`, one string per terminal row, or why it cannot be made.
 pub fn lines(data: &str, inverted: bool) -> Result<Vec<String>, String> {
     let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L)
         .map_err(|e| format!("no QR code: {e}"))?;
-    let (dark, light) = if inverted {
-        (Dense1x2::Dark, Dense1x2::Light)
-    } else {
-        (Dense1x2::Light, Dense1x2::Dark)
+    let w = code.width();
+    let colors = code.to_colors();
+    let size = w + 2 * MARGIN;
+    // Whether the module at (x, y) of the framed code is drawn as a block.
+    let drawn = |x: usize, y: usize| -> bool {
+        let inside = (MARGIN..MARGIN + w).contains(&x) && (MARGIN..MARGIN + w).contains(&y);
+        let dark = inside && colors[(y - MARGIN) * w + (x - MARGIN)] == Color::Dark;
+        dark == inverted
     };
-    let s = code
-        .render::<Dense1x2>()
-        .dark_color(dark)
-        .light_color(light)
-        .quiet_zone(true)
-        .build();
-    Ok(s.lines().map(String::from).collect())
+    let mut rows = Vec::with_capacity(size.div_ceil(2));
+    for y in (0..size).step_by(2) {
+        let row = (0..size)
+            .map(|x| {
+                let top = drawn(x, y);
+                let bottom = y + 1 < size && drawn(x, y + 1);
+                match (top, bottom) {
+                    (true, true) => '█',
+                    (true, false) => '▀',
+                    (false, true) => '▄',
+                    (false, false) => ' ',
+                }
+            })
+            .collect();
+        rows.push(row);
+    }
+    Ok(rows)
 }
 
 #[cfg(test)]
@@ -31,9 +49,12 @@ mod tests {
     #[test]
     fn renders_a_square_of_half_blocks() {
         let l = lines("cloison", false).unwrap_or_default();
-        // Version 1 is 21 modules, plus a quiet zone of 4 on each side: 29 columns, 15 rows.
-        assert_eq!(l.len(), 15);
-        assert!(l.iter().all(|r| r.chars().count() == 29));
+        // Version 1 is 21 modules, plus the margin on each side: 25 columns, 13 rows.
+        assert_eq!(l.len(), 13);
+        assert!(l.iter().all(|r| r.chars().count() == 25));
+        // The margin is drawn (light modules are blocks), the top-left finder's corner is not.
+        assert!(l[0].chars().all(|c| c == '█'));
+        assert_eq!(l[1].chars().nth(MARGIN), Some(' '));
         assert_ne!(l, lines("cloison", true).unwrap_or_default());
     }
 }

@@ -90,10 +90,10 @@ impl Worker {
     }
 }
 
-/// The text shown when no daemon answers.
+/// The text shown when no daemon answers (two lines: what, and the command to run).
 pub fn offline_text(home: &Path) -> String {
     format!(
-        "No daemon answers on {}. Start one with: cloison run --home {}",
+        "No daemon answers on {}.\nStart one with:  cloison run --home {}",
         home.join(SOCKET).display(),
         home.display()
     )

@@ -20,8 +20,8 @@ use tuirealm::ratatui::widgets::{Clear, Paragraph, Row, Table, TableState, Wrap}
 use crate::event::{Msg, UiEvent};
 use crate::theme;
 use crate::widgets::{
-    Confirm, DialogOutcome, LineInput, centered, ctrl_c, datetime, global_key, help_bar, nav,
-    pane, short, split_help,
+    Confirm, DialogOutcome, LineInput, centered, ctrl_c, datetime, global_key, help_bar, nav, pane,
+    short, split_help,
 };
 
 /// Profiles of a new user, the default first.
@@ -49,7 +49,10 @@ pub struct Greeting {
 
 impl Greeting {
     fn state(&self) -> &str {
-        self.step.as_ref().map(|s| s.state.as_str()).unwrap_or("waiting")
+        self.step
+            .as_ref()
+            .map(|s| s.state.as_str())
+            .unwrap_or("waiting")
     }
 }
 
@@ -71,6 +74,8 @@ pub enum Dialog {
         info: InvitationInfo,
         /// Draw the QR code's dark modules as blocks (light terminals).
         inverted: bool,
+        /// Show the QR code alone (it needs the room in a small terminal).
+        qr_only: bool,
     },
     /// Cancel an invitation.
     Cancel(Confirm),
@@ -155,6 +160,7 @@ impl Invitations {
                 self.dialog = Some(Dialog::Token {
                     info,
                     inverted: false,
+                    qr_only: false,
                 });
                 Some(Msg::Redraw)
             }
@@ -221,12 +227,25 @@ impl Invitations {
                 ),
                 _ => (Some(Dialog::Profile { email, profile }), None),
             },
-            Dialog::Token { info, inverted } => match k.code {
+            Dialog::Token {
+                info,
+                inverted,
+                qr_only,
+            } => match k.code {
                 Key::Esc | Key::Enter => (None, None),
                 Key::Char('i') => (
                     Some(Dialog::Token {
                         info,
                         inverted: !inverted,
+                        qr_only,
+                    }),
+                    None,
+                ),
+                Key::Char('c') => (
+                    Some(Dialog::Token {
+                        info,
+                        inverted,
+                        qr_only: !qr_only,
                     }),
                     None,
                 ),
@@ -234,7 +253,14 @@ impl Invitations {
                     let m = self.greet(&info.id);
                     return Some(m);
                 }
-                _ => (Some(Dialog::Token { info, inverted }), None),
+                _ => (
+                    Some(Dialog::Token {
+                        info,
+                        inverted,
+                        qr_only,
+                    }),
+                    None,
+                ),
             },
             Dialog::Cancel(c) => match c.key(k) {
                 DialogOutcome::Open => (Some(Dialog::Cancel(c)), None),
@@ -282,7 +308,11 @@ impl Invitations {
             }
             ("codes", Key::Up) => g.choice = g.choice.saturating_sub(1),
             ("codes", Key::Down) => {
-                let n = g.step.as_ref().map(|s| s.claimer_choices.len()).unwrap_or(0);
+                let n = g
+                    .step
+                    .as_ref()
+                    .map(|s| s.claimer_choices.len())
+                    .unwrap_or(0);
                 g.choice = (g.choice + 1).min(n.saturating_sub(1));
             }
             ("codes", Key::Backspace) => {
@@ -320,6 +350,7 @@ impl Invitations {
                 self.dialog = Some(Dialog::Token {
                     info: info.clone(),
                     inverted: false,
+                    qr_only: false,
                 });
                 Some(Msg::Refresh)
             }
@@ -327,10 +358,7 @@ impl Invitations {
                 self.error = Some(e.clone());
                 Some(Msg::Redraw)
             }
-            (
-                Request::GreetWait { id, .. } | Request::GreetConfirm { id, .. },
-                result,
-            ) => {
+            (Request::GreetWait { id, .. } | Request::GreetConfirm { id, .. }, result) => {
                 self.pending = self.pending.saturating_sub(1);
                 let Some(Dialog::Greet(g)) = &mut self.dialog else {
                     return None;
@@ -398,9 +426,7 @@ impl Invitations {
                 Constraint::Length(11),
             ],
         )
-        .header(
-            Row::new(["Id", "For", "Profile", "State", "Expires"]).style(theme::header_row()),
-        )
+        .header(Row::new(["Id", "For", "Profile", "State", "Expires"]).style(theme::header_row()))
         .row_highlight_style(theme::selected())
         .block(pane("Invitations", true));
         let (list, note) = match &self.error {
@@ -411,8 +437,8 @@ impl Invitations {
             }
             None => (body, None),
         };
-        let mut st = TableState::default()
-            .with_selected((!self.invitations.is_empty()).then_some(self.sel));
+        let mut st =
+            TableState::default().with_selected((!self.invitations.is_empty()).then_some(self.sel));
         f.render_stateful_widget(table, list, &mut st);
         if let (Some(e), Some(n)) = (&self.error, note) {
             f.render_widget(
@@ -444,39 +470,46 @@ impl Invitations {
                 ];
                 f.render_widget(Paragraph::new(lines).block(pane("New user", true)), r);
             }
-            Some(Dialog::Token { info, inverted }) => draw_token(f, body, info, *inverted),
+            Some(Dialog::Token {
+                info,
+                inverted,
+                qr_only,
+            }) => draw_token(f, body, info, *inverted, *qr_only),
             Some(Dialog::Cancel(c)) => c.draw(f, body),
             Some(Dialog::Greet(g)) => draw_greeting(f, body, g),
         }
     }
 }
 
-fn draw_token(f: &mut Frame<'_>, area: Rect, info: &InvitationInfo, inverted: bool) {
+fn draw_token(f: &mut Frame<'_>, area: Rect, info: &InvitationInfo, inverted: bool, qr_only: bool) {
     f.render_widget(Clear, area);
     let who = info.email.clone().unwrap_or_else(|| "a new device".into());
     let token = info.token.clone().unwrap_or_default();
     let inner_w = area.width.saturating_sub(2).max(1) as usize;
-    let token_rows = token.chars().count().div_ceil(inner_w).max(1) as u16;
+    let chars: Vec<char> = token.chars().collect();
+    let token_rows = chars.len().div_ceil(inner_w).max(1) as u16;
+    let head_h = if qr_only { 0 } else { token_rows + 4 };
     let [head, qr_area, keys] = Layout::vertical([
-        Constraint::Length(token_rows + 3),
+        Constraint::Length(head_h),
         Constraint::Min(1),
         Constraint::Length(1),
     ])
     .areas(area);
-    let mut lines = vec![Line::from(vec![
-        Span::styled(format!("Token for {who}"), theme::title()),
-        Span::raw(format!(
-            ", expires {} UTC. The newcomer runs: cloison join TOKEN",
-            datetime(info.expires_ms)
-        )),
-    ])];
-    // The token is split at the pane's width by hand, so a copy from the terminal gets it
-    // whole (no word-wrapping inserts spaces).
-    let chars: Vec<char> = token.chars().collect();
-    for chunk in chars.chunks(inner_w) {
-        lines.push(Line::from(chunk.iter().collect::<String>()));
+    if !qr_only {
+        let mut lines = vec![Line::from(vec![
+            Span::styled(format!("Token for {who}"), theme::title()),
+            Span::raw(format!(" (expires {} UTC):", datetime(info.expires_ms))),
+        ])];
+        // Split at the pane's width by hand: a copy from the terminal gets the token whole.
+        for chunk in chars.chunks(inner_w) {
+            lines.push(Line::from(chunk.iter().collect::<String>()));
+        }
+        lines.push(Line::from(Span::styled(
+            "The newcomer runs: cloison join TOKEN --user NAME --device LABEL",
+            theme::dim(),
+        )));
+        f.render_widget(Paragraph::new(lines).block(pane("Invitation", true)), head);
     }
-    f.render_widget(Paragraph::new(lines).block(pane("Invitation", true)), head);
     match crate::qr::lines(&token, inverted) {
         Ok(rows) => {
             let w = rows.first().map(|r| r.chars().count()).unwrap_or(0) as u16;
@@ -488,14 +521,13 @@ fn draw_token(f: &mut Frame<'_>, area: Rect, info: &InvitationInfo, inverted: bo
                     r,
                 );
             } else {
+                let hint = if qr_only {
+                    format!("The QR code needs {w}×{h} cells: enlarge the terminal to see it.")
+                } else {
+                    format!("The QR code needs {w}×{h} cells: press c to show it alone.")
+                };
                 f.render_widget(
-                    Paragraph::new(Span::styled(
-                        format!(
-                            "The QR code needs {w}×{h} cells: enlarge the terminal to see it."
-                        ),
-                        theme::dim(),
-                    ))
-                    .wrap(Wrap { trim: true }),
+                    Paragraph::new(Span::styled(hint, theme::dim())).wrap(Wrap { trim: true }),
                     qr_area,
                 );
             }
@@ -506,6 +538,12 @@ fn draw_token(f: &mut Frame<'_>, area: Rect, info: &InvitationInfo, inverted: bo
         Paragraph::new(Line::from(vec![
             Span::styled(" g ", theme::key()),
             Span::raw("greet "),
+            Span::styled(" c ", theme::key()),
+            Span::raw(if qr_only {
+                "token text "
+            } else {
+                "QR code only "
+            }),
             Span::styled(" i ", theme::key()),
             Span::raw("invert QR "),
             Span::styled(" Esc ", theme::key()),
@@ -541,7 +579,8 @@ fn draw_greeting(f: &mut Frame<'_>, area: Rect, g: &Greeting) {
             lines.push(Line::from(vec![
                 Span::raw("Read them your code:  "),
                 Span::styled(
-                    step.and_then(|s| s.greeter_code.clone()).unwrap_or_default(),
+                    step.and_then(|s| s.greeter_code.clone())
+                        .unwrap_or_default(),
                     theme::key(),
                 ),
             ]));

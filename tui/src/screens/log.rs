@@ -98,7 +98,7 @@ impl Log {
                     return None;
                 }
                 self.online = Some(false);
-                self.push(at_ms, Level::Err, t.clone());
+                self.push(at_ms, Level::Err, t.replace('\n', " "));
             }
             UiEvent::Reply(r) => match (r.action(), &r.result) {
                 (Some(label), Ok(resp)) => {

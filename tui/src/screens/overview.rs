@@ -72,13 +72,15 @@ impl Overview {
         let (body, help) = split_help(area);
         help_bar(f, help, &[("r", "refresh")]);
         if let Some(t) = &self.offline {
-            let text = vec![
+            let mut text = vec![
                 Line::from(Span::styled("Not connected", theme::bad())),
                 Line::from(""),
-                Line::from(t.clone()),
+            ];
+            text.extend(t.lines().map(|l| Line::from(l.to_string())));
+            text.extend([
                 Line::from(""),
                 Line::from("This screen refreshes every second and connects as soon as it runs."),
-            ];
+            ]);
             f.render_widget(
                 Paragraph::new(text)
                     .wrap(Wrap { trim: true })
