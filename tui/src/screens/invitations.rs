@@ -332,6 +332,14 @@ impl Invitations {
 
     /// Takes the list, a created invitation (its token is shown), and greeting steps.
     pub fn apply(&mut self, ev: &UiEvent) -> Option<Msg> {
+        if let UiEvent::Offline(t) = ev {
+            // A greeting step that found no daemon will not be answered.
+            self.pending = 0;
+            if let Some(Dialog::Greet(g)) = &mut self.dialog {
+                g.error = Some(t.replace('\n', " "));
+            }
+            return None;
+        }
         let UiEvent::Reply(r) = ev else { return None };
         match (&r.request, &r.result) {
             (Request::Invitations, Ok(Response::Invitations(list))) => {
