@@ -297,6 +297,12 @@ fn report_lines(label: &str, outcome: &Outcome) -> Vec<Line<'static>> {
         Outcome::Failed(e) => lines.push(Line::from(Span::styled(e.clone(), theme::bad()))),
         Outcome::Message(m) => lines.push(Line::from(Span::styled(m.clone(), theme::good()))),
         Outcome::Report(b) => {
+            if label.starts_with("bundle import") {
+                lines.push(Line::from(Span::styled(
+                    "(counts are what was new to this device)",
+                    theme::dim(),
+                )));
+            }
             lines.push(kv("Log entries", b.entries.to_string()));
             lines.push(kv("Envelopes", b.envelopes.to_string()));
             lines.push(kv("Blocks", b.blocks.to_string()));
