@@ -15,6 +15,7 @@ pub mod bundle;
 pub mod control;
 pub mod daemon;
 pub mod dag;
+pub mod enroll;
 pub mod keystore;
 pub mod net;
 pub mod node;

@@ -63,6 +63,7 @@ fn sans_io_cores_use_no_io_crates_clocks_or_ambient_randomness() {
         "node/src/seal",
         "node/src/sync",
         "node/src/workspace",
+        "node/src/enroll",
     ];
     let banned = [
         "tokio::",

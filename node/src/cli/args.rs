@@ -181,6 +181,72 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Invite a new user or a new device of yours (prints a token for `cloison join`).
+    Invite {
+        /// What to do.
+        #[command(subcommand)]
+        what: InviteCommand,
+    },
+    /// List invitations.
+    Invitations {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Greet the claimer of an invitation (through the running daemon): codes are printed on
+    /// their own lines, and the claimer's code is read from stdin.
+    Greet {
+        /// The invitation (id or prefix).
+        id: String,
+        /// Seconds to wait for the claimer.
+        #[arg(long, default_value_t = 600, value_name = "SECONDS")]
+        wait: u64,
+    },
+    /// Join an organization with an invitation token: creates this device's home and keys.
+    /// The admin's code is read from stdin.
+    Join {
+        /// The token.
+        token: String,
+        /// Your name (a user invitation; omit it for a device invitation).
+        #[arg(long)]
+        user: Option<String>,
+        /// A label for this new device.
+        #[arg(long)]
+        device: String,
+    },
+}
+
+/// `cloison invite ...`
+#[derive(Debug, Subcommand)]
+pub enum InviteCommand {
+    /// Invite a new user (admins only).
+    User {
+        /// Their e-mail.
+        email: String,
+        /// admin, standard or outsider.
+        #[arg(long, default_value = "standard")]
+        profile: String,
+        /// Lifetime in seconds (default 24 h).
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Invite a new device of your own user.
+    Device {
+        /// Lifetime in seconds (default 24 h).
+        #[arg(long, value_name = "SECONDS")]
+        ttl: Option<u64>,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a live invitation.
+    Cancel {
+        /// The invitation (id or prefix).
+        id: String,
+    },
 }
 
 /// `cloison bundle ...`

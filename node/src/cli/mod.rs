@@ -8,6 +8,7 @@
 mod args;
 mod daemon;
 mod demo;
+mod enrol;
 mod output;
 mod progress;
 mod run;

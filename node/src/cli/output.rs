@@ -95,6 +95,9 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Bundle(b) => serde_json::to_value(b)?,
             Response::Message(m) => serde_json::json!({ "message": m }),
             Response::Done => serde_json::json!({}),
+            Response::Invitation(i) => serde_json::to_value(i)?,
+            Response::Invitations(i) => serde_json::json!({ "invitations": i }),
+            Response::Greeting(g) => serde_json::to_value(g)?,
         };
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
@@ -147,6 +150,9 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Request::Rm { path, .. } => format!("removed {path}\n"),
             _ => String::new(),
         },
+        Response::Invitation(i) => super::enrol::invitation_text(i),
+        Response::Invitations(i) => super::enrol::invitations_table(i),
+        Response::Greeting(g) => format!("greeting {}: {}\n", short(&g.id), g.state),
     };
     print!("{text}");
     Ok(())

@@ -29,6 +29,12 @@ pub fn run(cli: Cli) -> Result<()> {
             no_mdns,
         } => return daemon::run(&home, &listen, &peers, no_mdns),
         Command::Demo { keep } => return super::demo::run(keep),
+        Command::Greet { id, wait } => return super::enrol::greet(&home, &id, wait),
+        Command::Join {
+            token,
+            user,
+            device,
+        } => return super::enrol::join(&home, &token, user.as_deref(), &device),
         other => other,
     };
     let (req, json) = to_request(request)?;
@@ -150,7 +156,13 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
                 (Request::BundleInspect { file: abs(file)? }, json)
             }
         },
-        Command::Init { .. } | Command::Run { .. } | Command::Demo { .. } => {
+        Command::Invite { what } => super::enrol::invite_request(what),
+        Command::Invitations { json } => (Request::Invitations, json),
+        Command::Init { .. }
+        | Command::Run { .. }
+        | Command::Demo { .. }
+        | Command::Greet { .. }
+        | Command::Join { .. } => {
             bail!("not a request")
         }
     })

@@ -78,12 +78,23 @@ pub struct ClaimerInfo {
     pub device_label: String,
 }
 
-/// Runs an enrolment request without a daemon (the daemon answers the greeting steps itself).
+/// Runs an enrolment request without a daemon (the daemon answers them all itself): listing
+/// and cancelling work on the store; an invitation made without a daemon names no address (it
+/// can be used offline); greeting needs the daemon.
 pub fn execute(
-    _node: &mut crate::node::Node,
-    _request: super::Request,
+    node: &mut crate::node::Node,
+    request: super::Request,
 ) -> Result<super::Response, crate::node::NodeError> {
-    Err(crate::node::NodeError::Invalid(
-        "enrolment is not implemented yet".into(),
-    ))
+    use super::{Request, Response};
+    use crate::node::NodeError;
+    match request {
+        Request::InviteCreate { invitee, ttl_s } => Ok(Response::Invitation(
+            node.create_invitation(&invitee, ttl_s, Vec::new())?,
+        )),
+        Request::Invitations => Ok(Response::Invitations(node.invitations()?)),
+        Request::InviteCancel { id } => Ok(Response::Invitation(node.cancel_invitation(&id)?)),
+        _ => Err(NodeError::Invalid(
+            "greeting needs the running daemon of this device: start `cloison run`".into(),
+        )),
+    }
 }

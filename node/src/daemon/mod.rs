@@ -13,6 +13,7 @@
 //! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
 //! network, remove the socket and close the store cleanly.
 
+mod greet;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +89,8 @@ struct Io {
     stop: bool,
     /// When the node's housekeeping runs next.
     next_tick: u64,
+    /// Enrolment: the greeting swarm and sessions.
+    greet: greet::Greeting,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -120,8 +123,10 @@ pub async fn run(
             connected: BTreeMap::new(),
             stop: false,
             next_tick: now_ms() + TICK_MS,
+            greet: greet::Greeting::new(&cfg.listen),
         },
     };
+    d.io.greet.resume(&d.node).await;
     d.io.sync_allowlist(&d.node).await;
     // Collect the listen addresses (one per configured address), briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
@@ -166,6 +171,7 @@ pub async fn run(
                 d.io.on_net(&mut d.node, ev);
                 d.io.drain(&mut d.node);
             }
+            ev = d.io.greet.recv() => greet::on_event(&mut d.node, &mut d.io, ev).await,
             call = calls.recv() => {
                 if let Some((req, reply)) = call {
                     d.on_call(req, reply).await;
@@ -180,6 +186,7 @@ pub async fn run(
     }
     tracing::info!("shutting down");
     server.abort();
+    d.io.greet.shutdown().await;
     let _ = d.io.net.shutdown().await;
     let _ = std::fs::remove_file(&sock);
     Ok(())
@@ -326,6 +333,12 @@ impl Daemon {
             Request::Peers => Ok(Response::Peers(self.peers())),
             Request::Status => self.status().await,
             Request::Connect { addr } => self.connect(&addr).await,
+            r @ (Request::InviteCreate { .. }
+            | Request::Invitations
+            | Request::InviteCancel { .. }
+            | Request::GreetWait { .. }
+            | Request::GreetConfirm { .. }
+            | Request::GreetAbort { .. }) => greet::call(&mut self.node, &mut self.io, r).await,
             other => {
                 let Daemon { node, io } = self;
                 let progress_tx = reply.clone();

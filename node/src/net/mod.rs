@@ -47,6 +47,7 @@
 mod codec;
 mod driver;
 mod gate;
+pub mod greet;
 mod ids;
 
 use std::{collections::BTreeSet, fmt, time::Duration};

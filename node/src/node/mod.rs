@@ -19,6 +19,7 @@
 mod bundles;
 mod directory;
 mod docs;
+pub mod enrol;
 mod error;
 mod files;
 mod org;

@@ -20,6 +20,7 @@
 //! commit); every table is created at open so reads never meet `TableDoesNotExist`; bytes read back
 //! are still treated as hostile (the log re-verifies them on load).
 
+mod invitations;
 mod packs;
 
 use std::path::Path;
@@ -43,6 +44,7 @@ const WS_ENVELOPES: TableDefinition<'_, ([u8; 16], [u8; 32]), &[u8]> =
 const WS_BY_TIME: TableDefinition<'_, ([u8; 16], u64, [u8; 32]), ()> =
     TableDefinition::new("ws_by_time");
 const BLOCKS: TableDefinition<'_, [u8; 32], (u32, u64, u32)> = TableDefinition::new("block_locs");
+const INVITATIONS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("invitations");
 const DIAL: TableDefinition<'_, &str, u64> = TableDefinition::new("dial");
 /// Longest multiaddress kept in the dial table.
 pub const MAX_DIAL_ADDR: usize = 512;

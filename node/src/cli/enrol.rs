@@ -1,0 +1,287 @@
+//! The enrolment commands of `cloison`: `invite`, `invitations`, `greet` (admin side, through
+//! the daemon's control API) and `join` (the new device), and their output.
+//!
+//! Invariant: codes are printed on lines of their own and read from stdin, so a test (or a
+//! script) can drive both sides through pipes; nothing else is read from stdin.
+
+use std::io::BufRead;
+use std::path::Path;
+
+use anyhow::{Context, Result, anyhow, bail};
+use cloison_node::control::client::Client;
+use cloison_node::control::enrol::{GreetStep, Invitee};
+use cloison_node::control::{Request, Response};
+use cloison_node::enroll::{self, Claim, Claimer, EnrollError, GreetMsg, NewUser, Session, Token};
+use cloison_node::net::Multiaddr;
+use cloison_node::net::greet::GreetNet;
+use cloison_node::node::Node;
+use cloison_node::trust::{DeviceKeys, UserSecret};
+
+use super::args::InviteCommand;
+use super::run::{kdf_params, passphrase};
+use cloison_node::control::enrol::InvitationInfo;
+
+/// One invitation, as created.
+pub fn invitation_text(i: &InvitationInfo) -> String {
+    let mut t = format!(
+        "invitation {} ({}{}), expires at {} (unix ms)\n",
+        i.id,
+        i.kind,
+        i.email
+            .as_ref()
+            .map(|e| format!(" {e}, {}", i.profile.as_deref().unwrap_or("standard")))
+            .unwrap_or_default(),
+        i.expires_ms
+    );
+    if let Some(tok) = &i.token {
+        t += "token (give it to the invitee; they run `cloison join TOKEN ...`):\n";
+        t += tok;
+        t += "\n";
+    }
+    t
+}
+
+/// The invitations table.
+pub fn invitations_table(is: &[InvitationInfo]) -> String {
+    let mut out = format!(
+        "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {}\n",
+        "ID", "KIND", "E-MAIL", "PROFILE", "STATE", "EXPIRES (unix ms)"
+    );
+    for i in is {
+        out += &format!(
+            "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {}\n",
+            &i.id[..12.min(i.id.len())],
+            i.kind,
+            i.email.as_deref().unwrap_or("-"),
+            i.profile.as_deref().unwrap_or("-"),
+            i.state,
+            i.expires_ms
+        );
+    }
+    out
+}
+
+/// The request of `cloison invite ...`.
+pub fn invite_request(c: InviteCommand) -> (Request, bool) {
+    match c {
+        InviteCommand::User {
+            email,
+            profile,
+            ttl,
+            json,
+        } => (
+            Request::InviteCreate {
+                invitee: Invitee::User { email, profile },
+                ttl_s: ttl,
+            },
+            json,
+        ),
+        InviteCommand::Device { ttl, json } => (
+            Request::InviteCreate {
+                invitee: Invitee::Device,
+                ttl_s: ttl,
+            },
+            json,
+        ),
+        InviteCommand::Cancel { id } => (Request::InviteCancel { id }, false),
+    }
+}
+
+fn daemon_call(home: &Path, req: Request) -> Result<GreetStep> {
+    let client = Client::connect(home)?
+        .ok_or_else(|| anyhow!("greeting needs this device's daemon: start `cloison run`"))?;
+    match client.call(req, &mut |_| {})? {
+        Response::Greeting(s) => Ok(s),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn read_code(prompt: &str) -> Result<String> {
+    println!("{prompt}");
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the code from stdin")?;
+    if n == 0 {
+        bail!("no code given (stdin closed)");
+    }
+    Ok(line.trim().to_owned())
+}
+
+/// `cloison greet ID`: the admin's side, step by step through the daemon.
+pub fn greet(home: &Path, id: &str, wait_s: u64) -> Result<()> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(wait_s);
+    println!("waiting for the claimer of invitation {id}...");
+    let step = loop {
+        let s = daemon_call(
+            home,
+            Request::GreetWait {
+                id: id.to_owned(),
+                timeout_s: 10,
+            },
+        )?;
+        match s.state.as_str() {
+            "waiting" if std::time::Instant::now() < deadline => continue,
+            "waiting" => bail!("no claimer came within {wait_s} s"),
+            _ => break s,
+        }
+    };
+    if step.state == "aborted" {
+        bail!(
+            "greeting aborted: {}",
+            step.reason.unwrap_or_else(|| "unknown reason".into())
+        );
+    }
+    if let Some(c) = &step.claimer {
+        if c.name.is_empty() {
+            println!("claimer: a new device {:?}", c.device_label);
+        } else {
+            println!("claimer: {} with device {:?}", c.name, c.device_label);
+        }
+    }
+    let code = step
+        .greeter_code
+        .clone()
+        .ok_or_else(|| anyhow!("the daemon gave no code"))?;
+    println!("Read this code to the claimer:");
+    println!("{code}");
+    let theirs = read_code("Type the claimer's code:")?;
+    let mut s = daemon_call(
+        home,
+        Request::GreetConfirm {
+            id: id.to_owned(),
+            code: theirs,
+            timeout_s: 30,
+        },
+    )?;
+    while s.state == "confirmed" && std::time::Instant::now() < deadline {
+        s = daemon_call(
+            home,
+            Request::GreetWait {
+                id: id.to_owned(),
+                timeout_s: 10,
+            },
+        )?;
+    }
+    match s.state.as_str() {
+        "done" => {
+            println!(
+                "enrolled: user {}, device {}",
+                s.user.unwrap_or_default(),
+                s.device.unwrap_or_default()
+            );
+            Ok(())
+        }
+        "aborted" => bail!(
+            "greeting aborted: {}",
+            s.reason.unwrap_or_else(|| "unknown reason".into())
+        ),
+        other => bail!("greeting did not finish (state {other})"),
+    }
+}
+
+fn seed() -> [u8; 32] {
+    let mut s = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut s);
+    s
+}
+
+fn open_reply(session: &mut Session, reply: &[u8]) -> Result<GreetMsg> {
+    match session.open(reply) {
+        Ok(m) => Ok(m),
+        Err(EnrollError::Refused(s)) => bail!("{}", s.message()),
+        Err(e) => bail!("the greeter's answer is not valid: {e}"),
+    }
+}
+
+/// `cloison join TOKEN --user NAME --device LABEL`: the new device's side.
+pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result<()> {
+    let token = Token::decode(token)?;
+    if home.join("keys.cloison").exists() || home.join("store.redb").exists() {
+        bail!(
+            "{} already holds a device; use another --home",
+            home.display()
+        );
+    }
+    let mut rng = rand::rng();
+    let device = DeviceKeys::generate(&mut rng);
+    let user_secret = user.map(|_| UserSecret::generate(0, &mut rng));
+    let claim = Claim {
+        device: device.id(),
+        exchange_key: device.exchange_public(),
+        device_label: label.to_owned(),
+        user: user.map(|name| NewUser {
+            name: name.to_owned(),
+            user_key: user_secret.as_ref().map(|s| s.public()).unwrap_or_default(),
+        }),
+    };
+    let pass = passphrase(true)?;
+    let addrs: Vec<Multiaddr> = token.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    if addrs.is_empty() {
+        bail!("the token names no address to reach the greeter");
+    }
+    let rt = tokio::runtime::Runtime::new()?;
+    let _guard = rt.enter();
+    let (net, _events) = GreetNet::start(&device, Vec::new())?;
+    let call = |bytes: Vec<u8>| -> Result<Vec<u8>> {
+        rt.block_on(net.call(token.greeter, addrs.clone(), bytes))
+            .map_err(|e| anyhow!("cannot reach the greeter: {e}"))
+    };
+    let (claimer, hello) = Claimer::start(&token, &device, seed())?;
+    let reply = call(hello)?;
+    let (mut session, last) = match claimer.finish(&reply, &claim) {
+        Ok(x) => x,
+        Err(EnrollError::Refused(s)) => bail!("{}", s.message()),
+        Err(e) => bail!("handshake with the greeter failed: {e}"),
+    };
+    let reply = call(last)?;
+    match open_reply(&mut session, &reply)? {
+        GreetMsg::Ready => {}
+        GreetMsg::Abort { reason } => bail!("the greeter aborted: {reason}"),
+        _ => bail!("unexpected message from the greeter"),
+    }
+    let codes = session.codes().clone();
+    println!("Read this code to the admin:");
+    println!("{}", codes.claimer);
+    let typed = read_code("Type the admin's code:")?;
+    if !enroll::code_matches(&typed, &codes.greeter) {
+        let abort = session.seal(&GreetMsg::Abort {
+            reason: "the claimer typed a wrong code".into(),
+        })?;
+        let _ = call(abort);
+        bail!("wrong code: the enrolment is aborted and the invitation burned");
+    }
+    let reply = call(session.seal(&GreetMsg::Confirm)?)?;
+    let welcome = match open_reply(&mut session, &reply)? {
+        GreetMsg::Welcome(w) => w,
+        GreetMsg::Abort { reason } => bail!("the greeter aborted: {reason}"),
+        _ => bail!("unexpected message from the greeter"),
+    };
+    let mut node = Node::join(
+        home,
+        pass.as_bytes(),
+        kdf_params(),
+        &token,
+        &device,
+        user_secret,
+        &welcome,
+    )?;
+    let info = node.org_info();
+    drop(node);
+    let done = call(session.seal(&GreetMsg::Stored)?).and_then(|r| open_reply(&mut session, &r));
+    if !matches!(done, Ok(GreetMsg::Done)) {
+        for f in ["keys.cloison", "store.redb"] {
+            let _ = std::fs::remove_file(home.join(f));
+        }
+        let _ = std::fs::remove_dir_all(home.join("blocks"));
+        bail!("the greeter did not confirm the enrolment; nothing was kept");
+    }
+    rt.block_on(net.shutdown());
+    println!(
+        "joined organization {:?} ({}) as device {}",
+        info.name, info.id, info.this_device
+    );
+    println!("home: {}", home.display());
+    Ok(())
+}

@@ -1,0 +1,644 @@
+//! The daemon's side of enrolment: the greeting swarm (started while an invitation is live),
+//! one greeting session per invitation, and the control requests `invite_create`,
+//! `invitations`, `invite_cancel`, `greet_wait`, `greet_confirm` and `greet_abort`.
+//!
+//! A session moves hello → handshake → codes (both shown) → both confirmed → welcome sent →
+//! the claimer stored its home → certificates admitted → done. A wrong code on either side, or
+//! an admin's abort, burns the invitation and answers the claimer's pending request with an
+//! abort. A dropped connection before the claimer stored its home ends the session with
+//! nothing written (the invitation stays live).
+//!
+//! Invariants: the organization log changes only in [`Greeting::on_request`] on the claimer's
+//! `Stored`, after both confirmations; every claimer request is answered (or dropped with its
+//! connection); a waiting control request keeps the rest of the daemon running (network
+//! events, engine timers) and never waits more than [`MAX_WAIT`].
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use super::Io;
+use crate::control::enrol::{ClaimerInfo, GreetStep};
+use crate::control::{Request, Response};
+use crate::enroll::{
+    self, Claim, Codes, GreetMsg, Greeter, InvitationId, Packet, RefuseStatus, Session,
+};
+use crate::net::Multiaddr;
+use crate::net::greet::{GreetEvent, GreetNet};
+use crate::node::enrol::{InviteKind, InviteState};
+use crate::node::{Node, NodeError, now_ms};
+use crate::trust::{DeviceId, UserId};
+
+/// Longest a control request waits.
+pub const MAX_WAIT: Duration = Duration::from_secs(30);
+/// Longest a claimer may take between handshake and confirmation before its session is dropped
+/// (its connection's idle timeout bounds it too).
+const MAX_SESSIONS: usize = 16;
+
+struct Sess {
+    peer: DeviceId,
+    greeter: Option<Greeter>,
+    session: Option<Session>,
+    claim: Option<Claim>,
+    codes: Option<Codes>,
+    choices: Vec<String>,
+    admin_ok: bool,
+    /// The claimer's `Confirm` request, held until the admin confirms too.
+    pending: Option<u64>,
+    certs: Vec<Vec<u8>>,
+    user: Option<UserId>,
+    aborted: Option<String>,
+    done: bool,
+}
+
+/// Enrolment state of the daemon.
+pub(crate) struct Greeting {
+    listen_cfg: Vec<Multiaddr>,
+    net: Option<(GreetNet, mpsc::Receiver<GreetEvent>)>,
+    addrs: Vec<Multiaddr>,
+    sessions: HashMap<InvitationId, Sess>,
+}
+
+fn greet_listen_of(cfg: &[Multiaddr]) -> Vec<Multiaddr> {
+    // TCP only, on the same interfaces as the main swarm, any port.
+    let mut out = Vec::new();
+    for a in cfg {
+        let s = a.to_string();
+        let mut parts = s.split('/').filter(|p| !p.is_empty());
+        if let (Some(proto), Some(ip), Some("tcp")) = (parts.next(), parts.next(), parts.next())
+            && let Ok(m) = format!("/{proto}/{ip}/tcp/0").parse()
+            && !out.contains(&m)
+        {
+            out.push(m);
+        }
+    }
+    out
+}
+
+impl Greeting {
+    pub(crate) fn new(listen_cfg: &[Multiaddr]) -> Self {
+        Greeting {
+            listen_cfg: listen_cfg.to_vec(),
+            net: None,
+            addrs: Vec::new(),
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// At daemon start: if live invitations exist, listen where their tokens say.
+    pub(crate) async fn resume(&mut self, node: &Node) {
+        let now = now_ms();
+        let Ok(recs) = node.invitation_records() else {
+            return;
+        };
+        let mut wanted: Vec<Multiaddr> = Vec::new();
+        for r in recs.iter().filter(|r| r.refusal(now).is_none()) {
+            for a in &r.addrs {
+                if let Ok(m) = a.parse::<Multiaddr>()
+                    && !wanted.contains(&m)
+                {
+                    wanted.push(m);
+                }
+            }
+        }
+        if recs.iter().any(|r| r.refusal(now).is_none()) {
+            self.start(node, wanted).await;
+        }
+    }
+
+    async fn start(&mut self, node: &Node, mut listen: Vec<Multiaddr>) {
+        if self.net.is_some() {
+            return;
+        }
+        if listen.is_empty() {
+            listen = greet_listen_of(&self.listen_cfg);
+        }
+        let keys = node.device_keys();
+        let r = GreetNet::start(&keys, listen.clone()).or_else(|e| {
+            tracing::warn!("greeting swarm on {listen:?}: {e}; trying any port");
+            GreetNet::start(&keys, greet_listen_of(&self.listen_cfg))
+        });
+        match r {
+            Ok((net, mut rx)) => {
+                // Collect the listen addresses, briefly.
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+                while let Ok(Some(ev)) = tokio::time::timeout_at(deadline, rx.recv()).await {
+                    if let GreetEvent::Listening(a) = ev {
+                        self.addrs.push(a);
+                        break;
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                while let Ok(ev) = rx.try_recv() {
+                    if let GreetEvent::Listening(a) = ev {
+                        self.addrs.push(a);
+                    }
+                }
+                tracing::info!(addrs = ?self.addrs, "greeting swarm listening");
+                self.net = Some((net, rx));
+            }
+            Err(e) => tracing::error!("cannot start the greeting swarm: {e}"),
+        }
+    }
+
+    /// Stops the greeting swarm when no invitation is live and no session runs.
+    async fn stop_if_idle(&mut self, node: &Node) {
+        let now = now_ms();
+        let live = node
+            .invitation_records()
+            .map(|v| v.iter().any(|r| r.refusal(now).is_none()))
+            .unwrap_or(true);
+        let busy = self
+            .sessions
+            .values()
+            .any(|s| !s.done && s.aborted.is_none());
+        if !live
+            && !busy
+            && let Some((net, _)) = self.net.take()
+        {
+            net.shutdown().await;
+            self.addrs.clear();
+        }
+    }
+
+    pub(crate) async fn shutdown(&mut self) {
+        if let Some((net, _)) = self.net.take() {
+            net.shutdown().await;
+        }
+    }
+
+    /// The next event of the greeting swarm (never, when it does not run).
+    pub(crate) async fn recv(&mut self) -> Option<GreetEvent> {
+        match &mut self.net {
+            Some((_, rx)) => rx.recv().await,
+            None => std::future::pending().await,
+        }
+    }
+
+    fn token_addrs(&self) -> Vec<String> {
+        let mut v: Vec<&Multiaddr> = self.addrs.iter().collect();
+        // Non-loopback first: a token is for another machine.
+        v.sort_by_key(|a| {
+            a.to_string().starts_with("/ip4/127.") || a.to_string().starts_with("/ip6/::1")
+        });
+        v.into_iter()
+            .map(|a| a.to_string())
+            .filter(|a| a.len() <= enroll::token::MAX_ADDR)
+            .take(enroll::token::MAX_ADDRS)
+            .collect()
+    }
+
+    async fn respond(&self, id: u64, bytes: Vec<u8>) {
+        if let Some((net, _)) = &self.net {
+            net.respond(id, bytes).await;
+        }
+    }
+
+    /// Handles an event of the greeting swarm.
+    pub(crate) async fn on_event(&mut self, node: &mut Node, ev: Option<GreetEvent>) {
+        match ev {
+            None => {
+                self.net = None;
+                self.addrs.clear();
+            }
+            Some(GreetEvent::Listening(a)) => {
+                if !self.addrs.contains(&a) {
+                    self.addrs.push(a);
+                }
+            }
+            Some(GreetEvent::Request { peer, id, bytes }) => {
+                match self.on_request(node, peer, id, &bytes) {
+                    Reply::Now(b) => self.respond(id, b).await,
+                    Reply::Hold => {
+                        if let Some((rid, b)) = self.complete(node, peer) {
+                            self.respond(rid, b).await;
+                        }
+                    }
+                    Reply::Nothing => self.respond(id, Vec::new()).await,
+                }
+            }
+            Some(GreetEvent::Gone(peer)) => {
+                for s in self.sessions.values_mut() {
+                    if s.peer == peer && !s.done && s.aborted.is_none() {
+                        s.aborted = Some("the connection to the claimer dropped".into());
+                        s.pending = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers one claimer request.
+    fn on_request(&mut self, node: &mut Node, peer: DeviceId, req: u64, bytes: &[u8]) -> Reply {
+        match self.on_packet(node, peer, req, bytes) {
+            Some(Some(b)) => Reply::Now(b),
+            Some(None) => Reply::Hold,
+            None => Reply::Nothing,
+        }
+    }
+
+    /// `Some(Some(bytes))`: answer now; `Some(None)`: held; `None`: answer with nothing (the
+    /// claimer sees a failure).
+    fn on_packet(
+        &mut self,
+        node: &mut Node,
+        peer: DeviceId,
+        req: u64,
+        bytes: &[u8],
+    ) -> Option<Option<Vec<u8>>> {
+        let refused = |s| Some(Some(Packet::Refused(s).encode()));
+        let packet = Packet::decode(bytes).ok()?;
+        if let Packet::Hello { id, .. } = &packet {
+            let id = *id;
+            let rec = match node.invitation_by_id(&id) {
+                Ok(Some(r)) => r,
+                _ => return refused(RefuseStatus::Unknown),
+            };
+            if let Some(r) = rec.refusal(now_ms()) {
+                return refused(r);
+            }
+            if let Some(s) = self.sessions.get(&id)
+                && s.peer != peer
+                && !s.done
+                && s.aborted.is_none()
+            {
+                return refused(RefuseStatus::Busy);
+            }
+            if self.sessions.len() >= MAX_SESSIONS {
+                self.sessions.retain(|_, s| !s.done && s.aborted.is_none());
+                if self.sessions.len() >= MAX_SESSIONS {
+                    return refused(RefuseStatus::Busy);
+                }
+            }
+            let mut seed = [0u8; 32];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+            let keys = node.device_keys();
+            return match Greeter::respond(&node.org_id(), &rec.secret(), &keys, peer, seed, bytes) {
+                Ok((g, reply)) => {
+                    self.sessions.insert(
+                        id,
+                        Sess {
+                            peer,
+                            greeter: Some(g),
+                            session: None,
+                            claim: None,
+                            codes: None,
+                            choices: Vec::new(),
+                            admin_ok: false,
+                            pending: None,
+                            certs: Vec::new(),
+                            user: None,
+                            aborted: None,
+                            done: false,
+                        },
+                    );
+                    Some(Some(reply))
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), "greeting hello refused: {e}");
+                    refused(RefuseStatus::Unknown)
+                }
+            };
+        }
+        // Any other packet belongs to this peer's live session.
+        let (id, s) = self
+            .sessions
+            .iter_mut()
+            .find(|(_, s)| s.peer == peer && !s.done)?;
+        let id = *id;
+        if let Some(g) = s.greeter.take() {
+            return match g.finish(bytes) {
+                Ok((mut session, claim)) => {
+                    let rec = node.invitation_by_id(&id).ok().flatten()?;
+                    let kind_ok = matches!(
+                        (&rec.kind, &claim.user),
+                        (InviteKind::User { .. }, Some(_)) | (InviteKind::Device { .. }, None)
+                    );
+                    if !kind_ok {
+                        s.aborted = Some("the claim does not match the invitation".into());
+                        return Some(
+                            session
+                                .seal(&GreetMsg::Abort {
+                                    reason: "this token is for another kind of enrolment".into(),
+                                })
+                                .ok(),
+                        );
+                    }
+                    let codes = session.codes().clone();
+                    let mut seed = [0u8; 32];
+                    rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+                    s.choices = enroll::code_choices(&codes.claimer, seed);
+                    s.codes = Some(codes);
+                    s.claim = Some(claim);
+                    let r = session.seal(&GreetMsg::Ready).ok();
+                    s.session = Some(session);
+                    Some(r)
+                }
+                Err(e) => {
+                    tracing::warn!(peer = %peer.short(), "greeting handshake failed: {e}");
+                    s.aborted = Some("the claimer's handshake failed".into());
+                    refused(RefuseStatus::Unknown)
+                }
+            };
+        }
+        let session = s.session.as_mut()?;
+        let msg = match session.open(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "greeting message refused: {e}");
+                return None;
+            }
+        };
+        let r = match msg {
+            GreetMsg::Confirm => {
+                if let Some(reason) = &s.aborted {
+                    let reason = reason.clone();
+                    return Some(session.seal(&GreetMsg::Abort { reason }).ok());
+                }
+                // Held until the admin confirms (answered at once by `complete` if they did).
+                s.pending = Some(req);
+                return Some(None);
+            }
+            GreetMsg::Abort { reason } => {
+                tracing::warn!(invitation = %id, %reason, "the claimer aborted; invitation burned");
+                let _ = node.set_invitation_state(&id, InviteState::Burned);
+                s.aborted = Some(format!("the claimer aborted: {reason}"));
+                session
+                    .seal(&GreetMsg::Abort {
+                        reason: "aborted".into(),
+                    })
+                    .ok()
+            }
+            GreetMsg::Stored if !s.certs.is_empty() => {
+                let certs = std::mem::take(&mut s.certs);
+                match node.admit_enrolment(certs) {
+                    Ok(()) => {
+                        let _ = node.set_invitation_state(&id, InviteState::Used);
+                        s.done = true;
+                        session.seal(&GreetMsg::Done).ok()
+                    }
+                    Err(e) => {
+                        s.aborted = Some(format!("the certificates were refused: {e}"));
+                        session
+                            .seal(&GreetMsg::Abort {
+                                reason: "the certificates were refused".into(),
+                            })
+                            .ok()
+                    }
+                }
+            }
+            _ => session
+                .seal(&GreetMsg::Abort {
+                    reason: "unexpected message".into(),
+                })
+                .ok(),
+        };
+        Some(r)
+    }
+
+    /// Once both sides confirmed: signs the certificates and answers the claimer's held
+    /// `Confirm` with the welcome. Returns the request to answer and the bytes.
+    fn complete(&mut self, node: &mut Node, peer: DeviceId) -> Option<(u64, Vec<u8>)> {
+        let (id, s) = self
+            .sessions
+            .iter_mut()
+            .find(|(_, s)| s.peer == peer && !s.done)?;
+        let id = *id;
+        if !s.admin_ok || s.aborted.is_some() || !s.certs.is_empty() {
+            return None;
+        }
+        let req = s.pending?;
+        let session = s.session.as_mut()?;
+        let claim = s.claim.as_ref()?;
+        let rec = match node.invitation_by_id(&id) {
+            Ok(Some(r)) if r.refusal(now_ms()).is_none() => r,
+            _ => {
+                s.aborted = Some("the invitation is no longer live".into());
+                s.pending = None;
+                let b = session
+                    .seal(&GreetMsg::Abort {
+                        reason: "the invitation is no longer live".into(),
+                    })
+                    .ok()?;
+                return Some((req, b));
+            }
+        };
+        s.pending = None;
+        match node.enrolment_welcome(&rec, claim) {
+            Ok((welcome, certs)) => {
+                s.user = Some(welcome.user);
+                s.certs = certs;
+                let b = session.seal(&GreetMsg::Welcome(Box::new(welcome))).ok()?;
+                Some((req, b))
+            }
+            Err(e) => {
+                s.aborted = Some(format!("cannot certify the claimer: {e}"));
+                let b = session
+                    .seal(&GreetMsg::Abort {
+                        reason: "the greeter cannot certify this claim".into(),
+                    })
+                    .ok()?;
+                Some((req, b))
+            }
+        }
+    }
+}
+
+enum Reply {
+    Now(Vec<u8>),
+    Hold,
+    Nothing,
+}
+
+impl Greeting {
+    fn step(&self, id: &InvitationId) -> GreetStep {
+        let mut st = GreetStep {
+            id: id.to_string(),
+            state: "waiting".into(),
+            greeter_code: None,
+            claimer_choices: Vec::new(),
+            claimer: None,
+            reason: None,
+            user: None,
+            device: None,
+        };
+        let Some(s) = self.sessions.get(id) else {
+            return st;
+        };
+        st.claimer = s.claim.as_ref().map(|c| ClaimerInfo {
+            name: c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
+            device_label: c.device_label.clone(),
+        });
+        if let Some(c) = &s.codes {
+            st.greeter_code = Some(c.greeter.clone());
+            st.claimer_choices = s.choices.clone();
+            st.state = if s.admin_ok { "confirmed" } else { "codes" }.into();
+        }
+        if s.done {
+            st.state = "done".into();
+            st.user = s.user.map(|u| u.to_string());
+            st.device = s.claim.as_ref().map(|c| c.device.to_string());
+        } else if let Some(r) = &s.aborted {
+            st.state = "aborted".into();
+            st.reason = Some(r.clone());
+        }
+        st
+    }
+}
+
+/// Runs an enrolment control request in the daemon.
+pub(crate) async fn call(
+    node: &mut Node,
+    io: &mut Io,
+    req: Request,
+) -> Result<Response, NodeError> {
+    match req {
+        Request::InviteCreate { invitee, ttl_s } => {
+            io.greet.start(node, Vec::new()).await;
+            let addrs = io.greet.token_addrs();
+            if addrs.is_empty() {
+                return Err(NodeError::Invalid(
+                    "the greeting listener has no address; check --listen".into(),
+                ));
+            }
+            Ok(Response::Invitation(
+                node.create_invitation(&invitee, ttl_s, addrs)?,
+            ))
+        }
+        Request::Invitations => Ok(Response::Invitations(node.invitations()?)),
+        Request::InviteCancel { id } => {
+            let info = node.cancel_invitation(&id)?;
+            if let Ok(iid) = parse_id(&info.id) {
+                if let Some(s) = io.greet.sessions.get_mut(&iid)
+                    && !s.done
+                {
+                    s.aborted = Some("the invitation was cancelled".into());
+                }
+            }
+            io.greet.stop_if_idle(node).await;
+            Ok(Response::Invitation(info))
+        }
+        Request::GreetWait { id, timeout_s } => {
+            let iid = node.find_invitation(&id)?.id();
+            wait(node, io, iid, timeout_s, |st| {
+                !matches!(st.state.as_str(), "waiting" | "confirmed")
+            })
+            .await
+        }
+        Request::GreetConfirm {
+            id,
+            code,
+            timeout_s,
+        } => {
+            let iid = node.find_invitation(&id)?.id();
+            let peer = {
+                let Some(s) = io.greet.sessions.get_mut(&iid) else {
+                    return Err(NodeError::Invalid(
+                        "no claimer is being greeted on this invitation; run greet_wait first"
+                            .into(),
+                    ));
+                };
+                let (Some(codes), None, false) = (&s.codes, &s.aborted, s.done) else {
+                    return Ok(Response::Greeting(io.greet.step(&iid)));
+                };
+                if !enroll::code_matches(&code, &codes.claimer) {
+                    tracing::warn!(invitation = %iid, "wrong claimer code; invitation burned");
+                    node.set_invitation_state(&iid, InviteState::Burned)?;
+                    s.aborted = Some("wrong code: the claimer's code did not match".into());
+                    let held = s.pending.take();
+                    let reply = s.session.as_mut().and_then(|t| {
+                        t.seal(&GreetMsg::Abort {
+                            reason: "the admin typed a wrong code".into(),
+                        })
+                        .ok()
+                    });
+                    if let (Some(r), Some(b)) = (held, reply) {
+                        io.greet.respond(r, b).await;
+                    }
+                    return Ok(Response::Greeting(io.greet.step(&iid)));
+                }
+                s.admin_ok = true;
+                s.peer
+            };
+            if let Some((r, b)) = io.greet.complete(node, peer) {
+                io.greet.respond(r, b).await;
+            }
+            wait(node, io, iid, timeout_s, |st| {
+                matches!(st.state.as_str(), "done" | "aborted")
+            })
+            .await
+        }
+        Request::GreetAbort { id } => {
+            let iid = node.find_invitation(&id)?.id();
+            node.set_invitation_state(&iid, InviteState::Burned)?;
+            if let Some(s) = io.greet.sessions.get_mut(&iid)
+                && !s.done
+            {
+                s.aborted = Some("aborted by the admin".into());
+                let held = s.pending.take();
+                let reply = s.session.as_mut().and_then(|t| {
+                    t.seal(&GreetMsg::Abort {
+                        reason: "the admin aborted".into(),
+                    })
+                    .ok()
+                });
+                if let (Some(r), Some(b)) = (held, reply) {
+                    io.greet.respond(r, b).await;
+                }
+            }
+            Ok(Response::Greeting(io.greet.step(&iid)))
+        }
+        _ => Err(NodeError::Invalid("not an enrolment request".into())),
+    }
+}
+
+fn parse_id(s: &str) -> Result<InvitationId, NodeError> {
+    let b = hex::decode(s).map_err(|_| NodeError::Invalid("bad invitation id".into()))?;
+    let a: [u8; 16] = b
+        .try_into()
+        .map_err(|_| NodeError::Invalid("bad invitation id".into()))?;
+    Ok(InvitationId(a))
+}
+
+/// Waits (pumping the daemon) until `ready` holds for the invitation's step or the timeout.
+async fn wait(
+    node: &mut Node,
+    io: &mut Io,
+    id: InvitationId,
+    timeout_s: u64,
+    ready: impl Fn(&GreetStep) -> bool,
+) -> Result<Response, NodeError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s).min(MAX_WAIT);
+    loop {
+        let st = io.greet.step(&id);
+        if ready(&st) {
+            io.on_greet_change(node).await;
+            return Ok(Response::Greeting(st));
+        }
+        tokio::select! {
+            ev = io.greet.recv() => io.greet.on_event(node, ev).await,
+            ev = io.events.recv() => {
+                if let Some(ev) = ev {
+                    io.on_net(node, ev);
+                    io.drain(node);
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => return Ok(Response::Greeting(st)),
+        }
+        io.timers(node);
+        io.turn(node).await;
+    }
+}
+
+impl Io {
+    /// After a greeting step: stop the greeting swarm if nothing is live any more.
+    pub(crate) async fn on_greet_change(&mut self, node: &mut Node) {
+        self.greet.stop_if_idle(node).await;
+    }
+}
+
+/// For the daemon's loop: handle a greeting event with the node.
+pub(crate) async fn on_event(node: &mut Node, io: &mut Io, ev: Option<GreetEvent>) {
+    io.greet.on_event(node, ev).await;
+}

@@ -1,0 +1,305 @@
+//! Wire formats of the greeting (version 1, frozen by `enroll/vectors/`): the packets carried by
+//! `/cloison/greet/1` (and the offline files), and what the Noise messages carry.
+//!
+//! ```text
+//! packet  = 0x01 || kind u8 || ...
+//!   kind 1 Hello    : invitation id (16) || Noise message 1 (`e`, 48 bytes: psk3 keys the empty payload)
+//!   kind 2 Frames   : (u16be length || Noise message)*       at most MAX_FRAMES
+//!   kind 3 Refused  : status u8 (1 unknown, 2 expired, 3 cancelled, 4 used, 5 burned, 6 busy)
+//! inside Noise: Claim = 0x01 || postcard(Claim); GreetMsg = 0x01 || postcard(GreetMsg)
+//! ```
+//!
+//! Invariants: every decode is bounded ([`MAX_PACKET`], [`MAX_FRAMES`], text limits), consumes
+//! its input exactly, and fails with a typed error; secrets in a `Welcome` zeroize on drop.
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use super::EnrollError;
+use super::token::InvitationId;
+use crate::trust::{DeviceId, UserId};
+
+/// Version byte of every greeting format.
+pub const GREET_V1: u8 = 0x01;
+/// Largest packet (a `Welcome` carries the organization log).
+pub const MAX_PACKET: usize = 32 << 20;
+/// Most Noise messages in one packet.
+pub const MAX_FRAMES: usize = 1024;
+/// Longest name, label or reason.
+pub const MAX_TEXT: usize = 256;
+
+/// Why a greeter refused a hello (sent in clear, before any secret is proven: it says nothing
+/// about the organization).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefuseStatus {
+    /// No such invitation here.
+    Unknown,
+    /// It expired.
+    Expired,
+    /// It was cancelled.
+    Cancelled,
+    /// It was used.
+    Used,
+    /// A wrong code burned it.
+    Burned,
+    /// Another claimer is being greeted on it.
+    Busy,
+}
+
+impl RefuseStatus {
+    fn byte(self) -> u8 {
+        match self {
+            RefuseStatus::Unknown => 1,
+            RefuseStatus::Expired => 2,
+            RefuseStatus::Cancelled => 3,
+            RefuseStatus::Used => 4,
+            RefuseStatus::Burned => 5,
+            RefuseStatus::Busy => 6,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => RefuseStatus::Unknown,
+            2 => RefuseStatus::Expired,
+            3 => RefuseStatus::Cancelled,
+            4 => RefuseStatus::Used,
+            5 => RefuseStatus::Burned,
+            6 => RefuseStatus::Busy,
+            _ => return None,
+        })
+    }
+
+    /// What to tell the claimer.
+    pub fn message(self) -> &'static str {
+        match self {
+            RefuseStatus::Unknown => "the greeter knows no such invitation",
+            RefuseStatus::Expired => "this invitation has expired; ask for a new one",
+            RefuseStatus::Cancelled => "this invitation was cancelled",
+            RefuseStatus::Used => "this invitation was already used",
+            RefuseStatus::Burned => "this invitation was burned by a wrong code; ask for a new one",
+            RefuseStatus::Busy => "someone else is being greeted on this invitation",
+        }
+    }
+}
+
+/// What crosses `/cloison/greet/1`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Packet {
+    /// The claimer's first message.
+    Hello {
+        /// Which invitation.
+        id: InvitationId,
+        /// Noise message 1.
+        noise: Vec<u8>,
+    },
+    /// Noise messages.
+    Frames(Vec<Vec<u8>>),
+    /// A refusal.
+    Refused(RefuseStatus),
+}
+
+impl Packet {
+    /// Encodes.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut b = vec![GREET_V1];
+        match self {
+            Packet::Hello { id, noise } => {
+                b.push(1);
+                b.extend_from_slice(&id.0);
+                b.extend_from_slice(noise);
+            }
+            Packet::Frames(frames) => {
+                b.push(2);
+                for f in frames {
+                    b.extend_from_slice(&(f.len() as u16).to_be_bytes());
+                    b.extend_from_slice(f);
+                }
+            }
+            Packet::Refused(s) => {
+                b.push(3);
+                b.push(s.byte());
+            }
+        }
+        b
+    }
+
+    /// Decodes, bounded.
+    pub fn decode(b: &[u8]) -> Result<Packet, EnrollError> {
+        if b.len() > MAX_PACKET {
+            return Err(EnrollError::Malformed("packet too large"));
+        }
+        let [v, kind, rest @ ..] = b else {
+            return Err(EnrollError::Malformed("packet too short"));
+        };
+        if *v != GREET_V1 {
+            return Err(EnrollError::Malformed("unknown greeting version"));
+        }
+        match kind {
+            1 => {
+                if rest.len() < 16 + 32 || rest.len() > 16 + 96 {
+                    return Err(EnrollError::Malformed("hello of the wrong size"));
+                }
+                let mut id = [0u8; 16];
+                id.copy_from_slice(&rest[..16]);
+                Ok(Packet::Hello {
+                    id: InvitationId(id),
+                    noise: rest[16..].to_vec(),
+                })
+            }
+            2 => {
+                let mut frames = Vec::new();
+                let mut r = rest;
+                while !r.is_empty() {
+                    if frames.len() >= MAX_FRAMES || r.len() < 2 {
+                        return Err(EnrollError::Malformed("bad frames"));
+                    }
+                    let n = u16::from_be_bytes([r[0], r[1]]) as usize;
+                    if r.len() < 2 + n {
+                        return Err(EnrollError::Malformed("truncated frame"));
+                    }
+                    frames.push(r[2..2 + n].to_vec());
+                    r = &r[2 + n..];
+                }
+                if frames.is_empty() {
+                    return Err(EnrollError::Malformed("no frames"));
+                }
+                Ok(Packet::Frames(frames))
+            }
+            3 => match rest {
+                [s] => RefuseStatus::from_byte(*s)
+                    .map(Packet::Refused)
+                    .ok_or(EnrollError::Malformed("unknown refusal")),
+                _ => Err(EnrollError::Malformed("bad refusal")),
+            },
+            _ => Err(EnrollError::Malformed("unknown packet kind")),
+        }
+    }
+}
+
+/// What the claimer says about itself, inside the last handshake message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    /// The new device's Ed25519 key (its PeerId).
+    pub device: DeviceId,
+    /// The new device's X25519 exchange key (its Noise static key).
+    pub exchange_key: [u8; 32],
+    /// The new device's label.
+    pub device_label: String,
+    /// For a user invitation: the new user.
+    pub user: Option<NewUser>,
+}
+
+/// A new user, as the claimer describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewUser {
+    /// Display name.
+    pub name: String,
+    /// Generation-0 public user key (the claimer generated the secret).
+    pub user_key: [u8; 32],
+}
+
+fn check_text(s: &str) -> Result<(), EnrollError> {
+    if s.is_empty() || s.len() > MAX_TEXT || s.chars().any(char::is_control) {
+        return Err(EnrollError::Malformed(
+            "text field empty, too long or not printable",
+        ));
+    }
+    Ok(())
+}
+
+impl Claim {
+    /// Encodes.
+    pub fn encode(&self) -> Result<Vec<u8>, EnrollError> {
+        encode(self)
+    }
+
+    /// Decodes and checks text fields.
+    pub fn decode(b: &[u8]) -> Result<Claim, EnrollError> {
+        let c: Claim = decode(b)?;
+        check_text(&c.device_label)?;
+        if let Some(u) = &c.user {
+            check_text(&u.name)?;
+        }
+        Ok(c)
+    }
+}
+
+/// A 32-byte secret that zeroizes on drop and never prints.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Zeroize, zeroize::ZeroizeOnDrop)]
+pub struct Secret32(pub [u8; 32]);
+
+impl std::fmt::Debug for Secret32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret32(..)")
+    }
+}
+
+/// What the greeter sends once both codes are confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The user the new device belongs to.
+    pub user: UserId,
+    /// The organization key (sealing names, e-mails and labels).
+    pub org_key: Secret32,
+    /// For a device invitation: each user-key generation the greeter holds, sealed to the new
+    /// device (HPKE, as in a rotation). Empty for a user invitation.
+    pub user_keys: Vec<(u32, Vec<u8>)>,
+    /// The organization log, parents first, ending with the new certificates.
+    pub entries: Vec<Vec<u8>>,
+}
+
+/// Messages after the handshake, inside the Noise transport.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GreetMsg {
+    /// Greeter: the PSK matched, codes are shown.
+    Ready,
+    /// This side's person typed the other side's code correctly.
+    Confirm,
+    /// Stop: the invitation is burned.
+    Abort {
+        /// Why.
+        reason: String,
+    },
+    /// Greeter: the certificates and what the new device needs.
+    Welcome(Box<Welcome>),
+    /// Claimer: the new device's home is written.
+    Stored,
+    /// Greeter: the certificates are admitted.
+    Done,
+}
+
+impl GreetMsg {
+    /// Encodes.
+    pub fn encode(&self) -> Result<Vec<u8>, EnrollError> {
+        encode(self)
+    }
+
+    /// Decodes.
+    pub fn decode(b: &[u8]) -> Result<GreetMsg, EnrollError> {
+        let m: GreetMsg = decode(b)?;
+        if let GreetMsg::Abort { reason } = &m
+            && reason.len() > MAX_TEXT
+        {
+            return Err(EnrollError::Malformed("reason too long"));
+        }
+        Ok(m)
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, EnrollError> {
+    let mut b = vec![GREET_V1];
+    postcard::to_io(v, &mut b).map_err(|_| EnrollError::Malformed("cannot encode"))?;
+    Ok(b)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, EnrollError> {
+    let [GREET_V1, rest @ ..] = b else {
+        return Err(EnrollError::Malformed("unknown message version"));
+    };
+    match postcard::take_from_bytes::<T>(rest) {
+        Ok((v, [])) => Ok(v),
+        Ok(_) => Err(EnrollError::Malformed("trailing bytes")),
+        Err(_) => Err(EnrollError::Malformed("does not decode")),
+    }
+}
