@@ -1,13 +1,17 @@
 //! `cloison-tui` end to end: a real `cloison run` daemon, the real TUI in a tmux pane of 80×24
 //! (a private tmux server, killed at the end), driven with `send-keys` and read with
 //! `capture-pane`: the overview, creating a workspace and seeing it listed, sharing it with
-//! another user and seeing them as a member, and seeing that user's device as a connected peer.
+//! another user and seeing them as a member, and seeing that user's device as a connected peer;
+//! and an invitation created in the TUI, greeted in the TUI with the code exchange against a
+//! real `cloison join` process driven through its stdin and stdout, the new user then listed.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use cloison_tests::{TestHome, bin, team, wait_until};
+use cloison_tests::{PASSPHRASE, TestHome, bin, team, wait_until};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -17,9 +21,9 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(program: &Path, home: &Path) -> Tmux {
+    fn start(name: &str, program: &Path, home: &Path) -> Tmux {
         let t = Tmux {
-            socket: format!("cloison-tui-test-{}", std::process::id()),
+            socket: format!("cloison-tui-{name}-{}", std::process::id()),
         };
         let cmd = format!("{} --home {}", program.display(), home.display());
         let out = t.tmux(&[
@@ -123,7 +127,7 @@ fn the_tui_creates_and_shares_a_workspace_and_sees_a_peer() {
     let homes = team(&["alice", "bob"]);
     let alice = homes[0].start(&[]);
     let _bob = homes[1].start(&[alice.addrs[0].as_str()]);
-    let tui = Tmux::start(&bin("cloison-tui"), homes[0].path());
+    let tui = Tmux::start("share", &bin("cloison-tui"), homes[0].path());
 
     // The overview.
     let s = tui.wait_for("Clinique");
@@ -162,4 +166,134 @@ fn the_tui_creates_and_shares_a_workspace_and_sees_a_peer() {
     tui.keys(&["q"]);
     wait_until("the TUI exits", WAIT, || tui.pane("#{pane_dead}") == "1");
     assert_eq!(tui.pane("#{pane_dead_status}"), "0");
+}
+
+/// A child process killed (and reaped) on drop.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The token shown by the TUI's invitation view: the lines between its title and the
+/// `The newcomer runs` line, without the pane's borders.
+fn token_on(screen: &str) -> String {
+    let mut token = String::new();
+    let mut inside = false;
+    for line in screen.lines() {
+        if line.contains("The newcomer runs") {
+            break;
+        }
+        if inside {
+            token.push_str(line.trim().trim_matches('┃').trim());
+        }
+        if line.contains("Token for") {
+            inside = true;
+        }
+    }
+    token
+}
+
+/// The six-digit code after `marker` on the screen.
+fn code_after(screen: &str, marker: &str) -> Option<String> {
+    let rest = &screen[screen.find(marker)? + marker.len()..];
+    let code: String = rest
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (code.len() == 6).then_some(code)
+}
+
+#[test]
+fn the_tui_invites_and_greets_a_new_user_who_joins_with_the_codes() {
+    let homes = team(&["alice"]);
+    let _alice = homes[0].start(&[]);
+    let tui = Tmux::start("greet", &bin("cloison-tui"), homes[0].path());
+    tui.wait_for("Clinique");
+
+    // Invite carol as a standard user: screen 7, u, e-mail, Enter, Enter (standard).
+    tui.keys(&["7"]);
+    tui.wait_for("Invitations");
+    tui.keys(&["u"]);
+    tui.wait_for("E-mail of the new user");
+    tui.text("carol@clinique.example");
+    tui.keys(&["Enter"]);
+    tui.wait_for("as:");
+    tui.keys(&["Enter"]);
+    let s = tui.wait_for("The newcomer runs");
+    keep("invitation", &s);
+    let token = token_on(&s);
+    assert!(token.len() > 20, "no token on\n{s}");
+
+    // Greet on it, then carol joins.
+    tui.keys(&["g"]);
+    tui.wait_for("Waiting for the newcomer");
+    let carol = TestHome::new();
+    let mut join = Killed(
+        Command::new(bin("cloison"))
+            .args([
+                "join",
+                &token,
+                "--user",
+                "carol",
+                "--device",
+                "carol-laptop",
+            ])
+            .env("CLOISON_HOME", carol.path())
+            .env("CLOISON_PASSPHRASE", PASSPHRASE)
+            .env("CLOISON_TEST_FAST_KDF", "1")
+            .env("CLOISON_MDNS", "0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run cloison join: {e}")),
+    );
+    let (lines_tx, lines) = mpsc::channel();
+    let stdout = join.0.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let next_line = || {
+        lines
+            .recv_timeout(WAIT)
+            .unwrap_or_else(|e| panic!("cloison join said nothing more: {e}"))
+    };
+    // The claimer's code is printed on the line after its prompt.
+    while !next_line().contains("Read this code to the admin") {}
+    let claimer_code = next_line().trim().to_string();
+
+    // The TUI shows our code: carol types it; the admin types hers.
+    let s = tui.wait_for("Read them your code:");
+    keep("greeting", &s);
+    let greeter_code =
+        code_after(&s, "Read them your code:").unwrap_or_else(|| panic!("no code on\n{s}"));
+    let mut stdin = join.0.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    writeln!(stdin, "{greeter_code}").unwrap_or_else(|e| panic!("join's stdin: {e}"));
+    drop(stdin);
+    tui.text(&claimer_code);
+    tui.keys(&["Enter"]);
+    tui.wait_for("joined the organization");
+    let status = join
+        .0
+        .wait()
+        .unwrap_or_else(|e| panic!("cloison join: {e}"));
+    assert!(status.success(), "cloison join failed");
+
+    // Carol is on the users screen.
+    tui.keys(&["Enter"]);
+    tui.keys(&["2"]);
+    let s = tui.wait_for("carol@clinique.example");
+    keep("users", &s);
+    assert!(s.contains("standard"), "{s}");
+    tui.keys(&["q"]);
+    wait_until("the TUI exits", WAIT, || tui.pane("#{pane_dead}") == "1");
 }

@@ -27,8 +27,9 @@ use crate::widgets::{
 /// Profiles of a new user, the default first.
 pub const PROFILES: [&str; 3] = ["standard", "admin", "outsider"];
 
-/// Seconds one greeting step may hold the daemon.
-pub const STEP_S: u64 = 30;
+/// Seconds one greeting step may hold the daemon (it answers nothing else meanwhile, so the
+/// steps are short and the live data keeps refreshing between them).
+pub const STEP_S: u64 = 2;
 
 /// A greeting in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
