@@ -652,6 +652,31 @@ fn a_typed_code_wins_over_the_choices_and_esc_aborts() {
         s.key(&k(Key::Enter)),
         Some(Msg::Call { request: Request::GreetConfirm { ref code, .. }, .. }) if code == "zz9q"
     ));
+    // A device invitation's claimer has no name of its own.
+    s.apply(&poll(
+        Request::GreetWait {
+            id: id.clone(),
+            timeout_s: invitations::STEP_S,
+        },
+        Response::Greeting(GreetStep {
+            id: id.clone(),
+            state: "done".into(),
+            greeter_code: None,
+            claimer_choices: vec![],
+            claimer: Some(ClaimerInfo {
+                name: String::new(),
+                device_label: "tablet".into(),
+            }),
+            reason: None,
+            user: None,
+            device: None,
+        }),
+    ));
+    let shown = render(&mut s);
+    assert!(
+        shown.contains("✓ A new device \"tablet\" joined the organization."),
+        "{shown}"
+    );
     // A second greeting, aborted at the codes step.
     let mut s = invitations::Invitations::default();
     s.greet(&id);

@@ -562,6 +562,16 @@ fn draw_token(f: &mut Frame<'_>, area: Rect, info: &InvitationInfo, inverted: bo
     );
 }
 
+/// "carol (device "laptop")", or "A new device "laptop"" for a device invitation (whose claimer
+/// has no name of its own).
+fn claimer_text(c: &cloison_node::control::enrol::ClaimerInfo) -> String {
+    if c.name.is_empty() {
+        format!("A new device \"{}\"", c.device_label)
+    } else {
+        format!("{} (device \"{}\")", c.name, c.device_label)
+    }
+}
+
 fn draw_greeting(f: &mut Frame<'_>, area: Rect, g: &Greeting) {
     let r = centered(area, 70, 16);
     f.render_widget(Clear, r);
@@ -580,10 +590,7 @@ fn draw_greeting(f: &mut Frame<'_>, area: Rect, g: &Greeting) {
         }
         "codes" => {
             if let Some(c) = step.and_then(|s| s.claimer.as_ref()) {
-                lines.push(Line::from(format!(
-                    "{} (device \"{}\") answered.",
-                    c.name, c.device_label
-                )));
+                lines.push(Line::from(format!("{} answered.", claimer_text(c))));
             }
             lines.push(Line::from(vec![
                 Span::raw("Read them your code:  "),
@@ -626,7 +633,7 @@ fn draw_greeting(f: &mut Frame<'_>, area: Rect, g: &Greeting) {
         "done" => {
             let who = step
                 .and_then(|s| s.claimer.as_ref())
-                .map(|c| format!("{} (device \"{}\")", c.name, c.device_label))
+                .map(claimer_text)
                 .unwrap_or_else(|| "The newcomer".into());
             lines.push(Line::from(Span::styled(
                 format!("✓ {who} joined the organization."),
