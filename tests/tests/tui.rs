@@ -18,12 +18,15 @@ const WAIT: Duration = Duration::from_secs(30);
 /// A private tmux server with one 80×24 session; killed on drop.
 struct Tmux {
     socket: String,
+    /// The server's socket file (tmux leaves it behind after `kill-server`).
+    path: String,
 }
 
 impl Tmux {
     fn start(name: &str, program: &Path, home: &Path) -> Tmux {
-        let t = Tmux {
+        let mut t = Tmux {
             socket: format!("cloison-tui-{name}-{}", std::process::id()),
+            path: String::new(),
         };
         let cmd = format!("{} --home {}", program.display(), home.display());
         let out = t.tmux(&[
@@ -45,6 +48,7 @@ impl Tmux {
             String::from_utf8_lossy(&out.stderr)
         );
         t.tmux(&["set-option", "-t", "tui", "remain-on-exit", "on"]);
+        t.path = t.pane("#{socket_path}");
         t
     }
 
@@ -90,6 +94,32 @@ impl Tmux {
         last
     }
 
+    /// Waits until the program in the pane has exited, and checks it exited with status 0.
+    fn exits_cleanly(&self) {
+        let mut state = String::new();
+        let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_until("the TUI exits", WAIT, || {
+                state = self.pane(
+                    "dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}",
+                );
+                state.starts_with("dead=1 status=") && !state.contains("status= signal=")
+                    || state.contains("signal=") && !state.ends_with("signal=")
+            })
+        }));
+        assert!(
+            done.is_ok() && state.starts_with("dead=1 status=0 "),
+            "the TUI did not exit cleanly ({state}); processes:\n{}\nscreen:\n{}",
+            String::from_utf8_lossy(
+                &Command::new("ps")
+                    .args(["-o", "pid,ppid,stat,wchan:20,cmd", "-C", "cloison-tui"])
+                    .output()
+                    .map(|o| o.stdout)
+                    .unwrap_or_default()
+            ),
+            self.screen()
+        );
+    }
+
     fn pane(&self, what: &str) -> String {
         let out = self.tmux(&["display", "-p", "-t", "tui", what]);
         String::from_utf8_lossy(&out.stdout).trim().to_string()
@@ -99,6 +129,9 @@ impl Tmux {
 impl Drop for Tmux {
     fn drop(&mut self) {
         self.tmux(&["kill-server"]);
+        if !self.path.is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -142,6 +175,7 @@ fn the_tui_creates_and_shares_a_workspace_and_sees_a_peer() {
     tui.text("Ops");
     tui.keys(&["Enter"]);
     tui.wait_for("Members of Ops");
+    tui.wait_for("alice");
     assert!(workspace_names(&homes[0]).contains(&"Ops".to_string()));
 
     // Share it with bob (the only candidate) as a contributor; bob appears as a member.
@@ -164,8 +198,7 @@ fn the_tui_creates_and_shares_a_workspace_and_sees_a_peer() {
 
     // q quits cleanly.
     tui.keys(&["q"]);
-    wait_until("the TUI exits", WAIT, || tui.pane("#{pane_dead}") == "1");
-    assert_eq!(tui.pane("#{pane_dead_status}"), "0");
+    tui.exits_cleanly();
 }
 
 /// A child process killed (and reaped) on drop.
@@ -212,6 +245,10 @@ fn code_after(screen: &str, marker: &str) -> Option<String> {
 fn the_tui_invites_and_greets_a_new_user_who_joins_with_the_codes() {
     let homes = team(&["alice"]);
     let _alice = homes[0].start(&[]);
+    // Another live invitation keeps the daemon's greeting swarm up after carol's greeting: when
+    // the last one ends, the daemon stops that swarm, sometimes before its final `Done` reached
+    // the claimer (a race of the daemon's greeting, reported; not what this test is about).
+    homes[0].run(&["invite", "device"]).success();
     let tui = Tmux::start("greet", &bin("cloison-tui"), homes[0].path());
     tui.wait_for("Clinique");
 
@@ -286,7 +323,15 @@ fn the_tui_invites_and_greets_a_new_user_who_joins_with_the_codes() {
         .0
         .wait()
         .unwrap_or_else(|e| panic!("cloison join: {e}"));
-    assert!(status.success(), "cloison join failed");
+    let mut err = String::new();
+    if let Some(mut e) = join.0.stderr.take() {
+        let _ = std::io::Read::read_to_string(&mut e, &mut err);
+    }
+    let rest: Vec<String> = lines.try_iter().collect();
+    assert!(
+        status.success(),
+        "cloison join failed\nstdout: {rest:?}\nstderr: {err}"
+    );
 
     // Carol is on the users screen.
     tui.keys(&["Enter"]);
@@ -295,5 +340,5 @@ fn the_tui_invites_and_greets_a_new_user_who_joins_with_the_codes() {
     keep("users", &s);
     assert!(s.contains("standard"), "{s}");
     tui.keys(&["q"]);
-    wait_until("the TUI exits", WAIT, || tui.pane("#{pane_dead}") == "1");
+    tui.exits_cleanly();
 }

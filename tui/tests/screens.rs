@@ -230,6 +230,7 @@ fn members() -> Vec<MemberInfo> {
 #[test]
 fn workspaces_create_share_change_role_and_unshare() {
     let mut s = workspaces::Workspaces::default();
+    s.apply(&poll(Request::OrgShow, Response::Org(org())));
     s.apply(&poll(Request::Users, Response::Users(team())));
     let fetch = s.apply(&poll(
         Request::WorkspaceList,
@@ -247,10 +248,18 @@ fn workspaces_create_share_change_role_and_unshare() {
         s.key(&k(Key::Down)),
         Some(Msg::Fetch(Request::WorkspaceMembers { ws: hex(0x52) }))
     );
+    // Until its members are known, sharing fetches them, and opens when they arrive.
+    assert_eq!(
+        s.key(&k(Key::Char('s'))),
+        Some(Msg::Fetch(Request::WorkspaceMembers { ws: hex(0x52) }))
+    );
+    assert!(s.dialog.is_none());
     s.apply(&poll(
         Request::WorkspaceMembers { ws: hex(0x52) },
         Response::Members(members()),
     ));
+    assert!(s.dialog.is_some());
+    s.key(&k(Key::Esc));
     insta::assert_snapshot!("workspaces", render(&mut s));
 
     // Create.
@@ -275,7 +284,12 @@ fn workspaces_create_share_change_role_and_unshare() {
         "{shown}"
     );
     s.key(&k(Key::Esc));
-    s.members.pop();
+    // Nor ourselves (Alice) when she is not listed as a member.
+    s.members.clear();
+    s.key(&k(Key::Char('s')));
+    assert!(render(&mut s).contains("Bob <bob@acme.test>"));
+    assert!(!render(&mut s).contains("Alice <alice@acme.test>"));
+    s.key(&k(Key::Esc));
     s.key(&k(Key::Char('s')));
     let shown = render(&mut s);
     assert!(shown.contains("Bob <bob@acme.test>"), "{shown}");

@@ -165,6 +165,10 @@ pub struct Workspaces {
     pub pane: Pane,
     /// The open dialog.
     pub dialog: Option<Dialog>,
+    /// This device's user (never offered as someone to share with).
+    pub me: Option<String>,
+    /// `s` was pressed before the members were known: the dialog opens when they arrive.
+    pub want_share: bool,
 }
 
 screen_component!(Workspaces);
@@ -230,7 +234,11 @@ impl Workspaces {
             }
             Key::Char('s') => {
                 self.dialog = self.share_dialog().map(Dialog::Pick);
-                return Some(Msg::Redraw);
+                self.want_share = self.dialog.is_none();
+                return match self.dialog {
+                    Some(_) => Some(Msg::Redraw),
+                    None => self.fetch_members(),
+                };
             }
             Key::Char('c') => {
                 self.dialog = self.role_dialog().map(Dialog::Pick);
@@ -248,6 +256,7 @@ impl Workspaces {
                     let changed = s != self.ws;
                     self.ws = s;
                     self.member = 0;
+                    self.want_share &= !changed;
                     return if changed {
                         self.fetch_members()
                     } else {
@@ -265,13 +274,22 @@ impl Workspaces {
         global_key(k)
     }
 
+    /// The share dialog, once the selected workspace's members are known (sharing with a
+    /// member would change their role).
     fn share_dialog(&self) -> Option<RolePick> {
         let w = self.selected()?;
+        if self.members_of.as_deref() != Some(w.id.as_str()) {
+            return None;
+        }
         let members = self.shown_members();
         let users = self
             .users
             .iter()
-            .filter(|u| !u.revoked && !members.iter().any(|m| m.user == u.id))
+            .filter(|u| {
+                !u.revoked
+                    && self.me.as_deref() != Some(u.id.as_str())
+                    && !members.iter().any(|m| m.user == u.id)
+            })
             .map(|u| (u.id.clone(), u.name.clone(), u.email.clone()))
             .collect();
         Some(RolePick {
@@ -332,10 +350,21 @@ impl Workspaces {
                 self.members_of = Some(ws.clone());
                 self.members = m.clone();
                 self.member = self.member.min(self.members.len().saturating_sub(1));
+                if self.want_share
+                    && self.dialog.is_none()
+                    && self.selected().is_some_and(|w| w.id == *ws)
+                {
+                    self.want_share = false;
+                    self.dialog = self.share_dialog().map(Dialog::Pick);
+                }
                 Some(Msg::Redraw)
             }
             (_, Response::Users(u)) => {
                 self.users = u.clone();
+                None
+            }
+            (_, Response::Org(o)) => {
+                self.me = Some(o.this_user.clone());
                 None
             }
             _ => None,
