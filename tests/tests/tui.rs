@@ -20,15 +20,24 @@ struct Tmux {
     socket: String,
     /// The server's socket file (tmux leaves it behind after `kill-server`).
     path: String,
+    /// Where the pane's shell writes the TUI's exit status.
+    status: std::path::PathBuf,
+    _dir: tempfile::TempDir,
 }
 
 impl Tmux {
     fn start(name: &str, program: &Path, home: &Path) -> Tmux {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let mut t = Tmux {
             socket: format!("cloison-tui-{name}-{}", std::process::id()),
             path: String::new(),
+            status: dir.path().join("status"),
+            _dir: dir,
         };
-        let cmd = format!("{} --home {}", program.display(), home.display());
+        // The pane runs a shell that records the TUI's exit status in a file: tmux itself
+        // sometimes leaves the exited program unreaped (a zombie) and never reports a status.
+        let status = t.status.display().to_string();
+        let (program, home) = (program.display().to_string(), home.display().to_string());
         let out = t.tmux(&[
             "-f",
             "/dev/null",
@@ -40,7 +49,12 @@ impl Tmux {
             "80",
             "-y",
             "24",
-            &cmd,
+            "sh",
+            "-c",
+            r#""$0" --home "$1"; echo $? > "$2""#,
+            &program,
+            &home,
+            &status,
         ]);
         assert!(
             out.status.success(),
@@ -96,26 +110,16 @@ impl Tmux {
 
     /// Waits until the program in the pane has exited, and checks it exited with status 0.
     fn exits_cleanly(&self) {
-        let mut state = String::new();
+        let mut status = String::new();
         let done = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             wait_until("the TUI exits", WAIT, || {
-                state = self.pane(
-                    "dead=#{pane_dead} status=#{pane_dead_status} signal=#{pane_dead_signal}",
-                );
-                state.starts_with("dead=1 status=") && !state.contains("status= signal=")
-                    || state.contains("signal=") && !state.ends_with("signal=")
+                status = std::fs::read_to_string(&self.status).unwrap_or_default();
+                status.ends_with('\n')
             })
         }));
         assert!(
-            done.is_ok() && state.starts_with("dead=1 status=0 "),
-            "the TUI did not exit cleanly ({state}); processes:\n{}\nscreen:\n{}",
-            String::from_utf8_lossy(
-                &Command::new("ps")
-                    .args(["-o", "pid,ppid,stat,wchan:20,cmd", "-C", "cloison-tui"])
-                    .output()
-                    .map(|o| o.stdout)
-                    .unwrap_or_default()
-            ),
+            done.is_ok() && status.trim() == "0",
+            "the TUI did not exit cleanly (status {status:?}); screen:\n{}",
             self.screen()
         );
     }
