@@ -275,7 +275,11 @@ pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result
             let _ = std::fs::remove_file(home.join(f));
         }
         let _ = std::fs::remove_dir_all(home.join("blocks"));
-        bail!("the greeter did not confirm the enrolment; nothing was kept");
+        let why = match done {
+            Ok(m) => format!("{m:?}"),
+            Err(e) => e.to_string(),
+        };
+        bail!("the greeter did not confirm the enrolment ({why}); nothing was kept");
     }
     rt.block_on(net.shutdown());
     println!(

@@ -225,6 +225,9 @@ impl Greeting {
                         s.pending = None;
                     }
                 }
+                // Only now, with the claimer gone, can the swarm stop without cutting off an
+                // answer still being written.
+                self.stop_if_idle(node).await;
             }
         }
     }
@@ -546,14 +549,13 @@ pub(crate) async fn call(
                     tracing::warn!(invitation = %iid, "wrong claimer code; invitation burned");
                     node.set_invitation_state(&iid, InviteState::Burned)?;
                     s.aborted = Some("wrong code: the claimer's code did not match".into());
-                    let held = s.pending.take();
-                    let reply = s.session.as_mut().and_then(|t| {
-                        t.seal(&GreetMsg::Abort {
+                    // Seal only for a held request: a sealed message never sent would
+                    // desynchronize the channel's nonces.
+                    if let (Some(r), Some(t)) = (s.pending.take(), s.session.as_mut())
+                        && let Ok(b) = t.seal(&GreetMsg::Abort {
                             reason: "the admin typed a wrong code".into(),
                         })
-                        .ok()
-                    });
-                    if let (Some(r), Some(b)) = (held, reply) {
+                    {
                         io.greet.respond(r, b).await;
                     }
                     return Ok(Response::Greeting(io.greet.step(&iid)));
@@ -576,14 +578,11 @@ pub(crate) async fn call(
                 && !s.done
             {
                 s.aborted = Some("aborted by the admin".into());
-                let held = s.pending.take();
-                let reply = s.session.as_mut().and_then(|t| {
-                    t.seal(&GreetMsg::Abort {
+                if let (Some(r), Some(t)) = (s.pending.take(), s.session.as_mut())
+                    && let Ok(b) = t.seal(&GreetMsg::Abort {
                         reason: "the admin aborted".into(),
                     })
-                    .ok()
-                });
-                if let (Some(r), Some(b)) = (held, reply) {
+                {
                     io.greet.respond(r, b).await;
                 }
             }
@@ -613,7 +612,6 @@ async fn wait(
     loop {
         let st = io.greet.step(&id);
         if ready(&st) {
-            io.on_greet_change(node).await;
             return Ok(Response::Greeting(st));
         }
         tokio::select! {
@@ -628,13 +626,6 @@ async fn wait(
         }
         io.timers(node);
         io.turn(node).await;
-    }
-}
-
-impl Io {
-    /// After a greeting step: stop the greeting swarm if nothing is live any more.
-    pub(crate) async fn on_greet_change(&mut self, node: &mut Node) {
-        self.greet.stop_if_idle(node).await;
     }
 }
 
