@@ -305,7 +305,7 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
     let e = join(&token).failure();
     assert!(e.contains("cancelled"), "{e}");
     // A third process with a guessed token (right greeter and address, random secret).
-    let (_, real) = invite(&alice, &["user", "z@clinique.example"]);
+    let (guessed_id, real) = invite(&alice, &["user", "z@clinique.example"]);
     let mut t = cloison_node::enroll::Token::decode(&real).unwrap();
     let mut secret = [0u8; 16];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
@@ -330,6 +330,11 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
     let e = join(&token).failure();
     assert!(e.contains("already used"), "{e}");
     assert_eq!(log_of(&alice), after);
+    // With no live invitation left, the greeting listener is gone: nobody can even connect.
+    alice.run(&["invite", "cancel", &keeper]).success();
+    alice.run(&["invite", "cancel", &guessed_id]).success();
+    let e = join(&token).failure();
+    assert!(e.contains("cannot reach the greeter"), "{e}");
 }
 
 #[test]
@@ -429,4 +434,30 @@ fn greeting_traffic_carries_no_plaintext_names() {
             String::from_utf8_lossy(canary)
         );
     }
+}
+
+#[test]
+fn an_invitation_survives_a_daemon_restart() {
+    let (alice, a) = start_admin();
+    let (id, token) = invite(
+        &alice,
+        &["user", "r@clinique.example", "--profile", "outsider"],
+    );
+    a.stop();
+    let _a = alice.start(&[]);
+    let r = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &r,
+        &["join", &token, "--user", "Rita", "--device", "rita-pc"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    let users = alice.run(&["users", "--json"]).json().to_string();
+    assert!(
+        users.contains("r@clinique.example") && users.contains("outsider"),
+        "{users}"
+    );
 }

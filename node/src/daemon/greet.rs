@@ -512,12 +512,11 @@ pub(crate) async fn call(
         Request::Invitations => Ok(Response::Invitations(node.invitations()?)),
         Request::InviteCancel { id } => {
             let info = node.cancel_invitation(&id)?;
-            if let Ok(iid) = parse_id(&info.id) {
-                if let Some(s) = io.greet.sessions.get_mut(&iid)
-                    && !s.done
-                {
-                    s.aborted = Some("the invitation was cancelled".into());
-                }
+            if let Ok(iid) = parse_id(&info.id)
+                && let Some(s) = io.greet.sessions.get_mut(&iid)
+                && !s.done
+            {
+                s.aborted = Some("the invitation was cancelled".into());
             }
             io.greet.stop_if_idle(node).await;
             Ok(Response::Invitation(info))
