@@ -154,7 +154,9 @@ impl OfflineGreeter {
     ) -> Result<(OfflineGreeter, Claim), EnrollError> {
         let (id, claimer) = request_header(file)?;
         if id != secret.id() {
-            return Err(EnrollError::Malformed("the request is for another invitation"));
+            return Err(EnrollError::Malformed(
+                "the request is for another invitation",
+            ));
         }
         let p = prologue(org, greeter, &claimer);
         let mut hs = build(secret, &p, seed, false)?;
