@@ -515,7 +515,7 @@ fn offline_enrolment_through_a_request_and_an_answer_file() {
     // claimer stores nothing, and a fresh request goes through.
     // (Offline, the greeter certifies before the claimer checks its code: the first attempt
     // leaves a certified device without keys anywhere, under another e-mail here.)
-    let mut run_once = |email: &str, claimer_types: fn(&str) -> String| -> (bool, String) {
+    let run_once = |email: &str, claimer_types: fn(&str) -> String| -> (bool, String) {
         let (id, token) = invite(&alice, &["user", email]);
         let _ = std::fs::remove_file(&ans);
         let out = olga
