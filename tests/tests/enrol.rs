@@ -356,6 +356,18 @@ fn a_dropped_connection_leaves_no_half_enrolled_device() {
     assert_eq!(log_of(&alice), before, "the organization log changed");
     assert!(!d.path().join("keys.cloison").exists());
     assert!(!d.path().join("store.redb").exists());
+    // The invitation is still live: a second attempt with the same token goes through.
+    assert_eq!(invitation_state(&alice, &id), "live");
+    let d2 = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &d2,
+        &["join", &token, "--user", "D", "--device", "d-pc"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
 }
 
 /// Every byte between the claimer and the greeter goes through a recording proxy: the names,

@@ -15,6 +15,17 @@ use crate::node::enrol::InviteState;
 use crate::node::{Node, NodeError};
 
 impl Greeting {
+    /// The step, marked as reported when it is an end (see `GreetWait`).
+    fn report(&mut self, id: &InvitationId) -> GreetStep {
+        let st = self.step(id);
+        if matches!(st.state.as_str(), "done" | "aborted")
+            && let Some(s) = self.sessions.get_mut(id)
+        {
+            s.reported = true;
+        }
+        st
+    }
+
     fn step(&self, id: &InvitationId) -> GreetStep {
         let mut st = GreetStep {
             id: id.to_string(),
@@ -82,7 +93,19 @@ pub(crate) async fn call(
             Ok(Response::Invitation(info))
         }
         Request::GreetWait { id, timeout_s } => {
-            let iid = node.find_invitation(&id)?.id();
+            let rec = node.find_invitation(&id)?;
+            let iid = rec.id();
+            // A session that ended (a dropped connection) and was reported, on an invitation
+            // still live: a new claimer may come; wait for it rather than repeat the old end.
+            if rec.refusal(crate::node::now_ms()).is_none()
+                && io
+                    .greet
+                    .sessions
+                    .get(&iid)
+                    .is_some_and(|s| s.reported && !s.done)
+            {
+                io.greet.sessions.remove(&iid);
+            }
             wait(node, io, iid, timeout_s, |st| {
                 !matches!(st.state.as_str(), "waiting" | "confirmed")
             })
@@ -102,7 +125,7 @@ pub(crate) async fn call(
                     ));
                 };
                 let (Some(codes), None, false) = (&s.codes, &s.aborted, s.done) else {
-                    return Ok(Response::Greeting(io.greet.step(&iid)));
+                    return Ok(Response::Greeting(io.greet.report(&iid)));
                 };
                 if !enroll::code_matches(&code, &codes.claimer) {
                     tracing::warn!(invitation = %iid, "wrong claimer code; invitation burned");
@@ -117,7 +140,7 @@ pub(crate) async fn call(
                     {
                         io.greet.respond(r, b).await;
                     }
-                    return Ok(Response::Greeting(io.greet.step(&iid)));
+                    return Ok(Response::Greeting(io.greet.report(&iid)));
                 }
                 s.admin_ok = true;
                 s.peer
@@ -145,7 +168,7 @@ pub(crate) async fn call(
                     io.greet.respond(r, b).await;
                 }
             }
-            Ok(Response::Greeting(io.greet.step(&iid)))
+            Ok(Response::Greeting(io.greet.report(&iid)))
         }
         _ => Err(NodeError::Invalid("not an enrolment request".into())),
     }
@@ -171,7 +194,7 @@ async fn wait(
     loop {
         let st = io.greet.step(&id);
         if ready(&st) {
-            return Ok(Response::Greeting(st));
+            return Ok(Response::Greeting(io.greet.report(&id)));
         }
         tokio::select! {
             ev = io.greet.recv() => io.greet.on_event(node, ev).await,

@@ -49,6 +49,8 @@ struct Sess {
     user: Option<UserId>,
     aborted: Option<String>,
     done: bool,
+    /// The end (done or aborted) was reported to a control caller.
+    reported: bool,
 }
 
 /// Enrolment state of the daemon.
@@ -293,6 +295,7 @@ impl Greeting {
                             user: None,
                             aborted: None,
                             done: false,
+                            reported: false,
                         },
                     );
                     Some(Some(reply))
