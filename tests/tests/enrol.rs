@@ -593,3 +593,54 @@ fn offline_enrolment_through_a_request_and_an_answer_file() {
     });
     assert_eq!(std::fs::read_to_string(&got).unwrap(), "carried on a stick");
 }
+
+/// Without any daemon: the invitation names no address, and the air-gapped files still work
+/// (the admin's command opens the store itself).
+#[test]
+fn offline_enrolment_works_without_a_daemon() {
+    let alice = team(&["alice"]).into_iter().next().unwrap();
+    let (id, token) = invite(&alice, &["device"]);
+    let t = cloison_node::enroll::Token::decode(&token).unwrap();
+    assert!(t.addrs.is_empty());
+    let phone = TestHome::new();
+    let req = phone.path().join("req");
+    let ans = phone.path().join("ans");
+    let out = phone
+        .run(&[
+            "join",
+            &token,
+            "--offline",
+            "--out",
+            req.to_str().unwrap(),
+            "--device",
+            "alice-phone",
+        ])
+        .success();
+    let code = |s: &str| {
+        s.lines()
+            .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+            .unwrap()
+            .to_owned()
+    };
+    let mut g = Driven::start(
+        &alice,
+        &[
+            "greet",
+            &id,
+            "--request",
+            req.to_str().unwrap(),
+            "--out",
+            ans.to_str().unwrap(),
+        ],
+    );
+    g.type_line(&code(&out));
+    let (ok, gout) = g.finish();
+    assert!(ok, "{gout}");
+    let mut j = Driven::start(&phone, &["join", "--answer", ans.to_str().unwrap()]);
+    j.type_line(&code(&gout));
+    let (ok, jout) = j.finish();
+    assert!(ok, "{jout}");
+    let devices = alice.run(&["devices", "--json"]).json().to_string();
+    assert!(devices.contains("alice-phone"), "{devices}");
+    assert!(!phone.path().join("join-pending.cloison").exists());
+}

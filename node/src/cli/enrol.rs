@@ -37,6 +37,10 @@ pub fn invitation_text(i: &InvitationInfo) -> String {
         t += "token (give it to the invitee; they run `cloison join TOKEN ...`):\n";
         t += tok;
         t += "\n";
+        if Token::decode(tok).is_ok_and(|t| t.addrs.is_empty()) {
+            t += "note: no daemon was running, so the token names no address: use it air-gapped \
+                  (`cloison join TOKEN --offline --out FILE`), or start `cloison run` and invite again\n";
+        }
     }
     t
 }
