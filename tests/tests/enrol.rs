@@ -302,6 +302,8 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
     let (id, token) = invite(&alice, &["user", "y@clinique.example"]);
     alice.run(&["invite", "cancel", &id]).success();
     assert_eq!(invitation_state(&alice, &id), "cancelled");
+    let e = alice.run(&["greet", &id]).failure();
+    assert!(e.contains("cancelled"), "{e}");
     let e = join(&token).failure();
     assert!(e.contains("cancelled"), "{e}");
     // A third process with a guessed token (right greeter and address, random secret).

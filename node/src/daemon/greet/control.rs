@@ -106,6 +106,15 @@ pub(crate) async fn call(
             {
                 io.greet.sessions.remove(&iid);
             }
+            // No session and nothing more can come: say why instead of waiting.
+            if let Some(r) = rec.refusal(crate::node::now_ms())
+                && !io.greet.sessions.contains_key(&iid)
+            {
+                let mut st = io.greet.step(&iid);
+                st.state = "aborted".into();
+                st.reason = Some(r.message().into());
+                return Ok(Response::Greeting(st));
+            }
             wait(node, io, iid, timeout_s, |st| {
                 !matches!(st.state.as_str(), "waiting" | "confirmed")
             })
