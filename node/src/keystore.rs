@@ -57,7 +57,7 @@ impl KdfParams {
         p: 1,
     };
 
-    fn check(self) -> Result<(), KeystoreError> {
+    pub(crate) fn check(self) -> Result<(), KeystoreError> {
         let ok = (8 * 1024..=1024 * 1024).contains(&self.m_kib)
             && (1..=16).contains(&self.t)
             && (1..=8).contains(&self.p);
@@ -289,7 +289,7 @@ impl Keystore {
     }
 }
 
-fn derive(
+pub(crate) fn derive(
     passphrase: &[u8],
     salt: &[u8; 16],
     p: KdfParams,

@@ -201,18 +201,34 @@ pub enum Command {
         /// Seconds to wait for the claimer.
         #[arg(long, default_value_t = 600, value_name = "SECONDS")]
         wait: u64,
+        /// Air-gapped: the claimer's request file (then `--out` names the answer file).
+        #[arg(long, value_name = "FILE", requires = "out")]
+        request: Option<PathBuf>,
+        /// Air-gapped: where to write the answer file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Join an organization with an invitation token: creates this device's home and keys.
     /// The admin's code is read from stdin.
     Join {
-        /// The token.
-        token: String,
+        /// The token (not with `--answer`).
+        #[arg(required_unless_present = "answer")]
+        token: Option<String>,
         /// Your name (a user invitation; omit it for a device invitation).
         #[arg(long)]
         user: Option<String>,
         /// A label for this new device.
-        #[arg(long)]
-        device: String,
+        #[arg(long, required_unless_present = "answer")]
+        device: Option<String>,
+        /// Air-gapped: write a request file for the admin instead of connecting.
+        #[arg(long, requires = "out", conflicts_with = "answer")]
+        offline: bool,
+        /// Air-gapped: where to write the request file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Air-gapped: read the admin's answer file and finish joining.
+        #[arg(long, value_name = "FILE", conflicts_with = "token")]
+        answer: Option<PathBuf>,
     },
 }
 

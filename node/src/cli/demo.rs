@@ -2,9 +2,10 @@
 //! narrated and checked; exits non-zero if any check fails.
 //!
 //! Story: Alice (admin) forms "Hôpital Nord"; Bob works at the Paris site with her, Carol and
-//! Dan at the Lyon site, which reaches Paris only through Carol's device. Devices are provisioned
-//! through the library (certificates signed by Alice's device and admitted like any entry;
-//! interactive enrolment is its own command later). Alice shares a workspace with roles; files
+//! Dan at the Lyon site, which reaches Paris only through Carol's device. Alice's daemon invites
+//! each of them (`cloison invite`, then `cloison greet` and `cloison join` as two processes
+//! whose short codes are read and typed both ways, `cli::demo_enrol`). Alice shares a
+//! workspace with roles; files
 //! written in Paris are read in Lyon; Bob goes offline and catches up; Carol is removed from
 //! the workspace (new key epoch: she cannot read what follows, and her device stops carrying the
 //! workspace, so Dan dials Paris directly); Dan's device is revoked and cut off.
@@ -20,7 +21,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use cloison_node::keystore::KdfParams;
 use cloison_node::node::{InitParams, Node};
-use cloison_node::trust::Profile;
 
 const PASS: &str = "demo passphrase (not secret)";
 const WAIT: Duration = Duration::from_secs(60);
@@ -224,7 +224,7 @@ fn story(root: &Path) -> Result<()> {
 
     s.step("Alice forms the organization \"Hôpital Nord\" on her laptop (Paris site)");
     let kdf = KdfParams::TEST_ONLY;
-    let mut admin = Node::init(
+    let admin = Node::init(
         &alice.home,
         PASS.as_bytes(),
         kdf,
@@ -237,23 +237,32 @@ fn story(root: &Path) -> Result<()> {
     )?;
     println!("   organization {}", admin.org_id());
 
-    s.step("she provisions Bob (Paris), Carol and Dan (Lyon): certificates signed by her device");
+    drop(admin);
+    alice.start(&[])?;
+    let a = alice.addr.clone().unwrap_or_default();
+    println!("   alice's daemon listens on {a}");
+
+    s.step("she invites Bob (Paris), Carol and Dan (Lyon): token, then short codes both ways");
     for (d, name, email) in [
         (&bob, "Bob Durand", "bob@hopital-nord.example"),
         (&carol, "Carol Petit", "carol@hopital-nord.example"),
         (&dan, "Dan Moreau", "dan@hopital-nord.example"),
     ] {
-        admin.provision_user(
-            &d.home,
-            PASS.as_bytes(),
-            kdf,
-            name,
-            email,
-            d.name,
-            Profile::Standard,
-        )?;
+        let r = super::demo_enrol::enrol(
+            &alice.home,
+            PASS,
+            &super::demo_enrol::Joiner {
+                home: &d.home,
+                name: Some(name),
+                email,
+                device: d.name,
+            },
+        );
+        match r {
+            Ok((g, c)) => println!("   {name}: Alice read {g}, {name} read {c}; both typed"),
+            Err(e) => println!("   {name}: enrolment failed: {e:#}"),
+        }
     }
-    drop(admin);
     let users = alice.json(&["users"])?;
     s.check(
         users["users"].as_array().map_or(0, Vec::len) == 4,
@@ -261,11 +270,8 @@ fn story(root: &Path) -> Result<()> {
     );
 
     s.step(
-        "daemons start on loopback: Bob dials Alice, Carol links Lyon to Paris, Dan dials Carol",
+        "their daemons start on loopback: Bob dials Alice, Carol links Lyon to Paris, Dan dials Carol",
     );
-    alice.start(&[])?;
-    let a = alice.addr.clone().unwrap_or_default();
-    println!("   alice listens on {a}");
     bob.start(std::slice::from_ref(&a))?;
     carol.start(std::slice::from_ref(&a))?;
     let c = carol.addr.clone().unwrap_or_default();
@@ -360,6 +366,35 @@ fn story(root: &Path) -> Result<()> {
         "reports/carol.md",
     ]);
     s.check(readers_write.is_err(), "Carol, a reader, cannot write");
+
+    s.step(
+        "Bob adds his phone with a device invitation; it gets his user key and reads the report",
+    );
+    let mut phone = dev("bob-phone");
+    let r = super::demo_enrol::enrol(
+        &bob.home,
+        PASS,
+        &super::demo_enrol::Joiner {
+            home: &phone.home,
+            name: None,
+            email: "",
+            device: phone.name,
+        },
+    );
+    s.check(
+        r.is_ok(),
+        "Bob's daemon greeted his phone, codes typed both ways",
+    );
+    if let Err(e) = &r {
+        println!("   {e:#}");
+    }
+    if r.is_ok() {
+        phone.start(&[bob.addr.clone().unwrap_or_default()])?;
+        s.eventually("Bob's phone reads the report with his user key", || {
+            same_file(&phone, "Cardiology", "reports/week-48.md", &report, &files)
+        });
+        phone.stop()?;
+    }
 
     s.step("Bob goes offline; Alice writes 20 notes; Bob comes back and catches up");
     bob.stop()?;

@@ -37,6 +37,10 @@ pub fn invitation_text(i: &InvitationInfo) -> String {
         t += "token (give it to the invitee; they run `cloison join TOKEN ...`):\n";
         t += tok;
         t += "\n";
+        if Token::decode(tok).is_ok_and(|t| t.addrs.is_empty()) {
+            t += "note: no daemon was running, so the token names no address: use it air-gapped \
+                  (`cloison join TOKEN --offline --out FILE`), or start `cloison run` and invite again\n";
+        }
     }
     t
 }
@@ -275,7 +279,11 @@ pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result
             let _ = std::fs::remove_file(home.join(f));
         }
         let _ = std::fs::remove_dir_all(home.join("blocks"));
-        bail!("the greeter did not confirm the enrolment; nothing was kept");
+        let why = match done {
+            Ok(m) => format!("{m:?}"),
+            Err(e) => e.to_string(),
+        };
+        bail!("the greeter did not confirm the enrolment ({why}); nothing was kept");
     }
     rt.block_on(net.shutdown());
     println!(
@@ -283,5 +291,152 @@ pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result
         info.name, info.id, info.this_device
     );
     println!("home: {}", home.display());
+    Ok(())
+}
+
+fn abs(p: &Path) -> Result<std::path::PathBuf> {
+    std::path::absolute(p).with_context(|| format!("cannot resolve {}", p.display()))
+}
+
+fn greeting(home: &Path, req: Request) -> Result<GreetStep> {
+    match super::run::call(home, req, &mut |_| {})? {
+        Response::Greeting(s) => Ok(s),
+        other => bail!("unexpected answer: {other:?}"),
+    }
+}
+
+/// `cloison greet ID --request FILE --out FILE`: the admin's side of an air-gapped enrolment.
+pub fn greet_offline(home: &Path, id: &str, request: &Path, out: &Path) -> Result<()> {
+    let request = abs(request)?;
+    let step = greeting(
+        home,
+        Request::GreetOfflineOpen {
+            id: id.to_owned(),
+            request: request.clone(),
+        },
+    )?;
+    if let Some(c) = &step.claimer {
+        if c.name.is_empty() {
+            println!("claimer: a new device {:?}", c.device_label);
+        } else {
+            println!("claimer: {} with device {:?}", c.name, c.device_label);
+        }
+    }
+    let code = read_code("Type the claimer's code (told to you out of band):")?;
+    let s = greeting(
+        home,
+        Request::GreetOfflineAnswer {
+            id: id.to_owned(),
+            request,
+            code,
+            out: abs(out)?,
+        },
+    )?;
+    match (s.state.as_str(), s.greeter_code) {
+        ("done", Some(code)) => {
+            println!("answer written to {}", out.display());
+            println!("Tell the claimer this code:");
+            println!("{code}");
+            println!(
+                "enrolled: user {}, device {}",
+                s.user.unwrap_or_default(),
+                s.device.unwrap_or_default()
+            );
+            Ok(())
+        }
+        _ => bail!(
+            "greeting aborted: {}",
+            s.reason.unwrap_or_else(|| "unknown reason".into())
+        ),
+    }
+}
+
+/// `cloison join TOKEN --offline --out FILE`: writes the request and keeps the pending state.
+pub fn join_offline(
+    home: &Path,
+    token: &str,
+    user: Option<&str>,
+    label: &str,
+    out: Option<&Path>,
+) -> Result<()> {
+    use cloison_node::enroll::OfflineClaimer;
+    use cloison_node::node::enrol_offline::PendingJoin;
+    let out = out.ok_or_else(|| anyhow!("--offline needs --out FILE"))?;
+    let token = Token::decode(token)?;
+    let mut rng = rand::rng();
+    let device = DeviceKeys::generate(&mut rng);
+    let user_secret = user.map(|_| UserSecret::generate(0, &mut rng));
+    let claim = Claim {
+        device: device.id(),
+        exchange_key: device.exchange_public(),
+        device_label: label.to_owned(),
+        user: user.map(|name| NewUser {
+            name: name.to_owned(),
+            user_key: user_secret.as_ref().map(|s| s.public()).unwrap_or_default(),
+        }),
+    };
+    let seed = seed();
+    let (claimer, request) = OfflineClaimer::request(&token, &claim, seed)?;
+    let pass = passphrase(true)?;
+    PendingJoin {
+        token,
+        device,
+        user_secret,
+        claim,
+        seed,
+    }
+    .save(home, pass.as_bytes(), kdf_params())?;
+    cloison_node::keystore::write_atomic(out, &request)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "request written to {}; carry it to the admin",
+        out.display()
+    );
+    println!("Tell the admin this code:");
+    println!("{}", claimer.code());
+    println!("then run `cloison join --answer FILE` with the answer they give you");
+    Ok(())
+}
+
+/// `cloison join --answer FILE`: finishes an air-gapped enrolment.
+pub fn join_answer(home: &Path, answer: &Path) -> Result<()> {
+    use cloison_node::enroll::OfflineClaimer;
+    use cloison_node::node::enrol_offline::PendingJoin;
+    let pass = passphrase(false)?;
+    let p = PendingJoin::load(home, pass.as_bytes())?;
+    let bytes =
+        std::fs::read(answer).with_context(|| format!("cannot read {}", answer.display()))?;
+    let (claimer, _) = OfflineClaimer::request(&p.token, &p.claim, p.seed)?;
+    let (greeter_code, msg) = claimer
+        .read_answer(&bytes)
+        .map_err(|e| anyhow!("the answer does not open: {e}"))?;
+    let typed = read_code("Type the admin's code:")?;
+    if !enroll::code_matches(&typed, &greeter_code) {
+        PendingJoin::remove(home);
+        bail!("wrong code: the answer is refused and nothing was stored");
+    }
+    let welcome = match msg {
+        GreetMsg::Welcome(w) => w,
+        GreetMsg::Abort { reason } => {
+            PendingJoin::remove(home);
+            bail!("the greeter aborted: {reason}")
+        }
+        _ => bail!("unexpected message in the answer"),
+    };
+    let mut node = Node::join(
+        home,
+        pass.as_bytes(),
+        kdf_params(),
+        &p.token,
+        &p.device,
+        p.user_secret.clone(),
+        &welcome,
+    )?;
+    PendingJoin::remove(home);
+    let info = node.org_info();
+    println!(
+        "joined organization {:?} ({}) as device {}",
+        info.name, info.id, info.this_device
+    );
     Ok(())
 }

@@ -8,6 +8,7 @@
 mod args;
 mod daemon;
 mod demo;
+mod demo_enrol;
 mod enrol;
 mod output;
 mod progress;

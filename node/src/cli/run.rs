@@ -29,12 +29,34 @@ pub fn run(cli: Cli) -> Result<()> {
             no_mdns,
         } => return daemon::run(&home, &listen, &peers, no_mdns),
         Command::Demo { keep } => return super::demo::run(keep),
-        Command::Greet { id, wait } => return super::enrol::greet(&home, &id, wait),
+        Command::Greet {
+            id,
+            wait,
+            request,
+            out,
+        } => {
+            return match (request, out) {
+                (Some(r), Some(o)) => super::enrol::greet_offline(&home, &id, &r, &o),
+                _ => super::enrol::greet(&home, &id, wait),
+            };
+        }
         Command::Join {
             token,
             user,
             device,
-        } => return super::enrol::join(&home, &token, user.as_deref(), &device),
+            offline,
+            out,
+            answer,
+        } => {
+            return match (token, device, answer) {
+                (_, _, Some(a)) => super::enrol::join_answer(&home, &a),
+                (Some(t), Some(d), None) if offline => {
+                    super::enrol::join_offline(&home, &t, user.as_deref(), &d, out.as_deref())
+                }
+                (Some(t), Some(d), None) => super::enrol::join(&home, &t, user.as_deref(), &d),
+                _ => bail!("give a token and --device, or --answer FILE"),
+            };
+        }
         other => other,
     };
     let (req, json) = to_request(request)?;
@@ -169,7 +191,11 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
 }
 
 /// Sends a request to the running daemon, or runs it on the store when no daemon runs.
-fn call(home: &Path, req: Request, progress: &mut dyn FnMut(Progress)) -> Result<Response> {
+pub(super) fn call(
+    home: &Path,
+    req: Request,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Response> {
     if let Some(client) = Client::connect(home)? {
         return Ok(client.call(req, progress)?);
     }

@@ -93,8 +93,83 @@ pub fn execute(
         )),
         Request::Invitations => Ok(Response::Invitations(node.invitations()?)),
         Request::InviteCancel { id } => Ok(Response::Invitation(node.cancel_invitation(&id)?)),
+        Request::GreetOfflineOpen { id, request } => {
+            let bytes = read_request(&request)?;
+            let o = node.offline_open(&id, &bytes)?;
+            let rec = node.find_invitation(&id)?;
+            Ok(Response::Greeting(GreetStep {
+                id: rec.id().to_string(),
+                state: "codes".into(),
+                greeter_code: None,
+                claimer_choices: o.choices,
+                claimer: Some(claimer_info(&o.claim)),
+                reason: None,
+                user: None,
+                device: None,
+            }))
+        }
+        Request::GreetOfflineAnswer {
+            id,
+            request,
+            code,
+            out,
+        } => {
+            use crate::node::enrol_offline::OfflineOutcome;
+            let bytes = read_request(&request)?;
+            let rec = node.find_invitation(&id)?;
+            let mut step = GreetStep {
+                id: rec.id().to_string(),
+                state: "aborted".into(),
+                greeter_code: None,
+                claimer_choices: Vec::new(),
+                claimer: None,
+                reason: None,
+                user: None,
+                device: None,
+            };
+            match node.offline_answer(&id, &bytes, &code)? {
+                OfflineOutcome::WrongCode => {
+                    step.reason = Some("wrong code: the claimer's code did not match".into());
+                }
+                OfflineOutcome::Answered {
+                    answer,
+                    greeter_code,
+                    user,
+                    device,
+                } => {
+                    crate::keystore::write_atomic(&out, &answer).map_err(|err| NodeError::Io {
+                        path: out.clone(),
+                        err,
+                    })?;
+                    step.state = "done".into();
+                    step.greeter_code = Some(greeter_code);
+                    step.user = Some(user);
+                    step.device = Some(device);
+                }
+            }
+            Ok(Response::Greeting(step))
+        }
         _ => Err(NodeError::Invalid(
             "greeting needs the running daemon of this device: start `cloison run`".into(),
         )),
+    }
+}
+
+fn read_request(path: &std::path::Path) -> Result<Vec<u8>, crate::node::NodeError> {
+    use std::io::Read;
+    let io = |err| crate::node::NodeError::Io {
+        path: path.to_owned(),
+        err,
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::new();
+    f.take(64 * 1024).read_to_end(&mut bytes).map_err(io)?;
+    Ok(bytes)
+}
+
+fn claimer_info(c: &crate::enroll::Claim) -> ClaimerInfo {
+    ClaimerInfo {
+        name: c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
+        device_label: c.device_label.clone(),
     }
 }

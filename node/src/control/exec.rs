@@ -133,7 +133,9 @@ pub fn execute(
         | Request::InviteCancel { .. }
         | Request::GreetWait { .. }
         | Request::GreetConfirm { .. }
-        | Request::GreetAbort { .. } => super::enrol::execute(node, request)?,
+        | Request::GreetAbort { .. }
+        | Request::GreetOfflineOpen { .. }
+        | Request::GreetOfflineAnswer { .. } => super::enrol::execute(node, request)?,
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

@@ -233,6 +233,27 @@ pub enum Request {
         /// The invitation.
         id: String,
     },
+    /// Air-gapped greeting, step 1: open a claimer's request file. Answers
+    /// [`Response::Greeting`] in state `codes` (the claimer and `claimer_choices`).
+    GreetOfflineOpen {
+        /// The invitation.
+        id: String,
+        /// The request file (absolute).
+        request: PathBuf,
+    },
+    /// Air-gapped greeting, step 2: with the claimer's code (told out of band), certify the
+    /// claimer and write the answer file. State `done` with `greeter_code` to tell the
+    /// claimer, or `aborted` (a wrong code burns the invitation; no file is written).
+    GreetOfflineAnswer {
+        /// The invitation.
+        id: String,
+        /// The request file (absolute).
+        request: PathBuf,
+        /// The claimer's code.
+        code: String,
+        /// The answer file to write (absolute).
+        out: PathBuf,
+    },
 }
 
 /// A frame from the daemon.

@@ -78,6 +78,11 @@ impl CryptoResolver for Resolver {
     }
 }
 
+/// snow's primitives with randomness expanded from `seed`.
+pub(crate) fn resolver(seed: [u8; 32]) -> Box<dyn CryptoResolver + Send> {
+    Box::new(Resolver(Zeroizing::new(seed)))
+}
+
 fn build(
     secret: &InvitationSecret,
     keys: &DeviceKeys,
@@ -88,7 +93,7 @@ fn build(
     let params: NoiseParams = NOISE_PARAMS.parse().map_err(|_| EnrollError::Noise)?;
     let psk = secret.psk();
     let (_, exchange) = keys.secrets();
-    let b = snow::Builder::with_resolver(params, Box::new(Resolver(Zeroizing::new(seed))))
+    let b = snow::Builder::with_resolver(params, resolver(seed))
         .local_private_key(&exchange[..])?
         .psk(3, &psk)?
         .prologue(prologue)?;

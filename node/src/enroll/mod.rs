@@ -5,6 +5,7 @@
 //! - [`handshake`]: `Noise_XXpsk3_25519_ChaChaPoly_BLAKE2s` as two state machines,
 //!   [`Claimer`] and [`Greeter`], ending in a [`Session`] with the short [`Codes`].
 //! - [`msg`]: the packets and the messages after the handshake (`Claim`, `Welcome`, ...).
+//! - [`offline`]: the same exchange carried in a request file and an answer file.
 //!
 //! Codes: each side derives two 6-digit codes from the handshake hash, one per direction; each
 //! person reads theirs aloud and types the other's. A code typed wrong aborts both sides.
@@ -15,6 +16,7 @@
 
 pub mod handshake;
 pub mod msg;
+pub mod offline;
 pub mod token;
 
 #[cfg(test)]
@@ -22,6 +24,7 @@ mod tests;
 
 pub use handshake::{Claimer, Greeter, Session};
 pub use msg::{Claim, GreetMsg, NewUser, Packet, RefuseStatus, Secret32, Welcome};
+pub use offline::{OfflineClaimer, OfflineGreeter};
 pub use token::{InvitationId, InvitationSecret, Token};
 
 /// Why an enrolment step failed.

@@ -217,6 +217,13 @@ fn actual_vectors() -> Vec<(&'static str, String)> {
     let (_, reply) =
         Greeter::respond(&t.org, &t.secret, &keys(1), keys(2).id(), [4; 32], &hello).unwrap();
     let (mut cs, last) = claimer.finish(&reply, &claim(&keys(2))).unwrap();
+    let (oc, request) = OfflineClaimer::request(&t, &claim(&keys(2)), [5; 32]).unwrap();
+    let (og, _) = OfflineGreeter::open(&t.org, &t.greeter, &t.secret, &request, [6; 32]).unwrap();
+    let (answer, greeter_code) = og
+        .answer(&GreetMsg::Abort {
+            reason: "vector".into(),
+        })
+        .unwrap();
     vec![
         ("token", t.encode().unwrap()),
         ("invitation_id", hex::encode(t.secret.id().0)),
@@ -231,6 +238,10 @@ fn actual_vectors() -> Vec<(&'static str, String)> {
             "abort",
             hex::encode(GreetMsg::Abort { reason: "x".into() }.encode().unwrap()),
         ),
+        ("offline_request", hex::encode(&request)),
+        ("offline_claimer_code", oc.code().to_owned()),
+        ("offline_answer", hex::encode(&answer)),
+        ("offline_greeter_code", greeter_code),
     ]
 }
 
@@ -280,4 +291,33 @@ fn frozen_vectors() {
         vector("abort")
     );
     let _ = DeviceId([0; 32]);
+}
+
+#[test]
+fn offline_files_carry_the_same_exchange() {
+    let t = token([5; 16]);
+    let c = keys(2);
+    let (oc, request) = OfflineClaimer::request(&t, &claim(&c), [5; 32]).unwrap();
+    // The claimer rebuilds the same state from the same seed.
+    let (again, request2) = OfflineClaimer::request(&t, &claim(&c), [5; 32]).unwrap();
+    assert_eq!(request, request2);
+    assert_eq!(oc.code(), again.code());
+    let (og, got) = OfflineGreeter::open(&t.org, &t.greeter, &t.secret, &request, [6; 32]).unwrap();
+    assert_eq!(got, claim(&c));
+    assert_eq!(og.claimer_code, oc.code());
+    let w = GreetMsg::Welcome(Box::new(Welcome {
+        user: UserId([1; 16]),
+        org_key: Secret32([2; 32]),
+        user_keys: vec![],
+        entries: (0..200).map(|i| vec![i as u8; 1000]).collect(),
+    }));
+    let (answer, gcode) = og.answer(&w).unwrap();
+    let (ccode, msg) = again.read_answer(&answer).unwrap();
+    assert_eq!(gcode, ccode);
+    assert_eq!(msg, w);
+    // A request opened with another secret fails; a truncated answer fails.
+    let other = InvitationSecret::from_bytes([6; 16]);
+    assert!(OfflineGreeter::open(&t.org, &t.greeter, &other, &request, [6; 32]).is_err());
+    assert!(oc.read_answer(&answer[..answer.len() - 1]).is_err());
+    assert!(offline::request_header(b"CLOISONQ").is_err());
 }

@@ -211,7 +211,7 @@ impl GreetNet {
             .map_err(|_| NetError::Closed)?;
         rx.await
             .map_err(|_| NetError::Closed)?
-            .map_err(NetError::Setup)
+            .map_err(NetError::Dial)
     }
 
     /// Answers request `id`.
@@ -302,7 +302,7 @@ async fn drive(
                 }
                 SwarmEvent::Behaviour(request_response::Event::OutboundFailure { request_id, error, .. }) => {
                     if let Some(r) = calls.remove(&request_id) {
-                        let _ = r.send(Err(format!("greeting request failed: {error}")));
+                        let _ = r.send(Err(error.to_string()));
                     }
                 }
                 SwarmEvent::Behaviour(request_response::Event::InboundFailure { peer, error, .. }) => {

@@ -556,3 +556,7 @@ impl Node {
         built
     }
 }
+
+#[cfg(test)]
+#[path = "enrol_tests.rs"]
+mod tests;

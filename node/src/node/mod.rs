@@ -20,6 +20,7 @@ mod bundles;
 mod directory;
 mod docs;
 pub mod enrol;
+pub mod enrol_offline;
 mod error;
 mod files;
 mod org;

@@ -8,6 +8,9 @@ use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::{INVITATIONS, Store, StoreError};
 
+/// An invitation id and its sealed record.
+pub type SealedInvitation = ([u8; 16], Vec<u8>);
+
 /// Most invitation records kept.
 pub const MAX_INVITATIONS: usize = 4096;
 
@@ -28,8 +31,8 @@ impl Store {
         Ok(ok)
     }
 
-    /// Every invitation record.
-    pub fn invitations(&self) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+    /// Every invitation record: (id, sealed bytes).
+    pub fn invitations(&self) -> Result<Vec<SealedInvitation>, StoreError> {
         let tx = self.db.begin_read()?;
         let t = match tx.open_table(INVITATIONS) {
             Ok(t) => t,

@@ -18,22 +18,21 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use super::Io;
-use crate::control::enrol::{ClaimerInfo, GreetStep};
-use crate::control::{Request, Response};
+mod control;
 use crate::enroll::{
     self, Claim, Codes, GreetMsg, Greeter, InvitationId, Packet, RefuseStatus, Session,
 };
 use crate::net::Multiaddr;
 use crate::net::greet::{GreetEvent, GreetNet};
 use crate::node::enrol::{InviteKind, InviteState};
-use crate::node::{Node, NodeError, now_ms};
+use crate::node::{Node, now_ms};
 use crate::trust::{DeviceId, UserId};
+pub(crate) use control::{call, on_event};
 
 /// Longest a control request waits.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
-/// Longest a claimer may take between handshake and confirmation before its session is dropped
-/// (its connection's idle timeout bounds it too).
+/// Most greeting sessions kept at once (finished ones are dropped first); a claimer that stops
+/// answering is bounded by its connection's idle timeout and then ends its session.
 const MAX_SESSIONS: usize = 16;
 
 struct Sess {
@@ -50,6 +49,8 @@ struct Sess {
     user: Option<UserId>,
     aborted: Option<String>,
     done: bool,
+    /// The end (done or aborted) was reported to a control caller.
+    reported: bool,
 }
 
 /// Enrolment state of the daemon.
@@ -225,6 +226,9 @@ impl Greeting {
                         s.pending = None;
                     }
                 }
+                // Only now, with the claimer gone, can the swarm stop without cutting off an
+                // answer still being written.
+                self.stop_if_idle(node).await;
             }
         }
     }
@@ -291,6 +295,7 @@ impl Greeting {
                             user: None,
                             aborted: None,
                             done: false,
+                            reported: false,
                         },
                     );
                     Some(Some(reply))
@@ -449,196 +454,4 @@ enum Reply {
     Now(Vec<u8>),
     Hold,
     Nothing,
-}
-
-impl Greeting {
-    fn step(&self, id: &InvitationId) -> GreetStep {
-        let mut st = GreetStep {
-            id: id.to_string(),
-            state: "waiting".into(),
-            greeter_code: None,
-            claimer_choices: Vec::new(),
-            claimer: None,
-            reason: None,
-            user: None,
-            device: None,
-        };
-        let Some(s) = self.sessions.get(id) else {
-            return st;
-        };
-        st.claimer = s.claim.as_ref().map(|c| ClaimerInfo {
-            name: c.user.as_ref().map(|u| u.name.clone()).unwrap_or_default(),
-            device_label: c.device_label.clone(),
-        });
-        if let Some(c) = &s.codes {
-            st.greeter_code = Some(c.greeter.clone());
-            st.claimer_choices = s.choices.clone();
-            st.state = if s.admin_ok { "confirmed" } else { "codes" }.into();
-        }
-        if s.done {
-            st.state = "done".into();
-            st.user = s.user.map(|u| u.to_string());
-            st.device = s.claim.as_ref().map(|c| c.device.to_string());
-        } else if let Some(r) = &s.aborted {
-            st.state = "aborted".into();
-            st.reason = Some(r.clone());
-        }
-        st
-    }
-}
-
-/// Runs an enrolment control request in the daemon.
-pub(crate) async fn call(
-    node: &mut Node,
-    io: &mut Io,
-    req: Request,
-) -> Result<Response, NodeError> {
-    match req {
-        Request::InviteCreate { invitee, ttl_s } => {
-            io.greet.start(node, Vec::new()).await;
-            let addrs = io.greet.token_addrs();
-            if addrs.is_empty() {
-                return Err(NodeError::Invalid(
-                    "the greeting listener has no address; check --listen".into(),
-                ));
-            }
-            Ok(Response::Invitation(
-                node.create_invitation(&invitee, ttl_s, addrs)?,
-            ))
-        }
-        Request::Invitations => Ok(Response::Invitations(node.invitations()?)),
-        Request::InviteCancel { id } => {
-            let info = node.cancel_invitation(&id)?;
-            if let Ok(iid) = parse_id(&info.id) {
-                if let Some(s) = io.greet.sessions.get_mut(&iid)
-                    && !s.done
-                {
-                    s.aborted = Some("the invitation was cancelled".into());
-                }
-            }
-            io.greet.stop_if_idle(node).await;
-            Ok(Response::Invitation(info))
-        }
-        Request::GreetWait { id, timeout_s } => {
-            let iid = node.find_invitation(&id)?.id();
-            wait(node, io, iid, timeout_s, |st| {
-                !matches!(st.state.as_str(), "waiting" | "confirmed")
-            })
-            .await
-        }
-        Request::GreetConfirm {
-            id,
-            code,
-            timeout_s,
-        } => {
-            let iid = node.find_invitation(&id)?.id();
-            let peer = {
-                let Some(s) = io.greet.sessions.get_mut(&iid) else {
-                    return Err(NodeError::Invalid(
-                        "no claimer is being greeted on this invitation; run greet_wait first"
-                            .into(),
-                    ));
-                };
-                let (Some(codes), None, false) = (&s.codes, &s.aborted, s.done) else {
-                    return Ok(Response::Greeting(io.greet.step(&iid)));
-                };
-                if !enroll::code_matches(&code, &codes.claimer) {
-                    tracing::warn!(invitation = %iid, "wrong claimer code; invitation burned");
-                    node.set_invitation_state(&iid, InviteState::Burned)?;
-                    s.aborted = Some("wrong code: the claimer's code did not match".into());
-                    let held = s.pending.take();
-                    let reply = s.session.as_mut().and_then(|t| {
-                        t.seal(&GreetMsg::Abort {
-                            reason: "the admin typed a wrong code".into(),
-                        })
-                        .ok()
-                    });
-                    if let (Some(r), Some(b)) = (held, reply) {
-                        io.greet.respond(r, b).await;
-                    }
-                    return Ok(Response::Greeting(io.greet.step(&iid)));
-                }
-                s.admin_ok = true;
-                s.peer
-            };
-            if let Some((r, b)) = io.greet.complete(node, peer) {
-                io.greet.respond(r, b).await;
-            }
-            wait(node, io, iid, timeout_s, |st| {
-                matches!(st.state.as_str(), "done" | "aborted")
-            })
-            .await
-        }
-        Request::GreetAbort { id } => {
-            let iid = node.find_invitation(&id)?.id();
-            node.set_invitation_state(&iid, InviteState::Burned)?;
-            if let Some(s) = io.greet.sessions.get_mut(&iid)
-                && !s.done
-            {
-                s.aborted = Some("aborted by the admin".into());
-                let held = s.pending.take();
-                let reply = s.session.as_mut().and_then(|t| {
-                    t.seal(&GreetMsg::Abort {
-                        reason: "the admin aborted".into(),
-                    })
-                    .ok()
-                });
-                if let (Some(r), Some(b)) = (held, reply) {
-                    io.greet.respond(r, b).await;
-                }
-            }
-            Ok(Response::Greeting(io.greet.step(&iid)))
-        }
-        _ => Err(NodeError::Invalid("not an enrolment request".into())),
-    }
-}
-
-fn parse_id(s: &str) -> Result<InvitationId, NodeError> {
-    let b = hex::decode(s).map_err(|_| NodeError::Invalid("bad invitation id".into()))?;
-    let a: [u8; 16] = b
-        .try_into()
-        .map_err(|_| NodeError::Invalid("bad invitation id".into()))?;
-    Ok(InvitationId(a))
-}
-
-/// Waits (pumping the daemon) until `ready` holds for the invitation's step or the timeout.
-async fn wait(
-    node: &mut Node,
-    io: &mut Io,
-    id: InvitationId,
-    timeout_s: u64,
-    ready: impl Fn(&GreetStep) -> bool,
-) -> Result<Response, NodeError> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(timeout_s).min(MAX_WAIT);
-    loop {
-        let st = io.greet.step(&id);
-        if ready(&st) {
-            io.on_greet_change(node).await;
-            return Ok(Response::Greeting(st));
-        }
-        tokio::select! {
-            ev = io.greet.recv() => io.greet.on_event(node, ev).await,
-            ev = io.events.recv() => {
-                if let Some(ev) = ev {
-                    io.on_net(node, ev);
-                    io.drain(node);
-                }
-            }
-            _ = tokio::time::sleep_until(deadline) => return Ok(Response::Greeting(st)),
-        }
-        io.timers(node);
-        io.turn(node).await;
-    }
-}
-
-impl Io {
-    /// After a greeting step: stop the greeting swarm if nothing is live any more.
-    pub(crate) async fn on_greet_change(&mut self, node: &mut Node) {
-        self.greet.stop_if_idle(node).await;
-    }
-}
-
-/// For the daemon's loop: handle a greeting event with the node.
-pub(crate) async fn on_event(node: &mut Node, io: &mut Io, ev: Option<GreetEvent>) {
-    io.greet.on_event(node, ev).await;
 }

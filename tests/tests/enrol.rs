@@ -1,0 +1,648 @@
+//! End-to-end enrolment with real processes: an admin's daemon greets through `cloison greet`,
+//! the new device runs `cloison join`, both driven through their stdin/stdout (codes on their
+//! own lines). Happy paths (a user, then a second device of that user, which syncs and decrypts
+//! the user's workspace) and every failure path, each checked to leave the organization log
+//! unchanged; and a recording proxy that sees no plaintext names or e-mails.
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use cloison_tests::{Daemon, PASSPHRASE, TestHome, bin, team, wait_until};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A `cloison` process driven through pipes.
+struct Driven {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Driven {
+    fn start(home: &TestHome, args: &[&str]) -> Driven {
+        let mut child = Command::new(bin("cloison"))
+            .args(args)
+            .env("CLOISON_HOME", home.path())
+            .env("CLOISON_PASSPHRASE", PASSPHRASE)
+            .env("CLOISON_TEST_FAST_KDF", "1")
+            .env("CLOISON_MDNS", "0")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run cloison: {e}"));
+        let (tx, rx) = mpsc::channel();
+        for out in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for l in BufReader::new(out).lines().map_while(Result::ok) {
+                    let _ = tx.send(l);
+                }
+            });
+        }
+        Driven {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line that is a 6-digit code.
+    fn code(&mut self) -> String {
+        let deadline = Instant::now() + WAIT;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()) {
+                        return l;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("no code; output so far:\n{}", self.seen.join("\n"));
+    }
+
+    fn type_line(&mut self, s: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{s}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Waits for the exit (bounded); returns success and everything printed.
+    fn finish(mut self) -> (bool, String) {
+        drop(self.stdin.take());
+        let deadline = Instant::now() + WAIT;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                break self.child.wait().unwrap();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        while let Ok(l) = self.lines.try_recv() {
+            self.seen.push(l);
+        }
+        (status.success(), self.seen.join("\n"))
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Driven {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Creates an invitation; returns (id, token).
+fn invite(home: &TestHome, args: &[&str]) -> (String, String) {
+    let mut a = vec!["invite"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    let v = home.run(&a).json();
+    (
+        v["id"].as_str().unwrap().to_owned(),
+        v["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The organization log as the admin sees it: (entries, heads).
+fn log_of(home: &TestHome) -> (u64, String) {
+    let v = home.run(&["org", "show", "--json"]).json();
+    (v["entries"].as_u64().unwrap(), v["heads"].to_string())
+}
+
+fn invitation_state(home: &TestHome, id: &str) -> String {
+    let v = home.run(&["invitations", "--json"]).json();
+    v["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == id)
+        .map(|i| i["state"].as_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Runs both sides; `admin_types` / `claimer_types` map the code shown by the other side to
+/// what is typed. Returns (greet ok, greet output, join ok, join output).
+fn enrol(
+    admin: &TestHome,
+    id: &str,
+    claimer: &TestHome,
+    join_args: &[&str],
+    admin_types: impl Fn(&str) -> String,
+    claimer_types: impl Fn(&str) -> String,
+) -> (bool, String, bool, String) {
+    let mut g = Driven::start(admin, &["greet", id]);
+    let mut j = Driven::start(claimer, join_args);
+    let greeter_code = g.code();
+    let claimer_code = j.code();
+    g.type_line(&admin_types(&claimer_code));
+    j.type_line(&claimer_types(&greeter_code));
+    let (jok, jout) = j.finish();
+    let (gok, gout) = g.finish();
+    (gok, gout, jok, jout)
+}
+
+fn same(c: &str) -> String {
+    c.to_owned()
+}
+
+fn wrong(c: &str) -> String {
+    let d = (c.as_bytes()[0] - b'0' + 1) % 10;
+    format!("{d}{}", &c[1..])
+}
+
+fn start_admin() -> (TestHome, Daemon) {
+    let t = team(&["alice"]).into_iter().next().unwrap();
+    let d = t.start(&[]);
+    (t, d)
+}
+
+#[test]
+fn a_user_then_a_second_device_enrol_and_sync_the_shared_workspace() {
+    let (alice, a) = start_admin();
+    let (id, token) = invite(&alice, &["user", "bob@clinique.example"]);
+    let bob = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &bob,
+        &["join", &token, "--user", "Bob", "--device", "bob-laptop"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    assert!(gout.contains("Bob") && gout.contains("enrolled"), "{gout}");
+    assert_eq!(invitation_state(&alice, &id), "used");
+    let users = alice.run(&["users", "--json"]).json();
+    assert!(users.to_string().contains("bob@clinique.example"));
+
+    // Bob's device syncs a workspace Alice shares with him.
+    let b = bob.start(&[a.addr()]);
+    alice.run(&["workspace", "create", "Ward"]).success();
+    alice
+        .run(&[
+            "workspace",
+            "share",
+            "Ward",
+            "bob@clinique.example",
+            "--role",
+            "contributor",
+        ])
+        .success();
+    let src = alice.path().join("note.txt");
+    std::fs::write(&src, "shared after enrolment").unwrap();
+    alice
+        .run(&["put", "Ward", src.to_str().unwrap(), "note.txt"])
+        .success();
+    let got = bob.path().join("got.txt");
+    wait_until("Bob's device reads the shared file", WAIT, || {
+        bob.run(&["get", "Ward", "note.txt", got.to_str().unwrap()])
+            .ok
+    });
+    assert_eq!(
+        std::fs::read_to_string(&got).unwrap(),
+        "shared after enrolment"
+    );
+
+    // Bob invites a second device of his own; its new device decrypts his workspaces.
+    let (id2, token2) = invite(&bob, &["device"]);
+    let bob2 = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &bob,
+        &id2,
+        &bob2,
+        &["join", &token2, "--device", "bob-phone"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    let _b2 = bob2.start(&[b.addr()]);
+    let got2 = bob2.path().join("got2.txt");
+    wait_until("Bob's second device reads the shared file", WAIT, || {
+        bob2.run(&["get", "Ward", "note.txt", got2.to_str().unwrap()])
+            .ok
+    });
+    assert_eq!(
+        std::fs::read_to_string(&got2).unwrap(),
+        "shared after enrolment"
+    );
+    wait_until("Alice sees Bob's second device", WAIT, || {
+        alice
+            .run(&["devices", "--json"])
+            .json()
+            .to_string()
+            .contains("bob-phone")
+    });
+}
+
+#[test]
+fn a_wrong_code_on_either_side_aborts_both_and_burns_the_invitation() {
+    let (alice, _a) = start_admin();
+    // A live invitation keeps the greeting listener up after the others burn.
+    let _keeper = invite(&alice, &["device"]);
+    for (admin_types, claimer_types) in [
+        (wrong as fn(&str) -> String, same as fn(&str) -> String),
+        (same, wrong),
+    ] {
+        let before = log_of(&alice);
+        let (id, token) = invite(&alice, &["user", "eve@clinique.example"]);
+        let eve = TestHome::new();
+        let args = ["join", &token, "--user", "Eve", "--device", "eve-pc"];
+        let (gok, gout, jok, jout) = enrol(&alice, &id, &eve, &args, admin_types, claimer_types);
+        assert!(!gok && !jok, "greet:\n{gout}\njoin:\n{jout}");
+        assert!(gout.contains("aborted"), "{gout}");
+        assert!(
+            jout.contains("abort") || jout.contains("wrong code"),
+            "{jout}"
+        );
+        assert_eq!(invitation_state(&alice, &id), "burned");
+        assert_eq!(log_of(&alice), before, "the organization log changed");
+        assert!(!eve.path().join("keys.cloison").exists());
+        // The burned token is refused with a clear message.
+        let again = TestHome::new();
+        let r = again.run(&["join", &token, "--user", "Eve", "--device", "eve-pc"]);
+        let e = r.failure();
+        assert!(e.contains("burned"), "{e}");
+    }
+}
+
+#[test]
+fn expired_cancelled_used_and_guessed_tokens_are_refused() {
+    let (alice, _a) = start_admin();
+    // A live invitation keeps the greeting listener up while the others are refused.
+    let (keeper, _) = invite(&alice, &["device"]);
+    let before = log_of(&alice);
+    let join =
+        |token: &str| TestHome::new().run(&["join", token, "--user", "Mal", "--device", "mal-pc"]);
+    // Expired.
+    let (_, token) = invite(&alice, &["user", "x@clinique.example", "--ttl", "1"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let e = join(&token).failure();
+    assert!(e.contains("expired"), "{e}");
+    // Cancelled.
+    let (id, token) = invite(&alice, &["user", "y@clinique.example"]);
+    alice.run(&["invite", "cancel", &id]).success();
+    assert_eq!(invitation_state(&alice, &id), "cancelled");
+    let e = alice.run(&["greet", &id]).failure();
+    assert!(e.contains("cancelled"), "{e}");
+    let e = join(&token).failure();
+    assert!(e.contains("cancelled"), "{e}");
+    // A third process with a guessed token (right greeter and address, random secret).
+    let (guessed_id, real) = invite(&alice, &["user", "z@clinique.example"]);
+    let mut t = cloison_node::enroll::Token::decode(&real).unwrap();
+    let mut secret = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
+    t.secret = cloison_node::enroll::InvitationSecret::from_bytes(secret);
+    let err = join(&t.encode().unwrap()).failure();
+    assert!(err.contains("no such invitation"), "{err}");
+    assert!(!err.contains("Clinique"), "{err}");
+    assert_eq!(log_of(&alice), before, "the organization log changed");
+    // Used.
+    let (id, token) = invite(&alice, &["user", "w@clinique.example"]);
+    let w = TestHome::new();
+    let (gok, _, jok, _) = enrol(
+        &alice,
+        &id,
+        &w,
+        &["join", &token, "--user", "W", "--device", "w-pc"],
+        same,
+        same,
+    );
+    assert!(gok && jok);
+    let after = log_of(&alice);
+    let e = join(&token).failure();
+    assert!(e.contains("already used"), "{e}");
+    assert_eq!(log_of(&alice), after);
+    // With no live invitation left, the greeting listener is gone: nobody can even connect.
+    alice.run(&["invite", "cancel", &keeper]).success();
+    alice.run(&["invite", "cancel", &guessed_id]).success();
+    let e = join(&token).failure();
+    assert!(e.contains("cannot reach the greeter"), "{e}");
+}
+
+#[test]
+fn a_dropped_connection_leaves_no_half_enrolled_device() {
+    let (alice, _a) = start_admin();
+    let before = log_of(&alice);
+    let (id, token) = invite(&alice, &["user", "d@clinique.example"]);
+    let d = TestHome::new();
+    let mut g = Driven::start(&alice, &["greet", &id]);
+    let mut j = Driven::start(&d, &["join", &token, "--user", "D", "--device", "d-pc"]);
+    let _ = g.code();
+    let _ = j.code();
+    // The claimer dies before confirming; the admin then types the right code.
+    j.kill();
+    std::thread::sleep(Duration::from_millis(300));
+    g.type_line("000000");
+    let (gok, gout) = g.finish();
+    assert!(!gok, "{gout}");
+    assert_eq!(log_of(&alice), before, "the organization log changed");
+    assert!(!d.path().join("keys.cloison").exists());
+    assert!(!d.path().join("store.redb").exists());
+    // The invitation is still live: a second attempt with the same token goes through.
+    assert_eq!(invitation_state(&alice, &id), "live");
+    let d2 = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &d2,
+        &["join", &token, "--user", "D", "--device", "d-pc"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+}
+
+/// Every byte between the claimer and the greeter goes through a recording proxy: the names,
+/// e-mail, labels and organization name never cross in clear.
+#[test]
+fn greeting_traffic_carries_no_plaintext_names() {
+    use std::io::Read;
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+
+    let (alice, _a) = start_admin();
+    let (id, token) = invite(&alice, &["user", "canary-mail@clinique.example"]);
+    let mut t = cloison_node::enroll::Token::decode(&token).unwrap();
+    let greet_port: u16 = t.addrs[0].split('/').nth(4).unwrap().parse().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let proxy_port = listener.local_addr().unwrap().port();
+    let wire: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let rec = Arc::clone(&wire);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", greet_port)) else {
+                return;
+            };
+            for (mut from, mut to) in [
+                (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                (server, client),
+            ] {
+                let rec = Arc::clone(&rec);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        rec.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    t.addrs = vec![format!("/ip4/127.0.0.1/tcp/{proxy_port}")];
+    let via_proxy = t.encode().unwrap();
+    let c = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &c,
+        &[
+            "join",
+            &via_proxy,
+            "--user",
+            "Canary-Person-Name",
+            "--device",
+            "canary-device-label",
+        ],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    let wire = wire.lock().unwrap().clone();
+    assert!(wire.len() > 1_000, "the proxy carried the greeting");
+    let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    assert!(contains(&wire, b"/noise"), "the recording sees clear bytes");
+    for canary in [
+        &b"Canary-Person-Name"[..],
+        b"canary-device-label",
+        b"canary-mail@clinique.example",
+        b"Clinique",
+        b"alice",
+    ] {
+        assert!(
+            !contains(&wire, canary),
+            "{:?} crossed the wire in clear",
+            String::from_utf8_lossy(canary)
+        );
+    }
+}
+
+#[test]
+fn an_invitation_survives_a_daemon_restart() {
+    let (alice, a) = start_admin();
+    let (id, token) = invite(
+        &alice,
+        &["user", "r@clinique.example", "--profile", "outsider"],
+    );
+    a.stop();
+    let _a = alice.start(&[]);
+    let r = TestHome::new();
+    let (gok, gout, jok, jout) = enrol(
+        &alice,
+        &id,
+        &r,
+        &["join", &token, "--user", "Rita", "--device", "rita-pc"],
+        same,
+        same,
+    );
+    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    let users = alice.run(&["users", "--json"]).json().to_string();
+    assert!(
+        users.contains("r@clinique.example") && users.contains("outsider"),
+        "{users}"
+    );
+}
+
+/// The air-gapped enrolment: a request file and an answer file, codes compared out of band.
+#[test]
+fn offline_enrolment_through_a_request_and_an_answer_file() {
+    let (alice, a) = start_admin();
+    let (id, token) = invite(&alice, &["user", "olga@clinique.example"]);
+    let olga = TestHome::new();
+    let req = olga.path().join("request.file");
+    let ans = olga.path().join("answer.file");
+    let code_in = |out: &str| {
+        out.lines()
+            .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+            .unwrap_or_else(|| panic!("no code in:\n{out}"))
+            .to_owned()
+    };
+    let out = olga
+        .run(&[
+            "join",
+            &token,
+            "--offline",
+            "--out",
+            req.to_str().unwrap(),
+            "--user",
+            "Olga",
+            "--device",
+            "olga-pc",
+        ])
+        .success();
+    let claimer_code = code_in(&out);
+
+    // A wrong claimer code first: burned, no answer, the log unchanged.
+    let before = log_of(&alice);
+    let mut g = Driven::start(
+        &alice,
+        &[
+            "greet",
+            &id,
+            "--request",
+            req.to_str().unwrap(),
+            "--out",
+            ans.to_str().unwrap(),
+        ],
+    );
+    g.type_line(&wrong(&claimer_code));
+    let (ok, gout) = g.finish();
+    assert!(!ok, "{gout}");
+    assert!(!ans.exists());
+    assert_eq!(invitation_state(&alice, &id), "burned");
+    assert_eq!(log_of(&alice), before);
+
+    // A new invitation, the right code at the greeter; then a wrong greeter code at the
+    // claimer stores nothing, and a fresh request goes through.
+    // (Offline, the greeter certifies before the claimer checks its code: the first attempt
+    // leaves a certified device without keys anywhere, under another e-mail here.)
+    let run_once = |email: &str, claimer_types: fn(&str) -> String| -> (bool, String) {
+        let (id, token) = invite(&alice, &["user", email]);
+        let _ = std::fs::remove_file(&ans);
+        let out = olga
+            .run(&[
+                "join",
+                &token,
+                "--offline",
+                "--out",
+                req.to_str().unwrap(),
+                "--user",
+                "Olga",
+                "--device",
+                "olga-pc",
+            ])
+            .success();
+        let mut g = Driven::start(
+            &alice,
+            &[
+                "greet",
+                &id,
+                "--request",
+                req.to_str().unwrap(),
+                "--out",
+                ans.to_str().unwrap(),
+            ],
+        );
+        g.type_line(&code_in(&out));
+        let (ok, gout) = g.finish();
+        assert!(ok, "{gout}");
+        let greeter_code = code_in(&gout);
+        let mut j = Driven::start(&olga, &["join", "--answer", ans.to_str().unwrap()]);
+        j.type_line(&claimer_types(&greeter_code));
+        j.finish()
+    };
+    let (ok, jout) = run_once("olga-first@clinique.example", wrong);
+    assert!(!ok && jout.contains("wrong code"), "{jout}");
+    assert!(!olga.path().join("keys.cloison").exists());
+    let (ok, jout) = run_once("olga@clinique.example", same);
+    assert!(ok, "{jout}");
+
+    // The new device is a member: it syncs a workspace shared with Olga.
+    let _o = olga.start(&[a.addr()]);
+    alice.run(&["workspace", "create", "Air"]).success();
+    alice
+        .run(&[
+            "workspace",
+            "share",
+            "Air",
+            "olga@clinique.example",
+            "--role",
+            "reader",
+        ])
+        .success();
+    let src = alice.path().join("air.txt");
+    std::fs::write(&src, "carried on a stick").unwrap();
+    alice
+        .run(&["put", "Air", src.to_str().unwrap(), "air.txt"])
+        .success();
+    let got = olga.path().join("got.txt");
+    wait_until("Olga reads the shared file", WAIT, || {
+        olga.run(&["get", "Air", "air.txt", got.to_str().unwrap()])
+            .ok
+    });
+    assert_eq!(std::fs::read_to_string(&got).unwrap(), "carried on a stick");
+}
+
+/// Without any daemon: the invitation names no address, and the air-gapped files still work
+/// (the admin's command opens the store itself).
+#[test]
+fn offline_enrolment_works_without_a_daemon() {
+    let alice = team(&["alice"]).into_iter().next().unwrap();
+    let (id, token) = invite(&alice, &["device"]);
+    let t = cloison_node::enroll::Token::decode(&token).unwrap();
+    assert!(t.addrs.is_empty());
+    let phone = TestHome::new();
+    let req = phone.path().join("req");
+    let ans = phone.path().join("ans");
+    let out = phone
+        .run(&[
+            "join",
+            &token,
+            "--offline",
+            "--out",
+            req.to_str().unwrap(),
+            "--device",
+            "alice-phone",
+        ])
+        .success();
+    let code = |s: &str| {
+        s.lines()
+            .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+            .unwrap()
+            .to_owned()
+    };
+    let mut g = Driven::start(
+        &alice,
+        &[
+            "greet",
+            &id,
+            "--request",
+            req.to_str().unwrap(),
+            "--out",
+            ans.to_str().unwrap(),
+        ],
+    );
+    g.type_line(&code(&out));
+    let (ok, gout) = g.finish();
+    assert!(ok, "{gout}");
+    let mut j = Driven::start(&phone, &["join", "--answer", ans.to_str().unwrap()]);
+    j.type_line(&code(&gout));
+    let (ok, jout) = j.finish();
+    assert!(ok, "{jout}");
+    let devices = alice.run(&["devices", "--json"]).json().to_string();
+    assert!(devices.contains("alice-phone"), "{devices}");
+    assert!(!phone.path().join("join-pending.cloison").exists());
+}
