@@ -57,4 +57,38 @@ mod tests {
         assert_eq!(l[1].chars().nth(MARGIN), Some(' '));
         assert_ne!(l, lines("cloison", true).unwrap_or_default());
     }
+
+    /// Reads the half blocks back into modules: they are exactly the code's, framed by a light
+    /// margin (and the inverse when inverted).
+    #[test]
+    fn the_half_blocks_are_the_modules() {
+        let data = "5KSSDcRwJL4mTfyVwC6dyMcgJbitYZJ8cQm1QrcSp8MwXJGnTiqFanXccUzx8dkvGPzZE6mnnqoPcJ";
+        let Ok(code) = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L) else {
+            panic!("no code")
+        };
+        let (w, colors) = (code.width(), code.to_colors());
+        for inverted in [false, true] {
+            let rows = lines(data, inverted).unwrap_or_default();
+            let size = w + 2 * MARGIN;
+            let mut drawn = vec![vec![false; size]; rows.len() * 2];
+            for (r, row) in rows.iter().enumerate() {
+                for (x, c) in row.chars().enumerate() {
+                    drawn[2 * r][x] = matches!(c, '█' | '▀');
+                    drawn[2 * r + 1][x] = matches!(c, '█' | '▄');
+                }
+            }
+            for (y, row) in drawn.iter().enumerate().take(size) {
+                for (x, &d) in row.iter().enumerate() {
+                    let inside =
+                        (MARGIN..MARGIN + w).contains(&x) && (MARGIN..MARGIN + w).contains(&y);
+                    let dark = inside && colors[(y - MARGIN) * w + x - MARGIN] == Color::Dark;
+                    assert_eq!(
+                        d,
+                        dark == inverted,
+                        "module ({x}, {y}), inverted {inverted}"
+                    );
+                }
+            }
+        }
+    }
 }
