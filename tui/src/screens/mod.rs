@@ -53,6 +53,7 @@ macro_rules! screen_component {
 }
 
 pub mod bundles;
+mod invitation_view;
 pub mod invitations;
 pub mod log;
 pub mod overview;
