@@ -181,6 +181,26 @@ pub enum Command {
         #[arg(long)]
         keep: bool,
     },
+    /// Relays (`cloison-bootstrap`) that store and forward this organization's ciphertext.
+    #[command(subcommand)]
+    Relay(RelayCommand),
+}
+
+/// `cloison relay ...`
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Authorize a relay (admin): its address as `cloison-bootstrap run` printed it, ending in
+    /// `/p2p/<PeerId>`. Every device then syncs through it.
+    Add {
+        /// e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
+        addr: String,
+    },
+    /// List the authorized relays.
+    List {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `cloison bundle ...`

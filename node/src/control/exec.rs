@@ -128,6 +128,14 @@ pub fn execute(
                 r.blocks.len()
             ))
         }
+        Request::RelayAdd { addr } => {
+            let r = node.relay_add(&addr)?;
+            Response::Message(format!(
+                "relay {} authorized (entry {}); devices will use it",
+                r.peer_id, r.authorized_by
+            ))
+        }
+        Request::RelayList => Response::Relays(node.relays()),
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

@@ -58,7 +58,7 @@ use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
 pub use codec::{MESSAGE_PROTOCOL, WireError};
 pub use gate::RefuseReason;
-pub use ids::{device_id, peer_id};
+pub use ids::{addr_peer, device_id, peer_id};
 
 /// Default limit on one message (request or gossip payload): 8 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 8 << 20;

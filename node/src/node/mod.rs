@@ -22,6 +22,7 @@ mod docs;
 mod error;
 mod files;
 mod org;
+mod relays;
 mod settle;
 mod workspaces;
 

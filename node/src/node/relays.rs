@@ -1,0 +1,60 @@
+//! Relays authorized by the organization log: `cloison relay add` (an admin writes a
+//! `RelayAuthorized` entry naming the relay's key and address) and `cloison relay list`.
+//!
+//! Invariant: the relay's id is taken from the `/p2p/<PeerId>` of the address the admin gives
+//! (an Ed25519 key, as `cloison-bootstrap run` prints it); admission decides whether the author
+//! may authorize relays (admins only).
+
+use super::{Node, NodeError};
+use crate::control::RelayInfo;
+use crate::net::{Multiaddr, addr_peer, peer_id};
+use crate::trust::author::relay_authorized;
+
+/// Longest relay address accepted here (the log's own limit applies too).
+const MAX_ADDR: usize = 512;
+
+impl Node {
+    /// Authorizes the relay at `addr` (which must end in `/p2p/<PeerId>`).
+    pub fn relay_add(&mut self, addr: &str) -> Result<RelayInfo, NodeError> {
+        let addr = addr.trim();
+        if addr.len() > MAX_ADDR {
+            return Err(NodeError::Invalid("relay address too long".into()));
+        }
+        let m: Multiaddr = addr
+            .parse()
+            .map_err(|e| NodeError::Invalid(format!("{addr:?} is not a multiaddress: {e}")))?;
+        let relay = addr_peer(&m).ok_or_else(|| {
+            NodeError::Invalid(format!(
+                "{addr:?} does not end in /p2p/<PeerId> of an Ed25519 key (copy the address \
+                 `cloison-bootstrap run` prints)"
+            ))
+        })?;
+        if relay == self.device_id() || self.state().devices.contains_key(&relay) {
+            return Err(NodeError::Invalid(
+                "that key is a device of this organization, not a relay".into(),
+            ));
+        }
+        let entry = self.write(relay_authorized(relay, vec![m.to_string()]))?;
+        self.settle()?;
+        Ok(RelayInfo {
+            id: relay.to_string(),
+            peer_id: peer_id(&relay).map(|p| p.to_string()).unwrap_or_default(),
+            addrs: vec![m.to_string()],
+            authorized_by: entry.short(),
+        })
+    }
+
+    /// The authorized relays.
+    pub fn relays(&self) -> Vec<RelayInfo> {
+        self.state()
+            .relays
+            .iter()
+            .map(|(id, r)| RelayInfo {
+                id: id.to_string(),
+                peer_id: peer_id(id).map(|p| p.to_string()).unwrap_or_default(),
+                addrs: r.addrs.clone(),
+                authorized_by: r.authorized_by.short(),
+            })
+            .collect()
+    }
+}
