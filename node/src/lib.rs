@@ -17,6 +17,7 @@ pub mod daemon;
 pub mod dag;
 pub mod keystore;
 pub mod net;
+pub mod relay;
 pub mod node;
 pub mod seal;
 pub mod store;
