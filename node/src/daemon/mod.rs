@@ -13,6 +13,7 @@
 //! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
 //! network, remove the socket and close the store cleanly.
 
+mod relays;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -88,6 +89,8 @@ struct Io {
     stop: bool,
     /// When the node's housekeeping runs next.
     next_tick: u64,
+    /// Authorized relays: introduction, circuits, block offers.
+    relays: relays::RelayLinks,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -120,9 +123,12 @@ pub async fn run(
             connected: BTreeMap::new(),
             stop: false,
             next_tick: now_ms() + TICK_MS,
+            relays: relays::RelayLinks::default(),
         },
     };
     d.io.sync_allowlist(&d.node).await;
+    d.io.relays.dial_new(&d.node);
+    d.io.relays.flush(&d.io.net).await;
     // Collect the listen addresses (one per configured address), briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while d.io.listen.len() < cfg.listen.len() {
@@ -209,11 +215,16 @@ impl Io {
                 tracing::info!(peer = %p.short(), "peer connected");
                 self.connected.insert(p, now);
                 self.refused.remove(&p);
-                node.engine_mut().handle_connected(now, p);
+                if relays::RelayLinks::is_relay(node, &p) {
+                    self.relays.on_connected(node, p);
+                } else {
+                    node.engine_mut().handle_connected(now, p);
+                }
             }
             NetEvent::Disconnected(p) => {
                 tracing::info!(peer = %p.short(), "peer disconnected");
                 self.connected.remove(&p);
+                self.relays.on_disconnected(&p);
                 node.engine_mut().handle_disconnected(p);
             }
             NetEvent::Refused { peer, reason } => {
@@ -230,7 +241,11 @@ impl Io {
                 }
             }
             NetEvent::Message { from, bytes } => {
-                node.engine_mut().handle_message(now, from, &bytes);
+                if !(relays::RelayLinks::is_relay(node, &from)
+                    && self.relays.on_message(node, from, &bytes))
+                {
+                    node.engine_mut().handle_message(now, from, &bytes);
+                }
             }
             NetEvent::Gossip { msg_id, .. } => {
                 // We do not subscribe to gossip; refuse anything that arrives anyway.
@@ -293,6 +308,9 @@ impl Io {
             tracing::info!(peer = %p.short(), "engine cut the peer off");
         }
         self.sync_allowlist(node).await;
+        self.relays.dial_new(node);
+        self.relays.offer_blocks(node, false);
+        self.relays.flush(&self.net).await;
     }
 
     /// The allowlist is every active device of the organization (but us) and every
@@ -398,6 +416,7 @@ impl Daemon {
             .io
             .refused
             .iter()
+            .chain(self.io.relays.notices.iter())
             .map(|(d, (why, since))| (d, "refused", Some(why.clone()), *since));
         let mut out = Vec::new();
         for (d, state, reason, since_ms) in connected.chain(refused) {

@@ -58,3 +58,33 @@ impl Node {
             .collect()
     }
 }
+
+impl Node {
+    /// The blocks this device holds, per workspace whose open document names them (current
+    /// versions of files), for offering to relays. Blocks of older versions are not offered.
+    pub fn held_blocks_by_workspace(&mut self) -> Vec<(crate::workspace::WorkspaceId, Vec<[u8; 32]>)> {
+        let mut out = Vec::new();
+        for (w, doc) in &mut self.docs {
+            let tree = doc.crdt.tree();
+            let mut ids: Vec<[u8; 32]> = tree
+                .nodes()
+                .filter(|n| n.kind == cloison_crdt::Kind::File)
+                .filter_map(|n| n.current.as_ref())
+                .flat_map(|v| v.manifest.chunks.iter())
+                .map(|c| c.id)
+                .filter(|id| self.blocks.contains(id))
+                .collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if !ids.is_empty() {
+                out.push((*w, ids));
+            }
+        }
+        out
+    }
+
+    /// The organization log's entries as signed, for introducing this device to a relay.
+    pub fn log_entry_bytes(&self) -> Vec<Vec<u8>> {
+        self.log().entries().map(|e| e.bytes().to_vec()).collect()
+    }
+}

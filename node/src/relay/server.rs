@@ -49,6 +49,8 @@ const MAX_TICK: Duration = Duration::from_millis(500);
 pub const IDENTITY_FILE: &str = "relay.key";
 /// Most organizations served.
 const MAX_ORGS: usize = 10_000;
+/// Most blocks wanted at once per organization (offers beyond are ignored until it drains).
+const MAX_WANTED_BLOCKS: usize = 1_000_000;
 
 /// How the relay runs.
 #[derive(Debug, Clone)]
@@ -491,9 +493,12 @@ impl Relay {
             return;
         }
         if let Some(s) = self.orgs.get_mut(&org) {
-            if !s.engine.replica().workspaces.contains_key(&w) {
-                return; // blocks of a workspace we hold nothing of: its envelopes come first
+            if s.engine.blocks_pending() >= MAX_WANTED_BLOCKS {
+                tracing::warn!(peer = %from.short(), "too many blocks wanted already: offer ignored");
+                return;
             }
+            // Offers may come before the envelopes that make the device a member of `w`;
+            // the blocks are then asked for once membership is known (see `turn`).
             s.engine.fetch_blocks(DocId::Workspace(w), missing);
         }
     }
@@ -521,6 +526,13 @@ impl Relay {
     /// Persists every engine's events, then sends replies and transmits, closes what must be
     /// closed, updates the allowlist and the status.
     async fn turn(&mut self) {
+        for s in self.orgs.values_mut() {
+            if s.engine.blocks_pending() > 0 {
+                // Assign wanted blocks to peers that may now share them (membership may have
+                // arrived since they were offered).
+                s.engine.fetch_blocks(DocId::Org, std::iter::empty());
+            }
+        }
         let mut cut = Vec::new();
         for (org, s) in &mut self.orgs {
             match settle(s) {
