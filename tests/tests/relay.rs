@@ -32,13 +32,23 @@ struct Relay {
 impl Relay {
     /// Starts the relay on `data`, its log appended to `log`.
     fn start(data: &Path, log: &Path) -> Relay {
+        Relay::start_on(data, log, "/ip4/127.0.0.1/tcp/0")
+    }
+
+    /// Starts the relay again on the TCP port `self` listened on.
+    fn restart(&self, log: &Path) -> Relay {
+        let port = self.addr.split('/').nth(4).unwrap_or("0");
+        Relay::start_on(&self.data, log, &format!("/ip4/127.0.0.1/tcp/{port}"))
+    }
+
+    fn start_on(data: &Path, log: &Path, listen: &str) -> Relay {
         let logf = std::fs::File::options()
             .create(true)
             .append(true)
             .open(log)
             .unwrap();
         let mut child = Command::new(bin("cloison-bootstrap"))
-            .args(["run", "--listen", "/ip4/127.0.0.1/tcp/0", "--data"])
+            .args(["run", "--listen", listen, "--data"])
             .arg(data)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
@@ -446,8 +456,9 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     });
     let before = relay.stored();
     relay.kill();
+    eprintln!("relay killed holding {before:?} of {mine:?} (envelopes, blocks)");
     assert!(before.1 < mine.1 || before == mine);
-    let relay = Relay::start(data.path(), &log);
+    let relay = relay.restart(&log);
     let after = relay.stored();
     assert!(
         after.0 >= before.0 && after.1 >= before.1,
