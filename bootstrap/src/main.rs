@@ -81,7 +81,10 @@ fn main() -> Result<()> {
         } => {
             let listen: Vec<Multiaddr> = listen
                 .iter()
-                .map(|a| a.parse().with_context(|| format!("{a:?} is not a multiaddress")))
+                .map(|a| {
+                    a.parse()
+                        .with_context(|| format!("{a:?} is not a multiaddress"))
+                })
                 .collect::<Result<_>>()?;
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

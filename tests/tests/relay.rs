@@ -173,9 +173,9 @@ fn ls(home: &TestHome, path: &str) -> BTreeMap<String, String> {
 /// `(envelopes, blocks)` a device holds.
 fn held(home: &TestHome) -> (u64, u64) {
     let s = home.run(&["status", "--json"]).json();
-    let envs = s["workspaces"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter_map(|w| w["envelopes"].as_u64()).sum());
+    let envs = s["workspaces"].as_array().map_or(0, |a| {
+        a.iter().filter_map(|w| w["envelopes"].as_u64()).sum()
+    });
     (envs, s["blocks_stored"].as_u64().unwrap_or(0))
 }
 
@@ -255,7 +255,8 @@ fn hand_over(
     }
     let src = from.path().join(format!("{prefix}-src"));
     let canaries = canary_files(&src, prefix, 50);
-    from.run(&["put", WS, src.to_str().unwrap(), prefix]).success();
+    from.run(&["put", WS, src.to_str().unwrap(), prefix])
+        .success();
     let want = ls(from, prefix);
     assert_eq!(want.len(), 50);
     let mine = held(from);
@@ -265,17 +266,12 @@ fn hand_over(
     a.stop();
     wait_until("the writer left the relay", WAIT, || relay.connected() == 0);
     let b = to.start(&[]);
-    wait_until("the reader lists every file", WAIT, || ls(to, prefix) == want);
+    wait_until("the reader lists every file", WAIT, || {
+        ls(to, prefix) == want
+    });
     let out = to.path().join(format!("{prefix}-got"));
-    to.run(&[
-        "get",
-        WS,
-        prefix,
-        out.to_str().unwrap(),
-        "--wait",
-        "60",
-    ])
-    .success();
+    to.run(&["get", WS, prefix, out.to_str().unwrap(), "--wait", "60"])
+        .success();
     same_tree(&src, &out);
     b.stop();
     wait_until("the reader left the relay", WAIT, || relay.connected() == 0);
@@ -411,7 +407,15 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     let other = TestHome::new();
     other
         .run(&[
-            "init", "--org", "Other", "--user", "zed", "--email", "z@o.example", "--device", "z",
+            "init",
+            "--org",
+            "Other",
+            "--user",
+            "zed",
+            "--email",
+            "z@o.example",
+            "--device",
+            "z",
         ])
         .success();
     let (org2, entries2, zed_keys) = org_log(&other);
@@ -440,8 +444,15 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     let a = t[0].start(&[]);
     wait_until("A is welcomed", WAIT, || relay.connected() == 1);
     t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&["workspace", "share", WS, "ben@clinique.example", "--role", "reader"])
-        .success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
     let src = t[0].path().join("big");
     std::fs::create_dir_all(&src).unwrap();
     for i in 0..24 {
@@ -449,7 +460,8 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
         rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
         std::fs::write(src.join(format!("f{i:02}.bin")), b).unwrap();
     }
-    t[0].run(&["put", WS, src.to_str().unwrap(), "big"]).success();
+    t[0].run(&["put", WS, src.to_str().unwrap(), "big"])
+        .success();
     let mine = held(&t[0]);
     wait_until("the relay stored part of the upload", WAIT, || {
         relay.stored().1 > 0
@@ -505,16 +517,29 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
         peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
     });
     t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&["workspace", "share", WS, "ben@clinique.example", "--role", "reader"])
-        .success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
     let src = t[0].path().join("live.txt");
     std::fs::write(&src, b"written while both are online").unwrap();
-    t[0].run(&["put", WS, src.to_str().unwrap(), "live.txt"]).success();
-    wait_until("B lists the file", WAIT, || ls(&t[1], "").contains_key("live.txt"));
+    t[0].run(&["put", WS, src.to_str().unwrap(), "live.txt"])
+        .success();
+    wait_until("B lists the file", WAIT, || {
+        ls(&t[1], "").contains_key("live.txt")
+    });
     let out = t[1].path().join("live.got");
     t[1].run(&["get", WS, "live.txt", out.to_str().unwrap(), "--wait", "60"])
         .success();
-    assert_eq!(std::fs::read(out).unwrap(), b"written while both are online");
+    assert_eq!(
+        std::fs::read(out).unwrap(),
+        b"written while both are online"
+    );
     let log = t[0].log();
     assert!(log.contains("listening through the relay"), "{log}");
     a.stop();

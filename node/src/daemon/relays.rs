@@ -174,7 +174,8 @@ impl RelayLinks {
         for relay in self.welcomed.clone() {
             let done = self.offered.entry(relay).or_default();
             for (w, ids) in &held {
-                let new: Vec<[u8; 32]> = ids.iter().filter(|id| done.insert(**id)).copied().collect();
+                let new: Vec<[u8; 32]> =
+                    ids.iter().filter(|id| done.insert(**id)).copied().collect();
                 for chunk in new.chunks(MAX_OFFER_IDS) {
                     let m = RelayMsg::BlockOffer {
                         workspace: *w,

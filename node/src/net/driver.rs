@@ -168,7 +168,11 @@ fn build_swarm(
                     max_subscriptions_per_request: 1000,
                 },
             )?;
-            let gate = if relay_on { Gate::open() } else { Gate::default() };
+            let gate = if relay_on {
+                Gate::open()
+            } else {
+                Gate::default()
+            };
             let relay_server = relay_on
                 .then(|| relay::Behaviour::new(local, relay_server_config(&gate.authorized())));
             Ok(Behaviour {

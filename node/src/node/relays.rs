@@ -62,7 +62,9 @@ impl Node {
 impl Node {
     /// The blocks this device holds, per workspace whose open document names them (current
     /// versions of files), for offering to relays. Blocks of older versions are not offered.
-    pub fn held_blocks_by_workspace(&mut self) -> Vec<(crate::workspace::WorkspaceId, Vec<[u8; 32]>)> {
+    pub fn held_blocks_by_workspace(
+        &mut self,
+    ) -> Vec<(crate::workspace::WorkspaceId, Vec<[u8; 32]>)> {
         let mut out = Vec::new();
         for (w, doc) in &mut self.docs {
             let tree = doc.crdt.tree();

@@ -25,7 +25,6 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-
 use super::status::{self, OrgStatus, RelayStatus};
 use super::storage::{RelayStorage, Usage};
 use super::wire::{Quota, Refusal, RelayMsg, is_relay_msg};
@@ -297,7 +296,10 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
 impl Relay {
     fn full_listen(&self) -> Vec<String> {
         let pid = peer_id(&self.me).map(|p| p.to_string()).unwrap_or_default();
-        self.listen.iter().map(|a| format!("{a}/p2p/{pid}")).collect()
+        self.listen
+            .iter()
+            .map(|a| format!("{a}/p2p/{pid}"))
+            .collect()
     }
 
     fn refuse(&mut self, peer: DeviceId, reason: Refusal) {
@@ -388,7 +390,13 @@ impl Relay {
         if let Some(q) = self.over_quota(s) {
             let new_content = matches!(
                 Msg::decode(bytes),
-                Ok(Msg::Items { doc: DocId::Workspace(_), .. } | Msg::Offer { doc: DocId::Workspace(_), .. })
+                Ok(Msg::Items {
+                    doc: DocId::Workspace(_),
+                    ..
+                } | Msg::Offer {
+                    doc: DocId::Workspace(_),
+                    ..
+                })
             );
             if new_content {
                 self.quota_refusal(from, q);
@@ -447,7 +455,11 @@ impl Relay {
         };
         let fresh: Vec<Vec<u8>> = entries
             .into_iter()
-            .filter(|b| !s.engine.replica().holds(DocId::Org, blake3::hash(b).as_bytes()))
+            .filter(|b| {
+                !s.engine
+                    .replica()
+                    .holds(DocId::Org, blake3::hash(b).as_bytes())
+            })
             .collect();
         if !fresh.is_empty() {
             let _ = s.engine.handle_local(now, DocId::Org, fresh);
@@ -537,7 +549,9 @@ impl Relay {
         for (org, s) in &mut self.orgs {
             match settle(s) {
                 Ok(c) => cut.extend(c),
-                Err(e) => tracing::error!(org = %hex::encode(&org.0[..6]), "could not persist: {e}"),
+                Err(e) => {
+                    tracing::error!(org = %hex::encode(&org.0[..6]), "could not persist: {e}")
+                }
             }
         }
         for p in cut {
@@ -657,14 +671,20 @@ fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
         }
         if !org_ids.is_empty() {
             let log = &s.engine.replica().org;
-            let entries: Vec<_> = org_ids.iter().filter_map(|id| log.get(&EntryId(*id))).collect();
+            let entries: Vec<_> = org_ids
+                .iter()
+                .filter_map(|id| log.get(&EntryId(*id)))
+                .collect();
             RelayStorage::put_log_entries(&s.store, &entries)?;
         }
         for (w, ids) in &ws_ids {
             let Some(log) = s.engine.replica().workspaces.get(w) else {
                 continue;
             };
-            let envs: Vec<_> = ids.iter().filter_map(|id| log.get(&EnvelopeId(*id))).collect();
+            let envs: Vec<_> = ids
+                .iter()
+                .filter_map(|id| log.get(&EnvelopeId(*id)))
+                .collect();
             let n = RelayStorage::put_envelopes(&s.store, *w, &envs)?;
             s.usage.envelopes += n as u64;
             if n > 0 {

@@ -104,8 +104,11 @@ pub(crate) async fn serve(listener: UnixListener, shared: Shared) {
 /// Asks the relay running on `dir` for its status.
 pub fn query(dir: &Path) -> Result<RelayStatus, StatusError> {
     let path = dir.join(STATUS_SOCKET);
-    let mut s = std::os::unix::net::UnixStream::connect(&path)
-        .map_err(|err| StatusError::NotRunning { path: path.clone(), err })?;
+    let mut s =
+        std::os::unix::net::UnixStream::connect(&path).map_err(|err| StatusError::NotRunning {
+            path: path.clone(),
+            err,
+        })?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| StatusError::Wire(WireError::Io(e)))?;
     wire::read_frame(&mut s).map_err(StatusError::Wire)

@@ -135,7 +135,11 @@ impl RelayMsg {
             RelayMsg::BlockOffer { ids, .. } => ids.len() <= MAX_OFFER_IDS,
             _ => true,
         };
-        if ok { Ok(m) } else { Err(RelayWireError::TooLarge) }
+        if ok {
+            Ok(m)
+        } else {
+            Err(RelayWireError::TooLarge)
+        }
     }
 }
 
@@ -179,15 +183,27 @@ mod tests {
     #[test]
     fn hostile_bytes_are_refused() {
         assert_eq!(RelayMsg::decode(&[]), Err(RelayWireError::NotRelay));
-        assert_eq!(RelayMsg::decode(&[0x01, 0x01]), Err(RelayWireError::NotRelay));
+        assert_eq!(
+            RelayMsg::decode(&[0x01, 0x01]),
+            Err(RelayWireError::NotRelay)
+        );
         assert_eq!(RelayMsg::decode(&[0xC1]), Err(RelayWireError::Malformed));
-        assert_eq!(RelayMsg::decode(&[0xC1, 0x01, 0x00]), Err(RelayWireError::Malformed));
-        assert_eq!(RelayMsg::decode(&[0xC1, 0x09]), Err(RelayWireError::Malformed));
+        assert_eq!(
+            RelayMsg::decode(&[0xC1, 0x01, 0x00]),
+            Err(RelayWireError::Malformed)
+        );
+        assert_eq!(
+            RelayMsg::decode(&[0xC1, 0x09]),
+            Err(RelayWireError::Malformed)
+        );
         let big = RelayMsg::BlockOffer {
             workspace: WorkspaceId([0; 16]),
             ids: vec![[0; 32]; MAX_OFFER_IDS + 1],
         };
-        assert_eq!(RelayMsg::decode(&big.encode()), Err(RelayWireError::TooLarge));
+        assert_eq!(
+            RelayMsg::decode(&big.encode()),
+            Err(RelayWireError::TooLarge)
+        );
     }
 
     #[test]
