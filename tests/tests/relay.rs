@@ -32,16 +32,16 @@ struct Relay {
 impl Relay {
     /// Starts the relay on `data`, its log appended to `log`.
     fn start(data: &Path, log: &Path) -> Relay {
-        Relay::start_on(data, log, "/ip4/127.0.0.1/tcp/0")
+        Relay::start_on(data, log, "/ip4/127.0.0.1/tcp/0", &[])
     }
 
     /// Starts the relay again on the TCP port `self` listened on.
     fn restart(&self, log: &Path) -> Relay {
         let port = self.addr.split('/').nth(4).unwrap_or("0");
-        Relay::start_on(&self.data, log, &format!("/ip4/127.0.0.1/tcp/{port}"))
+        Relay::start_on(&self.data, log, &format!("/ip4/127.0.0.1/tcp/{port}"), &[])
     }
 
-    fn start_on(data: &Path, log: &Path, listen: &str) -> Relay {
+    fn start_on(data: &Path, log: &Path, listen: &str, extra: &[&str]) -> Relay {
         let logf = std::fs::File::options()
             .create(true)
             .append(true)
@@ -50,6 +50,7 @@ impl Relay {
         let mut child = Command::new(bin("cloison-bootstrap"))
             .args(["run", "--listen", listen, "--data"])
             .arg(data)
+            .args(extra)
             .env("RUST_LOG", "debug")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -544,4 +545,48 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     assert!(log.contains("listening through the relay"), "{log}");
     a.stop();
     b.stop();
+}
+
+#[test]
+fn a_full_quota_is_a_typed_error_and_nothing_accepted_is_dropped() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("relay.log");
+    let relay = Relay::start_on(
+        data.path(),
+        &log,
+        "/ip4/127.0.0.1/tcp/0",
+        &["--quota-envelopes", "3"],
+    );
+    let t = org_with_relay(&["ann"], &relay.addr);
+    let a = t[0].start(&[]);
+    wait_until("A is welcomed", WAIT, || relay.connected() == 1);
+    t[0].run(&["workspace", "create", WS]).success();
+    for i in 0..4 {
+        let f = t[0].path().join(format!("n{i}.txt"));
+        std::fs::write(&f, format!("note {i}")).unwrap();
+        t[0].run(&["put", WS, f.to_str().unwrap(), &format!("n{i}.txt")])
+            .success();
+    }
+    wait_until("the relay refuses past its quota", WAIT, || {
+        relay.status()["quota_refusals"].as_u64().unwrap_or(0) > 0
+    });
+    // The device is told, with the quota's name and figures.
+    wait_until("A shows the relay's quota error", WAIT, || {
+        let v = t[0].run(&["peers", "--json"]).json();
+        v["peers"].as_array().is_some_and(|a| {
+            a.iter().any(|p| {
+                p["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("quota reached (Envelopes"))
+            })
+        })
+    });
+    let (kept, _) = relay.stored();
+    assert!(kept >= 3, "{kept}");
+    a.stop();
+    // What was accepted is still there after a restart.
+    drop(relay);
+    let relay = Relay::start_on(data.path(), &log, "/ip4/127.0.0.1/tcp/0", &[]);
+    assert_eq!(relay.stored().0, kept);
 }
