@@ -27,8 +27,9 @@ pub(super) struct RelayLinks {
     /// Relays dialled, with the addresses the log gave.
     dialled: BTreeMap<DeviceId, Vec<String>>,
     welcomed: BTreeSet<DeviceId>,
-    /// Circuit addresses we listen on.
-    circuits: BTreeSet<String>,
+    /// Circuit addresses we listen on, per relay (forgotten when the relay's connection drops:
+    /// its reservation goes with it, and the next welcome listens again).
+    circuits: BTreeMap<DeviceId, BTreeSet<String>>,
     early: HashMap<DeviceId, Vec<Vec<u8>>>,
     /// Blocks offered per relay this session.
     offered: HashMap<DeviceId, HashSet<[u8; 32]>>,
@@ -78,6 +79,7 @@ impl RelayLinks {
     pub(super) fn on_disconnected(&mut self, relay: &DeviceId) {
         self.welcomed.remove(relay);
         self.early.remove(relay);
+        self.circuits.remove(relay);
         self.offered.remove(relay);
     }
 
@@ -147,7 +149,7 @@ impl RelayLinks {
         let me = node.device_id();
         for a in &r.addrs {
             let circuit = format!("{a}/p2p-circuit");
-            if self.circuits.insert(circuit.clone())
+            if self.circuits.entry(relay).or_default().insert(circuit.clone())
                 && let Ok(m) = circuit.parse()
             {
                 self.listens.push(m);

@@ -605,6 +605,12 @@ impl Driver {
             SwarmEvent::ListenerError { error, .. } => {
                 self.emit_low(NetEvent::Error(format!("listener: {error}")));
             }
+            SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
+                // E.g. a relay that refused a reservation.
+                self.emit_low(NetEvent::Error(format!("listener closed: {error}")));
+            }
             _ => {}
         }
     }
