@@ -181,29 +181,48 @@ fn main() {
     let admin_keys = copy(&f.admin.keys);
     let report = rt.block_on(async {
         // The admin brings the workspace's setup envelopes.
-        let (h, mut rx) = Net::start(&admin_keys, NetConfig { listen: vec![], ..NetConfig::loopback() })
-            .expect("net");
+        let (h, mut rx) = Net::start(
+            &admin_keys,
+            NetConfig {
+                listen: vec![],
+                ..NetConfig::loopback()
+            },
+        )
+        .expect("net");
         h.set_allowed([relay_id].into()).await.expect("allow");
         h.dial(addr.clone()).await.expect("dial");
         loop {
             match rx.recv().await {
                 Some(NetEvent::Connected(_)) => {
-                    let m = RelayMsg::Intro { org: org_id.0, entries: entries.clone() };
+                    let m = RelayMsg::Intro {
+                        org: org_id.0,
+                        entries: entries.clone(),
+                    };
                     h.send(relay_id, m.encode()).await.expect("intro");
                 }
-                Some(NetEvent::Message { bytes, .. }) if RelayMsg::decode(&bytes) == Ok(RelayMsg::Welcome) => break,
+                Some(NetEvent::Message { bytes, .. })
+                    if RelayMsg::decode(&bytes) == Ok(RelayMsg::Welcome) =>
+                {
+                    break;
+                }
                 Some(_) => {}
                 None => panic!("admin network stopped"),
             }
         }
         for chunk in setup.chunks(64) {
-            let m = Msg::Items { doc: DocId::Workspace(ws), items: chunk.to_vec() };
+            let m = Msg::Items {
+                doc: DocId::Workspace(ws),
+                items: chunk.to_vec(),
+            };
             h.send(relay_id, m.encode()).await.expect("setup");
         }
         let want = setup.len() as u64;
         let deadline = Instant::now() + Duration::from_secs(120);
         while status(data.path())["organizations"][0]["envelopes"].as_u64() != Some(want) {
-            assert!(Instant::now() < deadline, "setup envelopes did not reach the relay");
+            assert!(
+                Instant::now() < deadline,
+                "setup envelopes did not reach the relay"
+            );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         let _ = h.shutdown().await;
@@ -217,8 +236,14 @@ fn main() {
             let heads = heads.clone();
             let org_heads = org_heads.clone();
             tasks.push(tokio::spawn(async move {
-                let (h, mut rx) = Net::start(&keys, NetConfig { listen: vec![], ..NetConfig::loopback() })
-                    .expect("net");
+                let (h, mut rx) = Net::start(
+                    &keys,
+                    NetConfig {
+                        listen: vec![],
+                        ..NetConfig::loopback()
+                    },
+                )
+                .expect("net");
                 h.set_allowed([relay_id].into()).await.expect("allow");
                 h.dial(addr).await.expect("dial");
                 let mut welcomed = false;
@@ -316,16 +341,32 @@ fn main() {
         let deadline = Instant::now() + Duration::from_secs(60);
         let mut stored = 0;
         while Instant::now() < deadline {
-            stored = status(data.path())["organizations"][0]["envelopes"].as_u64().unwrap_or(0);
+            stored = status(data.path())["organizations"][0]["envelopes"]
+                .as_u64()
+                .unwrap_or(0);
             if stored >= want {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        (sent_at_stop, seen_at_stop, elapsed, hwm, sent_total, stored, want)
+        (
+            sent_at_stop,
+            seen_at_stop,
+            elapsed,
+            hwm,
+            sent_total,
+            stored,
+            want,
+        )
     });
     let (sent_at_stop, seen_at_stop, elapsed, hwm, sent_total, stored, want) = report;
-    let mut lat: Vec<Duration> = shared.seen.lock().expect("lock").values().copied().collect();
+    let mut lat: Vec<Duration> = shared
+        .seen
+        .lock()
+        .expect("lock")
+        .values()
+        .copied()
+        .collect();
     lat.sort();
     let pct = |p: f64| {
         lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))

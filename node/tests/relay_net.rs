@@ -30,7 +30,10 @@ async fn start(relay_server: bool) -> Peer {
     )
     .unwrap();
     let addr = loop {
-        if let NetEvent::Listening(a) = tokio::time::timeout(WAIT, rx.recv()).await.unwrap().unwrap()
+        if let NetEvent::Listening(a) = tokio::time::timeout(WAIT, rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
         {
             break a;
         }
@@ -70,7 +73,9 @@ async fn reservations_only_for_authorized_peers_and_removal_disconnects() {
     let mut dev = start(false).await;
     dev.h.set_allowed([relay.id].into()).await.unwrap();
     let rp = peer_id(&relay.id).unwrap();
-    let circuit: Multiaddr = format!("{}/p2p/{rp}/p2p-circuit", relay.addr).parse().unwrap();
+    let circuit: Multiaddr = format!("{}/p2p/{rp}/p2p-circuit", relay.addr)
+        .parse()
+        .unwrap();
     // Not authorized: the open gate lets it connect, but no reservation is granted.
     dev.h.listen(circuit.clone()).await.unwrap();
     let id = dev.id;
@@ -85,7 +90,11 @@ async fn reservations_only_for_authorized_peers_and_removal_disconnects() {
             _ => None,
         })
         .await;
-    assert_eq!(refused, Some(true), "an unauthorized peer got a reservation");
+    assert_eq!(
+        refused,
+        Some(true),
+        "an unauthorized peer got a reservation"
+    );
     // Authorized: the reservation is granted.
     relay.h.set_allowed([dev.id].into()).await.unwrap();
     dev.h.listen(circuit).await.unwrap();

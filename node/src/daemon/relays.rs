@@ -149,7 +149,11 @@ impl RelayLinks {
         let me = node.device_id();
         for a in &r.addrs {
             let circuit = format!("{a}/p2p-circuit");
-            if self.circuits.entry(relay).or_default().insert(circuit.clone())
+            if self
+                .circuits
+                .entry(relay)
+                .or_default()
+                .insert(circuit.clone())
                 && let Ok(m) = circuit.parse()
             {
                 self.listens.push(m);
