@@ -14,10 +14,12 @@
 //! have), envelopes with clear headers and sealed payloads, sealed blocks, and ids and counts.
 //! The daemon's side of the protocol is `daemon::relays`.
 
+mod served;
 mod server;
 pub mod status;
 pub mod storage;
 pub mod wire;
 
-pub use server::{INTRO_TIMEOUT_MS, RelayConfig, RelayError, identity, run};
+pub use served::identity;
+pub use server::{INTRO_TIMEOUT_MS, RelayConfig, RelayError, run};
 pub use status::{OrgStatus, RelayStatus, StatusError, query};
