@@ -508,7 +508,8 @@ fn device_of(home: &TestHome) -> String {
 fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
-    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let relay_log = logs.path().join("relay.log");
+    let relay = Relay::start(data.path(), &relay_log);
     let t = org_with_relay(&["ann", "ben"], &relay.addr);
     let (da, db) = (device_of(&t[0]), device_of(&t[1]));
     // Neither daemon is given the other's address; each only learns the relay from its log.
@@ -543,6 +544,9 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     );
     let log = t[0].log();
     assert!(log.contains("listening through the relay"), "{log}");
+    // The devices' connection is a circuit through the relay (relay v2).
+    let rlog = std::fs::read_to_string(&relay_log).unwrap_or_default();
+    assert!(rlog.contains("relay: circuit opened"), "{rlog}");
     a.stop();
     b.stop();
 }

@@ -532,6 +532,21 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(e)) => match e {
+                relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                    tracing::info!(peer = %src_peer_id, "relay: reservation accepted");
+                }
+                relay::Event::CircuitReqAccepted {
+                    src_peer_id,
+                    dst_peer_id,
+                } => {
+                    tracing::info!(src = %src_peer_id, dst = %dst_peer_id, "relay: circuit opened");
+                }
+                relay::Event::ReservationReqDenied { src_peer_id, .. } => {
+                    tracing::info!(peer = %src_peer_id, "relay: reservation denied");
+                }
+                _ => {}
+            },
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
                 if self.swarm.behaviour().relay_server.is_enabled() {
