@@ -20,12 +20,19 @@ use crate::trust::DeviceId;
 
 /// Sync messages held per relay before its welcome.
 const EARLY_MAX: usize = 256;
+/// How often an authorized relay we are not connected to is dialled again (the network's own
+/// redial gives up after a few minutes; a relay may be down longer).
+const REDIAL_MS: u64 = 30_000;
 
 /// What the daemon knows of its relays.
 #[derive(Default)]
 pub(super) struct RelayLinks {
     /// Relays dialled, with the addresses the log gave.
     dialled: BTreeMap<DeviceId, Vec<String>>,
+    /// Relays connected now.
+    connected: BTreeSet<DeviceId>,
+    /// When relays not connected are dialled again.
+    next_redial: u64,
     welcomed: BTreeSet<DeviceId>,
     /// Circuit addresses we listen on, per relay (forgotten when the relay's connection drops:
     /// its reservation goes with it, and the next welcome listens again).
@@ -48,10 +55,18 @@ impl RelayLinks {
         node.state().relays.contains_key(peer)
     }
 
-    /// Queues dials to relays authorized since the last call (or whose addresses changed).
+    /// Queues dials to relays authorized since the last call (or whose addresses changed), and
+    /// every [`REDIAL_MS`] to the authorized relays we are not connected to.
     pub(super) fn dial_new(&mut self, node: &Node) {
+        let now = now_ms();
+        let redial = now >= self.next_redial;
+        if redial {
+            self.next_redial = now + REDIAL_MS;
+        }
         for (id, r) in &node.state().relays {
-            if self.dialled.get(id) == Some(&r.addrs) {
+            let known = self.dialled.get(id) == Some(&r.addrs);
+            let wanted_again = redial && !self.connected.contains(id);
+            if known && !wanted_again {
                 continue;
             }
             for a in &r.addrs {
@@ -67,6 +82,7 @@ impl RelayLinks {
     /// A relay connected: introduce ourselves (the engine links it after the welcome).
     pub(super) fn on_connected(&mut self, node: &Node, relay: DeviceId) {
         tracing::info!(relay = %relay.short(), "relay connected; introducing");
+        self.connected.insert(relay);
         self.welcomed.remove(&relay);
         let msg = RelayMsg::Intro {
             org: node.state().org.0,
@@ -77,6 +93,7 @@ impl RelayLinks {
 
     /// A relay's connection is gone.
     pub(super) fn on_disconnected(&mut self, relay: &DeviceId) {
+        self.connected.remove(relay);
         self.welcomed.remove(relay);
         self.early.remove(relay);
         self.circuits.remove(relay);
