@@ -20,6 +20,8 @@ use crate::trust::DeviceId;
 
 /// Sync messages held per relay before its welcome.
 const EARLY_MAX: usize = 256;
+/// Least time between two offers of new blocks (finding them walks every open document).
+const OFFER_EVERY_MS: u64 = 1_000;
 /// How often an authorized relay we are not connected to is dialled again (the network's own
 /// redial gives up after a few minutes; a relay may be down longer).
 const REDIAL_MS: u64 = 30_000;
@@ -40,8 +42,9 @@ pub(super) struct RelayLinks {
     early: HashMap<DeviceId, Vec<Vec<u8>>>,
     /// Blocks offered per relay this session.
     offered: HashMap<DeviceId, HashSet<[u8; 32]>>,
-    /// `Node::block_count` when blocks were last offered.
+    /// `Node::block_count` when blocks were last offered, and when.
     offered_at: usize,
+    offered_ms: u64,
     /// The last refusal or quota error per relay.
     pub(super) notices: BTreeMap<DeviceId, (String, u64)>,
     out: Vec<(DeviceId, Vec<u8>)>,
@@ -189,10 +192,14 @@ impl RelayLinks {
     /// Offers welcomed relays the blocks they have not been offered (all of them with
     /// `force`, else only when the node stored new blocks since the last offer).
     pub(super) fn offer_blocks(&mut self, node: &mut Node, force: bool) {
-        if self.welcomed.is_empty() || (!force && node.block_count() == self.offered_at) {
+        let now = now_ms();
+        let unchanged = node.block_count() == self.offered_at;
+        let too_soon = now.saturating_sub(self.offered_ms) < OFFER_EVERY_MS;
+        if self.welcomed.is_empty() || (!force && (unchanged || too_soon)) {
             return;
         }
         self.offered_at = node.block_count();
+        self.offered_ms = now;
         let held = node.held_blocks_by_workspace();
         for relay in self.welcomed.clone() {
             let done = self.offered.entry(relay).or_default();
