@@ -1,9 +1,153 @@
 //! `cloison-bootstrap`: the always-on blind relay.
 //!
-//! Not built yet (see the relay issue). Until then the binary says so and exits non-zero, so that
-//! nothing mistakes it for a working relay.
+//! `run` serves organizations whose logs authorize this relay (store-and-forward of ciphertext,
+//! circuit-relay v2 for their devices); `status` asks a running relay what it serves. The logic
+//! lives in `cloison_node::relay` (libp2p stays inside `node::net`); this binary parses
+//! arguments, sets up logging and prints.
+//!
+//! Invariant: the relay has its own Ed25519 identity in its data directory and no other key;
+//! nothing it prints or logs is content (ids, counts and addresses only).
 
-fn main() -> std::process::ExitCode {
-    eprintln!("cloison-bootstrap: the relay is not built yet; see ARCHITECTURE.md (bootstrap/)");
-    std::process::ExitCode::from(2)
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use cloison_node::net::Multiaddr;
+use cloison_node::relay::{self, RelayConfig, RelayStatus};
+
+/// The blind relay of Cloison.
+#[derive(Debug, Parser)]
+#[command(name = "cloison-bootstrap", version, about)]
+struct Cli {
+    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the relay; prints each listen address with `/p2p/<PeerId>` (give one to `cloison
+    /// relay add`).
+    Run {
+        /// Address to listen on (repeatable), e.g. /ip4/0.0.0.0/tcp/4001.
+        #[arg(long = "listen", value_name = "MULTIADDR", required = true)]
+        listen: Vec<String>,
+        /// Data directory (identity, one store per organization).
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// Bytes stored per organization, at most.
+        #[arg(long, value_name = "N")]
+        quota_bytes: Option<u64>,
+        /// Envelopes stored per organization, at most.
+        #[arg(long, value_name = "N")]
+        quota_envelopes: Option<u64>,
+    },
+    /// What a running relay serves.
+    Status {
+        /// Its data directory.
+        #[arg(long, value_name = "DIR")]
+        data: PathBuf,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn init_tracing(verbose: u8) {
+    use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+    let default = match verbose {
+        0 => "info",
+        1 => "info,cloison_node=debug",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt::layer().with_writer(std::io::stderr))
+        .try_init();
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose);
+    match cli.command {
+        Command::Run {
+            listen,
+            data,
+            quota_bytes,
+            quota_envelopes,
+        } => {
+            let listen: Vec<Multiaddr> = listen
+                .iter()
+                .map(|a| {
+                    a.parse()
+                        .with_context(|| format!("{a:?} is not a multiaddress"))
+                })
+                .collect::<Result<_>>()?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?;
+            rt.block_on(relay::run(
+                RelayConfig {
+                    data,
+                    listen,
+                    quota_bytes,
+                    quota_envelopes,
+                },
+                |addrs| {
+                    for a in addrs {
+                        println!("listening on {a}");
+                    }
+                    use std::io::Write;
+                    let _ = std::io::stdout().flush();
+                },
+            ))?;
+            Ok(())
+        }
+        Command::Status { data, json } => {
+            let s = relay::query(&data)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&s)?);
+            } else {
+                print!("{}", text(&s));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn text(s: &RelayStatus) -> String {
+    let mut t = format!(
+        "relay {}\nconnections {}\nbytes stored {}\norganizations {}\n",
+        s.peer_id,
+        s.connections,
+        s.bytes_stored,
+        s.organizations.len()
+    );
+    for a in &s.listen {
+        t += &format!("  listen {a}\n");
+    }
+    for o in &s.organizations {
+        t += &format!(
+            "  org {}: {} device(s) connected of {} active, {} entries, {} workspace(s), {} envelopes, {} blocks, {} bytes\n",
+            &o.org[..12.min(o.org.len())],
+            o.devices_connected,
+            o.devices_active,
+            o.entries,
+            o.workspaces,
+            o.envelopes,
+            o.blocks,
+            o.bytes
+        );
+    }
+    for (why, n) in &s.refused {
+        t += &format!("  refused {why}: {n}\n");
+    }
+    if s.quota_refusals > 0 {
+        t += &format!("  quota refusals: {}\n", s.quota_refusals);
+    }
+    t
 }

@@ -19,6 +19,7 @@ pub mod enroll;
 pub mod keystore;
 pub mod net;
 pub mod node;
+pub mod relay;
 pub mod seal;
 pub mod store;
 pub mod sync;

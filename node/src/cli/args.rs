@@ -230,6 +230,9 @@ pub enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "token")]
         answer: Option<PathBuf>,
     },
+    /// Relays (`cloison-bootstrap`) that store and forward this organization's ciphertext.
+    #[command(subcommand)]
+    Relay(RelayCommand),
 }
 
 /// `cloison invite ...`
@@ -262,6 +265,23 @@ pub enum InviteCommand {
     Cancel {
         /// The invitation (id or prefix).
         id: String,
+    },
+}
+
+/// `cloison relay ...`
+#[derive(Debug, Subcommand)]
+pub enum RelayCommand {
+    /// Authorize a relay (admin): its address as `cloison-bootstrap run` printed it, ending in
+    /// `/p2p/<PeerId>`. Every device then syncs through it.
+    Add {
+        /// e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
+        addr: String,
+    },
+    /// List the authorized relays.
+    List {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 

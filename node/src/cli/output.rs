@@ -94,6 +94,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Peers(p) => serde_json::json!({ "peers": p }),
             Response::Bundle(b) => serde_json::to_value(b)?,
             Response::Message(m) => serde_json::json!({ "message": m }),
+            Response::Relays(r) => serde_json::json!({ "relays": r }),
             Response::Done => serde_json::json!({}),
             Response::Invitation(i) => serde_json::to_value(i)?,
             Response::Invitations(i) => serde_json::json!({ "invitations": i }),
@@ -145,6 +146,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             }
         ),
         Response::Message(m) => format!("{m}\n"),
+        Response::Relays(r) => relays_table(r),
         Response::Done => match req {
             Request::Mv { from, to, .. } => format!("moved {from} to {to}\n"),
             Request::Rm { path, .. } => format!("removed {path}\n"),
@@ -281,4 +283,19 @@ pub fn peers_table(ps: &[PeerInfo]) -> String {
         );
     }
     out
+}
+
+/// `relay list` as text.
+fn relays_table(r: &[cloison_node::control::RelayInfo]) -> String {
+    if r.is_empty() {
+        return "no relay authorized (add one with `cloison relay add MULTIADDR`)\n".into();
+    }
+    let mut t = String::new();
+    for x in r {
+        t += &format!("{}  (entry {})\n", x.peer_id, x.authorized_by);
+        for a in &x.addrs {
+            t += &format!("  {a}\n");
+        }
+    }
+    t
 }

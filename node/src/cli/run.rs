@@ -10,7 +10,9 @@ use cloison_node::keystore::KdfParams;
 use cloison_node::node::{InitParams, Node, Progress};
 use zeroize::Zeroizing;
 
-use super::args::{BundleCommand, Cli, Command, OrgCommand, RevokeCommand, WorkspaceCommand};
+use super::args::{
+    BundleCommand, Cli, Command, OrgCommand, RelayCommand, RevokeCommand, WorkspaceCommand,
+};
 use super::{daemon, output, progress};
 
 /// Runs one command.
@@ -180,6 +182,10 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         },
         Command::Invite { what } => super::enrol::invite_request(what),
         Command::Invitations { json } => (Request::Invitations, json),
+        Command::Relay(r) => match r {
+            RelayCommand::Add { addr } => (Request::RelayAdd { addr }, false),
+            RelayCommand::List { json } => (Request::RelayList, json),
+        },
         Command::Init { .. }
         | Command::Run { .. }
         | Command::Demo { .. }

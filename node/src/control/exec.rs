@@ -136,6 +136,14 @@ pub fn execute(
         | Request::GreetAbort { .. }
         | Request::GreetOfflineOpen { .. }
         | Request::GreetOfflineAnswer { .. } => super::enrol::execute(node, request)?,
+        Request::RelayAdd { addr } => {
+            let r = node.relay_add(&addr)?;
+            Response::Message(format!(
+                "relay {} authorized (entry {}); devices will use it",
+                r.peer_id, r.authorized_by
+            ))
+        }
+        Request::RelayList => Response::Relays(node.relays()),
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

@@ -254,6 +254,13 @@ pub enum Request {
         /// The answer file to write (absolute).
         out: PathBuf,
     },
+    /// Authorize a relay (its multiaddress ends in `/p2p/<PeerId>`).
+    RelayAdd {
+        /// The address.
+        addr: String,
+    },
+    /// The authorized relays.
+    RelayList,
 }
 
 /// A frame from the daemon.
@@ -321,6 +328,21 @@ pub enum Response {
     Invitations(Vec<enrol::InvitationInfo>),
     /// Where a greeting stands.
     Greeting(enrol::GreetStep),
+    /// Authorized relays.
+    Relays(Vec<RelayInfo>),
+}
+
+/// An authorized relay, for `cloison relay list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayInfo {
+    /// Its id (hex of its Ed25519 key).
+    pub id: String,
+    /// Its libp2p PeerId.
+    pub peer_id: String,
+    /// Its addresses.
+    pub addrs: Vec<String>,
+    /// The authorizing entry (short).
+    pub authorized_by: String,
 }
 
 /// The node's sync status.

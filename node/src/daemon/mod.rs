@@ -14,6 +14,7 @@
 //! network, remove the socket and close the store cleanly.
 
 mod greet;
+mod relays;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -91,6 +92,8 @@ struct Io {
     next_tick: u64,
     /// Enrolment: the greeting swarm and sessions.
     greet: greet::Greeting,
+    /// Authorized relays: introduction, circuits, block offers.
+    relays: relays::RelayLinks,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -124,10 +127,13 @@ pub async fn run(
             stop: false,
             next_tick: now_ms() + TICK_MS,
             greet: greet::Greeting::new(&cfg.listen),
+            relays: relays::RelayLinks::default(),
         },
     };
     d.io.greet.resume(&d.node).await;
     d.io.sync_allowlist(&d.node).await;
+    d.io.relays.dial_new(&d.node);
+    d.io.relays.flush(&d.io.net).await;
     // Collect the listen addresses (one per configured address), briefly.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while d.io.listen.len() < cfg.listen.len() {
@@ -216,11 +222,16 @@ impl Io {
                 tracing::info!(peer = %p.short(), "peer connected");
                 self.connected.insert(p, now);
                 self.refused.remove(&p);
-                node.engine_mut().handle_connected(now, p);
+                if relays::RelayLinks::is_relay(node, &p) {
+                    self.relays.on_connected(node, p);
+                } else {
+                    node.engine_mut().handle_connected(now, p);
+                }
             }
             NetEvent::Disconnected(p) => {
                 tracing::info!(peer = %p.short(), "peer disconnected");
                 self.connected.remove(&p);
+                self.relays.on_disconnected(&p);
                 node.engine_mut().handle_disconnected(p);
             }
             NetEvent::Refused { peer, reason } => {
@@ -237,7 +248,11 @@ impl Io {
                 }
             }
             NetEvent::Message { from, bytes } => {
-                node.engine_mut().handle_message(now, from, &bytes);
+                if !(relays::RelayLinks::is_relay(node, &from)
+                    && self.relays.on_message(node, from, &bytes))
+                {
+                    node.engine_mut().handle_message(now, from, &bytes);
+                }
             }
             NetEvent::Gossip { msg_id, .. } => {
                 // We do not subscribe to gossip; refuse anything that arrives anyway.
@@ -300,6 +315,9 @@ impl Io {
             tracing::info!(peer = %p.short(), "engine cut the peer off");
         }
         self.sync_allowlist(node).await;
+        self.relays.dial_new(node);
+        self.relays.offer_blocks(node, false);
+        self.relays.flush(&self.net).await;
     }
 
     /// The allowlist is every active device of the organization (but us) and every
@@ -411,6 +429,7 @@ impl Daemon {
             .io
             .refused
             .iter()
+            .chain(self.io.relays.notices.iter())
             .map(|(d, (why, since))| (d, "refused", Some(why.clone()), *since));
         let mut out = Vec::new();
         for (d, state, reason, since_ms) in connected.chain(refused) {

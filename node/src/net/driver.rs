@@ -83,6 +83,28 @@ pub(crate) struct Behaviour {
     dcutr: dcutr::Behaviour,
     /// Learning whether our addresses are reachable from outside.
     autonat: autonat::Behaviour,
+    /// The circuit-relay v2 server (relay mode only): reservations and circuits for authorized
+    /// peers only.
+    relay_server: Toggle<relay::Behaviour>,
+}
+
+/// The relay server's settings: reservations and circuits only for authorized peers (the
+/// gate's allowlist), circuits long and large enough to carry a sync.
+fn relay_server_config(authorized: &Arc<std::sync::RwLock<HashSet<PeerId>>>) -> relay::Config {
+    let check = |set: Arc<std::sync::RwLock<HashSet<PeerId>>>| {
+        move |peer: PeerId, _: &Multiaddr, _| set.read().is_ok_and(|s| s.contains(&peer))
+    };
+    relay::Config {
+        max_reservations: 4096,
+        max_reservations_per_peer: 4,
+        reservation_duration: Duration::from_secs(3600),
+        reservation_rate_limiters: vec![Box::new(check(authorized.clone()))],
+        max_circuits: 4096,
+        max_circuits_per_peer: 64,
+        max_circuit_duration: Duration::from_secs(24 * 3600),
+        max_circuit_bytes: 0,
+        circuit_src_rate_limiters: vec![Box::new(check(authorized.clone()))],
+    }
 }
 
 fn gossipsub_config(max_message: usize) -> Result<gossipsub::Config, NetError> {
@@ -117,6 +139,7 @@ fn build_swarm(
     let setup = |e: &dyn std::fmt::Display| NetError::Setup(e.to_string());
     let max_message = cfg.max_message;
     let mdns_on = cfg.mdns;
+    let relay_on = cfg.relay_server;
     let gossip_cfg = gossipsub_config(max_message)?;
     let swarm = SwarmBuilder::with_existing_identity(keypair(keys)?)
         .with_tokio()
@@ -145,8 +168,15 @@ fn build_swarm(
                     max_subscriptions_per_request: 1000,
                 },
             )?;
+            let gate = if relay_on {
+                Gate::open()
+            } else {
+                Gate::default()
+            };
+            let relay_server = relay_on
+                .then(|| relay::Behaviour::new(local, relay_server_config(&gate.authorized())));
             Ok(Behaviour {
-                gate: Gate::default(),
+                gate,
                 gossipsub,
                 rr: request_response::Behaviour::with_codec(
                     BytesCodec::new(max_message, counters),
@@ -164,6 +194,7 @@ fn build_swarm(
                 relay_client,
                 dcutr: dcutr::Behaviour::new(local),
                 autonat: autonat::Behaviour::new(local, autonat::Config::default()),
+                relay_server: Toggle::from(relay_server),
             })
         })
         .map_err(|e| setup(&e))?
@@ -354,6 +385,13 @@ impl Driver {
                 stats.malformed += self.wire.malformed.load(Ordering::Relaxed);
                 let _ = reply.send(Ok(stats));
             }
+            Command::Disconnect(peer, reply) => {
+                if let Some(p) = peer_id(&peer) {
+                    self.redial.remove(&p);
+                    let _ = self.swarm.disconnect_peer_id(p);
+                }
+                let _ = reply.send(Ok(()));
+            }
             // Handled by the loop.
             Command::Shutdown(reply) => {
                 let _ = reply.send(Ok(()));
@@ -494,8 +532,28 @@ impl Driver {
                     }
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayServer(e)) => match e {
+                relay::Event::ReservationReqAccepted { src_peer_id, .. } => {
+                    tracing::info!(peer = %src_peer_id, "relay: reservation accepted");
+                }
+                relay::Event::CircuitReqAccepted {
+                    src_peer_id,
+                    dst_peer_id,
+                } => {
+                    tracing::info!(src = %src_peer_id, dst = %dst_peer_id, "relay: circuit opened");
+                }
+                relay::Event::ReservationReqDenied { src_peer_id, .. } => {
+                    tracing::info!(peer = %src_peer_id, "relay: reservation denied");
+                }
+                _ => {}
+            },
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
+                if self.swarm.behaviour().relay_server.is_enabled() {
+                    // A relay hands out reservations only for addresses it knows to be
+                    // reachable: the ones it was told to listen on are.
+                    self.swarm.add_external_address(address.clone());
+                }
                 self.listening.insert(address.clone());
                 self.emit(NetEvent::Listening(address));
             }
@@ -561,6 +619,12 @@ impl Driver {
             }
             SwarmEvent::ListenerError { error, .. } => {
                 self.emit_low(NetEvent::Error(format!("listener: {error}")));
+            }
+            SwarmEvent::ListenerClosed {
+                reason: Err(error), ..
+            } => {
+                // E.g. a relay that refused a reservation.
+                self.emit_low(NetEvent::Error(format!("listener closed: {error}")));
             }
             _ => {}
         }

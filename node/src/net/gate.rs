@@ -70,15 +70,32 @@ pub(crate) enum GateEvent {
 #[derive(Default)]
 pub(crate) struct Gate {
     allowed: HashSet<PeerId>,
+    /// Relay mode: every Ed25519 peer gets in; `allowed` is then the authorized set, shared
+    /// with the relay server's reservation and circuit checks.
+    open: bool,
+    authorized: std::sync::Arc<std::sync::RwLock<HashSet<PeerId>>>,
     events: VecDeque<GateEvent>,
     close: VecDeque<PeerId>,
     waker: Option<Waker>,
 }
 
 impl Gate {
-    /// Is this peer allowed right now?
+    /// An open gate (relay mode): see [`super::NetConfig::relay_server`].
+    pub(crate) fn open() -> Gate {
+        Gate {
+            open: true,
+            ..Gate::default()
+        }
+    }
+
+    /// The authorized set, kept equal to the allowlist, for the relay server's checks.
+    pub(crate) fn authorized(&self) -> std::sync::Arc<std::sync::RwLock<HashSet<PeerId>>> {
+        self.authorized.clone()
+    }
+
+    /// Is this peer allowed right now? (Always, for an Ed25519 peer, when the gate is open.)
     pub(crate) fn is_allowed(&self, peer: &PeerId) -> bool {
-        self.allowed.contains(peer)
+        self.allowed.contains(peer) || (self.open && device_id(peer).is_some())
     }
 
     /// Replaces the allowlist. Returns the peers that were allowed and no longer are (the
@@ -95,6 +112,9 @@ impl Gate {
             })
             .collect();
         let removed: Vec<PeerId> = self.allowed.difference(&next).copied().collect();
+        if let Ok(mut a) = self.authorized.write() {
+            a.clone_from(&next);
+        }
         self.allowed = next;
         self.close.extend(removed.iter().copied());
         self.wake();
@@ -108,7 +128,7 @@ impl Gate {
     }
 
     fn check(&mut self, peer: &PeerId) -> Result<(), ConnectionDenied> {
-        if self.allowed.contains(peer) {
+        if self.is_allowed(peer) {
             return Ok(());
         }
         self.events.push_back(match device_id(peer) {

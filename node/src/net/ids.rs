@@ -48,6 +48,15 @@ pub fn device_id(peer: &PeerId) -> Option<DeviceId> {
     (peer_id(&device).as_ref() == Some(peer)).then_some(device)
 }
 
+/// The device (or relay) named by the last `/p2p/<PeerId>` of an address, if it is an Ed25519
+/// key. `None` when the address has no such part or names another kind of peer.
+pub fn addr_peer(addr: &libp2p::Multiaddr) -> Option<DeviceId> {
+    addr.iter().fold(None, |last, p| match p {
+        libp2p::multiaddr::Protocol::P2p(peer) => device_id(&peer),
+        _ => last,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,7 +59,7 @@ use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
 pub use codec::{MESSAGE_PROTOCOL, WireError};
 pub use gate::RefuseReason;
-pub use ids::{device_id, peer_id};
+pub use ids::{addr_peer, device_id, peer_id};
 
 /// Default limit on one message (request or gossip payload): 8 MiB.
 pub const DEFAULT_MAX_MESSAGE: usize = 8 << 20;
@@ -83,6 +83,11 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// Largest message, in bytes, sent or accepted (one-way messages and gossip payloads).
     pub max_message: usize,
+    /// Run as a relay (`cloison-bootstrap`): the gate is *open* (any Ed25519 peer may connect
+    /// and introduce itself; the allowlist then names the *authorized* peers, and removing one
+    /// still closes its connections), and the circuit-relay v2 server runs, handing out
+    /// reservations and circuits only to authorized peers. Devices leave it false.
+    pub relay_server: bool,
 }
 
 impl Default for NetConfig {
@@ -97,6 +102,7 @@ impl Default for NetConfig {
             mdns: true,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
+            relay_server: false,
         }
     }
 }
@@ -320,6 +326,7 @@ enum Command {
     Peers(oneshot::Sender<Result<Vec<DeviceId>, NetError>>),
     Stats(oneshot::Sender<Result<NetStats, NetError>>),
     Shutdown(oneshot::Sender<Result<(), NetError>>),
+    Disconnect(DeviceId, oneshot::Sender<Result<(), NetError>>),
 }
 
 /// The network of one device.
@@ -454,6 +461,12 @@ impl NetHandle {
     /// Counters of refused and dropped input.
     pub async fn stats(&self) -> Result<NetStats, NetError> {
         self.ask(Command::Stats).await
+    }
+
+    /// Closes every connection to a peer now (a relay refusing a peer that introduced itself
+    /// badly). It may connect again; the caller decides again.
+    pub async fn disconnect(&self, peer: DeviceId) -> Result<(), NetError> {
+        self.ask(|r| Command::Disconnect(peer, r)).await
     }
 
     /// Stops the task and closes every connection; returns once the swarm is dropped.

@@ -24,6 +24,7 @@ pub mod enrol_offline;
 mod error;
 mod files;
 mod org;
+mod relays;
 mod settle;
 mod workspaces;
 

@@ -334,6 +334,19 @@ impl Store {
         Ok(out)
     }
 
+    /// Blocks stored and the sum of their lengths (the relay's quota accounting).
+    pub fn block_usage(&self) -> Result<(u64, u64), StoreError> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(BLOCKS)?;
+        let (mut n, mut bytes) = (0u64, 0u64);
+        for row in t.iter()? {
+            let (_, _, len) = row?.1.value();
+            n += 1;
+            bytes += u64::from(len);
+        }
+        Ok((n, bytes))
+    }
+
     /// Remembers an address to dial at start. Returns false (and keeps nothing) for an address
     /// over [`MAX_DIAL_ADDR`] bytes or once [`MAX_DIAL`] are kept.
     pub fn add_dial(&self, addr: &str, now_ms: u64) -> Result<bool, StoreError> {

@@ -1,0 +1,189 @@
+//! One organization served by the relay: its keyless engine and its store, opened and
+//! rebuilt at start, and the drain of the engine's events into the store ([`settle`]). Also the
+//! relay's identity file.
+//!
+//! Invariants: admitted items and blocks are written before the caller sends anything (the
+//! caller settles, then transmits); a stored item that no longer passes admission on load is
+//! logged and left out, never trusted.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::server::{IDENTITY_FILE, RelayError, io_err};
+use super::storage::{RelayStorage, Usage};
+use crate::node::now_ms;
+use crate::store::{Store, StoreError};
+use crate::sync::{Config, DocId, Engine, Event, Replica};
+use crate::trust::keys::DeviceKeys;
+use crate::trust::{DeviceId, EntryId, OrgId, OrgLog};
+use crate::workspace::{EnvelopeId, WorkspaceId};
+
+/// One organization served.
+pub(super) struct Served {
+    pub(super) engine: Engine,
+    pub(super) store: Store,
+    pub(super) usage: Usage,
+}
+
+/// Loads the relay's identity, or creates it (mode 0600, written atomically).
+pub fn identity(dir: &Path) -> Result<DeviceKeys, RelayError> {
+    let path = dir.join(IDENTITY_FILE);
+    if path.exists() {
+        let b = std::fs::read(&path).map_err(io_err(&path))?;
+        let (Some(s), Some(x)) = (
+            b.get(..32).and_then(|s| <[u8; 32]>::try_from(s).ok()),
+            b.get(32..64).and_then(|s| <[u8; 32]>::try_from(s).ok()),
+        ) else {
+            return Err(RelayError::Identity(path));
+        };
+        if b.len() != 64 {
+            return Err(RelayError::Identity(path));
+        }
+        return Ok(DeviceKeys::from_secrets(&s, &x));
+    }
+    let keys = DeviceKeys::generate(&mut rand::rng());
+    let (s, x) = keys.secrets();
+    let mut bytes = zeroize::Zeroizing::new(Vec::with_capacity(64));
+    bytes.extend_from_slice(&*s);
+    bytes.extend_from_slice(&*x);
+    let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        f.write_all(&bytes).map_err(io_err(&tmp))?;
+        f.sync_all().map_err(io_err(&tmp))?;
+    }
+    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    Ok(keys)
+}
+
+pub(super) fn org_dir(data: &Path, org: &OrgId) -> PathBuf {
+    data.join("orgs").join(hex::encode(org.0))
+}
+
+/// Opens a served organization's store and rebuilds its engine.
+pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served, RelayError> {
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let store = Store::open(&dir.join("store.redb"))?;
+    RelayStorage::set_org(&store, org)?;
+    let mut log = OrgLog::new(org);
+    let report = log.ingest(store.load_log()?);
+    if !report.rejected.is_empty() {
+        tracing::warn!(org = %hex::encode(&org.0[..6]), refused = report.rejected.len(), "stored entries refused on load");
+    }
+    let mut replica = Replica {
+        org: Arc::new(log),
+        workspaces: BTreeMap::new(),
+    };
+    let mut usage = Usage::default();
+    for w in RelayStorage::workspaces(&store)? {
+        let envs = RelayStorage::load_workspace(&store, w)?;
+        usage.envelopes += envs.len() as u64;
+        usage.bytes += envs.iter().map(|e| e.len() as u64).sum::<u64>();
+        let r = replica.ingest(DocId::Workspace(w), envs);
+        if !r.refused.is_empty() {
+            tracing::warn!(workspace = %w, refused = r.refused.len(), "stored envelopes refused on load");
+        }
+    }
+    let (blocks, bytes) = store.block_usage()?;
+    usage.blocks = blocks;
+    usage.bytes += bytes;
+    let cfg = Config {
+        relay: true,
+        ..Config::device(me)
+    };
+    Ok(Served {
+        engine: Engine::new(cfg, replica, now_ms()),
+        store,
+        usage,
+    })
+}
+
+/// Drains an engine's events: persists admitted items and received blocks, answers block
+/// requests. Returns the peers the engine cut off.
+pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
+    let mut cut = Vec::new();
+    for _ in 0..16 {
+        let mut org_ids: Vec<[u8; 32]> = Vec::new();
+        let mut ws_ids: BTreeMap<WorkspaceId, Vec<[u8; 32]>> = BTreeMap::new();
+        let mut blocks: Vec<([u8; 32], Vec<u8>)> = Vec::new();
+        let mut requests = Vec::new();
+        let mut any = false;
+        while let Some(ev) = s.engine.poll_event() {
+            any = true;
+            match ev {
+                Event::Admitted {
+                    doc: DocId::Org,
+                    ids,
+                } => org_ids.extend(ids),
+                Event::Admitted {
+                    doc: DocId::Workspace(w),
+                    ids,
+                } => ws_ids.entry(w).or_default().extend(ids),
+                Event::Refused { peer, id, reason } => {
+                    tracing::warn!(peer = %peer.short(), item = %hex::encode(&id[..6]), reason, "item refused");
+                }
+                Event::BadMessage { peer, error } => {
+                    tracing::warn!(peer = %peer.short(), %error, "undecodable message");
+                }
+                Event::BlockRequested { peer, doc, ids } => requests.push((peer, doc, ids)),
+                Event::BlockReceived { id, bytes, .. } => blocks.push((id, bytes)),
+                Event::Disconnect { peer } => cut.push(peer),
+            }
+        }
+        if !any {
+            break;
+        }
+        if !org_ids.is_empty() {
+            let log = &s.engine.replica().org;
+            let entries: Vec<_> = org_ids
+                .iter()
+                .filter_map(|id| log.get(&EntryId(*id)))
+                .collect();
+            RelayStorage::put_log_entries(&s.store, &entries)?;
+        }
+        for (w, ids) in &ws_ids {
+            let Some(log) = s.engine.replica().workspaces.get(w) else {
+                continue;
+            };
+            let envs: Vec<_> = ids
+                .iter()
+                .filter_map(|id| log.get(&EnvelopeId(*id)))
+                .collect();
+            let n = RelayStorage::put_envelopes(&s.store, *w, &envs)?;
+            s.usage.envelopes += n as u64;
+            if n > 0 {
+                s.usage.bytes += envs.iter().map(|e| e.bytes().len() as u64).sum::<u64>();
+            }
+        }
+        if !blocks.is_empty() {
+            let refs: Vec<(&[u8; 32], &[u8])> =
+                blocks.iter().map(|(id, b)| (id, b.as_slice())).collect();
+            let n = RelayStorage::put_blocks(&s.store, &refs)?;
+            s.usage.blocks += n as u64;
+            if n > 0 {
+                s.usage.bytes += blocks.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+            }
+        }
+        for (peer, doc, ids) in requests {
+            let mut found = Vec::new();
+            let mut missing = Vec::new();
+            for id in ids {
+                match RelayStorage::block(&s.store, &id)? {
+                    Some(b) => found.push((id, b)),
+                    None => missing.push(id),
+                }
+            }
+            s.engine.provide_blocks(peer, doc, found, missing);
+        }
+    }
+    Ok(cut)
+}

@@ -1,0 +1,592 @@
+//! The blind relay end to end: a real `cloison-bootstrap run` and real `cloison run` daemons on
+//! 127.0.0.1. Devices that are never online together sync through the relay alone,
+//! byte-identical, both ways; the relay's data directory and log hold none of the plaintext;
+//! non-members, revoked devices and devices of organizations that did not authorize the relay
+//! are refused; a `kill -9` of the relay mid-upload loses nothing it had stored; two devices
+//! that only know the relay's address connect through circuit relay v2 and sync live.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use cloison_node::keystore::{KdfParams, Keystore};
+use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
+use cloison_node::node::Node;
+use cloison_node::relay::wire::{Refusal, RelayMsg};
+use cloison_node::trust::{DeviceId, DeviceKeys, Profile};
+use cloison_tests::{PASSPHRASE, TestHome, bin, wait_until};
+
+const WAIT: Duration = Duration::from_secs(90);
+const ORG: &str = "Clinique-canary-org";
+const WS: &str = "Dossiers-canary-ws";
+
+/// A running `cloison-bootstrap run` on 127.0.0.1.
+struct Relay {
+    child: Option<Child>,
+    addr: String,
+    data: PathBuf,
+}
+
+impl Relay {
+    /// Starts the relay on `data`, its log appended to `log`.
+    fn start(data: &Path, log: &Path) -> Relay {
+        Relay::start_on(data, log, "/ip4/127.0.0.1/tcp/0", &[])
+    }
+
+    /// Starts the relay again on the TCP port `self` listened on.
+    fn restart(&self, log: &Path) -> Relay {
+        let port = self.addr.split('/').nth(4).unwrap_or("0");
+        Relay::start_on(&self.data, log, &format!("/ip4/127.0.0.1/tcp/{port}"), &[])
+    }
+
+    fn start_on(data: &Path, log: &Path, listen: &str, extra: &[&str]) -> Relay {
+        let logf = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        let mut child = Command::new(bin("cloison-bootstrap"))
+            .args(["run", "--listen", listen, "--data"])
+            .arg(data)
+            .args(extra)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(logf)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut addr = String::new();
+        if let Some(Ok(line)) = BufReader::new(stdout).lines().next()
+            && let Some(a) = line.strip_prefix("listening on ")
+        {
+            addr = a.to_owned();
+        }
+        assert!(addr.contains("/p2p/"), "relay did not print its address");
+        Relay {
+            child: Some(child),
+            addr,
+            data: data.to_owned(),
+        }
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = Command::new(bin("cloison-bootstrap"))
+            .args(["status", "--json", "--data"])
+            .arg(&self.data)
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or_default()
+    }
+
+    /// `(envelopes, blocks)` stored for the first organization.
+    fn stored(&self) -> (u64, u64) {
+        let s = self.status();
+        let o = &s["organizations"][0];
+        (
+            o["envelopes"].as_u64().unwrap_or(0),
+            o["blocks"].as_u64().unwrap_or(0),
+        )
+    }
+
+    fn connected(&self) -> u64 {
+        let s = self.status();
+        s["organizations"][0]["devices_connected"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An organization that authorizes `relay`: the admin (`cloison init`, `cloison relay add`)
+/// then users provisioned by the admin's device (so they know the relay from their log).
+fn org_with_relay(names: &[&str], relay: &str) -> Vec<TestHome> {
+    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
+    let first = names[0];
+    homes[0]
+        .run(&[
+            "init",
+            "--org",
+            ORG,
+            "--user",
+            first,
+            "--email",
+            &format!("{first}@clinique.example"),
+            "--device",
+            &format!("{first}-dev"),
+        ])
+        .success();
+    homes[0].run(&["relay", "add", relay]).success();
+    let list = homes[0].run(&["relay", "list", "--json"]).json();
+    assert_eq!(list["relays"].as_array().map(Vec::len), Some(1), "{list}");
+    let mut admin = Node::open(homes[0].path(), PASSPHRASE.as_bytes()).unwrap();
+    for (i, n) in names[1..].iter().enumerate() {
+        admin
+            .provision_user(
+                homes[i + 1].path(),
+                PASSPHRASE.as_bytes(),
+                KdfParams::TEST_ONLY,
+                n,
+                &format!("{n}@clinique.example"),
+                &format!("{n}-dev"),
+                Profile::Standard,
+            )
+            .unwrap();
+    }
+    homes
+}
+
+fn ls(home: &TestHome, path: &str) -> BTreeMap<String, String> {
+    let r = home.run(&["ls", WS, path, "--json"]);
+    if !r.ok {
+        return BTreeMap::new();
+    }
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+    v["entries"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap_or_default().to_owned(),
+                        e["hash"].as_str().unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `(envelopes, blocks)` a device holds.
+fn held(home: &TestHome) -> (u64, u64) {
+    let s = home.run(&["status", "--json"]).json();
+    let envs = s["workspaces"].as_array().map_or(0, |a| {
+        a.iter().filter_map(|w| w["envelopes"].as_u64()).sum()
+    });
+    (envs, s["blocks_stored"].as_u64().unwrap_or(0))
+}
+
+/// `n` files with canary names and contents under `dir`.
+fn canary_files(dir: &Path, prefix: &str, n: usize) -> Vec<String> {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut canaries = Vec::new();
+    for i in 0..n {
+        let name = format!("{prefix}-canary-file-{i:03}.txt");
+        let text = format!("{prefix} secret canary content number {i:03} ");
+        let mut body = text.repeat(1 + i * 37 % 300).into_bytes();
+        let mut noise = vec![0u8; 512 + i * 97];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut noise);
+        body.extend(noise);
+        std::fs::write(dir.join(&name), body).unwrap();
+        canaries.push(name);
+        canaries.push(text.trim().to_owned());
+    }
+    canaries
+}
+
+fn same_tree(a: &Path, b: &Path) {
+    let mut names: Vec<_> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    names.sort();
+    assert!(!names.is_empty());
+    for n in names {
+        assert_eq!(
+            std::fs::read(a.join(&n)).unwrap(),
+            std::fs::read(b.join(&n)).unwrap(),
+            "{n:?} differs"
+        );
+    }
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            files_under(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A writes, stops; B starts and reads: through the relay alone.
+fn hand_over(
+    relay: &Relay,
+    from: &TestHome,
+    to: &TestHome,
+    prefix: &str,
+    first: bool,
+) -> Vec<String> {
+    let a = from.start(&[]);
+    wait_until("the writer is welcomed by the relay", WAIT, || {
+        relay.connected() == 1
+    });
+    if first {
+        from.run(&["workspace", "create", WS]).success();
+        from.run(&[
+            "workspace",
+            "share",
+            WS,
+            "bertrand-canary@clinique.example",
+            "--role",
+            "contributor",
+        ])
+        .success();
+    }
+    let src = from.path().join(format!("{prefix}-src"));
+    let canaries = canary_files(&src, prefix, 50);
+    from.run(&["put", WS, src.to_str().unwrap(), prefix])
+        .success();
+    let want = ls(from, prefix);
+    assert_eq!(want.len(), 50);
+    let mine = held(from);
+    wait_until("the relay holds everything the writer holds", WAIT, || {
+        relay.stored() == mine
+    });
+    a.stop();
+    wait_until("the writer left the relay", WAIT, || relay.connected() == 0);
+    let b = to.start(&[]);
+    wait_until("the reader lists every file", WAIT, || {
+        ls(to, prefix) == want
+    });
+    let out = to.path().join(format!("{prefix}-got"));
+    to.run(&["get", WS, prefix, out.to_str().unwrap(), "--wait", "60"])
+        .success();
+    same_tree(&src, &out);
+    b.stop();
+    wait_until("the reader left the relay", WAIT, || relay.connected() == 0);
+    canaries
+}
+
+#[test]
+fn devices_never_online_together_sync_through_the_relay_which_learns_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("relay.log");
+    let relay = Relay::start(data.path(), &log);
+    let t = org_with_relay(&["annabelle-canary", "bertrand-canary"], &relay.addr);
+    let mut canaries = hand_over(&relay, &t[0], &t[1], "forth", true);
+    canaries.extend(hand_over(&relay, &t[1], &t[0], "back", false));
+    let s = relay.status();
+    assert_eq!(s["organizations"].as_array().map(Vec::len), Some(1), "{s}");
+    // Nothing to read: names, e-mails, the organization's and the workspace's names, file
+    // names and contents appear nowhere in the relay's files or its log.
+    canaries.extend(
+        [
+            ORG,
+            WS,
+            "annabelle-canary",
+            "bertrand-canary",
+            "clinique.example",
+        ]
+        .map(String::from),
+    );
+    let mut files = vec![log];
+    files_under(data.path(), &mut files);
+    assert!(files.len() > 3, "{files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for c in &canaries {
+            assert!(
+                !contains(&bytes, c.as_bytes()),
+                "{c:?} found in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+/// A raw libp2p client with `keys` that introduces itself to the relay with `entries` and
+/// returns the relay's answer.
+async fn introduce(
+    keys: &DeviceKeys,
+    relay: &str,
+    org: [u8; 32],
+    entries: Vec<Vec<u8>>,
+) -> RelayMsg {
+    let relay_id = addr_peer(&relay.parse().unwrap()).unwrap();
+    let (h, mut rx) = Net::start(keys, NetConfig::loopback()).unwrap();
+    h.set_allowed([relay_id].into()).await.unwrap();
+    h.dial(relay.parse().unwrap()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        match ev {
+            NetEvent::Connected(p) if p == relay_id => {
+                let m = RelayMsg::Intro {
+                    org,
+                    entries: entries.clone(),
+                };
+                h.send(relay_id, m.encode()).await.unwrap();
+            }
+            NetEvent::Message { from, bytes } if from == relay_id => {
+                if let Ok(m) = RelayMsg::decode(&bytes) {
+                    let _ = h.shutdown().await;
+                    return m;
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn org_log(home: &TestHome) -> ([u8; 32], Vec<Vec<u8>>, DeviceKeys) {
+    let n = Node::open(home.path(), PASSPHRASE.as_bytes()).unwrap();
+    let keys = Keystore::open(&home.path().join("keys.cloison"), PASSPHRASE.as_bytes())
+        .unwrap()
+        .device();
+    (n.state().org.0, n.log_entry_bytes(), keys)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_revoked_devices_and_other_organizations_are_refused() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let (org, entries, ann_keys) = org_log(&t[0]);
+    let (_, _, ben_keys) = org_log(&t[1]);
+    // A member is welcomed; the organization is now served.
+    assert_eq!(
+        introduce(&ann_keys, &relay.addr, org, entries.clone()).await,
+        RelayMsg::Welcome
+    );
+    // A stranger with the organization's (public) log.
+    let stranger = DeviceKeys::generate(&mut rand::rng());
+    assert_eq!(
+        introduce(&stranger, &relay.addr, org, entries.clone()).await,
+        RelayMsg::Refused {
+            reason: Refusal::NotActive
+        }
+    );
+    // Ann and Ben are connected to the relay; Ann revokes Ben: the relay cuts him off.
+    let a = t[0].start(&[]);
+    let b = t[1].start(&[]);
+    wait_until("both devices are welcomed", WAIT, || relay.connected() == 2);
+    let ben: DeviceId = ben_keys.id();
+    t[0].run(&["revoke", "device", &ben.to_string()]).success();
+    wait_until("the relay has cut Ben off", WAIT, || relay.connected() == 1);
+    b.stop();
+    // Ben introduces himself with the log he had before his revocation: refused.
+    assert_eq!(
+        introduce(&ben_keys, &relay.addr, org, entries.clone()).await,
+        RelayMsg::Refused {
+            reason: Refusal::NotActive
+        }
+    );
+    a.stop();
+    // An organization that never authorized this relay.
+    let other = TestHome::new();
+    other
+        .run(&[
+            "init",
+            "--org",
+            "Other",
+            "--user",
+            "zed",
+            "--email",
+            "z@o.example",
+            "--device",
+            "z",
+        ])
+        .success();
+    let (org2, entries2, zed_keys) = org_log(&other);
+    assert_eq!(
+        introduce(&zed_keys, &relay.addr, org2, entries2).await,
+        RelayMsg::Refused {
+            reason: Refusal::NotAuthorized
+        }
+    );
+    let s = relay.status();
+    // The stranger, Ben's raw client, and Ben's daemon each time it came back.
+    assert!(s["refused"]["device_not_active"].as_u64() >= Some(2), "{s}");
+    assert_eq!(s["refused"]["relay_not_authorized"], 1, "{s}");
+    assert_eq!(s["organizations"].as_array().map(Vec::len), Some(1), "{s}");
+    // Nothing was stored for the organization that did not authorize the relay.
+    let dirs = std::fs::read_dir(data.path().join("orgs")).unwrap().count();
+    assert_eq!(dirs, 1);
+}
+
+#[test]
+fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("relay.log");
+    let mut relay = Relay::start(data.path(), &log);
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let a = t[0].start(&[]);
+    wait_until("A is welcomed", WAIT, || relay.connected() == 1);
+    t[0].run(&["workspace", "create", WS]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
+    let src = t[0].path().join("big");
+    std::fs::create_dir_all(&src).unwrap();
+    for i in 0..24 {
+        let mut b = vec![0u8; 2 << 20];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
+        std::fs::write(src.join(format!("f{i:02}.bin")), b).unwrap();
+    }
+    t[0].run(&["put", WS, src.to_str().unwrap(), "big"])
+        .success();
+    let mine = held(&t[0]);
+    wait_until("the relay stored part of the upload", WAIT, || {
+        relay.stored().1 > 0
+    });
+    let before = relay.stored();
+    relay.kill();
+    eprintln!("relay killed holding {before:?} of {mine:?} (envelopes, blocks)");
+    assert!(before.1 < mine.1 || before == mine);
+    let relay = relay.restart(&log);
+    let after = relay.stored();
+    assert!(
+        after.0 >= before.0 && after.1 >= before.1,
+        "lost: {before:?} -> {after:?}"
+    );
+    wait_until("A is back with the relay", WAIT, || relay.connected() == 1);
+    wait_until("the relay completes the upload", WAIT, || {
+        relay.stored() == mine
+    });
+    a.stop();
+    let b = t[1].start(&[]);
+    let out = t[1].path().join("got");
+    wait_until("B lists the files", WAIT, || ls(&t[1], "big").len() == 24);
+    t[1].run(&["get", WS, "big", out.to_str().unwrap(), "--wait", "60"])
+        .success();
+    same_tree(&src, &out);
+    b.stop();
+}
+
+fn peer_connected(home: &TestHome, device: &str) -> bool {
+    let v = home.run(&["peers", "--json"]).json();
+    v["peers"].as_array().is_some_and(|a| {
+        a.iter()
+            .any(|p| p["state"] == "connected" && p["device"] == device)
+    })
+}
+
+fn device_of(home: &TestHome) -> String {
+    let v = home.run(&["org", "show", "--json"]).json();
+    v["this_device"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay_log = logs.path().join("relay.log");
+    let relay = Relay::start(data.path(), &relay_log);
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let (da, db) = (device_of(&t[0]), device_of(&t[1]));
+    // Neither daemon is given the other's address; each only learns the relay from its log.
+    let a = t[0].start(&[]);
+    let b = t[1].start(&[]);
+    wait_until("A and B are connected to each other", WAIT, || {
+        peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
+    });
+    t[0].run(&["workspace", "create", WS]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
+    let src = t[0].path().join("live.txt");
+    std::fs::write(&src, b"written while both are online").unwrap();
+    t[0].run(&["put", WS, src.to_str().unwrap(), "live.txt"])
+        .success();
+    wait_until("B lists the file", WAIT, || {
+        ls(&t[1], "").contains_key("live.txt")
+    });
+    let out = t[1].path().join("live.got");
+    t[1].run(&["get", WS, "live.txt", out.to_str().unwrap(), "--wait", "60"])
+        .success();
+    assert_eq!(
+        std::fs::read(out).unwrap(),
+        b"written while both are online"
+    );
+    let log = t[0].log();
+    assert!(log.contains("listening through the relay"), "{log}");
+    // The devices' connection is a circuit through the relay (relay v2).
+    let rlog = std::fs::read_to_string(&relay_log).unwrap_or_default();
+    assert!(rlog.contains("relay: circuit opened"), "{rlog}");
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn a_full_quota_is_a_typed_error_and_nothing_accepted_is_dropped() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("relay.log");
+    let relay = Relay::start_on(
+        data.path(),
+        &log,
+        "/ip4/127.0.0.1/tcp/0",
+        &["--quota-envelopes", "3"],
+    );
+    let t = org_with_relay(&["ann"], &relay.addr);
+    let a = t[0].start(&[]);
+    wait_until("A is welcomed", WAIT, || relay.connected() == 1);
+    t[0].run(&["workspace", "create", WS]).success();
+    for i in 0..4 {
+        let f = t[0].path().join(format!("n{i}.txt"));
+        std::fs::write(&f, format!("note {i}")).unwrap();
+        t[0].run(&["put", WS, f.to_str().unwrap(), &format!("n{i}.txt")])
+            .success();
+    }
+    wait_until("the relay refuses past its quota", WAIT, || {
+        relay.status()["quota_refusals"].as_u64().unwrap_or(0) > 0
+    });
+    // The device is told, with the quota's name and figures.
+    wait_until("A shows the relay's quota error", WAIT, || {
+        let v = t[0].run(&["peers", "--json"]).json();
+        v["peers"].as_array().is_some_and(|a| {
+            a.iter().any(|p| {
+                p["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("quota reached (Envelopes"))
+            })
+        })
+    });
+    let (kept, _) = relay.stored();
+    assert!(kept >= 3, "{kept}");
+    a.stop();
+    // What was accepted is still there after a restart.
+    drop(relay);
+    let relay = Relay::start_on(data.path(), &log, "/ip4/127.0.0.1/tcp/0", &[]);
+    assert_eq!(relay.stored().0, kept);
+}
