@@ -21,6 +21,7 @@ mod directory;
 mod docs;
 mod error;
 mod files;
+pub mod folder;
 mod org;
 mod settle;
 mod workspaces;
