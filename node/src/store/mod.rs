@@ -13,17 +13,20 @@
 //!   received) in the append-only pack files of `blocks/` beside the database (`packs`: why,
 //!   and their invariants); the id is BLAKE3 of the bytes, checked on write and on every read;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
-//!   `cloison connect` targets, kept across restarts).
+//!   `cloison connect` targets, kept across restarts);
+//! - `mirrors`, `mirror_base`: folder mirrors and their last-synced state (module `mirrors`).
 //!
 //! Invariants: only entries that [`crate::trust::OrgLog`] admitted are written, so the store never
 //! holds an unverified entry; every write is one redb transaction (all or nothing, durable on
 //! commit); every table is created at open so reads never meet `TableDoesNotExist`; bytes read back
 //! are still treated as hostile (the log re-verifies them on load).
 
+mod mirrors;
 mod packs;
 
 use std::path::Path;
 
+pub use mirrors::MirrorRecord;
 pub use packs::{Loc, PackError, Packs};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -100,6 +103,7 @@ impl Store {
             tx.open_table(WS_BY_TIME)?;
             tx.open_table(BLOCKS)?;
             tx.open_table(DIAL)?;
+            mirrors::create_tables(&tx)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
             match schema.as_deref() {
                 None => {

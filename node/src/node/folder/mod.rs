@@ -5,4 +5,12 @@
 //! that never clobber a change that arrived meanwhile), `round` (one reconciliation round on a
 //! [`Node`](super::Node)).
 
+pub mod apply;
 pub mod plan;
+mod round;
+pub mod scan;
+
+pub use round::{Mirror, RoundReport};
+
+#[cfg(test)]
+mod tests;

@@ -18,7 +18,7 @@
 //! - Edit beats delete on either side. A folder is not deleted while anything under it survives.
 //! - Read-only (READER): nothing that would change the workspace is planned; such local changes
 //!   are reported as [`Action::Refused`] and left alone.
-//! - Order of the output: moves, local/remote folder creations (parents first), conflict copies,
+//! - Order of the output: moves, conflict copies, local/remote folder creations (parents first),
 //!   uploads and downloads (path order), deletions (children first), then base bookkeeping.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -46,8 +46,8 @@ pub struct LocalEntry {
     pub kind: EntryKind,
     /// Size in bytes (files).
     pub size: u64,
-    /// Modification time, unix ms.
-    pub mtime_ms: i64,
+    /// Modification time, unix ns.
+    pub mtime_ns: i64,
     /// Inode (file id); 0 when unknown.
     pub inode: u64,
     /// Content hash (files).
@@ -78,8 +78,8 @@ pub struct BaseEntry {
     pub hash: Hash,
     /// Local size.
     pub size: u64,
-    /// Local modification time, unix ms.
-    pub mtime_ms: i64,
+    /// Local modification time, unix ns.
+    pub mtime_ns: i64,
     /// Local inode.
     pub inode: u64,
 }
@@ -93,6 +93,8 @@ pub enum Action {
         from: String,
         /// New local path.
         to: String,
+        /// The last-synced path whose state (and subtree) moves to `to` with it.
+        base: String,
     },
     /// Move entry `id` from `from` to `to` in the workspace (moved on disk).
     RemoteMove {
@@ -182,12 +184,13 @@ pub struct States {
 }
 
 /// True if `path` is `dir` or inside it.
-fn under(path: &str, dir: &str) -> bool {
-    path == dir || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
+pub fn under(path: &str, dir: &str) -> bool {
+    path == dir
+        || (path.len() > dir.len() && path.starts_with(dir) && path.as_bytes()[dir.len()] == b'/')
 }
 
 /// Re-keys every path under `from` to the same place under `to`.
-fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
+pub fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
     let moved: Vec<String> = map.keys().filter(|k| under(k, from)).cloned().collect();
     let mut taken = Vec::with_capacity(moved.len());
     for k in moved {
@@ -221,7 +224,7 @@ fn base_of(l: &LocalEntry, r: &RemoteEntry) -> BaseEntry {
         kind: r.kind,
         hash: r.hash,
         size: l.size,
-        mtime_ms: l.mtime_ms,
+        mtime_ns: l.mtime_ns,
         inode: l.inode,
     }
 }
@@ -266,6 +269,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                         out.push(Action::LocalMove {
                             from: to.clone(),
                             to: r.clone(),
+                            base: p.clone(),
                         });
                         rekey(&mut s.local, &to, &r);
                         rekey(&mut s.base, &p, &r);
@@ -284,6 +288,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
             out.push(Action::LocalMove {
                 from: p.clone(),
                 to: r.clone(),
+                base: p.clone(),
             });
             rekey(&mut s.local, &p, &r);
             rekey(&mut s.base, &p, &r);
@@ -315,7 +320,10 @@ pub fn plan(states: &States, read_only: bool) -> Vec<Action> {
         let r = s.remote.get(p);
         let b = s.base.get(p);
         let keeps_child = survives
-            .range::<String, _>((std::ops::Bound::Excluded(p.clone()), std::ops::Bound::Unbounded))
+            .range::<String, _>((
+                std::ops::Bound::Excluded(p.clone()),
+                std::ops::Bound::Unbounded,
+            ))
             .next()
             .is_some_and(|c| under(c, p));
         let path = p.clone();
@@ -330,19 +338,22 @@ pub fn plan(states: &States, read_only: bool) -> Vec<Action> {
                         books.push(Action::Record { path, base: nb });
                     }
                 } else if lc && !rc {
-                    if read_only {
+                    if read_only && l.kind == r.kind {
                         books.push(Action::Refused { path });
                     } else if l.kind == r.kind {
-                        transfers.push(Action::Upload { path, id: Some(r.id) });
+                        transfers.push(Action::Upload {
+                            path,
+                            id: Some(r.id),
+                        });
                     } else {
                         copies.push(Action::ConflictCopy { path: path.clone() });
-                        transfers.push(download(path, r, None));
+                        route(&mut mkdirs, &mut transfers, download(path, r, None));
                     }
                 } else if !lc && rc && l.kind == r.kind {
-                    transfers.push(download(path, r, Some(*b)));
+                    route(&mut mkdirs, &mut transfers, download(path, r, Some(*b)));
                 } else {
                     copies.push(Action::ConflictCopy { path: path.clone() });
-                    transfers.push(download(path, r, None));
+                    route(&mut mkdirs, &mut transfers, download(path, r, None));
                 }
             }
             (Some(l), Some(r), None) => {
@@ -354,7 +365,7 @@ pub fn plan(states: &States, read_only: bool) -> Vec<Action> {
                     });
                 } else {
                     copies.push(Action::ConflictCopy { path: path.clone() });
-                    transfers.push(download(path, r, None));
+                    route(&mut mkdirs, &mut transfers, download(path, r, None));
                 }
             }
             (Some(l), None, Some(b)) => {
@@ -389,12 +400,27 @@ pub fn plan(states: &States, read_only: bool) -> Vec<Action> {
             survives.insert(p.clone());
         }
     }
+    // A local folder renamed aside takes its content with it: the next round plans that.
+    let aside: Vec<String> = copies
+        .iter()
+        .map(|a| action_path(a).to_owned())
+        .filter(|p| s.local.get(p).is_some_and(|l| l.kind == EntryKind::Folder))
+        .collect();
+    if !aside.is_empty() {
+        let inside = |a: &Action| {
+            let p = action_path(a);
+            aside.iter().any(|d| p != d && under(p, d))
+        };
+        for list in [&mut mkdirs, &mut transfers, &mut deletes, &mut books] {
+            list.retain(|a| !inside(a));
+        }
+    }
     mkdirs.sort_by(|a, b| action_path(a).cmp(action_path(b)));
     copies.reverse();
     transfers.reverse();
     let mut out = moves;
-    out.extend(mkdirs);
     out.extend(copies);
+    out.extend(mkdirs);
     out.extend(transfers);
     out.extend(deletes);
     out.extend(books);
@@ -412,11 +438,16 @@ fn download(path: String, r: &RemoteEntry, expect: Option<BaseEntry>) -> Action 
     }
 }
 
-fn fetch(mkdirs: &mut Vec<Action>, transfers: &mut Vec<Action>, path: String, r: &RemoteEntry) {
-    match download(path, r, None) {
-        a @ Action::LocalMkdir { .. } => mkdirs.push(a),
+/// Folder creations go with the folder creations (parents first), the rest with the transfers.
+fn route(mkdirs: &mut Vec<Action>, transfers: &mut Vec<Action>, a: Action) {
+    match a {
+        Action::LocalMkdir { .. } | Action::RemoteMkdir { .. } => mkdirs.push(a),
         a => transfers.push(a),
     }
+}
+
+fn fetch(mkdirs: &mut Vec<Action>, transfers: &mut Vec<Action>, path: String, r: &RemoteEntry) {
+    route(mkdirs, transfers, download(path, r, None));
 }
 
 fn upload(

@@ -45,7 +45,7 @@ impl World {
                     let e = LocalEntry {
                         kind: *k,
                         size: u64::from(*c),
-                        mtime_ms: 0,
+                        mtime_ns: 0,
                         inode: *i,
                         hash: h(*c),
                     };
@@ -79,7 +79,7 @@ impl World {
             kind: r.0,
             hash: h(r.1),
             size: u64::from(l.1),
-            mtime_ms: 0,
+            mtime_ns: 0,
             inode: l.2,
         };
         self.base.insert(path.to_owned(), b);
@@ -90,33 +90,65 @@ impl World {
         p.is_empty() || map.get(p).is_some_and(|e| e.0 == EntryKind::Folder)
     }
 
+    fn local_parents(&mut self, path: &str) {
+        let p = parent_of(path);
+        if p.is_empty() || self.local.contains_key(p) {
+            return;
+        }
+        self.local_parents(p);
+        let i = self.fresh();
+        self.local.insert(p.to_owned(), (EntryKind::Folder, 0, i));
+    }
+
+    fn remote_parents(&mut self, path: &str) {
+        let p = parent_of(path);
+        if p.is_empty() || self.remote.contains_key(p) {
+            return;
+        }
+        self.remote_parents(p);
+        let id = self.id();
+        self.remote.insert(p.to_owned(), (EntryKind::Folder, 0, id));
+    }
+
     fn apply(&mut self, a: &Action) {
         match a {
-            Action::LocalMove { from, to } => {
+            Action::LocalMove { from, to, base } => {
                 assert!(self.local.contains_key(from), "{a:?}");
                 assert!(!self.local.contains_key(to), "{a:?} overwrites");
-                assert!(Self::parent_ok(&self.local, to), "{a:?}: no parent");
+                // Like the mirror: a move creates the missing parent folders.
+                self.local_parents(to);
                 rekey(&mut self.local, from, to);
+                rekey(&mut self.base, base, to);
             }
             Action::RemoteMove { id, from, to } => {
                 assert_eq!(self.remote.get(from).map(|e| e.2), Some(*id), "{a:?}");
                 assert!(!self.remote.contains_key(to), "{a:?} overwrites");
-                assert!(Self::parent_ok(&self.remote, to), "{a:?}: no parent");
+                self.remote_parents(to);
                 rekey(&mut self.remote, from, to);
                 rekey(&mut self.base, from, to);
             }
             Action::LocalMkdir { path, .. } => {
                 assert!(Self::parent_ok(&self.local, path), "{a:?}: no parent");
-                assert!(!self.local.contains_key(path), "{a:?} overwrites");
-                let i = self.fresh();
-                self.local.insert(path.clone(), (EntryKind::Folder, 0, i));
+                match self.local.get(path) {
+                    Some((EntryKind::Folder, ..)) => {}
+                    Some(_) => panic!("{a:?} overwrites"),
+                    None => {
+                        let i = self.fresh();
+                        self.local.insert(path.clone(), (EntryKind::Folder, 0, i));
+                    }
+                }
                 self.record(path);
             }
             Action::RemoteMkdir { path } => {
                 assert!(Self::parent_ok(&self.remote, path), "{a:?}: no parent");
-                assert!(!self.remote.contains_key(path), "{a:?} overwrites");
-                let id = self.id();
-                self.remote.insert(path.clone(), (EntryKind::Folder, 0, id));
+                match self.remote.get(path) {
+                    Some((EntryKind::Folder, ..)) => {}
+                    Some(_) => panic!("{a:?} overwrites"),
+                    None => {
+                        let id = self.id();
+                        self.remote.insert(path.clone(), (EntryKind::Folder, 0, id));
+                    }
+                }
                 self.record(path);
             }
             Action::ConflictCopy { path } => {
@@ -170,8 +202,12 @@ impl World {
             }
             Action::RemoteDelete { path, id } => {
                 assert_eq!(self.remote.get(path).map(|e| e.2), Some(*id), "{a:?}");
-                let gone: Vec<String> =
-                    self.remote.keys().filter(|k| under(k, path)).cloned().collect();
+                let gone: Vec<String> = self
+                    .remote
+                    .keys()
+                    .filter(|k| under(k, path))
+                    .cloned()
+                    .collect();
                 for g in gone {
                     self.remote.remove(&g);
                 }
@@ -187,7 +223,9 @@ impl World {
         }
     }
 
-    fn files(m: &BTreeMap<String, (EntryKind, u8, impl Copy)>) -> BTreeMap<String, (EntryKind, u8)> {
+    fn files(
+        m: &BTreeMap<String, (EntryKind, u8, impl Copy)>,
+    ) -> BTreeMap<String, (EntryKind, u8)> {
         m.iter().map(|(p, e)| (p.clone(), (e.0, e.1))).collect()
     }
 }
@@ -195,18 +233,34 @@ impl World {
 /// An edit on one side: the paths are picked from a small universe so that they collide.
 #[derive(Clone, Debug)]
 enum Op {
-    Write { path: usize, content: u8, new_inode: bool },
-    Mkdir { path: usize },
-    Delete { path: usize },
-    Move { from: usize, to: usize },
+    Write {
+        path: usize,
+        content: u8,
+        new_inode: bool,
+    },
+    Mkdir {
+        path: usize,
+    },
+    Delete {
+        path: usize,
+    },
+    Move {
+        from: usize,
+        to: usize,
+    },
 }
 
 const PATHS: [&str; 8] = ["a", "b", "a/x", "a/y", "b/x", "z", "a/c", "a/c/w"];
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        (0..PATHS.len(), 1u8..=250, any::<bool>())
-            .prop_map(|(path, content, new_inode)| Op::Write { path, content, new_inode }),
+        (0..PATHS.len(), 1u8..=250, any::<bool>()).prop_map(|(path, content, new_inode)| {
+            Op::Write {
+                path,
+                content,
+                new_inode,
+            }
+        }),
         (0..PATHS.len()).prop_map(|path| Op::Mkdir { path }),
         (0..PATHS.len()).prop_map(|path| Op::Delete { path }),
         (0..PATHS.len(), 0..PATHS.len()).prop_map(|(from, to)| Op::Move { from, to }),
@@ -256,7 +310,10 @@ fn edit<V: Copy>(
         }
         Op::Move { from, to } => {
             let (f, t) = (PATHS[*from], PATHS[*to]);
-            if map.contains_key(f) && !map.contains_key(t) && World::parent_ok(map, t) && !under(t, f)
+            if map.contains_key(f)
+                && !map.contains_key(t)
+                && World::parent_ok(map, t)
+                && !under(t, f)
             {
                 rekey(map, f, t);
             }
@@ -290,9 +347,12 @@ fn synced(ops: &[Op]) -> World {
 fn settle(w: &mut World, read_only: bool) -> usize {
     for round in 0..6 {
         let actions = plan(&w.states(), read_only);
-        let busy = actions
-            .iter()
-            .any(|a| !matches!(a, Action::Record { .. } | Action::Forget { .. } | Action::Refused { .. }));
+        let busy = actions.iter().any(|a| {
+            !matches!(
+                a,
+                Action::Record { .. } | Action::Forget { .. } | Action::Refused { .. }
+            )
+        });
         for a in &actions {
             w.apply(a);
         }
@@ -331,13 +391,15 @@ proptest! {
         }
         // What each side holds that the base did not: it must survive somewhere.
         let mut must_keep: Vec<u8> = Vec::new();
-        for (p, e) in &w.local {
-            if e.0 == EntryKind::File && w.base.get(p).is_none_or(|b| b.hash != h(e.1)) {
+        // (Contents written since the last sync: any content no base entry holds.)
+        let fresh = |c: u8| !w.base.values().any(|b| b.kind == EntryKind::File && b.hash == h(c));
+        for e in w.local.values() {
+            if e.0 == EntryKind::File && fresh(e.1) {
                 must_keep.push(e.1);
             }
         }
-        for (p, e) in &w.remote {
-            if e.0 == EntryKind::File && w.base.get(p).is_none_or(|b| b.hash != h(e.1)) {
+        for e in w.remote.values() {
+            if e.0 == EntryKind::File && fresh(e.1) {
                 must_keep.push(e.1);
             }
         }
