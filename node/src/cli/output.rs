@@ -93,6 +93,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Status(s) => serde_json::to_value(s)?,
             Response::Peers(p) => serde_json::json!({ "peers": p }),
             Response::Bundle(b) => serde_json::to_value(b)?,
+            Response::Mirrors(m) => serde_json::json!({ "mirrors": m }),
             Response::Message(m) => serde_json::json!({ "message": m }),
             Response::Done => serde_json::json!({}),
         };
@@ -122,6 +123,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
         Response::Restored(v) => format!("restored; current version {}\n", short(v)),
         Response::Status(s) => status_text(s),
         Response::Peers(p) => peers_table(p),
+        Response::Mirrors(m) => mirrors_text(m),
         Response::Bundle(b) => format!(
             "{} entries, {} envelopes, {} blocks{}; {} bytes; created by {} at {} (unix ms){}\n",
             b.entries,
@@ -275,4 +277,39 @@ pub fn peers_table(ps: &[PeerInfo]) -> String {
         );
     }
     out
+}
+
+/// `sync --list` as text.
+fn mirrors_text(m: &[cloison_node::control::MirrorInfo]) -> String {
+    if m.is_empty() {
+        return "no mirrors\n".into();
+    }
+    let mut t = String::new();
+    for x in m {
+        let state = match (x.running, x.read_only) {
+            (true, true) => "running, read-only",
+            (true, false) => "running",
+            (false, true) => "registered (no daemon), read-only",
+            (false, false) => "registered (no daemon)",
+        };
+        let r = &x.totals;
+        t += &format!(
+            "{} -> {}  [{state}]\n  {} up, {} down, {} moved, {} deleted, {} conflict(s), {} pending\n",
+            x.dir, x.name, r.uploaded, r.downloaded, r.moved, r.deleted, r.conflicts, r.pending
+        );
+        if !r.refused.is_empty() {
+            t += &format!(
+                "  {} local change(s) not uploaded (read-only), e.g. {}\n",
+                r.refused.len(),
+                r.refused[0]
+            );
+        }
+        for s in &r.skipped {
+            t += &format!("  skipped {s}\n");
+        }
+        for e in &r.errors {
+            t += &format!("  error: {e}\n");
+        }
+    }
+    t
 }

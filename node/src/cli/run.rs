@@ -29,6 +29,15 @@ pub fn run(cli: Cli) -> Result<()> {
             no_mdns,
         } => return daemon::run(&home, &listen, &peers, no_mdns),
         Command::Demo { keep } => return super::demo::run(keep),
+        Command::Sync {
+            ws: Some(ws),
+            dir: Some(dir),
+            foreground: true,
+            listen,
+            peers,
+            no_mdns,
+            ..
+        } => return daemon::foreground_mirror(&home, &ws, &dir, &listen, &peers, no_mdns),
         other => other,
     };
     let (req, json) = to_request(request)?;
@@ -150,6 +159,16 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
                 (Request::BundleInspect { file: abs(file)? }, json)
             }
         },
+        Command::Sync {
+            list: true, json, ..
+        } => (Request::SyncList, json),
+        Command::Sync { stop: Some(ws), .. } => (Request::SyncStop { ws }, false),
+        Command::Sync {
+            ws: Some(ws),
+            dir: Some(dir),
+            ..
+        } => (Request::SyncAdd { ws, dir: abs(dir)? }, false),
+        Command::Sync { .. } => bail!("sync needs WS and DIR, --list or --stop WS"),
         Command::Init { .. } | Command::Run { .. } | Command::Demo { .. } => {
             bail!("not a request")
         }

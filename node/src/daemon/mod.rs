@@ -13,6 +13,7 @@
 //! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
 //! network, remove the socket and close the store cleanly.
 
+mod mirrors;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,6 +75,7 @@ pub(crate) type Call = (Request, mpsc::Sender<Frame>);
 struct Daemon {
     node: Node,
     io: Io,
+    mirrors: mirrors::Mirrors,
 }
 
 /// Everything of the daemon but the node, so that a long request holding the node can still
@@ -93,8 +95,19 @@ struct Io {
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
 /// full listen addresses (`.../p2p/<peer id>`), when the control socket accepts requests.
 pub async fn run(
+    node: Node,
+    cfg: DaemonConfig,
+    ready: impl FnOnce(&[String]),
+) -> Result<(), DaemonError> {
+    run_mirroring(node, cfg, Vec::new(), ready).await
+}
+
+/// [`run`], also mirroring `extra` (workspace, directory) pairs that are not registered
+/// (`cloison sync --foreground`).
+pub async fn run_mirroring(
     mut node: Node,
     cfg: DaemonConfig,
+    extra: Vec<(crate::workspace::WorkspaceId, PathBuf)>,
     ready: impl FnOnce(&[String]),
 ) -> Result<(), DaemonError> {
     let sock = node.home().join(SOCKET);
@@ -121,6 +134,7 @@ pub async fn run(
             stop: false,
             next_tick: now_ms() + TICK_MS,
         },
+        mirrors: mirrors::Mirrors::new(),
     };
     d.io.sync_allowlist(&d.node).await;
     // Collect the listen addresses (one per configured address), briefly.
@@ -145,6 +159,7 @@ pub async fn run(
     }
     let (call_tx, mut calls) = mpsc::channel::<Call>(16);
     let server = tokio::spawn(server::serve(listener, call_tx));
+    d.mirrors.restore(&mut d.node, &extra);
     ready(&d.io.full_listen(&d.node));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|err| DaemonError::Socket {
@@ -159,7 +174,10 @@ pub async fn run(
             .map_or(MAX_TICK, |t| {
                 Duration::from_millis(t.saturating_sub(now_ms()))
             })
-            .min(MAX_TICK);
+            .min(MAX_TICK)
+            .min(d.mirrors.next_due().map_or(MAX_TICK, |t| {
+                t.saturating_duration_since(std::time::Instant::now())
+            }));
         tokio::select! {
             ev = d.io.events.recv() => {
                 let Some(ev) = ev else { break };
@@ -171,12 +189,14 @@ pub async fn run(
                     d.on_call(req, reply).await;
                 }
             }
+            Some(w) = d.mirrors.rx.recv() => d.mirrors.touched(w),
             _ = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
         d.io.timers(&mut d.node);
         d.io.turn(&mut d.node).await;
+        d.mirror_turn();
     }
     tracing::info!("shutting down");
     server.abort();
@@ -326,8 +346,11 @@ impl Daemon {
             Request::Peers => Ok(Response::Peers(self.peers())),
             Request::Status => self.status().await,
             Request::Connect { addr } => self.connect(&addr).await,
+            req @ (Request::SyncAdd { .. } | Request::SyncList | Request::SyncStop { .. }) => self
+                .mirror_call(&req)
+                .unwrap_or_else(|| Err(NodeError::Invalid("not a mirror request".into()))),
             other => {
-                let Daemon { node, io } = self;
+                let Daemon { node, io, .. } = self;
                 let progress_tx = reply.clone();
                 let mut last = std::time::Instant::now();
                 let rt = tokio::runtime::Handle::current();

@@ -60,6 +60,25 @@ pub struct RoundReport {
 }
 
 impl RoundReport {
+    /// Adds another round's counts to these totals (lists keep the latest round's, capped).
+    pub fn add(&mut self, r: &RoundReport) {
+        self.uploaded += r.uploaded;
+        self.downloaded += r.downloaded;
+        self.folders += r.folders;
+        self.moved += r.moved;
+        self.deleted += r.deleted;
+        self.conflicts += r.conflicts;
+        self.pending = r.pending;
+        self.new_blocks += r.new_blocks;
+        self.bytes_up += r.bytes_up;
+        self.bytes_down += r.bytes_down;
+        self.unsettled = r.unsettled;
+        const KEEP: usize = 100;
+        self.refused = r.refused.iter().take(KEEP).cloned().collect();
+        self.skipped = r.skipped.iter().take(KEEP).cloned().collect();
+        self.errors = r.errors.iter().take(KEEP).cloned().collect();
+    }
+
     /// Whether the round changed anything (so another round may have more to do).
     pub fn changed(&self) -> bool {
         self.uploaded + self.downloaded + self.folders + self.moved + self.deleted + self.conflicts
