@@ -130,13 +130,18 @@ fn changes_in_one_folder_appear_in_the_other() {
     });
     let got = p.same_on_both(&["notes.md.swp", "link.md"]);
     assert!(got.contains_key("notes.md"));
-    assert!(!fb.join("notes.md.swp").exists(), "an ignored file was synced");
+    assert!(
+        !fb.join("notes.md.swp").exists(),
+        "an ignored file was synced"
+    );
     assert!(!fb.join("link.md").exists(), "a symlink was synced");
     let listed = mirrors(&t[0]);
     assert!(
         listed["mirrors"][0]["totals"]["skipped"]
             .as_array()
-            .is_some_and(|s| s.iter().any(|x| x.as_str().unwrap_or("").contains("symlink"))),
+            .is_some_and(|s| s
+                .iter()
+                .any(|x| x.as_str().unwrap_or("").contains("symlink"))),
         "{listed}"
     );
 
@@ -146,7 +151,9 @@ fn changes_in_one_folder_appear_in_the_other() {
     std::fs::rename(fa.join(".notes.md.tmp"), fa.join("notes.md")).unwrap();
     wait_until("B has both edits", WAIT, || {
         std::fs::read(fb.join("notes.md")).ok().as_deref() == Some(b"# notes\nsaved by rename\n")
-            && std::fs::read(fb.join("reports/2026/q1.txt")).ok().as_deref()
+            && std::fs::read(fb.join("reports/2026/q1.txt"))
+                .ok()
+                .as_deref()
                 == Some(b"first quarter, revised")
     });
     let h = t[1].run(&["history", "Docs", "notes.md", "--json"]).json();
@@ -177,7 +184,10 @@ fn changes_in_one_folder_appear_in_the_other() {
 
 fn entry_id(h: &TestHome, ws: &str, path: &str) -> String {
     let v = h.run(&["ls", ws, path, "--json"]).json();
-    v["entries"][0]["id"].as_str().unwrap_or_default().to_owned()
+    v["entries"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
 }
 
 #[test]
@@ -218,7 +228,10 @@ fn concurrent_edits_give_one_file_and_one_conflict_copy_on_both() {
         .map(|p| std::fs::read(p).unwrap())
         .collect();
     contents.sort();
-    assert_eq!(contents, vec![b"edited on A".to_vec(), b"edited on B".to_vec()]);
+    assert_eq!(
+        contents,
+        vec![b"edited on A".to_vec(), b"edited on B".to_vec()]
+    );
 }
 
 fn bytes_received(h: &TestHome) -> u64 {
@@ -241,7 +254,11 @@ fn a_one_byte_change_in_200_mib_moves_a_few_chunks() {
         let path = fb.join("disk.img");
         move || std::fs::read(&path).is_ok_and(|b| *blake3::hash(&b).as_bytes() == want)
     };
-    wait_until("B has the 200 MiB file", Duration::from_secs(300), landed(&data));
+    wait_until(
+        "B has the 200 MiB file",
+        Duration::from_secs(300),
+        landed(&data),
+    );
     let before = bytes_received(&t[1]);
     // One byte in the middle, written in place.
     data[SIZE / 2] ^= 0xff;
@@ -257,7 +274,10 @@ fn a_one_byte_change_in_200_mib_moves_a_few_chunks() {
     wait_until("B has the changed file", WAIT, landed(&data));
     let moved = bytes_received(&t[1]) - before;
     println!("1-byte change in 200 MiB: B received {moved} bytes");
-    assert!(moved < 5 << 20, "B received {moved} bytes for a 1-byte change");
+    assert!(
+        moved < 5 << 20,
+        "B received {moved} bytes for a 1-byte change"
+    );
 }
 
 #[test]
@@ -275,7 +295,11 @@ fn ten_thousand_files_created_at_once_all_arrive() {
     // All at once: one rename into the mirrored folder.
     std::fs::rename(&stage, fa.join("many")).unwrap();
     wait_until("B has 10,000 files", Duration::from_secs(300), || {
-        tree(&fb.join("many")).values().filter(|h| *h != "/").count() == FILES
+        tree(&fb.join("many"))
+            .values()
+            .filter(|h| *h != "/")
+            .count()
+            == FILES
     });
     assert_eq!(tree(&fa), tree(&fb));
 }
@@ -302,7 +326,10 @@ fn a_daemon_killed_mid_sync_resumes_without_fetching_finished_files_again() {
     let mut b = p.d.pop().unwrap_or_else(|| panic!("no daemon"));
     b.kill();
     let done = tree(&fb.join("scans"));
-    assert!(done.len() < FILES, "B finished before the kill: make the transfer larger");
+    assert!(
+        done.len() < FILES,
+        "B finished before the kill: make the transfer larger"
+    );
     let inodes: BTreeMap<String, u64> = done
         .keys()
         .map(|k| {
@@ -318,7 +345,11 @@ fn a_daemon_killed_mid_sync_resumes_without_fetching_finished_files_again() {
     // Files completed before the kill were neither fetched nor written again.
     for (k, ino) in &inodes {
         let m = std::fs::metadata(fb.join("scans").join(k)).unwrap();
-        assert_eq!(std::os::unix::fs::MetadataExt::ino(&m), *ino, "{k} was rewritten");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::ino(&m),
+            *ino,
+            "{k} was rewritten"
+        );
     }
     let received = bytes_received(&t[1]);
     let remaining = ((FILES - done.len()) * SIZE) as u64;
@@ -348,8 +379,16 @@ fn a_readers_mirror_downloads_and_uploads_nothing() {
     assert!(!fa.join("mine.txt").exists());
     // Registered mirrors come back after a restart; --stop ends one.
     let listed = mirrors(&t[1]);
-    assert_eq!(listed["mirrors"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!(
+        listed["mirrors"].as_array().map(Vec::len),
+        Some(1),
+        "{listed}"
+    );
     t[1].run(&["sync", "--stop", "Policies"]).success();
     let listed = mirrors(&t[1]);
-    assert_eq!(listed["mirrors"].as_array().map(Vec::len), Some(0), "{listed}");
+    assert_eq!(
+        listed["mirrors"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
 }

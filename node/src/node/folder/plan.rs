@@ -231,26 +231,42 @@ fn base_of(l: &LocalEntry, r: &RemoteEntry) -> BaseEntry {
 
 /// Detects moves on both sides and rewrites the working copies; returns the move actions.
 fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
+    use std::collections::HashMap;
+    // Indexes, rebuilt after a move re-keys the maps (moves are rare; lookups are not).
+    fn by_id(s: &States) -> HashMap<(Id, EntryKind), String> {
+        s.remote
+            .iter()
+            .map(|(k, r)| ((r.id, r.kind), k.clone()))
+            .collect()
+    }
+    fn new_by_inode(s: &States) -> HashMap<(u64, EntryKind), String> {
+        s.local
+            .iter()
+            .filter(|(k, l)| l.inode != 0 && !s.base.contains_key(*k))
+            .map(|(k, l)| ((l.inode, l.kind), k.clone()))
+            .collect()
+    }
     let mut out = Vec::new();
     let mut order: Vec<String> = s.base.keys().cloned().collect();
-    order.sort_by_key(|p| (depth(p), p.clone()));
+    order.sort_by_cached_key(|p| (depth(p), p.clone()));
+    let mut remote_ids = by_id(s);
+    let mut inodes = new_by_inode(s);
     for p in order {
         let Some(b) = s.base.get(&p).copied() else {
             continue; // re-keyed by an earlier (ancestor) move
         };
-        let remote_at = s
-            .remote
-            .iter()
-            .find(|(_, r)| r.id == b.id && r.kind == b.kind)
-            .map(|(k, _)| k.clone());
-        if !s.local.contains_key(&p) && b.inode != 0 {
+        let here = s.local.contains_key(&p);
+        if here
+            && s.remote
+                .get(&p)
+                .is_some_and(|r| r.id == b.id && r.kind == b.kind)
+        {
+            continue; // the common case: nothing moved
+        }
+        let remote_at = remote_ids.get(&(b.id, b.kind)).cloned();
+        if !here && b.inode != 0 {
             // Moved locally?
-            let to = s
-                .local
-                .iter()
-                .find(|(k, l)| l.inode == b.inode && l.kind == b.kind && !s.base.contains_key(*k))
-                .map(|(k, _)| k.clone());
-            if let Some(to) = to {
+            if let Some(to) = inodes.get(&(b.inode, b.kind)).cloned() {
                 if under(&to, &p) {
                     continue;
                 }
@@ -274,8 +290,10 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                         rekey(&mut s.local, &to, &r);
                         rekey(&mut s.base, &p, &r);
                     }
-                    _ => {}
+                    _ => continue,
                 }
+                remote_ids = by_id(s);
+                inodes = new_by_inode(s);
                 continue;
             }
         }
@@ -292,6 +310,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
             });
             rekey(&mut s.local, &p, &r);
             rekey(&mut s.base, &p, &r);
+            inodes = new_by_inode(s);
         }
     }
     out

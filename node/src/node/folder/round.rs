@@ -171,6 +171,8 @@ impl Node {
                 },
             );
         }
+        // Let the tree go: holding it would make every edit of the round copy it.
+        drop(tree);
         let unsettled = scanned.unsettled;
         let keep = |k: &String| !unsettled.iter().any(|u| plan::under(k, u));
         let mut states = States {
@@ -316,21 +318,22 @@ impl Node {
                             &mut PutReport::default(),
                         )?;
                         let doc = self.doc(w)?;
-                        let target = match id.map(EntryId).and_then(|i| doc.crdt.stat(i)) {
+                        let known = id.map(EntryId).and_then(|i| doc.crdt.stat(i));
+                        // (Not inside the match: a tree still held would be copied by the edit.)
+                        let existing = doc.crdt.tree().child(parent, name).map(|n| (n.id, n.kind));
+                        let target = match known {
                             Some(n) if n.kind == Kind::File => n.id,
-                            _ => {
-                                match doc.crdt.tree().child(parent, name).map(|n| (n.id, n.kind)) {
-                                    Some((i, Kind::File)) => i,
-                                    Some(_) => {
-                                        return Err(NodeError::Invalid(format!(
-                                            "{path}: a folder in the workspace"
-                                        )));
-                                    }
-                                    None => doc
-                                        .crdt
-                                        .create_file(&mut OsIds, parent, name, now as i64)?,
+                            _ => match existing {
+                                Some((i, Kind::File)) => i,
+                                Some(_) => {
+                                    return Err(NodeError::Invalid(format!(
+                                        "{path}: a folder in the workspace"
+                                    )));
                                 }
-                            }
+                                None => {
+                                    doc.crdt.create_file(&mut OsIds, parent, name, now as i64)?
+                                }
+                            },
                         };
                         let hash = sealed.manifest.content_hash;
                         let size = sealed.manifest.size;
@@ -529,7 +532,11 @@ impl Node {
                 count: 0,
             };
             let mut chunks = Vec::new();
-            let mut pending_bytes: u64 = pending.iter().map(|p| p.1.len() as u64).sum();
+            let mut pending_bytes: u64 = if pending.is_empty() {
+                0
+            } else {
+                pending.iter().map(|p| p.1.len() as u64).sum()
+            };
             let mut pumped = std::time::Instant::now();
             for b in secret.seal_stream(&mut reader) {
                 let b = b.map_err(io(path))?;

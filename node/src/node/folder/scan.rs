@@ -139,22 +139,32 @@ pub fn matches_base(meta: &fs::Metadata, b: &BaseEntry) -> bool {
             || (meta.len() == b.size && mtime_ns(meta) == b.mtime_ns && inode(meta) == b.inode))
 }
 
+/// A reader that counts what passes through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
 /// Hashes a file, re-reading it while it changes under us. `None` if it kept changing.
 pub fn hash_file(path: &Path) -> std::io::Result<Option<(LocalEntry, u64)>> {
     for _ in 0..REREADS {
         let mut f = fs::File::open(path)?;
         let before = f.metadata()?;
         let mut hasher = blake3::Hasher::new();
-        let mut buf = vec![0u8; 1 << 20];
-        let mut read = 0u64;
-        loop {
-            let n = f.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            read += n as u64;
-        }
+        let mut counted = Counting {
+            inner: &mut f,
+            count: 0,
+        };
+        hasher.update_reader(&mut counted)?;
+        let read = counted.count;
         let after = fs::symlink_metadata(path)?;
         if after.len() == read
             && mtime_ns(&after) == mtime_ns(&before)
