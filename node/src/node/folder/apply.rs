@@ -167,10 +167,10 @@ pub fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<bool> {
     }
     // A case-only rename on a case-insensitive file system sees `to` as existing: allow it when
     // it is the same file.
-    if let (Ok(a), Ok(b)) = (fs::symlink_metadata(from), fs::symlink_metadata(to)) {
-        if super::scan::inode(&a) != super::scan::inode(&b) || super::scan::inode(&a) == 0 {
-            return Ok(false);
-        }
+    if let (Ok(a), Ok(b)) = (fs::symlink_metadata(from), fs::symlink_metadata(to))
+        && (super::scan::inode(&a) != super::scan::inode(&b) || super::scan::inode(&a) == 0)
+    {
+        return Ok(false);
     }
     fs::rename(from, to)?;
     Ok(true)

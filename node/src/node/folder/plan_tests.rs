@@ -516,8 +516,12 @@ fn concurrent_edits_keep_both() {
         content: 1,
         new_inode: false,
     }]);
-    w.local.get_mut("z").map(|e| e.1 = 2);
-    w.remote.get_mut("z").map(|e| e.1 = 3);
+    if let Some(e) = w.local.get_mut("z") {
+        e.1 = 2;
+    }
+    if let Some(e) = w.remote.get_mut("z") {
+        e.1 = 3;
+    }
     settle(&mut w, false);
     let files = World::files(&w.local);
     assert_eq!(files.len(), 2, "{files:?}");
