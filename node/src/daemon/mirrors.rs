@@ -129,6 +129,14 @@ impl Mirrors {
         }
     }
 
+    /// Something may have changed the workspaces (a control request ran): every mirror looks.
+    pub(super) fn poke_all(&mut self) {
+        let now = Instant::now();
+        for r in self.running.values_mut() {
+            r.due = r.due.min(now);
+        }
+    }
+
     /// When the next round is due.
     pub(super) fn next_due(&self) -> Option<Instant> {
         self.running.values().map(|r| r.due).min()

@@ -369,6 +369,7 @@ impl Daemon {
                         &mut |n| io.pump(n, &rt),
                     )
                 })
+                .inspect(|_| self.mirrors.poke_all())
             }
         };
         let frame = match result {
