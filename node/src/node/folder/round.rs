@@ -233,8 +233,14 @@ impl Node {
         let mut bytes_since = 0u64;
         let mut remote_dirty = false;
         let mut pumped = std::time::Instant::now();
+        let mut batch: Vec<Job> = Vec::new();
+        let mut batch_bytes = 0usize;
         for a in actions {
             let now = now_ms();
+            if !batch.is_empty() && !matches!(a, Action::Download { .. }) {
+                land_batch(m, report, std::mem::take(&mut batch), &who, now);
+                batch_bytes = 0;
+            }
             let result: Result<(), NodeError> = (|| {
                 match a {
                     Action::LocalMove { from, to, base } => {
@@ -389,6 +395,37 @@ impl Node {
                             return Ok(());
                         }
                         let store = &self.store;
+                        if size <= SMALL_FILE {
+                            // Small files land in parallel batches (their fsyncs overlap).
+                            let mut plain = Vec::with_capacity(size as usize);
+                            for c in &chunks {
+                                let bytes =
+                                    store.block(&c.id)?.ok_or_else(|| NodeError::NotSynced {
+                                        path: path.clone(),
+                                        missing: 1,
+                                    })?;
+                                plain.extend_from_slice(&seal::open_block(
+                                    &bytes,
+                                    &BlockId(c.id),
+                                    &ChunkKey::from_bytes(&c.key),
+                                )?);
+                            }
+                            batch_bytes += plain.len();
+                            batch.push(Job {
+                                path: path.clone(),
+                                target: p,
+                                id: *id,
+                                hash,
+                                mtime_ms,
+                                expect: *expect,
+                                plain,
+                            });
+                            if batch.len() >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                                land_batch(m, report, std::mem::take(&mut batch), &who, now);
+                                batch_bytes = 0;
+                            }
+                            return Ok(());
+                        }
                         let mut it = chunks.iter().map(|c: &ChunkRef| {
                             let bytes = store
                                 .block(&c.id)
@@ -400,41 +437,7 @@ impl Node {
                         let landed =
                             apply::land(&p, &mut it, &hash, mtime_ms, expect.as_ref(), &who, now)
                                 .map_err(io(&p))?;
-                        match landed {
-                            Landed::InPlace => {
-                                let meta = std::fs::symlink_metadata(&p).map_err(io(&p))?;
-                                m.base.insert(
-                                    path.clone(),
-                                    BaseEntry {
-                                        id: *id,
-                                        kind: EntryKind::File,
-                                        hash,
-                                        size: meta.len(),
-                                        mtime_ns: scan::mtime_ns(&meta),
-                                        inode: scan::inode(&meta),
-                                    },
-                                );
-                                report.downloaded += 1;
-                                report.bytes_down += size;
-                            }
-                            Landed::Beside(_) => {
-                                // The local file changed meanwhile: remember the workspace
-                                // version as synced but force a re-read, so the local change
-                                // is uploaded over it next round (the copy beside keeps it).
-                                m.base.insert(
-                                    path.clone(),
-                                    BaseEntry {
-                                        id: *id,
-                                        kind: EntryKind::File,
-                                        hash,
-                                        size: u64::MAX,
-                                        mtime_ns: 0,
-                                        inode: 0,
-                                    },
-                                );
-                                report.conflicts += 1;
-                            }
-                        }
+                        record_landed(m, report, path, *id, hash, &p, landed)?;
                     }
                     Action::LocalDelete { path, expect } => {
                         let p = local_path(&dir, path);
@@ -477,12 +480,125 @@ impl Node {
                 pumped = std::time::Instant::now();
             }
         }
+        if !batch.is_empty() {
+            land_batch(m, report, batch, &who, now_ms());
+        }
         report.new_blocks += self.flush_blocks(&mut pending)? as u64;
         if remote_dirty {
             self.commit(w)?;
         }
         Ok(())
     }
+}
+
+/// Files up to this size land in parallel batches.
+const SMALL_FILE: u64 = 1 << 20;
+/// Files per batch.
+const BATCH_FILES: usize = 256;
+/// Bytes per batch.
+const BATCH_BYTES: usize = 32 << 20;
+/// Threads landing a batch.
+const LANDERS: usize = 8;
+
+/// A small file to land, its content already opened and complete.
+struct Job {
+    path: String,
+    target: PathBuf,
+    id: [u8; 16],
+    hash: [u8; 32],
+    mtime_ms: i64,
+    expect: Option<BaseEntry>,
+    plain: Vec<u8>,
+}
+
+/// Lands a batch of small files on a few threads (each landing is atomic and checked on its
+/// own, see `apply::land`), then records what landed.
+fn land_batch(m: &mut Mirror, report: &mut RoundReport, jobs: Vec<Job>, who: &str, now: u64) {
+    let per = jobs.len().div_ceil(LANDERS).max(1);
+    let results: Vec<(&Job, std::io::Result<Landed>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|j| {
+                            let mut it = std::iter::once(Ok(j.plain.clone()));
+                            let r = apply::land(
+                                &j.target,
+                                &mut it,
+                                &j.hash,
+                                j.mtime_ms,
+                                j.expect.as_ref(),
+                                who,
+                                now,
+                            );
+                            (j, r)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    for (j, r) in results {
+        let outcome = r
+            .map_err(io(&j.target))
+            .and_then(|landed| record_landed(m, report, &j.path, j.id, j.hash, &j.target, landed));
+        if let Err(e) = outcome {
+            report.errors.push(format!("{}: {e}", j.path));
+        }
+    }
+}
+
+/// Records a landed download in the last-synced state.
+fn record_landed(
+    m: &mut Mirror,
+    report: &mut RoundReport,
+    path: &str,
+    id: [u8; 16],
+    hash: [u8; 32],
+    target: &Path,
+    landed: Landed,
+) -> Result<(), NodeError> {
+    match landed {
+        Landed::InPlace => {
+            let meta = std::fs::symlink_metadata(target).map_err(io(target))?;
+            m.base.insert(
+                path.to_owned(),
+                BaseEntry {
+                    id,
+                    kind: EntryKind::File,
+                    hash,
+                    size: meta.len(),
+                    mtime_ns: scan::mtime_ns(&meta),
+                    inode: scan::inode(&meta),
+                },
+            );
+            report.downloaded += 1;
+            report.bytes_down += meta.len();
+        }
+        Landed::Beside(_) => {
+            // The local file changed meanwhile: remember the workspace version as synced but
+            // force a re-read, so the local change is uploaded over it next round (the copy
+            // beside keeps the workspace's).
+            m.base.insert(
+                path.to_owned(),
+                BaseEntry {
+                    id,
+                    kind: EntryKind::File,
+                    hash,
+                    size: u64::MAX,
+                    mtime_ns: 0,
+                    inode: 0,
+                },
+            );
+            report.conflicts += 1;
+        }
+    }
+    Ok(())
 }
 
 fn folder_base(id: [u8; 16], meta: &std::fs::Metadata) -> BaseEntry {
