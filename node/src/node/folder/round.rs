@@ -106,8 +106,13 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
     }
 }
 
+/// The local path of a workspace path. Names come from the document, whose rules already refuse
+/// `.`, `..`, `/` and NUL; such components are dropped here anyway, so nothing lands outside the
+/// mirror's directory.
 fn local_path(dir: &Path, rel: &str) -> PathBuf {
-    rel.split('/').fold(dir.to_owned(), |p, c| p.join(c))
+    rel.split('/')
+        .filter(|c| !c.is_empty() && *c != "." && *c != ".." && !c.contains('\0'))
+        .fold(dir.to_owned(), |p, c| p.join(c))
 }
 
 /// A file uploaded: its manifest and its local state when read.
