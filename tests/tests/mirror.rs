@@ -392,3 +392,80 @@ fn a_readers_mirror_downloads_and_uploads_nothing() {
         "{listed}"
     );
 }
+
+/// Kills the child process when dropped.
+struct Reap(std::process::Child);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_foreground_mirror_runs_without_a_daemon_and_is_not_kept() {
+    use std::io::BufRead;
+    let t = team(&["ann", "ben"]);
+    let a = t[0].start(&[]);
+    let b = t[1].start(&[a.addr()]);
+    wait_until("A is linked to B", WAIT, || connected(&t[0]) == 1);
+    t[0].run(&["workspace", "create", "Loose"]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        "Loose",
+        "ben@clinique.example",
+        "--role",
+        "contributor",
+    ])
+    .success();
+    wait_until("B holds the workspace", WAIT, || {
+        t[1].run(&["ls", "Loose"]).ok
+    });
+    b.stop();
+    let dirs = tempfile::tempdir().unwrap();
+    let (fa, fb) = (dirs.path().join("a"), dirs.path().join("b"));
+    t[0].run(&["sync", "Loose", fa.to_str().unwrap()]).success();
+    let mut child = std::process::Command::new(cloison_tests::bin("cloison"))
+        .args([
+            "sync",
+            "Loose",
+            fb.to_str().unwrap(),
+            "--foreground",
+            "--no-mdns",
+        ])
+        .args(["--listen", "/ip4/127.0.0.1/tcp/0", "--peer", a.addr()])
+        .env("CLOISON_HOME", t[1].path())
+        .env("CLOISON_PASSPHRASE", cloison_tests::PASSPHRASE)
+        .env("CLOISON_MDNS", "0")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let fg = Reap(child);
+    let ready = std::io::BufReader::new(out)
+        .lines()
+        .map_while(Result::ok)
+        .any(|l| l == "ready");
+    assert!(ready, "the foreground mirror did not start");
+    std::fs::create_dir_all(&fa).unwrap();
+    std::fs::write(fa.join("x.txt"), b"to the foreground mirror").unwrap();
+    wait_until("B's foreground mirror has the file", WAIT, || {
+        std::fs::read(fb.join("x.txt")).ok().as_deref() == Some(b"to the foreground mirror")
+    });
+    std::fs::write(fb.join("y.txt"), b"back to A").unwrap();
+    wait_until("A has B's file", WAIT, || fa.join("y.txt").exists());
+    // While it runs it is listed; it is not registered.
+    let listed = mirrors(&t[1]);
+    assert_eq!(listed["mirrors"][0]["running"], true, "{listed}");
+    drop(fg);
+    let listed = mirrors(&t[1]);
+    assert_eq!(
+        listed["mirrors"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+}
