@@ -122,6 +122,26 @@ fn a_local_edit_and_a_remote_edit_keep_both() {
     assert!(n.ls(w, copy).is_ok(), "conflict copy not uploaded");
 }
 
+#[test]
+fn registration_refuses_relative_overlapping_and_home_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = node(t.path());
+    let w1 = n.create_workspace("One").unwrap();
+    let w1 = n.find_workspace(&w1.name).unwrap();
+    let w2 = n.create_workspace("Two").unwrap();
+    let w2 = n.find_workspace(&w2.name).unwrap();
+    assert!(n.register_mirror(w1, std::path::Path::new("rel")).is_err());
+    assert!(n.register_mirror(w1, &t.path().join("home/inside")).is_err());
+    let one = n.register_mirror(w1, &t.path().join("one")).unwrap();
+    assert!(n.register_mirror(w2, &one.join("nested")).is_err());
+    assert!(n.register_mirror(w2, t.path()).is_err(), "a folder around a mirror");
+    n.register_mirror(w2, &t.path().join("two")).unwrap();
+    assert_eq!(n.mirrors().unwrap().len(), 2);
+    n.unregister_mirror(w1).unwrap();
+    assert_eq!(n.mirrors().unwrap().len(), 1);
+    assert!(n.unregister_mirror(w1).is_err());
+}
+
 /// Timing probe (run by hand): one node, 10,000 small files up from one folder and down into
 /// another.
 #[test]
