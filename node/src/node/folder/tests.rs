@@ -131,10 +131,16 @@ fn registration_refuses_relative_overlapping_and_home_directories() {
     let w2 = n.create_workspace("Two").unwrap();
     let w2 = n.find_workspace(&w2.name).unwrap();
     assert!(n.register_mirror(w1, std::path::Path::new("rel")).is_err());
-    assert!(n.register_mirror(w1, &t.path().join("home/inside")).is_err());
+    assert!(
+        n.register_mirror(w1, &t.path().join("home/inside"))
+            .is_err()
+    );
     let one = n.register_mirror(w1, &t.path().join("one")).unwrap();
     assert!(n.register_mirror(w2, &one.join("nested")).is_err());
-    assert!(n.register_mirror(w2, t.path()).is_err(), "a folder around a mirror");
+    assert!(
+        n.register_mirror(w2, t.path()).is_err(),
+        "a folder around a mirror"
+    );
     n.register_mirror(w2, &t.path().join("two")).unwrap();
     assert_eq!(n.mirrors().unwrap().len(), 2);
     n.unregister_mirror(w1).unwrap();
