@@ -174,6 +174,38 @@ pub enum Command {
     /// Bundles for air-gapped sites (files carried on removable media).
     #[command(subcommand)]
     Bundle(BundleCommand),
+    /// Mirror a local folder to a workspace, both ways, as long as the daemon runs (and across
+    /// its restarts). `--list` shows the mirrors, `--stop WS` ends one.
+    Sync {
+        /// The workspace (name or id prefix).
+        #[arg(required_unless_present_any = ["list", "stop"])]
+        ws: Option<String>,
+        /// The local directory (created if missing).
+        #[arg(required_unless_present_any = ["list", "stop"])]
+        dir: Option<PathBuf>,
+        /// Run this one mirror in the foreground (with its own network, no daemon needed; not
+        /// kept after it stops).
+        #[arg(long, conflicts_with_all = ["list", "stop"])]
+        foreground: bool,
+        /// List the mirrors.
+        #[arg(long, conflicts_with = "stop")]
+        list: bool,
+        /// Stop mirroring this workspace.
+        #[arg(long, value_name = "WS")]
+        stop: Option<String>,
+        /// With --list: one JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// With --foreground: address to listen on (repeatable).
+        #[arg(long = "listen", value_name = "MULTIADDR", requires = "foreground")]
+        listen: Vec<String>,
+        /// With --foreground: address of a peer to dial at start (repeatable).
+        #[arg(long = "peer", value_name = "MULTIADDR", requires = "foreground")]
+        peers: Vec<String>,
+        /// With --foreground: no LAN discovery.
+        #[arg(long, requires = "foreground")]
+        no_mdns: bool,
+    },
     /// Run the whole story on this machine: an organization, real daemons on loopback, a
     /// shared workspace, offline catch-up, unshare and revocation, each step checked.
     Demo {

@@ -93,6 +93,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Status(s) => serde_json::to_value(s)?,
             Response::Peers(p) => serde_json::json!({ "peers": p }),
             Response::Bundle(b) => serde_json::to_value(b)?,
+            Response::Mirrors(m) => serde_json::json!({ "mirrors": m }),
             Response::Message(m) => serde_json::json!({ "message": m }),
             Response::Relays(r) => serde_json::json!({ "relays": r }),
             Response::Done => serde_json::json!({}),
@@ -126,6 +127,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
         Response::Restored(v) => format!("restored; current version {}\n", short(v)),
         Response::Status(s) => status_text(s),
         Response::Peers(p) => peers_table(p),
+        Response::Mirrors(m) => mirrors_text(m),
         Response::Bundle(b) => format!(
             "{} entries, {} envelopes, {} blocks{}; {} bytes; created by {} at {} (unix ms){}\n",
             b.entries,
@@ -295,6 +297,41 @@ fn relays_table(r: &[cloison_node::control::RelayInfo]) -> String {
         t += &format!("{}  (entry {})\n", x.peer_id, x.authorized_by);
         for a in &x.addrs {
             t += &format!("  {a}\n");
+        }
+    }
+    t
+}
+
+/// `sync --list` as text.
+fn mirrors_text(m: &[cloison_node::control::MirrorInfo]) -> String {
+    if m.is_empty() {
+        return "no mirrors\n".into();
+    }
+    let mut t = String::new();
+    for x in m {
+        let state = match (x.running, x.read_only) {
+            (true, true) => "running, read-only",
+            (true, false) => "running",
+            (false, true) => "registered (no daemon), read-only",
+            (false, false) => "registered (no daemon)",
+        };
+        let r = &x.totals;
+        t += &format!(
+            "{} -> {}  [{state}]\n  {} up, {} down, {} moved, {} deleted, {} conflict(s), {} pending\n",
+            x.dir, x.name, r.uploaded, r.downloaded, r.moved, r.deleted, r.conflicts, r.pending
+        );
+        if !r.refused.is_empty() {
+            t += &format!(
+                "  {} local change(s) not uploaded (read-only), e.g. {}\n",
+                r.refused.len(),
+                r.refused[0]
+            );
+        }
+        for s in &r.skipped {
+            t += &format!("  skipped {s}\n");
+        }
+        for e in &r.errors {
+            t += &format!("  error: {e}\n");
         }
     }
     t

@@ -59,6 +59,15 @@ pub fn run(cli: Cli) -> Result<()> {
                 _ => bail!("give a token and --device, or --answer FILE"),
             };
         }
+        Command::Sync {
+            ws: Some(ws),
+            dir: Some(dir),
+            foreground: true,
+            listen,
+            peers,
+            no_mdns,
+            ..
+        } => return daemon::foreground_mirror(&home, &ws, &dir, &listen, &peers, no_mdns),
         other => other,
     };
     let (req, json) = to_request(request)?;
@@ -186,6 +195,16 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
             RelayCommand::Add { addr } => (Request::RelayAdd { addr }, false),
             RelayCommand::List { json } => (Request::RelayList, json),
         },
+        Command::Sync {
+            list: true, json, ..
+        } => (Request::SyncList, json),
+        Command::Sync { stop: Some(ws), .. } => (Request::SyncStop { ws }, false),
+        Command::Sync {
+            ws: Some(ws),
+            dir: Some(dir),
+            ..
+        } => (Request::SyncAdd { ws, dir: abs(dir)? }, false),
+        Command::Sync { .. } => bail!("sync needs WS and DIR, --list or --stop WS"),
         Command::Init { .. }
         | Command::Run { .. }
         | Command::Demo { .. }

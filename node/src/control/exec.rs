@@ -144,6 +144,20 @@ pub fn execute(
             ))
         }
         Request::RelayList => Response::Relays(node.relays()),
+        Request::SyncAdd { ws, dir } => {
+            let w = node.find_workspace(&ws)?;
+            node.register_mirror(w, &dir)?;
+            Response::Message(format!(
+                "{} will be mirrored to {ws} when a daemon runs (`cloison run`)",
+                dir.display()
+            ))
+        }
+        Request::SyncList => Response::Mirrors(node.mirror_infos()?),
+        Request::SyncStop { ws } => {
+            let w = node.find_workspace(&ws)?;
+            node.unregister_mirror(w)?;
+            Response::Message(format!("stopped mirroring {ws}"))
+        }
         Request::Peers | Request::Shutdown => {
             return Err(NodeError::Invalid(
                 "no daemon is running for this home; start one with `cloison run`".into(),

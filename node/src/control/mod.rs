@@ -261,6 +261,20 @@ pub enum Request {
     },
     /// The authorized relays.
     RelayList,
+    /// Mirror a local directory to a workspace (kept across daemon restarts).
+    SyncAdd {
+        /// The workspace.
+        ws: String,
+        /// The directory (absolute).
+        dir: PathBuf,
+    },
+    /// The folder mirrors and how their last round went.
+    SyncList,
+    /// Stop mirroring a workspace (the directory and the workspace stay as they are).
+    SyncStop {
+        /// The workspace.
+        ws: String,
+    },
 }
 
 /// A frame from the daemon.
@@ -330,6 +344,8 @@ pub enum Response {
     Greeting(enrol::GreetStep),
     /// Authorized relays.
     Relays(Vec<RelayInfo>),
+    /// Folder mirrors.
+    Mirrors(Vec<MirrorInfo>),
 }
 
 /// An authorized relay, for `cloison relay list`.
@@ -343,6 +359,25 @@ pub struct RelayInfo {
     pub addrs: Vec<String>,
     /// The authorizing entry (short).
     pub authorized_by: String,
+}
+
+/// A folder mirror, as `sync --list` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MirrorInfo {
+    /// Workspace id (hex).
+    pub ws: String,
+    /// Workspace name.
+    pub name: String,
+    /// The local directory.
+    pub dir: String,
+    /// Whether a daemon runs it now.
+    pub running: bool,
+    /// Read-only (we are a READER: local edits are not uploaded).
+    pub read_only: bool,
+    /// Unix ms of the last round, if one ran.
+    pub last_round_ms: Option<u64>,
+    /// Totals since the mirror started in this daemon.
+    pub totals: crate::node::folder::RoundReport,
 }
 
 /// The node's sync status.

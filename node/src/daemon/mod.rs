@@ -14,6 +14,7 @@
 //! network, remove the socket and close the store cleanly.
 
 mod greet;
+mod mirrors;
 mod relays;
 mod server;
 
@@ -76,6 +77,7 @@ pub(crate) type Call = (Request, mpsc::Sender<Frame>);
 struct Daemon {
     node: Node,
     io: Io,
+    mirrors: mirrors::Mirrors,
 }
 
 /// Everything of the daemon but the node, so that a long request holding the node can still
@@ -99,8 +101,19 @@ struct Io {
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
 /// full listen addresses (`.../p2p/<peer id>`), when the control socket accepts requests.
 pub async fn run(
+    node: Node,
+    cfg: DaemonConfig,
+    ready: impl FnOnce(&[String]),
+) -> Result<(), DaemonError> {
+    run_mirroring(node, cfg, Vec::new(), ready).await
+}
+
+/// [`run`], also mirroring `extra` (workspace, directory) pairs that are not registered
+/// (`cloison sync --foreground`).
+pub async fn run_mirroring(
     mut node: Node,
     cfg: DaemonConfig,
+    extra: Vec<(crate::workspace::WorkspaceId, PathBuf)>,
     ready: impl FnOnce(&[String]),
 ) -> Result<(), DaemonError> {
     let sock = node.home().join(SOCKET);
@@ -129,6 +142,7 @@ pub async fn run(
             greet: greet::Greeting::new(&cfg.listen),
             relays: relays::RelayLinks::default(),
         },
+        mirrors: mirrors::Mirrors::new(),
     };
     d.io.greet.resume(&d.node).await;
     d.io.sync_allowlist(&d.node).await;
@@ -156,6 +170,7 @@ pub async fn run(
     }
     let (call_tx, mut calls) = mpsc::channel::<Call>(16);
     let server = tokio::spawn(server::serve(listener, call_tx));
+    d.mirrors.restore(&mut d.node, &extra);
     ready(&d.io.full_listen(&d.node));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|err| DaemonError::Socket {
@@ -170,7 +185,10 @@ pub async fn run(
             .map_or(MAX_TICK, |t| {
                 Duration::from_millis(t.saturating_sub(now_ms()))
             })
-            .min(MAX_TICK);
+            .min(MAX_TICK)
+            .min(d.mirrors.next_due().map_or(MAX_TICK, |t| {
+                t.saturating_duration_since(std::time::Instant::now())
+            }));
         tokio::select! {
             ev = d.io.events.recv() => {
                 let Some(ev) = ev else { break };
@@ -183,12 +201,14 @@ pub async fn run(
                     d.on_call(req, reply).await;
                 }
             }
+            Some(w) = d.mirrors.rx.recv() => d.mirrors.touched(w),
             _ = tokio::time::sleep(wait) => {}
             _ = tokio::signal::ctrl_c() => break,
             _ = term.recv() => break,
         }
         d.io.timers(&mut d.node);
         d.io.turn(&mut d.node).await;
+        d.mirror_turn();
     }
     tracing::info!("shutting down");
     server.abort();
@@ -357,8 +377,11 @@ impl Daemon {
             | Request::GreetWait { .. }
             | Request::GreetConfirm { .. }
             | Request::GreetAbort { .. }) => greet::call(&mut self.node, &mut self.io, r).await,
+            req @ (Request::SyncAdd { .. } | Request::SyncList | Request::SyncStop { .. }) => self
+                .mirror_call(&req)
+                .unwrap_or_else(|| Err(NodeError::Invalid("not a mirror request".into()))),
             other => {
-                let Daemon { node, io } = self;
+                let Daemon { node, io, .. } = self;
                 let progress_tx = reply.clone();
                 let mut last = std::time::Instant::now();
                 let rt = tokio::runtime::Handle::current();
@@ -377,6 +400,7 @@ impl Daemon {
                         &mut |n| io.pump(n, &rt),
                     )
                 })
+                .inspect(|_| self.mirrors.poke_all())
             }
         };
         let frame = match result {

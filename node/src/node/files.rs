@@ -167,7 +167,7 @@ impl Node {
     }
 
     /// Makes sure the folders of `parts` exist under `from`; returns the last one's id.
-    fn ensure_folders(
+    pub(super) fn ensure_folders(
         &mut self,
         w: WorkspaceId,
         from: EntryId,
@@ -347,7 +347,10 @@ impl Node {
         Ok(report)
     }
 
-    fn flush_blocks(&mut self, pending: &mut Vec<(BlockId, Vec<u8>)>) -> Result<usize, NodeError> {
+    pub(super) fn flush_blocks(
+        &mut self,
+        pending: &mut Vec<(BlockId, Vec<u8>)>,
+    ) -> Result<usize, NodeError> {
         if pending.is_empty() {
             return Ok(0);
         }

@@ -23,6 +23,7 @@ pub mod enrol;
 pub mod enrol_offline;
 mod error;
 mod files;
+pub mod folder;
 mod org;
 mod relays;
 mod settle;

@@ -13,7 +13,8 @@
 //!   received) in the append-only pack files of `blocks/` beside the database (`packs`: why,
 //!   and their invariants); the id is BLAKE3 of the bytes, checked on write and on every read;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
-//!   `cloison connect` targets, kept across restarts).
+//!   `cloison connect` targets, kept across restarts);
+//! - `mirrors`, `mirror_base`: folder mirrors and their last-synced state (module `mirrors`).
 //!
 //! Invariants: only entries that [`crate::trust::OrgLog`] admitted are written, so the store never
 //! holds an unverified entry; every write is one redb transaction (all or nothing, durable on
@@ -21,10 +22,12 @@
 //! are still treated as hostile (the log re-verifies them on load).
 
 mod invitations;
+mod mirrors;
 mod packs;
 
 use std::path::Path;
 
+pub use mirrors::MirrorRecord;
 pub use packs::{Loc, PackError, Packs};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
@@ -102,6 +105,7 @@ impl Store {
             tx.open_table(WS_BY_TIME)?;
             tx.open_table(BLOCKS)?;
             tx.open_table(DIAL)?;
+            mirrors::create_tables(&tx)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
             match schema.as_deref() {
                 None => {

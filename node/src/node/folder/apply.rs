@@ -1,0 +1,237 @@
+//! Local writes of a mirror: atomic file replacement that never clobbers a change made meanwhile,
+//! guarded deletes and moves, and conflict-copy names.
+//!
+//! Invariants: a downloaded file is written to a temporary file in its destination's directory,
+//! fsynced, given its mtime, and renamed over the destination only if the destination is still
+//! exactly what was last synced (or still absent); otherwise the download lands beside it as a
+//! conflict copy and the local file stays. A delete removes a file only if it is still what was
+//! last synced, and a folder only if it is empty. A move never replaces an existing entry.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::plan::{BaseEntry, EntryKind};
+use super::scan::matches_base;
+
+/// Where a download landed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Landed {
+    /// At its path.
+    InPlace,
+    /// Beside it, as this conflict copy (the local file changed meanwhile).
+    Beside(PathBuf),
+}
+
+/// `stem (conflict <who> <yyyy-mm-dd>).ext`, then ` 2`, ` 3`… until the name is free.
+pub fn conflict_path(path: &Path, who: &str, now_ms: u64) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let (stem, ext) = match name.rfind('.') {
+        Some(i) if i > 0 => (&name[..i], &name[i..]),
+        _ => (name.as_str(), ""),
+    };
+    let date = ymd(now_ms);
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for n in 1..1000u32 {
+        let tag = if n == 1 {
+            format!("{stem} (conflict {who} {date}){ext}")
+        } else {
+            format!("{stem} (conflict {who} {date} {n}){ext}")
+        };
+        let p = dir.join(tag);
+        if fs::symlink_metadata(&p).is_err() {
+            return p;
+        }
+    }
+    dir.join(format!("{stem} (conflict {who} {date} {now_ms}){ext}"))
+}
+
+/// A unix-ms time as a UTC `yyyy-mm-dd` (civil-from-days).
+fn ymd(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Whether `path` is still what `expect` says (absent for `None`).
+pub fn still(path: &Path, expect: Option<&BaseEntry>) -> bool {
+    match (fs::symlink_metadata(path), expect) {
+        (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+        (Ok(meta), Some(b)) => matches_base(&meta, b),
+        _ => false,
+    }
+}
+
+/// A new temporary file beside `target`.
+pub fn temp_beside(target: &Path) -> std::io::Result<(PathBuf, fs::File)> {
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let base = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut last = None;
+    for _ in 0..16 {
+        let mut r = [0u8; 6];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut r);
+        let path = dir.join(format!(".{base}.cloison-{}", hex::encode(r)));
+        match fs::File::options().write(true).create_new(true).open(&path) {
+            Ok(f) => return Ok((path, f)),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name")))
+}
+
+/// Writes `chunks` to `target` atomically (see the module invariants), if they hash to `hash`.
+/// `who` names a conflict copy.
+pub fn land(
+    target: &Path,
+    chunks: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
+    hash: &[u8; 32],
+    mtime_ms: i64,
+    expect: Option<&BaseEntry>,
+    who: &str,
+    now_ms: u64,
+) -> std::io::Result<Landed> {
+    if let Some(dir) = target.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let (tmp, mut f) = temp_beside(target)?;
+    let written = (|| {
+        let mut hasher = blake3::Hasher::new();
+        for c in chunks {
+            let c = c?;
+            hasher.update(&c);
+            f.write_all(&c)?;
+        }
+        if hasher.finalize().as_bytes() != hash {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "content does not match its hash",
+            ));
+        }
+        f.sync_all()?;
+        let mtime =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(mtime_ms.max(0) as u64);
+        f.set_modified(mtime)?;
+        Ok::<_, std::io::Error>(())
+    })();
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // The last check before the rename: a local change that arrived meanwhile is kept.
+    if still(target, expect) {
+        fs::rename(&tmp, target)?;
+        Ok(Landed::InPlace)
+    } else {
+        let beside = conflict_path(target, who, now_ms);
+        fs::rename(&tmp, &beside)?;
+        tracing::info!(path = %target.display(), copy = %beside.display(), "changed locally while a newer version arrived: kept both");
+        Ok(Landed::Beside(beside))
+    }
+}
+
+/// Deletes `path` if it is still `expect` (a folder: if empty). Returns whether it is gone.
+pub fn delete_if_still(path: &Path, expect: &BaseEntry) -> bool {
+    match expect.kind {
+        EntryKind::Folder => match fs::remove_dir(path) {
+            Ok(()) => true,
+            Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        },
+        EntryKind::File => {
+            if !still(path, Some(expect)) {
+                return !path.exists();
+            }
+            fs::remove_file(path).is_ok()
+        }
+    }
+}
+
+/// Renames `from` to `to` unless `to` exists; creates `to`'s parents.
+pub fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<bool> {
+    if let Some(dir) = to.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    // A case-only rename on a case-insensitive file system sees `to` as existing: allow it when
+    // it is the same file.
+    if let (Ok(a), Ok(b)) = (fs::symlink_metadata(from), fs::symlink_metadata(to))
+        && (super::scan::inode(&a) != super::scan::inode(&b) || super::scan::inode(&a) == 0)
+    {
+        return Ok(false);
+    }
+    fs::rename(from, to)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_names() {
+        assert_eq!(ymd(0), "1970-01-01");
+        assert_eq!(ymd(1_795_824_000_000), "2026-11-28");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("report.final.pdf");
+        let c = conflict_path(&p, "bob laptop", 0);
+        assert_eq!(
+            c.file_name().unwrap().to_str().unwrap(),
+            "report.final (conflict bob laptop 1970-01-01).pdf"
+        );
+        fs::write(&c, b"x").unwrap();
+        let c2 = conflict_path(&p, "bob laptop", 0);
+        assert!(c2.to_str().unwrap().ends_with("1970-01-01 2).pdf"));
+    }
+
+    #[test]
+    fn land_keeps_a_local_change_made_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        // Absent expected, absent found: lands in place.
+        let h1 = *blake3::hash(b"v1").as_bytes();
+        let h2 = *blake3::hash(b"v2").as_bytes();
+        let mut it = vec![Ok(b"v2".to_vec())].into_iter();
+        assert!(
+            land(&p, &mut it, &h1, 1000, None, "x", 0).is_err(),
+            "wrong hash lands"
+        );
+        let mut it = vec![Ok(b"v1".to_vec())].into_iter();
+        assert_eq!(
+            land(&p, &mut it, &h1, 1000, None, "x", 0).unwrap(),
+            Landed::InPlace
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"v1");
+        // Absent expected but a local file appeared: both kept.
+        let mut it = vec![Ok(b"v2".to_vec())].into_iter();
+        let got = land(&p, &mut it, &h2, 1000, None, "x", 0).unwrap();
+        let Landed::Beside(copy) = got else {
+            panic!("clobbered")
+        };
+        assert_eq!(fs::read(&p).unwrap(), b"v1");
+        assert_eq!(fs::read(copy).unwrap(), b"v2");
+        let leftovers = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .contains(".cloison-")
+            })
+            .count();
+        assert_eq!(leftovers, 0);
+    }
+}

@@ -1,0 +1,344 @@
+//! The local side of a mirror: a scan of the directory (kind, size, mtime, inode, content hash)
+//! and the ignore rules (`.cloisonignore` in gitignore syntax, plus editors' temporary files).
+//!
+//! Invariants: a file's hash is reused from the last-synced state only when size, mtime and
+//! inode are all unchanged; a file that changes while it is hashed is re-read (a few times), and
+//! one that keeps changing is reported as unsettled and left out of the round's decisions (its
+//! last-synced state stands for it, so it is never taken for deleted). Symlinks and special files
+//! are skipped with a notice; names the workspace refuses are skipped too. Nothing here writes.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+
+use super::plan::{BaseEntry, EntryKind, LocalEntry};
+
+/// The ignore file at a mirror's root.
+pub const IGNORE_FILE: &str = ".cloisonignore";
+
+/// Ignored by default: temporary files of common editors and office suites, OS litter, and the
+/// mirror's own temporary files.
+pub const DEFAULT_IGNORES: &[&str] = &[
+    "*.swp",
+    "*.swo",
+    "*.swx",
+    "4913",
+    "*~",
+    ".#*",
+    "#*#",
+    "~$*",
+    ".~lock.*",
+    ".DS_Store",
+    "._*",
+    "Thumbs.db",
+    "desktop.ini",
+    ".goutputstream-*",
+    "*.crdownload",
+    "*.part",
+    ".*.cloison-*",
+    ".cloison-*",
+];
+
+/// How many times a file that changes while read is re-read.
+pub const REREADS: usize = 3;
+
+/// The ignore rules of one mirror.
+pub struct Ignores {
+    root: PathBuf,
+    rules: Gitignore,
+}
+
+impl Ignores {
+    /// The default rules plus the root's `.cloisonignore` (read again on every call).
+    pub fn load(root: &Path) -> Ignores {
+        let mut b = GitignoreBuilder::new(root);
+        for p in DEFAULT_IGNORES {
+            if let Err(e) = b.add_line(None, p) {
+                tracing::warn!("default ignore {p:?}: {e}");
+            }
+        }
+        if let Some(e) = b.add(root.join(IGNORE_FILE)) {
+            let missing =
+                matches!(&e, ignore::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
+            if !missing {
+                tracing::warn!(dir = %root.display(), "{IGNORE_FILE}: {e}");
+            }
+        }
+        let rules = b.build().unwrap_or_else(|e| {
+            tracing::warn!(dir = %root.display(), "ignore rules: {e}");
+            Gitignore::empty()
+        });
+        Ignores {
+            root: root.to_owned(),
+            rules,
+        }
+    }
+
+    /// Whether a root-relative `/`-separated path is ignored (or inside an ignored folder).
+    pub fn ignored(&self, rel: &str, is_dir: bool) -> bool {
+        if rel.is_empty() {
+            return false;
+        }
+        self.rules
+            .matched_path_or_any_parents(Path::new(rel), is_dir)
+            .is_ignore()
+    }
+
+    /// The mirror's root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// What a scan found.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// Entries by root-relative path.
+    pub entries: BTreeMap<String, LocalEntry>,
+    /// Files that kept changing while read: their last-synced state stands for them.
+    pub unsettled: Vec<String>,
+    /// Entries skipped (symlinks, special files, names not allowed), with why.
+    pub skipped: Vec<String>,
+    /// Bytes hashed.
+    pub hashed_bytes: u64,
+}
+
+/// Unix ns of a modification time (0 if unknown or before 1970).
+pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// The inode (file id) of a file.
+pub fn inode(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::MetadataExt::ino(meta)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        0
+    }
+}
+
+/// Whether a file's metadata still matches a last-synced state.
+pub fn matches_base(meta: &fs::Metadata, b: &BaseEntry) -> bool {
+    let kind = if meta.is_dir() {
+        EntryKind::Folder
+    } else {
+        EntryKind::File
+    };
+    kind == b.kind
+        && (kind == EntryKind::Folder
+            || (meta.len() == b.size && mtime_ns(meta) == b.mtime_ns && inode(meta) == b.inode))
+}
+
+/// A reader that counts what passes through it.
+struct Counting<R> {
+    inner: R,
+    count: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count += n as u64;
+        Ok(n)
+    }
+}
+
+/// Hashes a file, re-reading it while it changes under us. `None` if it kept changing.
+pub fn hash_file(path: &Path) -> std::io::Result<Option<(LocalEntry, u64)>> {
+    for _ in 0..REREADS {
+        let mut f = fs::File::open(path)?;
+        let before = f.metadata()?;
+        let mut hasher = blake3::Hasher::new();
+        let mut counted = Counting {
+            inner: &mut f,
+            count: 0,
+        };
+        hasher.update_reader(&mut counted)?;
+        let read = counted.count;
+        let after = fs::symlink_metadata(path)?;
+        if after.len() == read
+            && mtime_ns(&after) == mtime_ns(&before)
+            && inode(&after) == inode(&before)
+        {
+            let e = LocalEntry {
+                kind: EntryKind::File,
+                size: read,
+                mtime_ns: mtime_ns(&after),
+                inode: inode(&after),
+                hash: *hasher.finalize().as_bytes(),
+            };
+            return Ok(Some((e, read)));
+        }
+        tracing::debug!(path = %path.display(), "changed while read; reading again");
+    }
+    Ok(None)
+}
+
+/// Scans `ignores.root()`. Hashes are reused from `base` when size, mtime and inode match.
+pub fn scan(ignores: &Ignores, base: &BTreeMap<String, BaseEntry>) -> std::io::Result<Scan> {
+    let mut out = Scan::default();
+    let root = ignores.root().to_owned();
+    let mut stack: Vec<(PathBuf, String)> = vec![(root, String::new())];
+    while let Some((dir, rel)) = stack.pop() {
+        let rd = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if rel.is_empty() => return Err(e),
+            Err(e) => {
+                // Gone or unreadable meanwhile: keep its last-synced state for this round.
+                tracing::debug!(dir = %dir.display(), "cannot list: {e}");
+                out.unsettled.push(rel);
+                continue;
+            }
+        };
+        for e in rd {
+            let Ok(e) = e else { continue };
+            let name = e.file_name().to_string_lossy().into_owned();
+            let path = e.path();
+            let child = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            let Ok(meta) = fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let ft = meta.file_type();
+            if ignores.ignored(&child, ft.is_dir()) {
+                continue;
+            }
+            if cloison_crdt::check_name(&name).is_err() || e.file_name().to_str().is_none() {
+                out.skipped.push(format!("{child}: name not allowed"));
+                continue;
+            }
+            if ft.is_dir() {
+                out.entries.insert(
+                    child.clone(),
+                    LocalEntry {
+                        kind: EntryKind::Folder,
+                        size: 0,
+                        mtime_ns: 0,
+                        inode: inode(&meta),
+                        hash: [0; 32],
+                    },
+                );
+                stack.push((path, child));
+            } else if ft.is_file() {
+                if let Some(b) = base.get(&child)
+                    && matches_base(&meta, b)
+                {
+                    out.entries.insert(
+                        child,
+                        LocalEntry {
+                            kind: EntryKind::File,
+                            size: b.size,
+                            mtime_ns: b.mtime_ns,
+                            inode: b.inode,
+                            hash: b.hash,
+                        },
+                    );
+                    continue;
+                }
+                match hash_file(&path) {
+                    Ok(Some((entry, n))) => {
+                        out.hashed_bytes += n;
+                        out.entries.insert(child, entry);
+                    }
+                    Ok(None) => out.unsettled.push(child),
+                    Err(e) => {
+                        tracing::debug!(path = %path.display(), "cannot read: {e}");
+                        out.unsettled.push(child);
+                    }
+                }
+            } else {
+                let what = if ft.is_symlink() {
+                    "symlink"
+                } else {
+                    "not a regular file"
+                };
+                out.skipped.push(format!("{child}: {what}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_and_file_rules_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(IGNORE_FILE), "*.log\nbuild/\n").unwrap();
+        let ig = Ignores::load(dir.path());
+        for (p, d) in [
+            ("a.swp", false),
+            ("x/~$doc.docx", false),
+            (".~lock.a.odt#", false),
+            ("notes.txt~", false),
+            (".DS_Store", false),
+            ("run.log", false),
+            ("build", true),
+            ("build/out.o", false),
+            (".report.pdf.cloison-0a1b2c", false),
+        ] {
+            assert!(ig.ignored(p, d), "{p} should be ignored");
+        }
+        for p in ["a.txt", "doc.docx", "logs/x.txt", IGNORE_FILE] {
+            assert!(!ig.ignored(p, false), "{p} should not be ignored");
+        }
+    }
+
+    #[test]
+    fn scan_reuses_hashes_skips_symlinks_and_sees_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::write(dir.path().join("sub/a.txt"), b"hello").unwrap();
+        fs::write(dir.path().join("b.swp"), b"temp").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink("sub/a.txt", dir.path().join("link")).unwrap();
+        let ig = Ignores::load(dir.path());
+        let s = scan(&ig, &BTreeMap::new()).unwrap();
+        assert_eq!(
+            s.entries.keys().collect::<Vec<_>>(),
+            vec!["sub", "sub/a.txt"]
+        );
+        let a = s.entries["sub/a.txt"];
+        assert_eq!(a.hash, *blake3::hash(b"hello").as_bytes());
+        #[cfg(unix)]
+        assert!(s.skipped.iter().any(|x| x.starts_with("link")));
+        // A base with the same metadata but another hash is trusted (no read)...
+        let base: BTreeMap<String, BaseEntry> = [(
+            "sub/a.txt".to_owned(),
+            BaseEntry {
+                id: [1; 16],
+                kind: EntryKind::File,
+                hash: [9; 32],
+                size: a.size,
+                mtime_ns: a.mtime_ns,
+                inode: a.inode,
+            },
+        )]
+        .into();
+        let s2 = scan(&ig, &base).unwrap();
+        assert_eq!(s2.entries["sub/a.txt"].hash, [9; 32]);
+        assert_eq!(s2.hashed_bytes, 0);
+        // ...until the size changes.
+        fs::write(dir.path().join("sub/a.txt"), b"hello world").unwrap();
+        let s3 = scan(&ig, &base).unwrap();
+        assert_eq!(
+            s3.entries["sub/a.txt"].hash,
+            *blake3::hash(b"hello world").as_bytes()
+        );
+    }
+}

@@ -1,0 +1,184 @@
+//! Rounds of a mirror on one real node (real store, real files): uploads, save-by-rename,
+//! moves, remote changes landing on disk, deletes, and the last-synced state surviving a reopen.
+
+use std::fs;
+
+use crate::keystore::KdfParams;
+use crate::node::{InitParams, Node};
+
+fn node(dir: &std::path::Path) -> Node {
+    Node::init(
+        &dir.join("home"),
+        b"pass",
+        KdfParams::TEST_ONLY,
+        &InitParams {
+            org_name: "O",
+            user_name: "Ann",
+            email: "ann@x.example",
+            device_label: "a",
+        },
+    )
+    .unwrap()
+}
+
+fn round(n: &mut Node, m: &mut super::Mirror) -> super::RoundReport {
+    let r = n.mirror_round(m, &mut |_| {}).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    r
+}
+
+#[test]
+fn rounds_carry_changes_both_ways() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = node(t.path());
+    let w = n.create_workspace("W").unwrap();
+    let w = n.find_workspace(&w.name).unwrap();
+    let dir = t.path().join("folder");
+    fs::create_dir_all(dir.join("docs/empty")).unwrap();
+    fs::write(dir.join("docs/a.txt"), b"one").unwrap();
+    fs::write(dir.join("b.bin"), vec![7u8; 300_000]).unwrap();
+    fs::write(dir.join("c.swp"), b"editor temp").unwrap();
+    let mut m = n.open_mirror(w, &dir).unwrap();
+    let r = round(&mut n, &mut m);
+    assert_eq!((r.uploaded, r.folders), (2, 2), "{r:?}");
+    assert!(n.ls(w, "docs/empty").unwrap().is_empty());
+    assert!(n.ls(w, "c.swp").is_err(), "ignored file uploaded");
+    // Nothing more to do.
+    let r = round(&mut n, &mut m);
+    assert!(!r.changed(), "{r:?}");
+
+    // Save-by-rename: a temp file renamed over the original keeps identity and history.
+    let id = n.ls(w, "docs/a.txt").unwrap()[0].id.clone();
+    fs::write(dir.join("docs/.a.txt.tmp"), b"two!").unwrap();
+    fs::rename(dir.join("docs/.a.txt.tmp"), dir.join("docs/a.txt")).unwrap();
+    round(&mut n, &mut m);
+    assert_eq!(n.ls(w, "docs/a.txt").unwrap()[0].id, id);
+    assert_eq!(n.history(w, "docs/a.txt").unwrap().len(), 2);
+
+    // A folder move is a move (same id) and a case-only rename too.
+    fs::rename(dir.join("docs"), dir.join("papers")).unwrap();
+    fs::rename(dir.join("b.bin"), dir.join("B.bin")).unwrap();
+    let r = round(&mut n, &mut m);
+    assert_eq!(r.moved, 2, "{r:?}");
+    assert_eq!(r.uploaded, 0, "{r:?}");
+    assert_eq!(n.ls(w, "papers/a.txt").unwrap()[0].id, id);
+    assert!(n.ls(w, "B.bin").is_ok() && n.ls(w, "b.bin").is_err());
+
+    // Remote changes land on disk: a new file, a move, a delete.
+    let src = t.path().join("new.txt");
+    fs::write(&src, b"from elsewhere").unwrap();
+    n.put(w, &src, "papers/new.txt", &mut |_| {}, &mut |_| {})
+        .unwrap();
+    n.mv(w, "papers/a.txt", "a-moved.txt").unwrap();
+    n.rm(w, "B.bin").unwrap();
+    let r = round(&mut n, &mut m);
+    assert_eq!((r.downloaded, r.moved, r.deleted), (1, 1, 1), "{r:?}");
+    assert_eq!(
+        fs::read(dir.join("papers/new.txt")).unwrap(),
+        b"from elsewhere"
+    );
+    assert_eq!(fs::read(dir.join("a-moved.txt")).unwrap(), b"two!");
+    assert!(!dir.join("B.bin").exists());
+
+    // The last-synced state survives a reopen: nothing to do.
+    let mut m2 = n.open_mirror(w, &dir).unwrap();
+    assert_eq!(m2.base, m.base);
+    let r = round(&mut n, &mut m2);
+    assert!(!r.changed(), "{r:?}");
+    // Local delete of a folder with content.
+    fs::remove_dir_all(dir.join("papers")).unwrap();
+    let r = round(&mut n, &mut m2);
+    assert!(r.deleted >= 1, "{r:?}");
+    assert!(n.ls(w, "papers").is_err());
+}
+
+#[test]
+fn a_local_edit_and_a_remote_edit_keep_both() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = node(t.path());
+    let w = n.create_workspace("W").unwrap();
+    let w = n.find_workspace(&w.name).unwrap();
+    let dir = t.path().join("folder");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join("f.txt"), b"base").unwrap();
+    let mut m = n.open_mirror(w, &dir).unwrap();
+    round(&mut n, &mut m);
+    fs::write(dir.join("f.txt"), b"local edit").unwrap();
+    let src = t.path().join("f.txt");
+    fs::write(&src, b"remote edit").unwrap();
+    n.put(w, &src, "f.txt", &mut |_| {}, &mut |_| {}).unwrap();
+    let r = round(&mut n, &mut m);
+    assert_eq!(r.conflicts, 1, "{r:?}");
+    round(&mut n, &mut m);
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(fs::read(dir.join("f.txt")).unwrap(), b"remote edit");
+    let copy = names.iter().find(|n| n.contains("conflict")).unwrap();
+    assert_eq!(fs::read(dir.join(copy)).unwrap(), b"local edit");
+    assert!(n.ls(w, copy).is_ok(), "conflict copy not uploaded");
+}
+
+#[test]
+fn registration_refuses_relative_overlapping_and_home_directories() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = node(t.path());
+    let w1 = n.create_workspace("One").unwrap();
+    let w1 = n.find_workspace(&w1.name).unwrap();
+    let w2 = n.create_workspace("Two").unwrap();
+    let w2 = n.find_workspace(&w2.name).unwrap();
+    assert!(n.register_mirror(w1, std::path::Path::new("rel")).is_err());
+    assert!(
+        n.register_mirror(w1, &t.path().join("home/inside"))
+            .is_err()
+    );
+    let one = n.register_mirror(w1, &t.path().join("one")).unwrap();
+    assert!(n.register_mirror(w2, &one.join("nested")).is_err());
+    assert!(
+        n.register_mirror(w2, t.path()).is_err(),
+        "a folder around a mirror"
+    );
+    n.register_mirror(w2, &t.path().join("two")).unwrap();
+    assert_eq!(n.mirrors().unwrap().len(), 2);
+    n.unregister_mirror(w1).unwrap();
+    assert_eq!(n.mirrors().unwrap().len(), 1);
+    assert!(n.unregister_mirror(w1).is_err());
+}
+
+/// Timing probe (run by hand): one node, 10,000 small files up from one folder and down into
+/// another.
+#[test]
+#[ignore]
+fn probe_ten_thousand_files() {
+    let t = tempfile::tempdir().unwrap();
+    let mut n = node(t.path());
+    let w = n.create_workspace("W").unwrap();
+    let w = n.find_workspace(&w.name).unwrap();
+    let a = t.path().join("a");
+    for i in 0..10_000 {
+        let d = a.join(format!("d{:02}", i % 50));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join(format!("f{i:05}.txt")), format!("file {i}\n")).unwrap();
+    }
+    let mut ma = n.open_mirror(w, &a).unwrap();
+    let s = std::time::Instant::now();
+    let r = round(&mut n, &mut ma);
+    eprintln!("up: {:?} {}", s.elapsed(), r.uploaded);
+    let s = std::time::Instant::now();
+    round(&mut n, &mut ma);
+    eprintln!("idle round: {:?}", s.elapsed());
+    let b = t.path().join("b");
+    fs::create_dir_all(&b).unwrap();
+    let mut mb = super::Mirror {
+        ws: w,
+        dir: b.clone(),
+        base: Default::default(),
+        read_only: false,
+    };
+    let s = std::time::Instant::now();
+    let r = round(&mut n, &mut mb);
+    eprintln!("down: {:?} {}", s.elapsed(), r.downloaded);
+}
