@@ -26,8 +26,9 @@ pub const PRIVATE_ORG: &str = "org";
 pub const PRIVATE_USER: &str = "user";
 /// See [`PRIVATE_ORG`].
 pub const PRIVATE_DEVICE: &str = "device";
-/// See [`PRIVATE_ORG`] (the subject is the invitation id).
-pub const PRIVATE_INVITATION: &str = "invitation";
+/// See [`PRIVATE_ORG`] (the subject is the invitation id; distinct from the purpose
+/// `invitation` of the records kept in the inviting device's store).
+pub const PRIVATE_INVITATION: &str = "invitation-email";
 
 /// The private part of a recorded user invitation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -144,7 +144,7 @@ pub struct InvitationRecorded {
     /// The device that greets it (the author, today).
     pub greeter: DeviceId,
     /// For a user invitation, the e-mail, sealed under the organization key (purpose
-    /// `invitation`, subject the id); empty for a device invitation.
+    /// `invitation-email`, subject the id); empty for a device invitation.
     pub private: Vec<u8>,
 }
 
