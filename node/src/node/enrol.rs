@@ -382,6 +382,14 @@ impl Node {
         rec: &InvitationRecord,
         claim: &Claim,
     ) -> Result<(Welcome, Vec<Vec<u8>>), NodeError> {
+        // Closed in the log meanwhile (another admin cancelled it): certify nothing.
+        if let Some(reason) = self.closed_in_log(&rec.id()) {
+            return Err(NodeError::Refused(format!(
+                "invitation {} was {} in the organization log",
+                rec.id(),
+                reason.as_str()
+            )));
+        }
         let org = self.org_id();
         let me = self.keys.device();
         let org_key = self.keys.org_key();

@@ -73,18 +73,18 @@ impl Node {
         Ok(())
     }
 
+    /// How the log closed invitation `id`, if it did.
+    pub(super) fn closed_in_log(&self, id: &InvitationId) -> Option<CloseReason> {
+        self.state().invitations.get(&id.0)?.closed.map(|c| c.0)
+    }
+
     /// A local record as the log sees it: closed there (by another admin, or by this device
     /// before a crash) means closed here.
     pub(super) fn overlay_log(&self, rec: &mut InvitationRecord) {
         if rec.state != InviteState::Live {
             return;
         }
-        if let Some((reason, _)) = self
-            .state()
-            .invitations
-            .get(&rec.id().0)
-            .and_then(|i| i.closed)
-        {
+        if let Some(reason) = self.closed_in_log(&rec.id()) {
             rec.state = match reason {
                 CloseReason::Used => InviteState::Used,
                 CloseReason::Cancelled => InviteState::Cancelled,

@@ -242,6 +242,14 @@ fn invitations_are_recorded_in_the_log_for_every_admin() {
         two_rec.refusal(now_ms()),
         Some(crate::enroll::RefuseStatus::Cancelled)
     );
+    // Even a greeting already under way certifies nothing once the log says cancelled.
+    let before = a.log().len();
+    assert!(matches!(
+        enrol(&mut a, &two_rec, &dir.path().join("x"), Some("X")),
+        Err(NodeError::Refused(_))
+    ));
+    assert_eq!(a.log().len(), before);
+    assert!(!dir.path().join("x").join(KEY_FILE).exists());
     // A standard user records only device invitations, and cannot close an admin's.
     let mut c = a
         .provision_user(
