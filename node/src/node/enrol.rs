@@ -4,10 +4,12 @@
 //!
 //! Invariants: an invitation record is sealed under the organization key in the store (the
 //! token secret and the e-mail are never on disk in clear); a user invitation is made only by
-//! an admin's device, a device invitation only for the inviting device's own user; nothing is
-//! written to the organization log before [`Node::admit_enrolment`], which the greeter calls
-//! only once both codes are confirmed and the claimer stored its home; a claimer's home is
-//! removed again if the log it was given does not make its device active.
+//! an admin's device, a device invitation only for the inviting device's own user; creating and
+//! cancelling an invitation write its `InvitationRecorded` / `InvitationClosed` entries
+//! (`enrol_log`), and an exchange writes nothing to the organization log before
+//! [`Node::admit_enrolment`], which the greeter calls only once both codes are confirmed and the
+//! claimer stored its home; a claimer's home is removed again if the log it was given does not
+//! make its device active.
 
 use std::path::Path;
 
