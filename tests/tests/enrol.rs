@@ -263,8 +263,9 @@ fn a_wrong_code_on_either_side_aborts_both_and_burns_the_invitation() {
         (wrong as fn(&str) -> String, same as fn(&str) -> String),
         (same, wrong),
     ] {
-        let before = log_of(&alice);
+        // Creating an invitation records it in the log; the failed exchange adds nothing.
         let (id, token) = invite(&alice, &["user", "eve@clinique.example"]);
+        let before = log_of(&alice);
         let eve = TestHome::new();
         let args = ["join", &token, "--user", "Eve", "--device", "eve-pc"];
         let (gok, gout, jok, jout) = enrol(&alice, &id, &eve, &args, admin_types, claimer_types);
@@ -290,24 +291,30 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
     let (alice, _a) = start_admin();
     // A live invitation keeps the greeting listener up while the others are refused.
     let (keeper, _) = invite(&alice, &["device"]);
-    let before = log_of(&alice);
     let join =
         |token: &str| TestHome::new().run(&["join", token, "--user", "Mal", "--device", "mal-pc"]);
-    // Expired.
+    // Expired (by time: nothing is written when it expires).
     let (_, token) = invite(&alice, &["user", "x@clinique.example", "--ttl", "1"]);
+    let before = log_of(&alice);
     std::thread::sleep(Duration::from_millis(1200));
     let e = join(&token).failure();
     assert!(e.contains("expired"), "{e}");
-    // Cancelled.
+    assert_eq!(log_of(&alice), before, "the organization log changed");
+    // Cancelled: the cancellation is one entry in the log, the refused claim none.
     let (id, token) = invite(&alice, &["user", "y@clinique.example"]);
+    let created = log_of(&alice);
     alice.run(&["invite", "cancel", &id]).success();
     assert_eq!(invitation_state(&alice, &id), "cancelled");
+    let before = log_of(&alice);
+    assert_eq!(before.0, created.0 + 1);
     let e = alice.run(&["greet", &id]).failure();
     assert!(e.contains("cancelled"), "{e}");
     let e = join(&token).failure();
     assert!(e.contains("cancelled"), "{e}");
+    assert_eq!(log_of(&alice), before, "the organization log changed");
     // A third process with a guessed token (right greeter and address, random secret).
     let (guessed_id, real) = invite(&alice, &["user", "z@clinique.example"]);
+    let before = log_of(&alice);
     let mut t = cloison_node::enroll::Token::decode(&real).unwrap();
     let mut secret = [0u8; 16];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut secret);
@@ -342,8 +349,8 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
 #[test]
 fn a_dropped_connection_leaves_no_half_enrolled_device() {
     let (alice, _a) = start_admin();
-    let before = log_of(&alice);
     let (id, token) = invite(&alice, &["user", "d@clinique.example"]);
+    let before = log_of(&alice);
     let d = TestHome::new();
     let mut g = Driven::start(&alice, &["greet", &id]);
     let mut j = Driven::start(&d, &["join", &token, "--user", "D", "--device", "d-pc"]);

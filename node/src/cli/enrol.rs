@@ -48,17 +48,18 @@ pub fn invitation_text(i: &InvitationInfo) -> String {
 /// The invitations table.
 pub fn invitations_table(is: &[InvitationInfo]) -> String {
     let mut out = format!(
-        "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {}\n",
-        "ID", "KIND", "E-MAIL", "PROFILE", "STATE", "EXPIRES (unix ms)"
+        "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {:<16}  {}\n",
+        "ID", "KIND", "E-MAIL", "PROFILE", "STATE", "BY", "EXPIRES (unix ms)"
     );
     for i in is {
         out += &format!(
-            "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {}\n",
+            "{:<12}  {:<6}  {:<28}  {:<9}  {:<9}  {:<16}  {}\n",
             &i.id[..12.min(i.id.len())],
             i.kind,
             i.email.as_deref().unwrap_or("-"),
             i.profile.as_deref().unwrap_or("-"),
             i.state,
+            i.recorded_by_user.as_deref().unwrap_or("-"),
             i.expires_ms
         );
     }

@@ -39,10 +39,20 @@ pub struct InvitationInfo {
     pub created_ms: u64,
     /// Unix ms after which it is refused.
     pub expires_ms: u64,
-    /// `live`, `used`, `cancelled`, `burned` (a wrong code) or `expired`.
+    /// `live`, `used`, `cancelled`, `burned` (a wrong code; known only to the greeter) or
+    /// `expired`.
     pub state: String,
     /// The token to hand to the invitee (only on the device that created it, while live).
     pub token: Option<String>,
+    /// Whether the organization log records it (so every admin sees it).
+    #[serde(default)]
+    pub recorded: bool,
+    /// The name of the user whose device recorded it (from the log).
+    #[serde(default)]
+    pub recorded_by_user: Option<String>,
+    /// The device that recorded it (hex id, from the log).
+    #[serde(default)]
+    pub recorded_by_device: Option<String>,
 }
 
 /// Where a greeting stands, as returned by `greet_wait` and `greet_confirm`.

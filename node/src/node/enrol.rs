@@ -4,10 +4,12 @@
 //!
 //! Invariants: an invitation record is sealed under the organization key in the store (the
 //! token secret and the e-mail are never on disk in clear); a user invitation is made only by
-//! an admin's device, a device invitation only for the inviting device's own user; nothing is
-//! written to the organization log before [`Node::admit_enrolment`], which the greeter calls
-//! only once both codes are confirmed and the claimer stored its home; a claimer's home is
-//! removed again if the log it was given does not make its device active.
+//! an admin's device, a device invitation only for the inviting device's own user; creating and
+//! cancelling an invitation write its `InvitationRecorded` / `InvitationClosed` entries
+//! (`enrol_log`), and an exchange writes nothing to the organization log before
+//! [`Node::admit_enrolment`], which the greeter calls only once both codes are confirmed and the
+//! claimer stored its home; a claimer's home is removed again if the log it was given does not
+//! make its device active.
 
 use std::path::Path;
 
@@ -23,7 +25,7 @@ use crate::enroll::{
 use crate::keystore::{KdfParams, Keystore};
 use crate::store::Store;
 use crate::trust::author::{self, UserSecretPublic, Writer};
-use crate::trust::entry::{self, EntryBody};
+use crate::trust::entry::{self, CloseReason, EntryBody};
 use crate::trust::keys::{self, DeviceKeys, OrgKey, UserSecret};
 use crate::trust::{DeviceId, EntryId, Profile, UserId};
 
@@ -187,6 +189,8 @@ impl Node {
             addrs,
         };
         secret.zeroize();
+        // Recorded in the log first, so that a refused record leaves no local invitation.
+        self.record_invitation(&rec)?;
         self.save_invitation(&rec)?;
         self.invitation_info(&rec, now, true)
     }
@@ -218,7 +222,10 @@ impl Node {
                 continue;
             };
             match postcard::take_from_bytes::<InvitationRecord>(&plain) {
-                Ok((r, [])) if r.id().0 == id => out.push(r),
+                Ok((mut r, [])) if r.id().0 == id => {
+                    self.overlay_log(&mut r);
+                    out.push(r);
+                }
                 _ => {
                     tracing::warn!(id = %hex::encode(&id[..4]), "invitation record malformed; skipped")
                 }
@@ -228,13 +235,19 @@ impl Node {
         Ok(out)
     }
 
-    /// The invitations, for display.
+    /// The invitations, for display: this device's own (with their tokens while live) and
+    /// those the organization log records from every other device.
     pub fn invitations(&self) -> Result<Vec<InvitationInfo>, NodeError> {
         let now = now_ms();
-        self.invitation_records()?
+        let mut out = self
+            .invitation_records()?
             .iter()
             .map(|r| self.invitation_info(r, now, false))
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let elsewhere = self.recorded_elsewhere(&out, now);
+        out.extend(elsewhere);
+        out.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        Ok(out)
     }
 
     /// Finds an invitation by id or hex prefix (at least 4 characters).
@@ -297,9 +310,13 @@ impl Node {
         Ok(())
     }
 
-    /// Cancels a live invitation.
+    /// Cancels a live invitation: this device's own, or (for an admin) one the log records
+    /// from another device.
     pub fn cancel_invitation(&mut self, query: &str) -> Result<InvitationInfo, NodeError> {
-        let rec = self.find_invitation(query)?;
+        let rec = match self.find_invitation(query) {
+            Err(NodeError::NotFound { .. }) => return self.cancel_recorded(query),
+            r => r?,
+        };
         if let Some(r) = rec.refusal(now_ms()) {
             return Err(NodeError::Refused(format!(
                 "invitation {} cannot be cancelled: {}",
@@ -307,6 +324,7 @@ impl Node {
                 r.message()
             )));
         }
+        self.close_recorded(&rec.id(), CloseReason::Cancelled)?;
         self.set_invitation_state(&rec.id(), InviteState::Cancelled)?;
         let rec = self.find_invitation(&rec.id().to_string())?;
         self.invitation_info(&rec, now_ms(), false)
@@ -341,7 +359,7 @@ impl Node {
         } else {
             None
         };
-        Ok(InvitationInfo {
+        let mut info = InvitationInfo {
             id: r.id().to_string(),
             kind: kind.into(),
             email,
@@ -350,7 +368,12 @@ impl Node {
             expires_ms: r.expires_ms,
             state: r.state_label(now).into(),
             token,
-        })
+            recorded: false,
+            recorded_by_user: None,
+            recorded_by_device: None,
+        };
+        self.add_recorder(&mut info, &r.id().0);
+        Ok(info)
     }
 
     /// The greeter's side once both codes are confirmed: signs the certificates for `claim`
@@ -361,6 +384,14 @@ impl Node {
         rec: &InvitationRecord,
         claim: &Claim,
     ) -> Result<(Welcome, Vec<Vec<u8>>), NodeError> {
+        // Closed in the log meanwhile (another admin cancelled it): certify nothing.
+        if let Some(reason) = self.closed_in_log(&rec.id()) {
+            return Err(NodeError::Refused(format!(
+                "invitation {} was {} in the organization log",
+                rec.id(),
+                reason.as_str()
+            )));
+        }
         let org = self.org_id();
         let me = self.keys.device();
         let org_key = self.keys.org_key();
@@ -441,6 +472,9 @@ impl Node {
                 ));
             }
         };
+        // The invitation is closed as used in the same chain, if the log records it.
+        let mut certs = certs;
+        certs.extend(self.closing_cert(&rec.id(), CloseReason::Used));
         // Chain the certificates: the first on the kept heads, each next on the previous.
         let mut bytes: Vec<Vec<u8>> = Vec::new();
         let log = &self.engine.replica().org;

@@ -151,7 +151,10 @@ fn a_user_then_a_device_enrol_between_two_nodes() {
     let rec = a.invitation_records().unwrap().remove(0);
     let before = a.log().len();
     let mut c = enrol(&mut a, &rec, &dir.path().join("c"), Some("Cy")).unwrap();
-    assert_eq!(a.log().len(), before + 2);
+    // UserAdded, DeviceAdded and the invitation closed as used, in one chain.
+    assert_eq!(a.log().len(), before + 3);
+    let closed = a.state().invitations[&rec.id().0].closed.map(|c| c.0);
+    assert_eq!(closed, Some(crate::trust::entry::CloseReason::Used));
     assert!(a.state().is_active(&c.device_id()));
     assert!(c.state().is_active(&c.device_id()));
     assert_eq!(c.log().len(), a.log().len());
@@ -177,4 +180,99 @@ fn a_user_then_a_device_enrol_between_two_nodes() {
         .unwrap();
     assert!(enrol(&mut c, &rec, &dir.path().join("c3"), Some("Mallory")).is_err());
     assert!(!dir.path().join("c3").join(KEY_FILE).exists());
+}
+
+fn sync_logs(from: &mut Node, to: &mut Node) {
+    let all: Vec<Vec<u8>> = from.log().entries().map(|e| e.bytes().to_vec()).collect();
+    to.ingest_log(all).unwrap();
+}
+
+#[test]
+fn invitations_are_recorded_in_the_log_for_every_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = admin(dir.path());
+    let mut b = a
+        .provision_user(
+            &dir.path().join("b"),
+            PASS,
+            KdfParams::TEST_ONLY,
+            "Bea",
+            "bea@x.example",
+            "b",
+            Profile::Admin,
+        )
+        .unwrap();
+    let before = a.log().len();
+    let one = a
+        .create_invitation(&user_invite("canary-one@x.example"), None, vec![])
+        .unwrap();
+    let two = a
+        .create_invitation(&user_invite("two@x.example"), None, vec![])
+        .unwrap();
+    assert_eq!(a.log().len(), before + 2);
+    assert!(one.recorded);
+    assert_eq!(one.recorded_by_user.as_deref(), Some("Ann"));
+    // The log holds neither the secret nor the e-mail in clear.
+    let rec = a.find_invitation(&one.id).unwrap();
+    for e in a.log().entries() {
+        let has = |n: &[u8]| e.bytes().windows(n.len()).any(|w| w == n);
+        assert!(!has(&rec.secret) && !has(b"canary-one@x.example"));
+    }
+    sync_logs(&mut a, &mut b);
+    let seen = b.invitations().unwrap();
+    let got = seen.iter().find(|i| i.id == one.id).unwrap();
+    assert_eq!(got.email.as_deref(), Some("canary-one@x.example"));
+    assert_eq!(got.state, "live");
+    assert_eq!(got.token, None);
+    assert_eq!(got.recorded_by_user.as_deref(), Some("Ann"));
+    assert_eq!(got.recorded_by_device, Some(a.device_id().to_string()));
+    // A cancels one; B cancels the other, which A's greeter then refuses too.
+    a.cancel_invitation(&one.id).unwrap();
+    b.cancel_invitation(&two.id[..8]).unwrap();
+    assert!(b.cancel_invitation(&two.id).is_err());
+    sync_logs(&mut a, &mut b);
+    sync_logs(&mut b, &mut a);
+    for n in [&a, &b] {
+        let is = n.invitations().unwrap();
+        assert_eq!(is.len(), 2);
+        assert!(is.iter().all(|i| i.state == "cancelled"), "{is:?}");
+    }
+    let two_rec = a.find_invitation(&two.id).unwrap();
+    assert_eq!(
+        two_rec.refusal(now_ms()),
+        Some(crate::enroll::RefuseStatus::Cancelled)
+    );
+    // Even a greeting already under way certifies nothing once the log says cancelled.
+    let before = a.log().len();
+    assert!(matches!(
+        enrol(&mut a, &two_rec, &dir.path().join("x"), Some("X")),
+        Err(NodeError::Refused(_))
+    ));
+    assert_eq!(a.log().len(), before);
+    assert!(!dir.path().join("x").join(KEY_FILE).exists());
+    // A standard user records only device invitations, and cannot close an admin's.
+    let mut c = a
+        .provision_user(
+            &dir.path().join("c"),
+            PASS,
+            KdfParams::TEST_ONLY,
+            "Cy",
+            "cy@x.example",
+            "c",
+            Profile::Standard,
+        )
+        .unwrap();
+    let three = a
+        .create_invitation(&user_invite("three@x.example"), None, vec![])
+        .unwrap();
+    sync_logs(&mut a, &mut c);
+    assert!(c.cancel_invitation(&three.id).is_err());
+    let own = c.create_invitation(&Invitee::Device, None, vec![]).unwrap();
+    sync_logs(&mut c, &mut b);
+    let got = b.invitations().unwrap();
+    let got = got.iter().find(|i| i.id == own.id).unwrap();
+    assert_eq!(
+        (got.kind.as_str(), got.recorded_by_user.as_deref()),
+        ("device", Some("Cy"))
+    );
 }

@@ -20,6 +20,7 @@ mod bundles;
 mod directory;
 mod docs;
 pub mod enrol;
+mod enrol_log;
 pub mod enrol_offline;
 mod error;
 mod files;

@@ -13,11 +13,14 @@
 //! - a device is added by an admin or by another active device of the same user;
 //! - a device is revoked by an admin or by another device of the same user;
 //! - a user-key rotation is made by a device of that user, to the next generation, sealed only to
-//!   active devices of that user.
+//!   active devices of that user;
+//! - an invitation for a new user is recorded by an admin's device, one for a new device by a
+//!   device of that user, each id once; it is closed (once) by an admin or by the recording
+//!   device.
 
 use std::collections::HashMap;
 
-use super::entry::{Certificate, Entry, EntryBody};
+use super::entry::{Certificate, Entry, EntryBody, Invited};
 use super::ids::{DeviceId, Profile, UserId};
 use super::rejection::Rejection;
 use crate::dag::Dag;
@@ -39,6 +42,10 @@ pub struct Index {
     pub user_rotations: HashMap<UserId, Vec<u32>>,
     /// Every revocation entry (device or user), in admission order.
     pub revocations: Vec<u32>,
+    /// Entries recording an invitation.
+    pub invitation_records: HashMap<[u8; 16], Vec<u32>>,
+    /// Entries closing an invitation.
+    pub invitation_closes: HashMap<[u8; 16], Vec<u32>>,
 }
 
 impl Index {
@@ -75,6 +82,12 @@ impl Index {
                 self.revocations.push(at);
             }
             Certificate::RelayAuthorized(_) => {}
+            Certificate::InvitationRecorded(i) => {
+                self.invitation_records.entry(i.id).or_default().push(at);
+            }
+            Certificate::InvitationClosed { id, .. } => {
+                self.invitation_closes.entry(*id).or_default().push(at);
+            }
         }
     }
 }
@@ -386,5 +399,34 @@ pub fn check(
             q.user_exists(user)
         }
         Certificate::RelayAuthorized(_) => need_admin(),
+        Certificate::InvitationRecorded(i) => {
+            match i.invited {
+                Invited::User { .. } => need_admin()?,
+                Invited::Device { user } => {
+                    if user != author_user {
+                        return Err(Rejection::NotOwner {
+                            device: author,
+                            user,
+                        });
+                    }
+                }
+            }
+            if q.any_in(index.invitation_records.get(&i.id)) {
+                return Err(Rejection::InvitationExists { id: i.id });
+            }
+            Ok(())
+        }
+        Certificate::InvitationClosed { id, .. } => {
+            let Some(rec) = q.first_in(index.invitation_records.get(id)) else {
+                return Err(Rejection::UnknownInvitation { id: *id });
+            };
+            if q.any_in(index.invitation_closes.get(id)) {
+                return Err(Rejection::InvitationAlreadyClosed { id: *id });
+            }
+            if !is_admin && entries[rec as usize].body().author != author {
+                return Err(Rejection::NotAdmin { device: author });
+            }
+            Ok(())
+        }
     }
 }

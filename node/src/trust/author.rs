@@ -13,7 +13,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use super::entry::{
-    self, Certificate, DeviceAdded, EntryBody, Genesis, RelayAuthorized, UserAdded, UserKeyRotated,
+    self, Certificate, DeviceAdded, EntryBody, Genesis, InvitationRecorded, Invited,
+    RelayAuthorized, UserAdded, UserKeyRotated,
 };
 use super::ids::{Clock, DeviceId, OrgId, Profile, UserId};
 use super::keys::{self, DeviceKeys, KeyError, OrgKey, UserSecret};
@@ -25,6 +26,16 @@ pub const PRIVATE_ORG: &str = "org";
 pub const PRIVATE_USER: &str = "user";
 /// See [`PRIVATE_ORG`].
 pub const PRIVATE_DEVICE: &str = "device";
+/// See [`PRIVATE_ORG`] (the subject is the invitation id; distinct from the purpose
+/// `invitation` of the records kept in the inviting device's store).
+pub const PRIVATE_INVITATION: &str = "invitation-email";
+
+/// The private part of a recorded user invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationPrivate {
+    /// The invited e-mail.
+    pub email: String,
+}
 
 /// The private part of an organization.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -315,6 +326,44 @@ impl Writer<'_> {
                     label: label.to_owned(),
                 },
             ),
+        }))
+    }
+}
+
+impl Writer<'_> {
+    /// Records an invitation made by this device: for a user invitation (`email` given) the
+    /// e-mail is sealed under the organization key, bound to the purpose and the invitation id.
+    pub fn invitation_recorded<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        org: &OrgId,
+        id: [u8; 16],
+        invited: Invited,
+        expires_ms: u64,
+        email: Option<&str>,
+    ) -> Result<Certificate, TextError> {
+        let private = match email {
+            Some(email) => {
+                check_text("e-mail", email)?;
+                seal_private(
+                    rng,
+                    self.org_key,
+                    org,
+                    PRIVATE_INVITATION,
+                    &id,
+                    &InvitationPrivate {
+                        email: email.to_owned(),
+                    },
+                )
+            }
+            None => Vec::new(),
+        };
+        Ok(Certificate::InvitationRecorded(InvitationRecorded {
+            id,
+            invited,
+            expires_ms,
+            greeter: self.keys.id(),
+            private,
         }))
     }
 }

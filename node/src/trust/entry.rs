@@ -87,7 +87,69 @@ pub enum Certificate {
     },
     /// A relay may serve this organization's devices.
     RelayAuthorized(RelayAuthorized),
+    /// An invitation was made (so that every admin sees it); never its secret.
+    InvitationRecorded(InvitationRecorded),
+    /// A recorded invitation can no longer be claimed.
+    InvitationClosed {
+        /// The invitation id (derived from its secret, see `enroll::token`).
+        id: [u8; 16],
+        /// Why.
+        reason: CloseReason,
+    },
 }
+
+/// Who a recorded invitation is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Invited {
+    /// A new user, who will get this profile.
+    User {
+        /// The profile.
+        profile: Profile,
+    },
+    /// A new device of this existing user.
+    Device {
+        /// The user.
+        user: UserId,
+    },
+}
+
+/// Why an invitation was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CloseReason {
+    /// An admin (or the recording device) cancelled it.
+    Cancelled,
+    /// An enrolment used it.
+    Used,
+}
+
+impl CloseReason {
+    /// `cancelled` or `used`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Cancelled => "cancelled",
+            CloseReason::Used => "used",
+        }
+    }
+}
+
+/// An invitation record in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvitationRecorded {
+    /// The invitation id (derived from the secret; the secret itself is never in the log).
+    pub id: [u8; 16],
+    /// For whom.
+    pub invited: Invited,
+    /// Unix ms after which the greeter refuses it.
+    pub expires_ms: u64,
+    /// The device that greets it (the author, today).
+    pub greeter: DeviceId,
+    /// For a user invitation, the e-mail, sealed under the organization key (purpose
+    /// `invitation-email`, subject the id); empty for a device invitation.
+    pub private: Vec<u8>,
+}
+
+/// Longest lifetime of a recorded invitation, in ms (30 days).
+pub const MAX_INVITATION_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// The genesis certificate: the organization and its first admin with their first device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +224,8 @@ impl Certificate {
             Certificate::DeviceRevoked { .. } => "device-revoked",
             Certificate::UserRevoked { .. } => "user-revoked",
             Certificate::RelayAuthorized(_) => "relay-authorized",
+            Certificate::InvitationRecorded(_) => "invitation-recorded",
+            Certificate::InvitationClosed { .. } => "invitation-closed",
         }
     }
 }
@@ -217,6 +281,15 @@ impl EntryBody {
                     && r.addrs.len() <= MAX_RELAY_ADDRS
                     && r.addrs.iter().all(|a| a.len() <= MAX_ADDR_BYTES)
             }
+            Certificate::InvitationRecorded(i) => {
+                let written = self.time.millis();
+                let user = matches!(i.invited, Invited::User { .. });
+                i.greeter == self.author
+                    && i.expires_ms.saturating_sub(written) <= MAX_INVITATION_TTL_MS
+                    && private_ok(&i.private)
+                    && user != i.private.is_empty()
+            }
+            Certificate::InvitationClosed { .. } => true,
         };
         if ok {
             Ok(())

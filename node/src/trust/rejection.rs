@@ -149,6 +149,24 @@ pub enum Rejection {
         /// The device.
         device: DeviceId,
     },
+    /// An invitation with this id is already recorded.
+    #[error("invitation {} already recorded", hex::encode(id))]
+    InvitationExists {
+        /// The invitation id.
+        id: [u8; 16],
+    },
+    /// Closing an invitation that is not recorded in the causal past.
+    #[error("invitation {} is not recorded", hex::encode(id))]
+    UnknownInvitation {
+        /// The invitation id.
+        id: [u8; 16],
+    },
+    /// Closing an invitation already closed in the causal past.
+    #[error("invitation {} is already closed", hex::encode(id))]
+    InvitationAlreadyClosed {
+        /// The invitation id.
+        id: [u8; 16],
+    },
 }
 
 impl Rejection {
@@ -184,6 +202,9 @@ impl Rejection {
             Rejection::DeviceAlreadyRevoked { .. } => "device_already_revoked",
             Rejection::BadGeneration { .. } => "bad_generation",
             Rejection::BadRecipient { .. } => "bad_recipient",
+            Rejection::InvitationExists { .. } => "invitation_exists",
+            Rejection::UnknownInvitation { .. } => "unknown_invitation",
+            Rejection::InvitationAlreadyClosed { .. } => "invitation_already_closed",
         }
     }
 }

@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::{Index, device_owner};
-use super::entry::{Certificate, Entry};
+use super::entry::{Certificate, CloseReason, Entry, Invited};
 use super::ids::{DeviceId, EntryId, Hlc, OrgId, Profile, UserId};
 use crate::dag::Dag;
 
@@ -78,6 +78,27 @@ pub struct RelayState {
     pub authorized_by: EntryId,
 }
 
+/// An invitation recorded in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvitationState {
+    /// For whom.
+    pub invited: Invited,
+    /// Unix ms after which it is refused.
+    pub expires_ms: u64,
+    /// The greeting device.
+    pub greeter: DeviceId,
+    /// The recording device.
+    pub recorded_by: DeviceId,
+    /// The recording entry.
+    pub entry: EntryId,
+    /// Unix ms of the recording entry.
+    pub recorded_ms: u64,
+    /// The e-mail (user invitations), sealed under the organization key.
+    pub private: Vec<u8>,
+    /// How and by which entry it was closed, if it was.
+    pub closed: Option<(CloseReason, EntryId)>,
+}
+
 /// The effective state of the organization.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct OrgState {
@@ -93,6 +114,8 @@ pub struct OrgState {
     pub devices: BTreeMap<DeviceId, DeviceState>,
     /// Relays by id.
     pub relays: BTreeMap<DeviceId, RelayState>,
+    /// Recorded invitations by id (first record wins; first close wins).
+    pub invitations: BTreeMap<[u8; 16], InvitationState>,
     /// Heads of the kept entries: the parents of the next local entry. Sorted.
     pub heads: Vec<EntryId>,
     /// Admitted entries that revocation wins dropped. Sorted.
@@ -167,6 +190,25 @@ impl OrgState {
                     addrs: r.addrs.clone(),
                     authorized_by: id,
                 });
+            }
+            Certificate::InvitationRecorded(i) => {
+                self.invitations.entry(i.id).or_insert(InvitationState {
+                    invited: i.invited,
+                    expires_ms: i.expires_ms,
+                    greeter: i.greeter,
+                    recorded_by: e.body().author,
+                    entry: id,
+                    recorded_ms: e.body().time.millis(),
+                    private: i.private.clone(),
+                    closed: None,
+                });
+            }
+            Certificate::InvitationClosed { id: inv, reason } => {
+                if let Some(i) = self.invitations.get_mut(inv)
+                    && i.closed.is_none()
+                {
+                    i.closed = Some((*reason, id));
+                }
             }
         }
     }

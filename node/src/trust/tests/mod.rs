@@ -584,4 +584,5 @@ fn frozen_entry_vector() {
     assert_eq!(e.body(), &body);
 }
 
+mod invitations;
 mod props;

@@ -9,12 +9,40 @@ use super::*;
 
 #[derive(Debug, Clone)]
 enum Op {
-    AddUser { by: usize, admin: bool },
-    AddDevice { by: usize },
-    Promote { by: usize, target: usize },
-    RevokeDevice { by: usize, target: usize },
-    RevokeUser { by: usize, target: usize },
-    Sync { a: usize, b: usize },
+    AddUser {
+        by: usize,
+        admin: bool,
+    },
+    AddDevice {
+        by: usize,
+    },
+    Promote {
+        by: usize,
+        target: usize,
+    },
+    RevokeDevice {
+        by: usize,
+        target: usize,
+    },
+    RevokeUser {
+        by: usize,
+        target: usize,
+    },
+    Sync {
+        a: usize,
+        b: usize,
+    },
+    /// Records invitation `n` (a small pool, so that ids collide and closes race).
+    Invite {
+        by: usize,
+        n: u8,
+        user: bool,
+    },
+    Close {
+        by: usize,
+        n: u8,
+        used: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -25,6 +53,8 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeDevice { by, target }),
         1 => (0..8usize, 0..8usize).prop_map(|(by, target)| Op::RevokeUser { by, target }),
         3 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Sync { a, b }),
+        1 => (0..8usize, 0..4u8, any::<bool>()).prop_map(|(by, n, user)| Op::Invite { by, n, user }),
+        1 => (0..8usize, 0..4u8, any::<bool>()).prop_map(|(by, n, used)| Op::Close { by, n, used }),
     ]
 }
 
@@ -79,6 +109,48 @@ fn run_history(seed: u64, ops: &[Op]) -> (OrgId, Vec<Vec<u8>>) {
                     _ => Certificate::UserRevoked {
                         user: devs[target].user,
                     },
+                };
+                let (bytes, _) = org.try_write(&mut devs[by], cert);
+                written.push(bytes);
+            }
+            Op::Invite { by, n: slot, user } => {
+                let by = by % n;
+                let invited = if user {
+                    entry::Invited::User {
+                        profile: Profile::Standard,
+                    }
+                } else {
+                    entry::Invited::Device {
+                        user: devs[by].user,
+                    }
+                };
+                let cert = Writer {
+                    keys: &devs[by].keys,
+                    org_key: &org.key,
+                    clock: &mut Clock::default(),
+                }
+                .invitation_recorded(
+                    &mut org.rng,
+                    &org.org,
+                    [slot; 16],
+                    invited,
+                    org.now + 60_000,
+                    user.then_some("x@example.org"),
+                )
+                .unwrap();
+                let (bytes, _) = org.try_write(&mut devs[by], cert);
+                written.push(bytes);
+            }
+            Op::Close { by, n: slot, used } => {
+                let by = by % n;
+                let reason = if used {
+                    entry::CloseReason::Used
+                } else {
+                    entry::CloseReason::Cancelled
+                };
+                let cert = Certificate::InvitationClosed {
+                    id: [slot; 16],
+                    reason,
                 };
                 let (bytes, _) = org.try_write(&mut devs[by], cert);
                 written.push(bytes);
