@@ -7,7 +7,9 @@
 //! - name `n`: `1 | time i64 | name UTF-8`
 //! - version `v/<vid>`: `1 | size u64 | content hash [32] | modified i64 | device [32] |
 //!   user u16-len | label u16-len | preds u16-count [16].. | restored 0/1 [16]? |
-//!   chunks u32-count (id [32] | key [32] | len u32)..` (68 bytes per chunk)
+//!   chunks u32-count (id [32] | key [32] | len u32)..` (68 bytes per chunk); a version that
+//!   carries permission bits starts with `2` instead and has `mode u32` (at most `0o7777`) just
+//!   before the chunk count. A version without them is still written in format 1, byte for byte.
 //! - retention: `1 | time i64 | tag u8 (0 all, 1 days, 2 last-k) | n u32`
 //! - title: `1 | time i64 | title UTF-8` (1..=255 bytes, no control characters)
 
@@ -16,6 +18,8 @@ use crate::limits;
 use crate::model::{Author, ChunkRef, Kind, Manifest, Retention, Version};
 
 const FORMAT: u8 = 1;
+/// The version format with permission bits.
+const FORMAT_MODE: u8 = 2;
 
 /// Encoded size of one chunk of a version value: `id [32] | key [32] | len u32`.
 pub(crate) const CHUNK_BYTES: usize = 32 + 32 + 4;
@@ -97,8 +101,12 @@ pub(crate) fn decode_name(b: &[u8]) -> Option<Named> {
 
 pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
     let m = &v.manifest;
-    let mut out = Vec::with_capacity(160 + m.chunks.len() * CHUNK_BYTES);
-    out.push(FORMAT);
+    let mut out = Vec::with_capacity(164 + m.chunks.len() * CHUNK_BYTES);
+    out.push(if m.mode.is_some() {
+        FORMAT_MODE
+    } else {
+        FORMAT
+    });
     out.extend_from_slice(&m.size.to_be_bytes());
     out.extend_from_slice(&m.content_hash);
     out.extend_from_slice(&m.modified_ms.to_be_bytes());
@@ -119,6 +127,9 @@ pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
             out.extend_from_slice(&r.0);
         }
     }
+    if let Some(mode) = m.mode {
+        out.extend_from_slice(&mode.to_be_bytes());
+    }
     out.extend_from_slice(&(m.chunks.len() as u32).to_be_bytes());
     for c in &m.chunks {
         out.extend_from_slice(&c.id);
@@ -130,7 +141,11 @@ pub(crate) fn encode_version(v: &Version) -> Vec<u8> {
 
 pub(crate) fn decode_version(id: VersionId, b: &[u8]) -> Option<Version> {
     let mut r = Reader(b);
-    r.format()?;
+    let with_mode = match r.u8()? {
+        FORMAT => false,
+        FORMAT_MODE => true,
+        _ => return None,
+    };
     let size = r.u64()?;
     let content_hash = r.array()?;
     let modified_ms = r.i64()?;
@@ -147,6 +162,7 @@ pub(crate) fn decode_version(id: VersionId, b: &[u8]) -> Option<Version> {
         1 => Some(VersionId(r.array()?)),
         _ => return None,
     };
+    let mode = if with_mode { Some(r.u32()?) } else { None };
     let nchunks = r.u32()? as usize;
     if nchunks > limits::MAX_CHUNKS || nchunks.checked_mul(CHUNK_BYTES)? != r.0.len() {
         return None;
@@ -165,6 +181,7 @@ pub(crate) fn decode_version(id: VersionId, b: &[u8]) -> Option<Version> {
         chunks,
         content_hash,
         modified_ms,
+        mode,
     };
     manifest.validate().ok()?;
     let author = Author {
@@ -296,6 +313,7 @@ mod tests {
                 ],
                 content_hash: [9; 32],
                 modified_ms: 1_700_000_000_000,
+                mode: None,
             },
             author: Author {
                 device: [5; 32],
@@ -306,6 +324,46 @@ mod tests {
             restored_from: Some(VersionId([2; 16])),
         }
     }
+
+    #[test]
+    fn permission_bits_use_format_2_and_leave_format_1_unchanged() {
+        let plain = version();
+        let v1 = encode_version(&plain);
+        assert_eq!(v1[0], 1);
+        let mut with = plain.clone();
+        with.manifest.mode = Some(0o755);
+        let v2 = encode_version(&with);
+        assert_eq!(v2[0], 2);
+        assert_eq!(v2.len(), v1.len() + 4);
+        assert_eq!(decode_version(with.id, &v2), Some(with.clone()));
+        // Frozen: the whole format-2 encoding of the test version with mode 0o755.
+        assert_eq!(hex(&v2), FROZEN_V2);
+        // Bits above 0o7777, a wrong format byte, and trailing bytes are refused.
+        let mut bad = v2.clone();
+        let at = v2.len() - 4 - 2 * CHUNK_BYTES - 4;
+        bad[at..at + 4].copy_from_slice(&0o10000u32.to_be_bytes());
+        assert_eq!(decode_version(with.id, &bad), None);
+        let mut bad = v2.clone();
+        bad[0] = 3;
+        assert_eq!(decode_version(with.id, &bad), None);
+        let mut bad = v2;
+        bad.push(0);
+        assert_eq!(decode_version(with.id, &bad), None);
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    const FROZEN_V2: &str = concat!(
+        "02000000000000000a0909090909090909090909090909090909090909090909090909090909090909000001",
+        "8bcfe5680005050505050505050505050505050505050505050505050505050505050505050003616e6e0006",
+        "6c6170746f700001010101010101010101010101010101010102020202020202020202020202020202000001",
+        "ed00000002010101010101010101010101010101010101010101010101010101010101010111111111111111",
+        "1111111111111111111111111111111111111111111111111100000004020202020202020202020202020202",
+        "0202020202020202020202020202020202222222222222222222222222222222222222222222222222222222",
+        "222222222200000006",
+    );
 
     #[test]
     fn values_round_trip() {

@@ -65,6 +65,9 @@ impl std::fmt::Debug for ChunkRef {
     }
 }
 
+/// The largest permission bits a manifest may carry (`rwxrwxrwx` plus setuid, setgid, sticky).
+pub const MAX_MODE: u32 = 0o7777;
+
 /// A file's content as the document records it: the bytes themselves live in blocks.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Manifest {
@@ -76,6 +79,9 @@ pub struct Manifest {
     pub content_hash: [u8; 32],
     /// Modification time, unix milliseconds (given by the caller, never read from a clock).
     pub modified_ms: i64,
+    /// Unix permission bits (`0o7777` at most) when the writer had them; `None` for a file put
+    /// from a stream, and for versions written before modes were carried.
+    pub mode: Option<u32>,
 }
 
 impl Manifest {
@@ -86,6 +92,7 @@ impl Manifest {
             chunks: Vec::new(),
             content_hash: [0; 32],
             modified_ms,
+            mode: None,
         }
     }
 
@@ -101,7 +108,7 @@ impl Manifest {
             .chunks
             .iter()
             .try_fold(0u64, |acc, c| acc.checked_add(u64::from(c.len)));
-        if sum != Some(self.size) {
+        if sum != Some(self.size) || self.mode.is_some_and(|m| m > MAX_MODE) {
             return Err(CrdtError::InvalidManifest);
         }
         Ok(())

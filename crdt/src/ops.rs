@@ -431,6 +431,7 @@ impl Manifest {
             chunks,
             content_hash,
             modified_ms,
+            mode: None,
         }
     }
 }

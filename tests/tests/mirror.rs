@@ -6,6 +6,8 @@
 //! nothing.
 
 use std::collections::BTreeMap;
+use std::fs::Permissions;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -123,10 +125,14 @@ fn changes_in_one_folder_appear_in_the_other() {
     std::fs::create_dir_all(fa.join("empty")).unwrap();
     std::fs::write(fa.join("reports/2026/q1.txt"), b"first quarter").unwrap();
     std::fs::write(fa.join("notes.md"), b"# notes\n").unwrap();
+    std::fs::write(fa.join("run.sh"), b"#!/bin/sh\necho hi\n").unwrap();
+    std::fs::set_permissions(fa.join("run.sh"), Permissions::from_mode(0o750)).unwrap();
     std::fs::write(fa.join("notes.md.swp"), b"vim swap").unwrap();
     std::os::unix::fs::symlink("notes.md", fa.join("link.md")).unwrap();
     wait_until("B has the files", WAIT, || {
-        fb.join("reports/2026/q1.txt").exists() && fb.join("empty").is_dir()
+        fb.join("reports/2026/q1.txt").exists()
+            && fb.join("empty").is_dir()
+            && fb.join("run.sh").exists()
     });
     let got = p.same_on_both(&["notes.md.swp", "link.md"]);
     assert!(got.contains_key("notes.md"));
@@ -135,6 +141,13 @@ fn changes_in_one_folder_appear_in_the_other() {
         "an ignored file was synced"
     );
     assert!(!fb.join("link.md").exists(), "a symlink was synced");
+    // Mode bits are carried (an executable stays executable).
+    let mode = std::fs::metadata(fb.join("run.sh"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777;
+    assert_eq!(mode, 0o750, "mode on B: {mode:o}");
     let listed = mirrors(&t[0]);
     assert!(
         listed["mirrors"][0]["totals"]["skipped"]

@@ -295,6 +295,7 @@ impl Node {
                 chunks,
                 content_hash: *reader.hasher.finalize().as_bytes(),
                 modified_ms: mtime_ms(&fmeta),
+                mode: super::folder::scan::mode_bits(&fmeta),
             };
             let bytes_before = report.bytes;
             report.bytes += manifest.size;
@@ -490,6 +491,7 @@ impl Node {
                 + std::time::Duration::from_millis(v.manifest.modified_ms.max(0) as u64);
             if let Ok(f) = fs::File::options().write(true).open(&tmp.0) {
                 let _ = f.set_modified(mtime);
+                let _ = super::folder::scan::apply_mode(&f, v.manifest.mode);
             }
         }
         fs::rename(&tmp.0, local).map_err(io_err(local))?;

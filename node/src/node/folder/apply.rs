@@ -93,13 +93,23 @@ pub fn temp_beside(target: &Path) -> std::io::Result<(PathBuf, fs::File)> {
     Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name")))
 }
 
+/// What a landed file carries besides its bytes: the version's modification time and
+/// permission bits (masked by `scan::landing_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// Unix milliseconds.
+    pub mtime_ms: i64,
+    /// Permission bits, if the version has them.
+    pub mode: Option<u32>,
+}
+
 /// Writes `chunks` to `target` atomically (see the module invariants), if they hash to `hash`.
 /// `who` names a conflict copy.
 pub fn land(
     target: &Path,
     chunks: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
     hash: &[u8; 32],
-    mtime_ms: i64,
+    stamp: Stamp,
     expect: Option<&BaseEntry>,
     who: &str,
     now_ms: u64,
@@ -121,9 +131,10 @@ pub fn land(
                 "content does not match its hash",
             ));
         }
+        super::scan::apply_mode(&f, stamp.mode)?;
         f.sync_all()?;
         let mtime =
-            std::time::UNIX_EPOCH + std::time::Duration::from_millis(mtime_ms.max(0) as u64);
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(stamp.mtime_ms.max(0) as u64);
         f.set_modified(mtime)?;
         Ok::<_, std::io::Error>(())
     })();
@@ -180,6 +191,43 @@ pub fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<bool> {
 mod tests {
     use super::*;
 
+    const STAMP: Stamp = Stamp {
+        mtime_ms: 1000,
+        mode: None,
+    };
+
+    #[cfg(unix)]
+    #[test]
+    fn a_landed_file_gets_the_recorded_mode_without_special_bits() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let h = *blake3::hash(b"#!/bin/sh").as_bytes();
+        for (recorded, expected) in [
+            (0o755, 0o755),
+            (0o4755, 0o755),
+            (0o000, 0o600),
+            (0o640, 0o640),
+        ] {
+            let p = dir.path().join(format!("run-{recorded:o}.sh"));
+            let mut it = vec![Ok(b"#!/bin/sh".to_vec())].into_iter();
+            let stamp = Stamp {
+                mtime_ms: 1000,
+                mode: Some(recorded),
+            };
+            assert_eq!(
+                land(&p, &mut it, &h, stamp, None, "x", 0).unwrap(),
+                Landed::InPlace
+            );
+            let meta = fs::metadata(&p).unwrap();
+            assert_eq!(
+                meta.permissions().mode() & 0o7777,
+                expected,
+                "recorded {recorded:o}"
+            );
+            assert_eq!(super::super::scan::mode_bits(&meta), Some(expected));
+        }
+    }
+
     #[test]
     fn dates_and_names() {
         assert_eq!(ymd(0), "1970-01-01");
@@ -205,18 +253,18 @@ mod tests {
         let h2 = *blake3::hash(b"v2").as_bytes();
         let mut it = vec![Ok(b"v2".to_vec())].into_iter();
         assert!(
-            land(&p, &mut it, &h1, 1000, None, "x", 0).is_err(),
+            land(&p, &mut it, &h1, STAMP, None, "x", 0).is_err(),
             "wrong hash lands"
         );
         let mut it = vec![Ok(b"v1".to_vec())].into_iter();
         assert_eq!(
-            land(&p, &mut it, &h1, 1000, None, "x", 0).unwrap(),
+            land(&p, &mut it, &h1, STAMP, None, "x", 0).unwrap(),
             Landed::InPlace
         );
         assert_eq!(fs::read(&p).unwrap(), b"v1");
         // Absent expected but a local file appeared: both kept.
         let mut it = vec![Ok(b"v2".to_vec())].into_iter();
-        let got = land(&p, &mut it, &h2, 1000, None, "x", 0).unwrap();
+        let got = land(&p, &mut it, &h2, STAMP, None, "x", 0).unwrap();
         let Landed::Beside(copy) = got else {
             panic!("clobbered")
         };

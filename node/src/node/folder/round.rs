@@ -386,14 +386,25 @@ impl Node {
                         let Some(node) = self.doc(w)?.crdt.stat(EntryId(*id)) else {
                             return Ok(());
                         };
-                        let (chunks, hash, size, mtime_ms) = match &node.current {
+                        let (chunks, hash, size, stamp) = match &node.current {
                             Some(v) => (
                                 v.manifest.chunks.clone(),
                                 v.manifest.content_hash,
                                 v.manifest.size,
-                                v.manifest.modified_ms,
+                                apply::Stamp {
+                                    mtime_ms: v.manifest.modified_ms,
+                                    mode: v.manifest.mode,
+                                },
                             ),
-                            None => (Vec::new(), *blake3::hash(b"").as_bytes(), 0, 0),
+                            None => (
+                                Vec::new(),
+                                *blake3::hash(b"").as_bytes(),
+                                0,
+                                apply::Stamp {
+                                    mtime_ms: 0,
+                                    mode: None,
+                                },
+                            ),
                         };
                         if chunks.iter().any(|c| !self.blocks.contains(&c.id)) {
                             report.pending += 1;
@@ -421,7 +432,7 @@ impl Node {
                                 target: p,
                                 id: *id,
                                 hash,
-                                mtime_ms,
+                                stamp,
                                 expect: *expect,
                                 plain,
                             });
@@ -440,7 +451,7 @@ impl Node {
                                 .map_err(std::io::Error::other)
                         });
                         let landed =
-                            apply::land(&p, &mut it, &hash, mtime_ms, expect.as_ref(), &who, now)
+                            apply::land(&p, &mut it, &hash, stamp, expect.as_ref(), &who, now)
                                 .map_err(io(&p))?;
                         record_landed(m, report, path, *id, hash, &p, landed)?;
                     }
@@ -511,7 +522,7 @@ struct Job {
     target: PathBuf,
     id: [u8; 16],
     hash: [u8; 32],
-    mtime_ms: i64,
+    stamp: apply::Stamp,
     expect: Option<BaseEntry>,
     plain: Vec<u8>,
 }
@@ -532,7 +543,7 @@ fn land_batch(m: &mut Mirror, report: &mut RoundReport, jobs: Vec<Job>, who: &st
                                 &j.target,
                                 &mut it,
                                 &j.hash,
-                                j.mtime_ms,
+                                j.stamp,
                                 j.expect.as_ref(),
                                 who,
                                 now,
@@ -695,6 +706,7 @@ impl Node {
                     chunks,
                     content_hash: *reader.hasher.finalize().as_bytes(),
                     modified_ms: mtime_ns / 1_000_000,
+                    mode: scan::mode_bits(&after),
                 },
                 size: after.len(),
                 mtime_ns,

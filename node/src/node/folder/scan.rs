@@ -114,6 +114,38 @@ pub fn mtime_ns(meta: &fs::Metadata) -> i64 {
         .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
+/// A file's permission bits (`0o7777` at most), as a manifest records them.
+pub fn mode_bits(meta: &fs::Metadata) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        Some(std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
+}
+
+/// The permissions a file written from the workspace gets from a recorded `mode`: never setuid,
+/// setgid or sticky (those bits come from another device and are not trusted), and always
+/// readable and writable by its owner (so this device can read it back and replace it).
+pub fn landing_mode(mode: u32) -> u32 {
+    (mode & 0o777) | 0o600
+}
+
+/// Sets the permissions of an open file from a recorded mode (no-op without one, or off Unix).
+pub fn apply_mode(f: &fs::File, mode: Option<u32>) -> std::io::Result<()> {
+    #[cfg(unix)]
+    if let Some(m) = mode {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(fs::Permissions::from_mode(landing_mode(m)))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (f, mode);
+    Ok(())
+}
+
 /// The inode (file id) of a file.
 pub fn inode(meta: &fs::Metadata) -> u64 {
     #[cfg(unix)]
