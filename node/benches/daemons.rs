@@ -16,58 +16,18 @@
 //! Invariants: everything runs in a temporary directory on 127.0.0.1 with mDNS off; the daemons
 //! are killed when the run ends, even on failure.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cloison_node::control::client::Client;
 use cloison_node::control::{Request, Response};
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/daemon.rs"]
+mod daemon;
 
-struct Daemon {
-    child: Child,
-    home: PathBuf,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(home: &Path, peers: &[&str]) -> Daemon {
-    use std::io::BufRead;
-    let mut cmd = common::cloison(home);
-    cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    let mut child = cmd
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cloison run");
-    let out = child.stdout.take().expect("stdout");
-    let mut addr = String::new();
-    for line in std::io::BufReader::new(out).lines() {
-        let line = line.expect("line");
-        if let Some(a) = line.strip_prefix("listening ") {
-            addr = a.to_owned();
-        }
-        if line == "ready" {
-            break;
-        }
-    }
-    Daemon {
-        child,
-        home: home.to_owned(),
-        addr,
-    }
-}
+use daemon::{Daemon, floor, start};
 
 fn call(d: &Daemon, req: Request) -> Response {
     Client::connect(&d.home)
@@ -108,20 +68,6 @@ fn wait_synced(b: &Daemon, folder: &str, count: usize, timeout: Duration) -> Dur
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-}
-
-fn floor(src: &Path, dst: &Path) -> Duration {
-    let t = Instant::now();
-    let ok = Command::new("cp")
-        .arg("-r")
-        .arg(src)
-        .arg(dst)
-        .status()
-        .expect("cp");
-    assert!(ok.success());
-    let ok = Command::new("sync").status().expect("sync");
-    assert!(ok.success());
-    t.elapsed()
 }
 
 fn rss_kib(d: &Daemon) -> u64 {

@@ -17,50 +17,15 @@
 //! are killed when the run ends, even on failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 #[path = "common/mod.rs"]
 mod common;
+#[path = "common/daemon.rs"]
+mod daemon;
 
-struct Daemon {
-    child: Child,
-    addr: String,
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(home: &Path, peers: &[&str]) -> Daemon {
-    use std::io::BufRead;
-    let mut cmd = common::cloison(home);
-    cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
-    for p in peers {
-        cmd.args(["--peer", p]);
-    }
-    let mut child = cmd
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("cloison run");
-    let out = child.stdout.take().expect("stdout");
-    let mut addr = String::new();
-    for line in std::io::BufReader::new(out).lines() {
-        let line = line.expect("line");
-        if let Some(a) = line.strip_prefix("listening ") {
-            addr = a.to_owned();
-        }
-        if line == "ready" {
-            break;
-        }
-    }
-    Daemon { child, addr }
-}
+use daemon::{floor, start};
 
 fn run(home: &Path, args: &[&str]) -> bool {
     common::cloison(home)
@@ -77,21 +42,6 @@ fn wait(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) -> Duration 
         assert!(t.elapsed() < timeout, "timed out: {what}");
         std::thread::sleep(Duration::from_millis(1));
     }
-    t.elapsed()
-}
-
-fn floor(src: &Path, dst: &Path) -> Duration {
-    let t = Instant::now();
-    assert!(
-        Command::new("cp")
-            .arg("-r")
-            .arg(src)
-            .arg(dst)
-            .status()
-            .expect("cp")
-            .success()
-    );
-    assert!(Command::new("sync").status().expect("sync").success());
     t.elapsed()
 }
 
