@@ -392,3 +392,43 @@ pub fn team(names: &[&str]) -> Vec<TestHome> {
     }
     homes
 }
+
+/// A TCP proxy on 127.0.0.1 that forwards every connection to `127.0.0.1:target` and records
+/// both directions, for canary scans of what crosses the wire. Returns its port and the
+/// recording. Its threads end with the test process.
+pub fn recording_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::{Arc, Mutex};
+    let listener = TcpListener::bind("127.0.0.1:0").expect("proxy listener");
+    let port = listener.local_addr().expect("proxy port").port();
+    let wire: Arc<Mutex<Vec<u8>>> = Arc::default();
+    let rec = Arc::clone(&wire);
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { return };
+            let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                return;
+            };
+            let (Ok(c2), Ok(s2)) = (client.try_clone(), server.try_clone()) else {
+                return;
+            };
+            for (mut from, mut to) in [(c2, s2), (server, client)] {
+                let rec = Arc::clone(&rec);
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 << 10];
+                    while let Ok(n) = from.read(&mut buf) {
+                        if n == 0 || to.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                        if let Ok(mut r) = rec.lock() {
+                            r.extend_from_slice(&buf[..n]);
+                        }
+                    }
+                    let _ = to.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        }
+    });
+    (port, wire)
+}

@@ -337,43 +337,12 @@ fn sigterm_stops_the_daemon_cleanly_and_commands_then_open_the_store() {
 /// on the wire or in either store.
 #[test]
 fn plaintext_canaries_never_cross_the_wire_or_reach_the_stores() {
-    use std::io::{Read, Write};
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::{Arc, Mutex};
-
     let t = team(&["ann", "ben"]);
     let a = t[0].start(&[]);
     // A proxy on 127.0.0.1 that forwards to A and records both directions.
     let a_port: u16 = a.addr().split('/').nth(4).unwrap().parse().unwrap();
     let peer = a.addr().split("/p2p/").nth(1).unwrap().to_owned();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    let wire: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let rec = Arc::clone(&wire);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", a_port)) else {
-                return;
-            };
-            for (mut from, mut to) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                (server, client),
-            ] {
-                let rec = Arc::clone(&rec);
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 64 << 10];
-                    while let Ok(n) = from.read(&mut buf) {
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        rec.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                    let _ = to.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        }
-    });
+    let (proxy_port, wire) = cloison_tests::recording_proxy(a_port);
     let via_proxy = format!("/ip4/127.0.0.1/tcp/{proxy_port}/p2p/{peer}");
     let _b = t[1].start(&[&via_proxy]);
     wait_until("A is linked to B through the proxy", WAIT, || {

@@ -383,42 +383,11 @@ fn a_dropped_connection_leaves_no_half_enrolled_device() {
 /// e-mail, labels and organization name never cross in clear.
 #[test]
 fn greeting_traffic_carries_no_plaintext_names() {
-    use std::io::Read;
-    use std::net::{TcpListener, TcpStream};
-    use std::sync::{Arc, Mutex};
-
     let (alice, _a) = start_admin();
     let (id, token) = invite(&alice, &["user", "canary-mail@clinique.example"]);
     let mut t = cloison_node::enroll::Token::decode(&token).unwrap();
     let greet_port: u16 = t.addrs[0].split('/').nth(4).unwrap().parse().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let proxy_port = listener.local_addr().unwrap().port();
-    let wire: Arc<Mutex<Vec<u8>>> = Arc::default();
-    let rec = Arc::clone(&wire);
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(client) = client else { return };
-            let Ok(server) = TcpStream::connect(("127.0.0.1", greet_port)) else {
-                return;
-            };
-            for (mut from, mut to) in [
-                (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                (server, client),
-            ] {
-                let rec = Arc::clone(&rec);
-                std::thread::spawn(move || {
-                    let mut buf = vec![0u8; 64 << 10];
-                    while let Ok(n) = from.read(&mut buf) {
-                        if n == 0 || to.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                        rec.lock().unwrap().extend_from_slice(&buf[..n]);
-                    }
-                    let _ = to.shutdown(std::net::Shutdown::Both);
-                });
-            }
-        }
-    });
+    let (proxy_port, wire) = cloison_tests::recording_proxy(greet_port);
     t.addrs = vec![format!("/ip4/127.0.0.1/tcp/{proxy_port}")];
     let via_proxy = t.encode().unwrap();
     let c = TestHome::new();
