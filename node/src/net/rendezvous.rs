@@ -28,8 +28,7 @@ use libp2p::{
     rendezvous,
     swarm::{
         ConnectionDenied, ConnectionId, FromSwarm, NetworkBehaviour, THandler, THandlerInEvent,
-        THandlerOutEvent, ToSwarm,
-        behaviour::{ConnectionClosed, ConnectionEstablished},
+        THandlerOutEvent, ToSwarm, behaviour::ConnectionClosed,
     },
 };
 
@@ -65,8 +64,9 @@ enum Route {
 pub(crate) struct OrgRendezvous {
     admitted: Admitted,
     servers: HashMap<[u8; 32], rendezvous::server::Behaviour>,
-    /// Open connections, replayed to a server created after they were established.
-    connections: HashMap<ConnectionId, (PeerId, libp2p::core::ConnectedPoint)>,
+    /// Open connections, made known to every server (request-response learns a connection
+    /// when it builds its handler; the discarded handler is the price of that).
+    connections: HashMap<ConnectionId, PeerId>,
     routes: HashMap<ConnectionId, Route>,
     /// Handlers come from this server (they are all alike; a handler knows no organization).
     template: rendezvous::server::Behaviour,
@@ -115,14 +115,8 @@ impl OrgRendezvous {
         let connections = &self.connections;
         self.servers.entry(org).or_insert_with(|| {
             let mut s = server();
-            for (id, (peer, endpoint)) in connections {
-                s.on_swarm_event(FromSwarm::ConnectionEstablished(ConnectionEstablished {
-                    peer_id: *peer,
-                    connection_id: *id,
-                    endpoint,
-                    failed_addresses: &[],
-                    other_established: 0,
-                }));
+            for (id, peer) in connections {
+                learn(&mut s, *id, *peer);
             }
             s
         })
@@ -179,8 +173,10 @@ impl NetworkBehaviour for OrgRendezvous {
     fn on_swarm_event(&mut self, event: FromSwarm<'_>) {
         match &event {
             FromSwarm::ConnectionEstablished(e) => {
-                self.connections
-                    .insert(e.connection_id, (e.peer_id, e.endpoint.clone()));
+                self.connections.insert(e.connection_id, e.peer_id);
+                for s in self.servers.values_mut() {
+                    learn(s, e.connection_id, e.peer_id);
+                }
             }
             FromSwarm::ConnectionClosed(ConnectionClosed { connection_id, .. }) => {
                 self.connections.remove(connection_id);
@@ -225,6 +221,13 @@ impl NetworkBehaviour for OrgRendezvous {
         // The template never gets a request; polling it keeps its waker registered.
         self.template.poll(cx)
     }
+}
+
+/// Makes a server know a connection (request-response registers a connection when it builds
+/// the handler; the addresses are unused for inbound-only servers).
+fn learn(s: &mut rendezvous::server::Behaviour, id: ConnectionId, peer: PeerId) {
+    let none = Multiaddr::empty();
+    let _ = s.handle_established_inbound_connection(id, peer, &none, &none);
 }
 
 /// Addresses worth dialling directly: not through a circuit.
