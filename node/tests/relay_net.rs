@@ -117,7 +117,7 @@ async fn reservations_only_for_authorized_peers_and_removal_disconnects() {
 /// refused once stays refused) it discovers the registered device and dials it directly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rendezvous_serves_admitted_devices_only() {
-    let mut relay = start(true).await;
+    let relay = start(true).await;
     let mut a = start(false).await;
     let mut s = start(false).await;
     let org = [7u8; 32];
