@@ -649,7 +649,6 @@ fn devices_that_only_know_the_relay_find_each_other_through_rendezvous_and_conne
 }
 
 #[test]
-#[ignore = "not passing yet: the relay stores every block of the old version, but after `restore` B does not fetch it (`get` says 1 block has not arrived); see the relay2 report"]
 fn an_old_version_is_restored_from_the_relay_alone() {
     let data = tempfile::tempdir().unwrap();
     let logs = tempfile::tempdir().unwrap();
