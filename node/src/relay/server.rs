@@ -14,6 +14,8 @@
 //! tells a device it holds is durable. The allowlist (the authorized set: active devices of
 //! every organization served) is recomputed each turn; the network closes the connections of
 //! a device that leaves it, and only authorized devices get circuit-relay reservations.
+//! Rendezvous: the welcomed devices and their organization are handed to the network (before
+//! the welcome leaves) so each reaches only its own organization's rendezvous server.
 //!
 //! Quotas: once an organization stores its byte or envelope quota, workspace `Items` and
 //! `Offer`s and block offers from its devices are not passed to the engine; the device gets
