@@ -60,6 +60,15 @@ impl Workspace {
         Ok(out)
     }
 
+    /// Every version of every entry the document knows (live or deleted, current or not), in
+    /// no particular order: what a device may be asked to restore.
+    pub fn all_versions(&self) -> impl Iterator<Item = &Arc<Version>> + '_ {
+        self.raw
+            .entries
+            .values()
+            .flat_map(|raw| raw.versions.values())
+    }
+
     /// Versions of `id` that the retention policy keeps at time `now` (heads always).
     pub fn retained_versions(&self, id: EntryId, now_ms: i64) -> Result<Vec<VersionId>, CrdtError> {
         let all = self.versions(id)?;

@@ -111,3 +111,65 @@ async fn reservations_only_for_authorized_peers_and_removal_disconnects() {
         .await
         .unwrap();
 }
+
+/// Rendezvous: a peer the relay has not admitted can neither register nor discover (its
+/// requests reach no server); once admitted to the organization (and reconnected: a connection
+/// refused once stays refused) it discovers the registered device and dials it directly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rendezvous_serves_admitted_devices_only() {
+    let relay = start(true).await;
+    let mut a = start(false).await;
+    let mut s = start(false).await;
+    let org = [7u8; 32];
+    let ns = cloison_node::net::rendezvous::namespace_of(&org);
+    let rp = peer_id(&relay.id).unwrap();
+    let relay_addr: Multiaddr = format!("{}/p2p/{rp}", relay.addr).parse().unwrap();
+    a.h.set_allowed([relay.id, s.id].into()).await.unwrap();
+    s.h.set_allowed([relay.id, a.id].into()).await.unwrap();
+    relay
+        .h
+        .set_rendezvous_orgs([(a.id, org)].into())
+        .await
+        .unwrap();
+    for p in [&mut a, &mut s] {
+        p.h.dial(relay_addr.clone()).await.unwrap();
+        let r = relay.id;
+        p.wait_for(WAIT, |e| (*e == NetEvent::Connected(r)).then_some(()))
+            .await
+            .expect("connected to the relay");
+    }
+    a.h.rendezvous_register(relay.id, ns.clone()).await.unwrap();
+    // The stranger registers and discovers: refused, so nobody dials anybody.
+    s.h.rendezvous_register(relay.id, ns.clone()).await.unwrap();
+    s.h.rendezvous_discover(relay.id, ns.clone()).await.unwrap();
+    a.h.rendezvous_discover(relay.id, ns.clone()).await.unwrap();
+    let aid = a.id;
+    let sid = s.id;
+    assert!(
+        s.wait_for(Duration::from_secs(4), |e| (*e == NetEvent::Connected(aid))
+            .then_some(()))
+            .await
+            .is_none(),
+        "a stranger discovered a device through the relay"
+    );
+    assert!(!a.h.peers().await.unwrap().contains(&sid));
+    // Admitted (a new connection): it now finds the device and connects to it directly.
+    relay
+        .h
+        .set_rendezvous_orgs([(a.id, org), (s.id, org)].into())
+        .await
+        .unwrap();
+    relay.h.disconnect(s.id).await.unwrap();
+    let r = relay.id;
+    s.wait_for(WAIT, |e| (*e == NetEvent::Disconnected(r)).then_some(()))
+        .await
+        .expect("disconnected from the relay");
+    s.h.dial(relay_addr.clone()).await.unwrap();
+    s.wait_for(WAIT, |e| (*e == NetEvent::Connected(r)).then_some(()))
+        .await
+        .expect("connected to the relay again");
+    s.h.rendezvous_discover(relay.id, ns.clone()).await.unwrap();
+    s.wait_for(WAIT, |e| (*e == NetEvent::Connected(aid)).then_some(()))
+        .await
+        .expect("the admitted device found the registered one");
+}

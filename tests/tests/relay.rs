@@ -590,3 +590,108 @@ fn a_full_quota_is_a_typed_error_and_nothing_accepted_is_dropped() {
     let relay = Relay::start_on(data.path(), &log, "/ip4/127.0.0.1/tcp/0", &[]);
     assert_eq!(relay.stored().0, kept);
 }
+
+#[test]
+fn devices_that_only_know_the_relay_find_each_other_through_rendezvous_and_connect_directly() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let (da, db) = (device_of(&t[0]), device_of(&t[1]));
+    // No --peer: each daemon learns only the relay's address, from its log; both listen on
+    // 127.0.0.1, which they register at the relay's rendezvous.
+    let a = t[0].start(&[]);
+    let b = t[1].start(&[]);
+    wait_until(
+        "a device dials the other directly after a rendezvous discovery",
+        WAIT,
+        || {
+            [&t[0], &t[1]].iter().any(|h| {
+                h.log()
+                    .contains("direct connection to a device found through rendezvous")
+            })
+        },
+    );
+    wait_until("A and B are connected to each other", WAIT, || {
+        peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
+    });
+    t[0].run(&["workspace", "create", WS]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
+    let src = t[0].path().join("direct.txt");
+    std::fs::write(&src, b"found through rendezvous").unwrap();
+    t[0].run(&["put", WS, src.to_str().unwrap(), "direct.txt"])
+        .success();
+    let out = t[1].path().join("direct.got");
+    wait_until("B lists the file", WAIT, || {
+        ls(&t[1], "").contains_key("direct.txt")
+    });
+    t[1].run(&[
+        "get",
+        WS,
+        "direct.txt",
+        out.to_str().unwrap(),
+        "--wait",
+        "60",
+    ])
+    .success();
+    assert_eq!(std::fs::read(out).unwrap(), b"found through rendezvous");
+    a.stop();
+    b.stop();
+}
+
+#[test]
+fn an_old_version_is_restored_from_the_relay_alone() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let a = t[0].start(&[]);
+    wait_until("A is welcomed by the relay", WAIT, || {
+        relay.connected() == 1
+    });
+    t[0].run(&["workspace", "create", WS]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "contributor",
+    ])
+    .success();
+    let src = t[0].path().join("note.txt");
+    std::fs::write(&src, b"the first version, overwritten while B is down").unwrap();
+    t[0].run(&["put", WS, src.to_str().unwrap(), "note.txt"])
+        .success();
+    std::fs::write(&src, b"the second version").unwrap();
+    t[0].run(&["put", WS, src.to_str().unwrap(), "note.txt"])
+        .success();
+    let mine = held(&t[0]);
+    // Every block A holds reaches the relay, those of the overwritten version included.
+    wait_until("the relay holds everything A holds", WAIT, || {
+        relay.stored() == mine
+    });
+    a.stop();
+    wait_until("A left the relay", WAIT, || relay.connected() == 0);
+    let b = t[1].start(&[]);
+    wait_until("B lists the file", WAIT, || {
+        ls(&t[1], "").contains_key("note.txt")
+    });
+    t[1].run(&["restore", WS, "note.txt"]).success();
+    let out = t[1].path().join("note.got");
+    t[1].run(&["get", WS, "note.txt", out.to_str().unwrap(), "--wait", "60"])
+        .success();
+    assert_eq!(
+        std::fs::read(out).unwrap(),
+        b"the first version, overwritten while B is down"
+    );
+    b.stop();
+}

@@ -4,7 +4,10 @@
 //! then gives it every workspace). Once welcomed it listens through the relay
 //! (`…/p2p-circuit`: a reservation, so devices that cannot reach each other connect through the
 //! relay, and DCUtR may upgrade), dials the other active devices through it, and offers the
-//! relay the blocks it holds (again whenever it stores new ones).
+//! relay the blocks it holds (again whenever it stores new ones). Every
+//! `RENDEZVOUS_EVERY_MS` it registers its addresses at each welcomed relay's rendezvous (under
+//! its organization's namespace) and discovers the other devices' there, which the network
+//! dials directly; the circuit dials stay the fallback.
 //!
 //! Invariants: a relay's sync messages that arrive before its welcome are held (bounded) and
 //! replayed after it, so none is lost to the race between streams; refusals and quota errors
@@ -13,7 +16,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::net::{Multiaddr, NetHandle, peer_id};
+use crate::net::{Multiaddr, NetHandle, peer_id, rendezvous::namespace_of};
 use crate::node::{Node, now_ms};
 use crate::relay::wire::{MAX_OFFER_IDS, RelayMsg, is_relay_msg};
 use crate::trust::DeviceId;
@@ -25,6 +28,9 @@ const OFFER_EVERY_MS: u64 = 1_000;
 /// How often an authorized relay we are not connected to is dialled again (the network's own
 /// redial gives up after a few minutes; a relay may be down longer).
 const REDIAL_MS: u64 = 30_000;
+/// How often we register again at our relays' rendezvous and discover the other devices there
+/// (registrations last `net::rendezvous::CLIENT_TTL`, far longer).
+const RENDEZVOUS_EVERY_MS: u64 = 20_000;
 
 /// What the daemon knows of its relays.
 #[derive(Default)]
@@ -48,6 +54,10 @@ pub(super) struct RelayLinks {
     /// The last refusal or quota error per relay.
     pub(super) notices: BTreeMap<DeviceId, (String, u64)>,
     out: Vec<(DeviceId, Vec<u8>)>,
+    /// Our organization's rendezvous namespace (known from the first welcome), and when the
+    /// next registration and discovery round is due.
+    namespace: Option<String>,
+    rendezvous_next: u64,
     dials: Vec<Multiaddr>,
     listens: Vec<Multiaddr>,
 }
@@ -136,6 +146,8 @@ impl RelayLinks {
                     node.engine_mut().handle_message(now, from, &m);
                 }
                 self.through(node, from);
+                self.namespace = Some(namespace_of(&node.state().org.0));
+                self.rendezvous_next = 0;
                 self.offered.remove(&from);
                 self.offer_blocks(node, true);
             }
@@ -217,8 +229,25 @@ impl RelayLinks {
         }
     }
 
-    /// Sends what was queued: relay messages, dials, circuit listens.
+    /// Sends what was queued: relay messages, dials, circuit listens; and, when due, registers
+    /// at every welcomed relay's rendezvous and discovers the other devices there (the network
+    /// dials the allowed ones directly; circuits stay the fallback).
     pub(super) async fn flush(&mut self, net: &NetHandle) {
+        let now = now_ms();
+        if let Some(ns) = &self.namespace
+            && now >= self.rendezvous_next
+            && !self.welcomed.is_empty()
+        {
+            self.rendezvous_next = now + RENDEZVOUS_EVERY_MS;
+            for relay in &self.welcomed {
+                if let Err(e) = net.rendezvous_register(*relay, ns.clone()).await {
+                    tracing::debug!(relay = %relay.short(), "rendezvous registration: {e}");
+                }
+                if let Err(e) = net.rendezvous_discover(*relay, ns.clone()).await {
+                    tracing::debug!(relay = %relay.short(), "rendezvous discovery: {e}");
+                }
+            }
+        }
         for (to, bytes) in std::mem::take(&mut self.out) {
             if let Err(e) = net.send(to, bytes).await {
                 tracing::debug!(relay = %to.short(), "send to relay: {e}");

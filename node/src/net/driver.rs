@@ -20,11 +20,12 @@ use std::{
 use futures::StreamExt;
 use libp2p::{
     Multiaddr, PeerId, Swarm, SwarmBuilder, autonat, dcutr, gossipsub, identify, mdns, noise, ping,
-    relay,
+    relay, rendezvous,
     request_response::{self, ProtocolSupport},
     swarm::{
-        ConnectionError, NetworkBehaviour, SwarmEvent, behaviour::toggle::Toggle,
-        dial_opts::DialOpts,
+        ConnectionError, NetworkBehaviour, SwarmEvent,
+        behaviour::toggle::Toggle,
+        dial_opts::{DialOpts, PeerCondition},
     },
     tcp, yamux,
 };
@@ -40,6 +41,7 @@ use super::{
     codec::{BytesCodec, MESSAGE_PROTOCOL, WireCounters},
     gate::{Gate, GateEvent, RefuseReason},
     ids::{device_id, keypair, peer_id},
+    rendezvous::{CLIENT_TTL, OrgRendezvous, direct_addrs},
 };
 
 /// First redial delay after a drop.
@@ -57,6 +59,8 @@ const GOSSIP_OVERHEAD: usize = 16 << 10;
 /// messages of a burst: a stream over the limit is dropped and its message lost until the
 /// engine's timeout.
 const MAX_STREAMS: usize = 64;
+/// Registrations asked for in one rendezvous discovery.
+const DISCOVER_LIMIT: u64 = 256;
 /// Time for one message to be written and acknowledged.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -86,6 +90,10 @@ pub(crate) struct Behaviour {
     /// The circuit-relay v2 server (relay mode only): reservations and circuits for authorized
     /// peers only.
     relay_server: Toggle<relay::Behaviour>,
+    /// The rendezvous server, one per organization (relay mode only).
+    rendezvous_server: Toggle<OrgRendezvous>,
+    /// The rendezvous client: registering at relays and discovering devices (devices only).
+    rendezvous_client: Toggle<rendezvous::client::Behaviour>,
 }
 
 /// The relay server's settings: reservations and circuits only for authorized peers (the
@@ -195,6 +203,10 @@ fn build_swarm(
                 dcutr: dcutr::Behaviour::new(local),
                 autonat: autonat::Behaviour::new(local, autonat::Config::default()),
                 relay_server: Toggle::from(relay_server),
+                rendezvous_server: Toggle::from(relay_on.then(OrgRendezvous::new)),
+                rendezvous_client: Toggle::from(
+                    (!relay_on).then(|| rendezvous::client::Behaviour::new(key.clone())),
+                ),
             })
         })
         .map_err(|e| setup(&e))?
@@ -223,6 +235,10 @@ pub(crate) struct Driver {
     known: HashMap<PeerId, Vec<Multiaddr>>,
     redial: HashMap<PeerId, Redial>,
     max_message: usize,
+    /// Direct (not relayed) connections per peer.
+    direct: HashMap<PeerId, usize>,
+    /// Devices found through rendezvous that we dialled directly (for logs), bounded.
+    discovered: HashSet<PeerId>,
 }
 
 impl Driver {
@@ -252,6 +268,8 @@ impl Driver {
             known: HashMap::new(),
             redial: HashMap::new(),
             max_message: cfg.max_message,
+            direct: HashMap::new(),
+            discovered: HashSet::new(),
         })
     }
 
@@ -371,6 +389,22 @@ impl Driver {
             Command::SetAllowed(devices, reply) => {
                 self.set_allowed(&devices);
                 let _ = reply.send(Ok(()));
+            }
+            Command::SetRendezvousOrgs(map, reply) => {
+                let map = map
+                    .into_iter()
+                    .filter_map(|(d, org)| Some((peer_id(&d)?, org)))
+                    .collect();
+                if let Some(r) = self.swarm.behaviour_mut().rendezvous_server.as_mut() {
+                    r.set_admitted(map);
+                }
+                let _ = reply.send(Ok(()));
+            }
+            Command::RendezvousRegister(relay, namespace, reply) => {
+                let _ = reply.send(self.rendezvous_register(relay, namespace));
+            }
+            Command::RendezvousDiscover(relay, namespace, reply) => {
+                let _ = reply.send(self.rendezvous_discover(relay, namespace));
             }
             Command::ListenAddrs(reply) => {
                 let _ = reply.send(Ok(self.listening.iter().cloned().collect()));
@@ -547,17 +581,19 @@ impl Driver {
                 }
                 _ => {}
             },
+            SwarmEvent::Behaviour(BehaviourEvent::RendezvousClient(e)) => self.on_rendezvous(e),
             SwarmEvent::Behaviour(_) => {}
             SwarmEvent::NewListenAddr { address, .. } => {
-                if self.swarm.behaviour().relay_server.is_enabled() {
-                    // A relay hands out reservations only for addresses it knows to be
-                    // reachable: the ones it was told to listen on are.
-                    self.swarm.add_external_address(address.clone());
-                }
+                // A relay hands out reservations only for addresses it knows to be reachable:
+                // the ones it was told to listen on are. A device registers its addresses at
+                // its relays' rendezvous (which takes external addresses): its listen
+                // addresses are the candidates; the gate still checks whoever dials them.
+                self.swarm.add_external_address(address.clone());
                 self.listening.insert(address.clone());
                 self.emit(NetEvent::Listening(address));
             }
             SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.swarm.remove_external_address(&address);
                 self.listening.remove(&address);
             }
             SwarmEvent::ConnectionEstablished {
@@ -577,6 +613,12 @@ impl Driver {
                 if endpoint.is_dialer() {
                     self.remember(peer_id, endpoint.get_remote_address().clone());
                 }
+                if !endpoint.is_relayed() {
+                    *self.direct.entry(peer_id).or_default() += 1;
+                    if endpoint.is_dialer() && self.discovered.contains(&peer_id) {
+                        tracing::info!(peer = %d.short(), addr = %endpoint.get_remote_address(), "direct connection to a device found through rendezvous");
+                    }
+                }
                 if num_established.get() == 1 {
                     self.emit(NetEvent::Connected(d));
                 }
@@ -585,8 +627,17 @@ impl Driver {
                 peer_id,
                 num_established,
                 cause,
+                endpoint,
                 ..
             } => {
+                if !endpoint.is_relayed()
+                    && let Some(n) = self.direct.get_mut(&peer_id)
+                {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        self.direct.remove(&peer_id);
+                    }
+                }
                 if num_established > 0 {
                     return;
                 }
@@ -627,6 +678,82 @@ impl Driver {
                 self.emit_low(NetEvent::Error(format!("listener closed: {error}")));
             }
             _ => {}
+        }
+    }
+
+    fn rendezvous_register(&mut self, relay: DeviceId, namespace: String) -> Result<(), NetError> {
+        let relay = peer_id(&relay).ok_or(NetError::NotADevice)?;
+        let ns = rendezvous::Namespace::new(namespace)
+            .map_err(|e| NetError::Rendezvous(e.to_string()))?;
+        let client = self
+            .swarm
+            .behaviour_mut()
+            .rendezvous_client
+            .as_mut()
+            .ok_or_else(|| NetError::Rendezvous("a relay runs no rendezvous client".into()))?;
+        client
+            .register(ns, relay, Some(CLIENT_TTL))
+            .map_err(|e| NetError::Rendezvous(e.to_string()))
+    }
+
+    fn rendezvous_discover(&mut self, relay: DeviceId, namespace: String) -> Result<(), NetError> {
+        let relay = peer_id(&relay).ok_or(NetError::NotADevice)?;
+        let ns = rendezvous::Namespace::new(namespace)
+            .map_err(|e| NetError::Rendezvous(e.to_string()))?;
+        let client = self
+            .swarm
+            .behaviour_mut()
+            .rendezvous_client
+            .as_mut()
+            .ok_or_else(|| NetError::Rendezvous("a relay runs no rendezvous client".into()))?;
+        client.discover(Some(ns), None, Some(DISCOVER_LIMIT), relay);
+        Ok(())
+    }
+
+    /// Discovered devices that are allowed and not directly connected are dialled on their
+    /// direct addresses (the gate checks them after the handshake like anyone else).
+    fn on_rendezvous(&mut self, e: rendezvous::client::Event) {
+        match e {
+            rendezvous::client::Event::Discovered { registrations, .. } => {
+                let local = *self.swarm.local_peer_id();
+                for r in registrations.iter().take(DISCOVER_LIMIT as usize) {
+                    let peer = r.record.peer_id();
+                    if peer == local
+                        || !self.swarm.behaviour().gate.is_allowed(&peer)
+                        || self.direct.contains_key(&peer)
+                    {
+                        continue;
+                    }
+                    let addrs = direct_addrs(r.record.addresses());
+                    if addrs.is_empty() {
+                        continue;
+                    }
+                    if self.discovered.len() < 4096 {
+                        self.discovered.insert(peer);
+                    }
+                    for a in &addrs {
+                        self.remember(peer, a.clone());
+                    }
+                    tracing::info!(%peer, n = addrs.len(), "rendezvous: dialling a discovered device directly");
+                    let opts = DialOpts::peer_id(peer)
+                        .condition(PeerCondition::Always)
+                        .addresses(addrs)
+                        .build();
+                    if let Err(e) = self.swarm.dial(opts) {
+                        tracing::debug!(%peer, error = %e, "direct dial failed at once");
+                    }
+                }
+            }
+            rendezvous::client::Event::Registered { namespace, ttl, .. } => {
+                tracing::debug!(%namespace, ttl, "rendezvous: registered");
+            }
+            rendezvous::client::Event::RegisterFailed { error, .. } => {
+                tracing::info!(?error, "rendezvous: registration refused");
+            }
+            rendezvous::client::Event::DiscoverFailed { error, .. } => {
+                tracing::info!(?error, "rendezvous: discovery refused");
+            }
+            rendezvous::client::Event::Expired { .. } => {}
         }
     }
 

@@ -42,6 +42,9 @@
 //! `…/p2p/<relay>/p2p-circuit` to be reachable through a relay), DCUtR (a relayed connection
 //! tries to become direct) and AutoNAT. The relay itself is an allowed peer like any other: the
 //! gate checks the relay's connection and, separately, the device at the end of the circuit.
+//! **Rendezvous** ([`rendezvous`]): a device registers its addresses at its relays under its
+//! organization's namespace and discovers the other devices there, dialling the allowed ones
+//! directly; the relay serves each admitted device only its own organization's registrations.
 //! There is no DNS resolution.
 
 mod codec;
@@ -49,8 +52,13 @@ mod driver;
 mod gate;
 pub mod greet;
 mod ids;
+pub mod rendezvous;
 
-use std::{collections::BTreeSet, fmt, time::Duration};
+use std::{
+    collections::{BTreeSet, HashMap},
+    fmt,
+    time::Duration,
+};
 
 pub use libp2p::Multiaddr;
 use tokio::sync::{mpsc, oneshot};
@@ -310,6 +318,9 @@ pub enum NetError {
     /// No held gossip message has this id (already reported, evicted or never received).
     #[error("unknown gossip message")]
     UnknownMessage,
+    /// A rendezvous request could not be made (no address to register, bad namespace).
+    #[error("rendezvous: {0}")]
+    Rendezvous(String),
 }
 
 /// A command for the network task; each carries its answer channel.
@@ -327,6 +338,12 @@ enum Command {
     Stats(oneshot::Sender<Result<NetStats, NetError>>),
     Shutdown(oneshot::Sender<Result<(), NetError>>),
     Disconnect(DeviceId, oneshot::Sender<Result<(), NetError>>),
+    SetRendezvousOrgs(
+        HashMap<DeviceId, [u8; 32]>,
+        oneshot::Sender<Result<(), NetError>>,
+    ),
+    RendezvousRegister(DeviceId, String, oneshot::Sender<Result<(), NetError>>),
+    RendezvousDiscover(DeviceId, String, oneshot::Sender<Result<(), NetError>>),
 }
 
 /// The network of one device.
@@ -467,6 +484,39 @@ impl NetHandle {
     /// badly). It may connect again; the caller decides again.
     pub async fn disconnect(&self, peer: DeviceId) -> Result<(), NetError> {
         self.ask(|r| Command::Disconnect(peer, r)).await
+    }
+
+    /// Relay mode: the devices admitted to rendezvous and their organization (each device's
+    /// requests reach only its organization's server; anyone else's are refused). Replaces the
+    /// previous map. A device node ignores it.
+    pub async fn set_rendezvous_orgs(
+        &self,
+        admitted: HashMap<DeviceId, [u8; 32]>,
+    ) -> Result<(), NetError> {
+        self.ask(|r| Command::SetRendezvousOrgs(admitted, r)).await
+    }
+
+    /// Registers our addresses (listen and external, circuits included) at a connected relay's
+    /// rendezvous under `namespace` ([`rendezvous::namespace_of`]), for
+    /// [`rendezvous::CLIENT_TTL`] seconds.
+    pub async fn rendezvous_register(
+        &self,
+        relay: DeviceId,
+        namespace: String,
+    ) -> Result<(), NetError> {
+        self.ask(|r| Command::RendezvousRegister(relay, namespace, r))
+            .await
+    }
+
+    /// Asks a relay's rendezvous for the devices registered under `namespace`; allowed ones
+    /// we have no direct connection to are dialled on their direct addresses.
+    pub async fn rendezvous_discover(
+        &self,
+        relay: DeviceId,
+        namespace: String,
+    ) -> Result<(), NetError> {
+        self.ask(|r| Command::RendezvousDiscover(relay, namespace, r))
+            .await
     }
 
     /// Stops the task and closes every connection; returns once the swarm is dropped.

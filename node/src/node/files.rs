@@ -689,6 +689,10 @@ impl Node {
                 .unwrap_or(VersionId([0; 16])),
         };
         self.commit(w)?;
+        // The restored version may name blocks this device never fetched (an old version's).
+        if self.eager {
+            self.want_blocks(w);
+        }
         Ok(current.to_hex())
     }
 }

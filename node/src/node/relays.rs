@@ -60,18 +60,17 @@ impl Node {
 }
 
 impl Node {
-    /// The blocks this device holds, per workspace whose open document names them (current
-    /// versions of files), for offering to relays. Blocks of older versions are not offered.
+    /// The blocks this device holds, per workspace whose open document names them (every
+    /// version the document knows, old and deleted ones included, so a device can restore any
+    /// version from a relay alone), for offering to relays.
     pub fn held_blocks_by_workspace(
         &mut self,
     ) -> Vec<(crate::workspace::WorkspaceId, Vec<[u8; 32]>)> {
         let mut out = Vec::new();
-        for (w, doc) in &mut self.docs {
-            let tree = doc.crdt.tree();
-            let mut ids: Vec<[u8; 32]> = tree
-                .nodes()
-                .filter(|n| n.kind == cloison_crdt::Kind::File)
-                .filter_map(|n| n.current.as_ref())
+        for (w, doc) in &self.docs {
+            let mut ids: Vec<[u8; 32]> = doc
+                .crdt
+                .all_versions()
                 .flat_map(|v| v.manifest.chunks.iter())
                 .map(|c| c.id)
                 .filter(|id| self.blocks.contains(id))

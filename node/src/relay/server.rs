@@ -14,6 +14,8 @@
 //! tells a device it holds is durable. The allowlist (the authorized set: active devices of
 //! every organization served) is recomputed each turn; the network closes the connections of
 //! a device that leaves it, and only authorized devices get circuit-relay reservations.
+//! Rendezvous: the welcomed devices and their organization are handed to the network (before
+//! the welcome leaves) so each reaches only its own organization's rendezvous server.
 //!
 //! Quotas: once an organization stores its byte or envelope quota, workspace `Items` and
 //! `Offer`s and block offers from its devices are not passed to the engine; the device gets
@@ -100,6 +102,8 @@ struct Relay {
     quota_envelopes: Option<u64>,
     orgs: BTreeMap<OrgId, Served>,
     peer_org: HashMap<DeviceId, OrgId>,
+    /// `peer_org` as last given to the rendezvous server.
+    rendezvous_shared: HashMap<DeviceId, OrgId>,
     /// Connected, not yet introduced: since when.
     pending: HashMap<DeviceId, u64>,
     connected: BTreeSet<DeviceId>,
@@ -158,6 +162,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         quota_envelopes: cfg.quota_envelopes,
         orgs,
         peer_org: HashMap::new(),
+        rendezvous_shared: HashMap::new(),
         pending: HashMap::new(),
         connected: BTreeSet::new(),
         replies: Vec::new(),
@@ -473,6 +478,7 @@ impl Relay {
             self.peer_org.remove(&p);
             self.closing.push((p, now_ms()));
         }
+        self.share_rendezvous().await;
         for (peer, m) in std::mem::take(&mut self.replies) {
             let _ = self.net.send(peer, m.encode()).await;
         }
@@ -524,6 +530,19 @@ impl Relay {
             self.allowed = allowed;
         }
         self.snapshot();
+    }
+
+    /// Tells the network which devices may use rendezvous, and in which organization: the
+    /// welcomed ones (before their welcome leaves, so they can register right after it).
+    async fn share_rendezvous(&mut self) {
+        if self.peer_org == self.rendezvous_shared {
+            return;
+        }
+        let map = self.peer_org.iter().map(|(d, o)| (*d, o.0)).collect();
+        if let Err(e) = self.net.set_rendezvous_orgs(map).await {
+            tracing::error!("rendezvous: {e}");
+        }
+        self.rendezvous_shared = self.peer_org.clone();
     }
 
     fn snapshot(&self) {
