@@ -21,6 +21,9 @@ fn invitation(b: u8, email: Option<&str>, state: &str, token: Option<&str>) -> I
         expires_ms: 1_795_960_800_000,
         state: state.into(),
         token: token.map(String::from),
+        recorded: true,
+        recorded_by_user: Some("Alice".into()),
+        recorded_by_device: Some(hex(0xd1)),
     }
 }
 
