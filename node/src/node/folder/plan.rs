@@ -201,6 +201,19 @@ pub fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
     map.extend(taken);
 }
 
+/// Whether a strict ancestor of `path` is a file in `kinds` (a move there would need a folder
+/// where a file is: it waits, and the per-path plan sorts the file out first).
+fn under_a_file<'a>(path: &str, kind_at: impl Fn(&str) -> Option<EntryKind> + 'a) -> bool {
+    let mut p = parent_of(path);
+    while !p.is_empty() {
+        if kind_at(p) == Some(EntryKind::File) {
+            return true;
+        }
+        p = parent_of(p);
+    }
+    false
+}
+
 fn depth(p: &str) -> usize {
     p.bytes().filter(|b| *b == b'/').count()
 }
@@ -247,10 +260,25 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
             .collect()
     }
     let mut out = Vec::new();
-    let mut order: Vec<String> = s.base.keys().cloned().collect();
-    order.sort_by_cached_key(|p| (depth(p), p.clone()));
     let mut remote_ids = by_id(s);
     let mut inodes = new_by_inode(s);
+    // Shallower destinations first (the new local path of an entry moved on disk, else its
+    // workspace place): a folder moved to `b` goes before an entry moved into `b/`, whose move
+    // would otherwise create `b` and block the folder's. Ties (and entries that stay) by their
+    // own depth, so an ancestor still re-keys its subtree first.
+    let mut order: Vec<String> = s.base.keys().cloned().collect();
+    order.sort_by_cached_key(|p| {
+        let own = depth(p);
+        let place = s.base.get(p).map_or(own, |b| {
+            let moved_here = (!s.local.contains_key(p) && b.inode != 0)
+                .then(|| inodes.get(&(b.inode, b.kind)))
+                .flatten();
+            moved_here
+                .or_else(|| remote_ids.get(&(b.id, b.kind)))
+                .map_or(own, |r| depth(r))
+        });
+        (place, own, p.clone())
+    });
     for p in order {
         let Some(b) = s.base.get(&p).copied() else {
             continue; // re-keyed by an earlier (ancestor) move
@@ -271,7 +299,12 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                     continue;
                 }
                 match remote_at {
-                    Some(r) if r == p && !read_only && !s.remote.contains_key(&to) => {
+                    Some(r)
+                        if r == p
+                            && !read_only
+                            && !s.remote.contains_key(&to)
+                            && !under_a_file(&to, |q| s.remote.get(q).map(|e| e.kind)) =>
+                    {
                         out.push(Action::RemoteMove {
                             id: b.id,
                             from: p.clone(),
@@ -280,7 +313,12 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                         rekey(&mut s.remote, &p, &to);
                         rekey(&mut s.base, &p, &to);
                     }
-                    Some(r) if r != p && !s.local.contains_key(&r) && !under(&r, &to) => {
+                    Some(r)
+                        if r != p
+                            && !s.local.contains_key(&r)
+                            && !under(&r, &to)
+                            && !under_a_file(&r, |q| s.local.get(q).map(|e| e.kind)) =>
+                    {
                         // Moved on both sides: the workspace's place wins.
                         out.push(Action::LocalMove {
                             from: to.clone(),
@@ -302,6 +340,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
             && s.local.get(&p).is_some_and(|l| l.kind == b.kind)
             && !s.local.contains_key(&r)
             && !under(&r, &p)
+            && !under_a_file(&r, |q| s.local.get(q).map(|e| e.kind))
         {
             out.push(Action::LocalMove {
                 from: p.clone(),
@@ -369,7 +408,15 @@ pub fn plan(states: &States, read_only: bool) -> Vec<Action> {
                         route(&mut mkdirs, &mut transfers, download(path, r, None));
                     }
                 } else if !lc && rc && l.kind == r.kind {
-                    route(&mut mkdirs, &mut transfers, download(path, r, Some(*b)));
+                    // The local content is the synced one, though its file may be another
+                    // (saved by rename): the download replaces the file as it is now.
+                    let expect = BaseEntry {
+                        size: l.size,
+                        mtime_ns: l.mtime_ns,
+                        inode: l.inode,
+                        ..*b
+                    };
+                    route(&mut mkdirs, &mut transfers, download(path, r, Some(expect)));
                 } else {
                     copies.push(Action::ConflictCopy { path: path.clone() });
                     route(&mut mkdirs, &mut transfers, download(path, r, None));

@@ -364,7 +364,7 @@ fn settle(w: &mut World, read_only: bool) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(4096))]
 
     #[test]
     fn rounds_converge_and_keep_every_edit(
