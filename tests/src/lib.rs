@@ -140,6 +140,29 @@ pub struct Daemon {
 }
 
 impl TestHome {
+    /// `cloison ls WS PATH --json` as name → content hash (empty when the listing fails, e.g.
+    /// while the workspace has not arrived yet).
+    pub fn ls(&self, ws: &str, path: &str) -> std::collections::BTreeMap<String, String> {
+        let r = self.run(&["ls", ws, path, "--json"]);
+        if !r.ok {
+            return Default::default();
+        }
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
+        v["entries"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (
+                            e["name"].as_str().unwrap_or_default().to_owned(),
+                            e["hash"].as_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Starts the daemon on 127.0.0.1 (TCP, ephemeral port), dialling `peers`; returns once its
     /// control socket accepts requests.
     pub fn start(&self, peers: &[&str]) -> Daemon {

@@ -3,7 +3,6 @@
 //! byte-identical, on the others; a stopped or killed device catches up; strangers, revoked
 //! devices and garbage are refused without stopping anything.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -14,27 +13,6 @@ use cloison_node::trust::DeviceId;
 use cloison_tests::{PASSPHRASE, TestHome, team, wait_until};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-fn ls(home: &TestHome, ws: &str, path: &str) -> BTreeMap<String, String> {
-    let r = home.run(&["ls", ws, path, "--json"]);
-    if !r.ok {
-        return BTreeMap::new();
-    }
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
-    v["entries"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    (
-                        e["name"].as_str().unwrap_or_default().to_owned(),
-                        e["hash"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn status(home: &TestHome) -> serde_json::Value {
     home.run(&["status", "--json"]).json()
@@ -95,11 +73,11 @@ fn a_file_put_on_a_is_listed_and_identical_on_b_and_c() {
     random_file(&src, 3 << 20, 1);
     t[0].run(&["put", "Docs", src.to_str().unwrap(), "imaging/scan.bin"])
         .success();
-    let want = ls(&t[0], "Docs", "imaging");
+    let want = t[0].ls("Docs", "imaging");
     assert_eq!(want.len(), 1);
     for h in &t[1..] {
         wait_until("the file is listed", WAIT, || {
-            ls(h, "Docs", "imaging") == want
+            h.ls("Docs", "imaging") == want
         });
         // Right after the listing: `get` waits for blocks still on their way.
         let out = h.path().join("got.bin");
@@ -138,11 +116,11 @@ fn a_stopped_device_catches_up_on_200_files() {
     }
     t[0].run(&["put", "Notes", dir.to_str().unwrap(), "notes"])
         .success();
-    let want = ls(&t[0], "Notes", "notes");
+    let want = t[0].ls("Notes", "notes");
     assert_eq!(want.len(), 200);
     let _b = t[1].start(&[a.addr()]);
     wait_until("B lists the 200 notes", WAIT, || {
-        ls(&t[1], "Notes", "notes") == want
+        t[1].ls("Notes", "notes") == want
     });
     let out = t[1].path().join("out");
     wait_until("B has every block", WAIT, || {
@@ -177,7 +155,7 @@ fn a_device_killed_mid_transfer_completes_after_restart() {
     }
     t[0].run(&["put", "Imaging", dir.to_str().unwrap(), "scans"])
         .success();
-    let want = ls(&t[0], "Imaging", "scans");
+    let want = t[0].ls("Imaging", "scans");
     assert_eq!(want.len(), FILES);
     let total = status(&t[0])["blocks_stored"].as_u64().unwrap();
     // Kill B once it holds some of the blocks but not all.
@@ -194,7 +172,7 @@ fn a_device_killed_mid_transfer_completes_after_restart() {
     );
     let _b = t[1].start(&[a.addr()]);
     wait_until("B lists every file", WAIT, || {
-        ls(&t[1], "Imaging", "scans") == want
+        t[1].ls("Imaging", "scans") == want
     });
     wait_until("B holds every block", Duration::from_secs(300), || {
         let s = status(&t[1]);
@@ -308,7 +286,7 @@ fn corrupted_messages_from_a_member_device_do_not_stop_the_daemon() {
     t[0].run(&["put", "Docs", src.to_str().unwrap(), "after.txt"])
         .success();
     wait_until("B gets the file written after the garbage", WAIT, || {
-        ls(&t[1], "Docs", "/").contains_key("after.txt")
+        t[1].ls("Docs", "/").contains_key("after.txt")
     });
     let log = t[0].log();
     assert!(log.contains("undecodable"), "{log}");

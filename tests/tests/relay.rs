@@ -5,7 +5,6 @@
 //! are refused; a `kill -9` of the relay mid-upload loses nothing it had stored; two devices
 //! that only know the relay's address connect through circuit relay v2 and sync live.
 
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -150,27 +149,6 @@ fn org_with_relay(names: &[&str], relay: &str) -> Vec<TestHome> {
     homes
 }
 
-fn ls(home: &TestHome, path: &str) -> BTreeMap<String, String> {
-    let r = home.run(&["ls", WS, path, "--json"]);
-    if !r.ok {
-        return BTreeMap::new();
-    }
-    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap_or_default();
-    v["entries"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|e| {
-                    (
-                        e["name"].as_str().unwrap_or_default().to_owned(),
-                        e["hash"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 /// `(envelopes, blocks)` a device holds.
 fn held(home: &TestHome) -> (u64, u64) {
     let s = home.run(&["status", "--json"]).json();
@@ -258,7 +236,7 @@ fn hand_over(
     let canaries = canary_files(&src, prefix, 50);
     from.run(&["put", WS, src.to_str().unwrap(), prefix])
         .success();
-    let want = ls(from, prefix);
+    let want = from.ls(WS, prefix);
     assert_eq!(want.len(), 50);
     let mine = held(from);
     wait_until("the relay holds everything the writer holds", WAIT, || {
@@ -268,7 +246,7 @@ fn hand_over(
     wait_until("the writer left the relay", WAIT, || relay.connected() == 0);
     let b = to.start(&[]);
     wait_until("the reader lists every file", WAIT, || {
-        ls(to, prefix) == want
+        to.ls(WS, prefix) == want
     });
     let out = to.path().join(format!("{prefix}-got"));
     to.run(&["get", WS, prefix, out.to_str().unwrap(), "--wait", "60"])
@@ -480,7 +458,7 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     a.stop();
     let b = t[1].start(&[]);
     let out = t[1].path().join("got");
-    wait_until("B lists the files", WAIT, || ls(&t[1], "big").len() == 24);
+    wait_until("B lists the files", WAIT, || t[1].ls(WS, "big").len() == 24);
     t[1].run(&["get", WS, "big", out.to_str().unwrap(), "--wait", "60"])
         .success();
     same_tree(&src, &out);
@@ -529,7 +507,7 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     t[0].run(&["put", WS, src.to_str().unwrap(), "live.txt"])
         .success();
     wait_until("B lists the file", WAIT, || {
-        ls(&t[1], "").contains_key("live.txt")
+        t[1].ls(WS, "").contains_key("live.txt")
     });
     let out = t[1].path().join("live.got");
     t[1].run(&["get", WS, "live.txt", out.to_str().unwrap(), "--wait", "60"])
@@ -631,7 +609,7 @@ fn devices_that_only_know_the_relay_find_each_other_through_rendezvous_and_conne
         .success();
     let out = t[1].path().join("direct.got");
     wait_until("B lists the file", WAIT, || {
-        ls(&t[1], "").contains_key("direct.txt")
+        t[1].ls(WS, "").contains_key("direct.txt")
     });
     t[1].run(&[
         "get",
@@ -683,7 +661,7 @@ fn an_old_version_is_restored_from_the_relay_alone() {
     wait_until("A left the relay", WAIT, || relay.connected() == 0);
     let b = t[1].start(&[]);
     wait_until("B lists the file", WAIT, || {
-        ls(&t[1], "").contains_key("note.txt")
+        t[1].ls(WS, "").contains_key("note.txt")
     });
     t[1].run(&["restore", WS, "note.txt"]).success();
     let out = t[1].path().join("note.got");

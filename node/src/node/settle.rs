@@ -7,10 +7,9 @@
 //! until the engine has no event left, so a rotation written in reaction to a revocation is
 //! persisted and pushed in the same call.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use super::{Node, NodeError, now_ms};
-use crate::sync::{DocId, Event};
 use crate::trust::EntryId;
 use crate::workspace::{EnvelopeId, WorkspaceId};
 
@@ -36,37 +35,12 @@ impl Node {
     pub fn settle(&mut self) -> Result<Settled, NodeError> {
         let mut out = Settled::default();
         for _ in 0..MAX_ROUNDS {
-            let mut org_ids: Vec<[u8; 32]> = Vec::new();
-            let mut ws_ids: BTreeMap<WorkspaceId, Vec<[u8; 32]>> = BTreeMap::new();
-            let mut blocks: Vec<([u8; 32], Vec<u8>)> = Vec::new();
-            let mut requests = Vec::new();
-            let mut any = false;
-            while let Some(ev) = self.engine.poll_event() {
-                any = true;
-                match ev {
-                    Event::Admitted {
-                        doc: DocId::Org,
-                        ids,
-                    } => org_ids.extend(ids),
-                    Event::Admitted {
-                        doc: DocId::Workspace(w),
-                        ids,
-                    } => ws_ids.entry(w).or_default().extend(ids),
-                    Event::Refused { peer, id, reason } => {
-                        out.refused += 1;
-                        tracing::warn!(peer = %peer.short(), item = %hex::encode(&id[..6]), reason, "item from peer refused");
-                    }
-                    Event::BadMessage { peer, error } => {
-                        tracing::warn!(peer = %peer.short(), %error, "undecodable message from peer");
-                    }
-                    Event::BlockRequested { peer, doc, ids } => requests.push((peer, doc, ids)),
-                    Event::BlockReceived { id, bytes, .. } => blocks.push((id, bytes)),
-                    Event::Disconnect { peer } => self.disconnects.push(peer),
-                }
-            }
-            if !any {
+            let Some(d) = self.engine.drain() else {
                 break;
-            }
+            };
+            out.refused += d.refused;
+            self.disconnects.extend(d.disconnects);
+            let (org_ids, ws_ids, blocks) = (d.org, d.workspaces, d.blocks);
             let now = now_ms();
             if !org_ids.is_empty() {
                 let log = &self.engine.replica().org;
@@ -89,17 +63,9 @@ impl Node {
                 out.blocks += self.store.put_hashed_blocks(&refs)?;
                 self.blocks.extend(blocks.iter().map(|(id, _)| *id));
             }
-            for (peer, doc, ids) in requests {
-                let mut found = Vec::new();
-                let mut missing = Vec::new();
-                for id in ids {
-                    match self.store.block(&id)? {
-                        Some(b) => found.push((id, b)),
-                        None => missing.push(id),
-                    }
-                }
-                self.engine.provide_blocks(peer, doc, found, missing);
-            }
+            let store = &self.store;
+            self.engine
+                .answer_block_requests(d.requests, |id| store.block(id))?;
             // Housekeeping: the organization changed (a revocation, a rotation sealed to us, a
             // new member) or workspaces did.
             let mut touched: BTreeSet<WorkspaceId> = ws_ids.keys().copied().collect();

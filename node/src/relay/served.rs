@@ -14,10 +14,10 @@ use super::server::{IDENTITY_FILE, RelayError, io_err};
 use super::storage::{RelayStorage, Usage};
 use crate::node::now_ms;
 use crate::store::{Store, StoreError};
-use crate::sync::{Config, DocId, Engine, Event, Replica};
+use crate::sync::{Config, DocId, Engine, Replica};
 use crate::trust::keys::DeviceKeys;
 use crate::trust::{DeviceId, EntryId, OrgId, OrgLog};
-use crate::workspace::{EnvelopeId, WorkspaceId};
+use crate::workspace::EnvelopeId;
 
 /// One organization served.
 pub(super) struct Served {
@@ -112,36 +112,11 @@ pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served
 pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
     let mut cut = Vec::new();
     for _ in 0..16 {
-        let mut org_ids: Vec<[u8; 32]> = Vec::new();
-        let mut ws_ids: BTreeMap<WorkspaceId, Vec<[u8; 32]>> = BTreeMap::new();
-        let mut blocks: Vec<([u8; 32], Vec<u8>)> = Vec::new();
-        let mut requests = Vec::new();
-        let mut any = false;
-        while let Some(ev) = s.engine.poll_event() {
-            any = true;
-            match ev {
-                Event::Admitted {
-                    doc: DocId::Org,
-                    ids,
-                } => org_ids.extend(ids),
-                Event::Admitted {
-                    doc: DocId::Workspace(w),
-                    ids,
-                } => ws_ids.entry(w).or_default().extend(ids),
-                Event::Refused { peer, id, reason } => {
-                    tracing::warn!(peer = %peer.short(), item = %hex::encode(&id[..6]), reason, "item refused");
-                }
-                Event::BadMessage { peer, error } => {
-                    tracing::warn!(peer = %peer.short(), %error, "undecodable message");
-                }
-                Event::BlockRequested { peer, doc, ids } => requests.push((peer, doc, ids)),
-                Event::BlockReceived { id, bytes, .. } => blocks.push((id, bytes)),
-                Event::Disconnect { peer } => cut.push(peer),
-            }
-        }
-        if !any {
+        let Some(d) = s.engine.drain() else {
             break;
-        }
+        };
+        cut.extend(d.disconnects);
+        let (org_ids, ws_ids, blocks) = (d.org, d.workspaces, d.blocks);
         if !org_ids.is_empty() {
             let log = &s.engine.replica().org;
             let entries: Vec<_> = org_ids
@@ -173,17 +148,9 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
                 s.usage.bytes += blocks.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
             }
         }
-        for (peer, doc, ids) in requests {
-            let mut found = Vec::new();
-            let mut missing = Vec::new();
-            for id in ids {
-                match RelayStorage::block(&s.store, &id)? {
-                    Some(b) => found.push((id, b)),
-                    None => missing.push(id),
-                }
-            }
-            s.engine.provide_blocks(peer, doc, found, missing);
-        }
+        let store = &s.store;
+        s.engine
+            .answer_block_requests(d.requests, |id| RelayStorage::block(store, id))?;
     }
     Ok(cut)
 }

@@ -7,6 +7,7 @@
 //! **Architecture invariant:** never imports tokio, libp2p or redb, never reads a clock; the same
 //! engine runs in the daemon, in the relay (keyless) and by the thousand in `simulations/`.
 
+pub mod drain;
 pub mod engine;
 pub mod msg;
 pub mod replica;
@@ -14,6 +15,7 @@ pub mod replica;
 #[cfg(test)]
 mod tests;
 
+pub use drain::{BlockRequest, Drained};
 pub use engine::{Config, Engine, Event, Stats, Transmit};
 pub use msg::{DocId, Msg};
 pub use replica::Replica;
