@@ -147,38 +147,3 @@ fn registration_refuses_relative_overlapping_and_home_directories() {
     assert_eq!(n.mirrors().unwrap().len(), 1);
     assert!(n.unregister_mirror(w1).is_err());
 }
-
-/// Timing probe (run by hand): one node, 10,000 small files up from one folder and down into
-/// another.
-#[test]
-#[ignore]
-fn probe_ten_thousand_files() {
-    let t = tempfile::tempdir().unwrap();
-    let mut n = node(t.path());
-    let w = n.create_workspace("W").unwrap();
-    let w = n.find_workspace(&w.name).unwrap();
-    let a = t.path().join("a");
-    for i in 0..10_000 {
-        let d = a.join(format!("d{:02}", i % 50));
-        fs::create_dir_all(&d).unwrap();
-        fs::write(d.join(format!("f{i:05}.txt")), format!("file {i}\n")).unwrap();
-    }
-    let mut ma = n.open_mirror(w, &a).unwrap();
-    let s = std::time::Instant::now();
-    let r = round(&mut n, &mut ma);
-    eprintln!("up: {:?} {}", s.elapsed(), r.uploaded);
-    let s = std::time::Instant::now();
-    round(&mut n, &mut ma);
-    eprintln!("idle round: {:?}", s.elapsed());
-    let b = t.path().join("b");
-    fs::create_dir_all(&b).unwrap();
-    let mut mb = super::Mirror {
-        ws: w,
-        dir: b.clone(),
-        base: Default::default(),
-        read_only: false,
-    };
-    let s = std::time::Instant::now();
-    let r = round(&mut n, &mut mb);
-    eprintln!("down: {:?} {}", s.elapsed(), r.downloaded);
-}
