@@ -681,7 +681,19 @@ impl Driver {
         }
     }
 
-    fn rendezvous_register(&mut self, relay: DeviceId, namespace: String) -> Result<(), NetError> {
+    /// The relay's PeerId, the namespace, and this device's rendezvous client.
+    fn rendezvous_client(
+        &mut self,
+        relay: DeviceId,
+        namespace: String,
+    ) -> Result<
+        (
+            PeerId,
+            rendezvous::Namespace,
+            &mut rendezvous::client::Behaviour,
+        ),
+        NetError,
+    > {
         let relay = peer_id(&relay).ok_or(NetError::NotADevice)?;
         let ns = rendezvous::Namespace::new(namespace)
             .map_err(|e| NetError::Rendezvous(e.to_string()))?;
@@ -691,21 +703,18 @@ impl Driver {
             .rendezvous_client
             .as_mut()
             .ok_or_else(|| NetError::Rendezvous("a relay runs no rendezvous client".into()))?;
+        Ok((relay, ns, client))
+    }
+
+    fn rendezvous_register(&mut self, relay: DeviceId, namespace: String) -> Result<(), NetError> {
+        let (relay, ns, client) = self.rendezvous_client(relay, namespace)?;
         client
             .register(ns, relay, Some(CLIENT_TTL))
             .map_err(|e| NetError::Rendezvous(e.to_string()))
     }
 
     fn rendezvous_discover(&mut self, relay: DeviceId, namespace: String) -> Result<(), NetError> {
-        let relay = peer_id(&relay).ok_or(NetError::NotADevice)?;
-        let ns = rendezvous::Namespace::new(namespace)
-            .map_err(|e| NetError::Rendezvous(e.to_string()))?;
-        let client = self
-            .swarm
-            .behaviour_mut()
-            .rendezvous_client
-            .as_mut()
-            .ok_or_else(|| NetError::Rendezvous("a relay runs no rendezvous client".into()))?;
+        let (relay, ns, client) = self.rendezvous_client(relay, namespace)?;
         client.discover(Some(ns), None, Some(DISCOVER_LIMIT), relay);
         Ok(())
     }
