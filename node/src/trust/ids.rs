@@ -96,6 +96,12 @@ impl std::str::FromStr for Profile {
     }
 }
 
+/// How far ahead of the local wall clock an entry or envelope may be dated and still be admitted.
+/// Anything later is held (not admitted, not stored) until the wall clock reaches it; the
+/// verdict on an admitted item stays a pure function of the DAG. Timestamps order display and
+/// history only; no security decision reads them.
+pub const MAX_CLOCK_SKEW_MS: u64 = 10 * 60 * 1000;
+
 /// A hybrid logical clock timestamp: 48-bit unix milliseconds, 16-bit counter, packed so that it
 /// orders as an integer.
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

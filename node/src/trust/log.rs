@@ -54,6 +54,8 @@ pub struct OrgLog {
     /// Entries waiting for parents.
     pending: Holding<EntryId, Entry>,
     derived: std::sync::OnceLock<Derived>,
+    /// The local wall clock as last told by the shell ([`OrgLog::set_wall`]); `None` until then.
+    wall_ms: Option<u64>,
 }
 
 impl OrgLog {
@@ -67,7 +69,22 @@ impl OrgLog {
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
             derived: std::sync::OnceLock::new(),
+            wall_ms: None,
         }
+    }
+
+    /// Tells the log the local wall time (the shell calls this on every turn). Entries dated
+    /// more than [`MAX_CLOCK_SKEW_MS`](super::ids::MAX_CLOCK_SKEW_MS) after it are held until
+    /// the wall clock reaches them; this releases those that are now due.
+    pub fn set_wall(&mut self, now_ms: u64) -> IngestReport {
+        self.wall_ms = Some(self.wall_ms.map_or(now_ms, |w| w.max(now_ms)));
+        IngestReport::default()
+    }
+
+    /// The local wall time last given to [`OrgLog::set_wall`]; workspace logs read it too, so
+    /// that there is one wall clock per device.
+    pub fn wall_ms(&self) -> Option<u64> {
+        self.wall_ms
     }
 
     /// The organization.
