@@ -22,8 +22,9 @@ pub struct Member {
     pub secret: UserSecret,
 }
 
-/// A new user with one device, and the two certificates (`UserAdded`, `DeviceAdded`) that `w`
-/// signs for them. The caller drafts and ingests the certificates where it wants them.
+/// A new user with their first device, and the `UserAdded` certificate (carrying the device and
+/// its proof of possession) that `w` signs for them. The caller drafts and ingests it where it
+/// wants it.
 pub fn newcomer<R: rand::CryptoRng + ?Sized>(
     rng: &mut R,
     w: &Writer<'_>,
@@ -31,30 +32,33 @@ pub fn newcomer<R: rand::CryptoRng + ?Sized>(
     profile: Profile,
     name: &str,
     email: &str,
-) -> (Member, [Certificate; 2]) {
-    let mut uid = [0u8; 16];
-    rng.fill_bytes(&mut uid);
-    let user = UserId(uid);
+) -> (Member, Certificate) {
     let secret = UserSecret::generate(0, rng);
     let keys = DeviceKeys::generate(rng);
+    let claimed = author::claim_first(&keys, org, &secret.public());
     let who = Newcomer {
         name,
         email,
         device_label: "laptop",
     };
-    let certs = [
-        w.user_added(
+    let cert = w
+        .user_added(
             rng,
             org,
-            user,
             profile,
             &UserSecretPublic(secret.public()),
+            &claimed,
             &who,
-        ),
-        w.device_added(rng, org, user, keys.id(), keys.exchange_public(), "laptop"),
-    ]
-    .map(|c| c.unwrap_or_else(|e| panic!("fixture certificate: {e}")));
-    (Member { keys, user, secret }, certs)
+        )
+        .unwrap_or_else(|e| panic!("fixture certificate: {e}"));
+    (
+        Member {
+            keys,
+            user: claimed.user,
+            secret,
+        },
+        cert,
+    )
 }
 
 /// An organization under construction.
@@ -120,13 +124,11 @@ impl Fixture {
             org_key: &self.org_key,
             clock: &mut self.clock,
         };
-        let (member, certs) = newcomer(&mut self.rng, &w, &self.org.org(), profile, name, email);
-        for c in certs {
-            self.now += 1;
-            let e = w.draft(&self.org, self.now, c);
-            let r = self.org.ingest(vec![e]);
-            assert!(r.is_clean(), "fixture entry refused: {:?}", r.rejected);
-        }
+        let (member, cert) = newcomer(&mut self.rng, &w, &self.org.org(), profile, name, email);
+        self.now += 1;
+        let e = w.draft(&self.org, self.now, cert);
+        let r = self.org.ingest(vec![e]);
+        assert!(r.is_clean(), "fixture entry refused: {:?}", r.rejected);
         self.members.push(member);
         self.members.len() - 1
     }
@@ -142,15 +144,9 @@ impl Fixture {
             org_key: &self.org_key,
             clock: &mut clock,
         };
+        let claimed = author::claim_device(&keys, &org, &m.keys.id());
         let c = w
-            .device_added(
-                &mut self.rng,
-                &org,
-                m.user,
-                keys.id(),
-                keys.exchange_public(),
-                "phone",
-            )
+            .device_added(&mut self.rng, &org, m.user, &claimed, "phone")
             .unwrap_or_else(|e| panic!("fixture certificate: {e}"));
         self.now += 1;
         let e = w.draft(&self.org, self.now, c);

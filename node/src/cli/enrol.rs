@@ -209,7 +209,7 @@ pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result
             home.display()
         );
     }
-    let (device, user_secret, claim) = new_claim(user, label);
+    let (device, user_secret, claim) = new_claim(&token, user, label);
     let pass = passphrase(true)?;
     let addrs: Vec<Multiaddr> = token.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     if addrs.is_empty() {
@@ -353,7 +353,7 @@ pub fn join_offline(
     use cloison_node::node::enrol_offline::PendingJoin;
     let out = out.ok_or_else(|| anyhow!("--offline needs --out FILE"))?;
     let token = Token::decode(token)?;
-    let (device, user_secret, claim) = new_claim(user, label);
+    let (device, user_secret, claim) = new_claim(&token, user, label);
     let seed = seed();
     let (claimer, request) = OfflineClaimer::request(&token, &claim, seed)?;
     let pass = passphrase(true)?;
@@ -422,18 +422,23 @@ pub fn join_answer(home: &Path, answer: &Path) -> Result<()> {
 
 /// A new device's keys, its new user's key (for a user invitation: `user` is the name), and the
 /// claim that carries their public halves to the greeter.
-fn new_claim(user: Option<&str>, label: &str) -> (DeviceKeys, Option<UserSecret>, Claim) {
+fn new_claim(
+    token: &Token,
+    user: Option<&str>,
+    label: &str,
+) -> (DeviceKeys, Option<UserSecret>, Claim) {
     let mut rng = rand::rng();
     let device = DeviceKeys::generate(&mut rng);
     let user_secret = user.map(|_| UserSecret::generate(0, &mut rng));
-    let claim = Claim {
-        device: device.id(),
-        exchange_key: device.exchange_public(),
-        device_label: label.to_owned(),
-        user: user.map(|name| NewUser {
+    let claim = Claim::new(
+        &device,
+        &token.org,
+        &token.greeter,
+        label.to_owned(),
+        user.map(|name| NewUser {
             name: name.to_owned(),
             user_key: user_secret.as_ref().map(|s| s.public()).unwrap_or_default(),
         }),
-    };
+    );
     (device, user_secret, claim)
 }

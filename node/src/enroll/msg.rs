@@ -17,7 +17,8 @@ use zeroize::Zeroize;
 
 use super::EnrollError;
 use super::token::InvitationId;
-use crate::trust::{DeviceId, UserId};
+use crate::trust::author::{self, Claimed};
+use crate::trust::{DeviceId, DeviceKeys, OrgId, UserId};
 
 /// Version byte of every greeting format.
 pub const GREET_V1: u8 = 0x01;
@@ -188,6 +189,9 @@ pub struct Claim {
     pub device_label: String,
     /// For a user invitation: the new user.
     pub user: Option<NewUser>,
+    /// The device's proof of possession (`trust::entry::pop_message`): as the first device of
+    /// the user derived from its key, or as a device added by the greeter.
+    pub pop: Vec<u8>,
 }
 
 /// A new user, as the claimer describes it.
@@ -209,6 +213,39 @@ fn check_text(s: &str) -> Result<(), EnrollError> {
 }
 
 impl Claim {
+    /// The claim of `device` for an invitation of organization `org` greeted by `greeter`, with
+    /// its proof of possession (one home for what the new device signs).
+    pub fn new(
+        device: &DeviceKeys,
+        org: &OrgId,
+        greeter: &DeviceId,
+        device_label: String,
+        user: Option<NewUser>,
+    ) -> Claim {
+        let claimed = match &user {
+            Some(u) => author::claim_first(device, org, &u.user_key),
+            None => author::claim_device(device, org, greeter),
+        };
+        Claim {
+            device: device.id(),
+            exchange_key: device.exchange_public(),
+            device_label,
+            user,
+            pop: claimed.pop,
+        }
+    }
+
+    /// The device's consent, as the certifier uses it (`user` is the derived user id for a
+    /// first device; for a later device the certifier's user replaces it).
+    pub fn claimed(&self, org: &OrgId) -> Claimed {
+        Claimed {
+            user: UserId::derive(org, &self.device),
+            device: self.device,
+            exchange_key: self.exchange_key,
+            pop: self.pop.clone(),
+        }
+    }
+
     /// Encodes.
     pub fn encode(&self) -> Result<Vec<u8>, EnrollError> {
         encode(self)
@@ -218,6 +255,11 @@ impl Claim {
     pub fn decode(b: &[u8]) -> Result<Claim, EnrollError> {
         let c: Claim = decode(b)?;
         check_text(&c.device_label)?;
+        if c.pop.len() != 64 {
+            return Err(EnrollError::Malformed(
+                "proof of possession is not 64 bytes",
+            ));
+        }
         if let Some(u) = &c.user {
             check_text(&u.name)?;
         }

@@ -29,6 +29,7 @@ fn claim(d: &DeviceKeys) -> Claim {
             name: "Bob".into(),
             user_key: [9; 32],
         }),
+        pop: vec![7; 64],
     }
 }
 

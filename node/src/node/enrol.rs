@@ -399,35 +399,26 @@ impl Node {
         let now = now_ms();
         let (user, certs, user_keys) = match (&rec.kind, &claim.user) {
             (InviteKind::User { email, profile }, Some(nu)) => {
-                let mut uid = [0u8; 16];
-                rng.fill_bytes(&mut uid);
-                let user = UserId(uid);
+                let claimed = claim.claimed(&org);
+                let user = claimed.user;
                 let w = Writer {
                     keys: &me,
                     org_key: &org_key,
                     clock: &mut self.clock,
                 };
-                let c1 = w.user_added(
+                let c = w.user_added(
                     &mut rng,
                     &org,
-                    user,
                     *profile,
                     &UserSecretPublic(nu.user_key),
+                    &claimed,
                     &author::Newcomer {
                         name: &nu.name,
                         email,
                         device_label: &claim.device_label,
                     },
                 )?;
-                let c2 = w.device_added(
-                    &mut rng,
-                    &org,
-                    user,
-                    claim.device,
-                    claim.exchange_key,
-                    &claim.device_label,
-                )?;
-                (user, vec![c1, c2], Vec::new())
+                (user, vec![c], Vec::new())
             }
             (InviteKind::Device { user }, None) => {
                 if *user != self.user_id() {
@@ -444,8 +435,7 @@ impl Node {
                     &mut rng,
                     &org,
                     *user,
-                    claim.device,
-                    claim.exchange_key,
+                    &claim.claimed(&org),
                     &claim.device_label,
                 )?;
                 let mut sealed = Vec::new();

@@ -45,15 +45,16 @@ fn enrol(
     };
     let device = DeviceKeys::generate(&mut rand::rng());
     let secret = name.map(|_| UserSecret::generate(0, &mut rand::rng()));
-    let claim = Claim {
-        device: device.id(),
-        exchange_key: device.exchange_public(),
-        device_label: "new".into(),
-        user: name.map(|n| NewUser {
+    let claim = Claim::new(
+        &device,
+        &token.org,
+        &token.greeter,
+        "new".into(),
+        name.map(|n| NewUser {
             name: n.into(),
             user_key: secret.as_ref().unwrap().public(),
         }),
-    };
+    );
     let (c, hello) = Claimer::start(&token, &device, [1; 32]).unwrap();
     let gkeys = greeter.device_keys();
     let (g, reply) = Greeter::respond(
@@ -151,8 +152,8 @@ fn a_user_then_a_device_enrol_between_two_nodes() {
     let rec = a.invitation_records().unwrap().remove(0);
     let before = a.log().len();
     let mut c = enrol(&mut a, &rec, &dir.path().join("c"), Some("Cy")).unwrap();
-    // UserAdded, DeviceAdded and the invitation closed as used, in one chain.
-    assert_eq!(a.log().len(), before + 3);
+    // UserAdded (with the first device) and the invitation closed as used, in one chain.
+    assert_eq!(a.log().len(), before + 2);
     let closed = a.state().invitations[&rec.id().0].closed.map(|c| c.0);
     assert_eq!(closed, Some(crate::trust::entry::CloseReason::Used));
     assert!(a.state().is_active(&c.device_id()));

@@ -149,12 +149,11 @@ impl Node {
         profile: Profile,
     ) -> Result<Node, NodeError> {
         let mut rng = rand::rng();
-        let mut uid = [0u8; 16];
-        rand::Rng::fill_bytes(&mut rng, &mut uid);
-        let user = UserId(uid);
         let secret = UserSecret::generate(0, &mut rng);
         let device = crate::trust::DeviceKeys::generate(&mut rng);
         let org = self.org_id();
+        let claimed = author::claim_first(&device, &org, &secret.public());
+        let user = claimed.user;
         let me = self.keys.device();
         let org_key = self.keys.org_key();
         let w = Writer {
@@ -167,25 +166,16 @@ impl Node {
             email,
             device_label,
         };
-        let c1 = w.user_added(
+        let c = w.user_added(
             &mut rng,
             &org,
-            user,
             profile,
             &author::UserSecretPublic(secret.public()),
+            &claimed,
             &who,
         )?;
-        let c2 = w.device_added(
-            &mut rng,
-            &org,
-            user,
-            device.id(),
-            device.exchange_public(),
-            device_label,
-        )?;
         prepare_home(new_home)?;
-        self.write(c1)?;
-        self.write(c2)?;
+        self.write(c)?;
         Keystore::create(
             &new_home.join(KEY_FILE),
             passphrase,

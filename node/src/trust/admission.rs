@@ -4,13 +4,20 @@
 //! whatever the arrival order. "The state of the causal past" is never materialized: each rule
 //! asks the [`Index`] for the few entries that matter (the author's device certificate, its
 //! revocations, its user's profile changes...) and keeps those that are ancestors of the entry
-//! ([`Dag::is_ancestor`]). Among several, the last by `(time, id)` wins; since an entry's time is
-//! after its parents', that order agrees with causality.
+//! ([`Dag::is_ancestor`]). No rule reads a timestamp: where several entries matter (concurrent
+//! profile changes), the least privileged of the maximal ones counts.
 //!
-//! Rules (DESIGN §2):
-//! - every author is a device added in the causal past, neither it nor its user revoked there;
-//! - admins add users, change profiles, revoke users, authorize relays;
-//! - a device is added by an admin or by another active device of the same user;
+//! Admission only says that the author *could* write the entry given the past it chose; an
+//! author chooses that past, so whether the entry still counts once everything is known is
+//! decided by [`super::state`] (removal wins).
+//!
+//! Rules (docs/security.md, "The organization log"):
+//! - every author is a device added in the causal past, neither it nor its user revoked there,
+//!   and certified to one user only;
+//! - admins add users (each with a first device whose key signed its own certificate, the user
+//!   id derived from that key), change profiles, revoke users, authorize relays;
+//! - a device is added only by another active device of the same user: an admin enrols a user,
+//!   never a device of someone else;
 //! - a device is revoked by an admin or by another device of the same user;
 //! - a user-key rotation is made by a device of that user, to the next generation, sealed only to
 //!   active devices of that user;
@@ -28,7 +35,7 @@ use crate::dag::Dag;
 /// Positions of the entries that admission and state need, per device and per user.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
-    /// Entries adding a device (genesis included).
+    /// Entries adding a device (genesis and user additions included).
     pub device_adds: HashMap<DeviceId, Vec<u32>>,
     /// Entries revoking a device.
     pub device_revokes: HashMap<DeviceId, Vec<u32>>,
@@ -40,8 +47,10 @@ pub struct Index {
     pub user_revokes: HashMap<UserId, Vec<u32>>,
     /// Entries rotating a user's key.
     pub user_rotations: HashMap<UserId, Vec<u32>>,
-    /// Every revocation entry (device or user), in admission order.
-    pub revocations: Vec<u32>,
+    /// Every removal: revocations (device or user) and profile changes to a non-admin profile.
+    pub removals: Vec<u32>,
+    /// Entries by each author device.
+    pub by_author: HashMap<DeviceId, Vec<u32>>,
     /// Entries recording an invitation.
     pub invitation_records: HashMap<[u8; 16], Vec<u32>>,
     /// Entries closing an invitation.
@@ -51,35 +60,34 @@ pub struct Index {
 impl Index {
     /// Records an admitted entry at position `at`.
     pub fn add(&mut self, at: u32, body: &EntryBody) {
+        if let Some(u) = body.cert.user_added() {
+            self.user_adds.entry(u.user).or_default().push(at);
+            self.user_profiles.entry(u.user).or_default().push(at);
+        }
+        if let Some((d, _)) = body.cert.device_added() {
+            self.device_adds.entry(d.device).or_default().push(at);
+        }
+        if !matches!(body.cert, Certificate::Genesis(_)) {
+            self.by_author.entry(body.author).or_default().push(at);
+        }
         match &body.cert {
-            Certificate::Genesis(g) => {
-                self.user_adds.entry(g.admin.user).or_default().push(at);
-                self.user_profiles.entry(g.admin.user).or_default().push(at);
-                self.device_adds
-                    .entry(g.device.device)
-                    .or_default()
-                    .push(at);
-            }
-            Certificate::UserAdded(u) => {
-                self.user_adds.entry(u.user).or_default().push(at);
-                self.user_profiles.entry(u.user).or_default().push(at);
-            }
-            Certificate::DeviceAdded(d) => {
-                self.device_adds.entry(d.device).or_default().push(at);
-            }
-            Certificate::ProfileChanged { user, .. } => {
+            Certificate::Genesis(_) | Certificate::UserAdded(_) | Certificate::DeviceAdded(_) => {}
+            Certificate::ProfileChanged { user, profile } => {
                 self.user_profiles.entry(*user).or_default().push(at);
+                if *profile != Profile::Admin {
+                    self.removals.push(at);
+                }
             }
             Certificate::UserKeyRotated(r) => {
                 self.user_rotations.entry(r.user).or_default().push(at);
             }
             Certificate::DeviceRevoked { device } => {
                 self.device_revokes.entry(*device).or_default().push(at);
-                self.revocations.push(at);
+                self.removals.push(at);
             }
             Certificate::UserRevoked { user } => {
                 self.user_revokes.entry(*user).or_default().push(at);
-                self.revocations.push(at);
+                self.removals.push(at);
             }
             Certificate::RelayAuthorized(_) => {}
             Certificate::InvitationRecorded(i) => {
@@ -94,20 +102,49 @@ impl Index {
 
 /// The user a device-adding entry gives the device to.
 pub fn device_owner(body: &EntryBody, device: &DeviceId) -> Option<UserId> {
-    match &body.cert {
-        Certificate::Genesis(g) if &g.device.device == device => Some(g.device.user),
-        Certificate::DeviceAdded(d) if &d.device == device => Some(d.user),
+    match body.cert.device_added() {
+        Some((d, _)) if &d.device == device => Some(d.user),
         _ => None,
     }
 }
 
 /// The profile a profile-setting entry gives `user`.
-fn profile_set(body: &EntryBody, user: &UserId) -> Option<Profile> {
+pub fn profile_set(body: &EntryBody, user: &UserId) -> Option<Profile> {
     match &body.cert {
-        Certificate::Genesis(g) if &g.admin.user == user => Some(g.admin.profile),
-        Certificate::UserAdded(u) if &u.user == user => Some(u.profile),
         Certificate::ProfileChanged { user: u, profile } if u == user => Some(*profile),
-        _ => None,
+        cert => cert
+            .user_added()
+            .filter(|u| &u.user == user)
+            .map(|u| u.profile),
+    }
+}
+
+/// The least privileged of several profiles (a concurrent demotion beats a promotion).
+pub fn least_privileged(profiles: impl IntoIterator<Item = Profile>) -> Option<Profile> {
+    // `Profile` orders Admin < Standard < Outsider.
+    profiles.into_iter().max()
+}
+
+/// Whether an entry whose author belongs to `author_user` needs the admin profile, given the
+/// owner of a device it revokes and whether its author recorded the invitation it closes. The
+/// one home of "which certificate needs which privilege", for admission and for removal wins.
+pub fn needs_admin(
+    body: &EntryBody,
+    author_user: &UserId,
+    revoked_owner: Option<UserId>,
+    author_recorded: bool,
+) -> bool {
+    match &body.cert {
+        Certificate::Genesis(_) | Certificate::DeviceAdded(_) | Certificate::UserKeyRotated(_) => {
+            false
+        }
+        Certificate::UserAdded(_)
+        | Certificate::ProfileChanged { .. }
+        | Certificate::UserRevoked { .. }
+        | Certificate::RelayAuthorized(_) => true,
+        Certificate::DeviceRevoked { .. } => revoked_owner.as_ref() != Some(author_user),
+        Certificate::InvitationRecorded(i) => matches!(i.invited, Invited::User { .. }),
+        Certificate::InvitationClosed { .. } => !author_recorded,
     }
 }
 
@@ -121,39 +158,23 @@ struct At<'a> {
 }
 
 impl At<'_> {
-    fn sort_key(&self, p: u32) -> (super::ids::Hlc, super::ids::EntryId) {
-        let e = &self.entries[p as usize];
-        (e.body().time, e.id())
+    /// Positions in `list` that are in the causal past.
+    fn ancestors_in(&self, list: Option<&Vec<u32>>) -> Vec<u32> {
+        list.into_iter()
+            .flatten()
+            .copied()
+            .filter(|p| self.dag.in_past(*p, self.past))
+            .collect()
     }
 
-    /// Positions in `list` that are ancestors of `at`.
-    fn ancestors_in(&mut self, list: Option<&Vec<u32>>) -> Vec<u32> {
-        let mut out = Vec::new();
-        for p in list.into_iter().flatten() {
-            if self.dag.in_past(*p, self.past) {
-                out.push(*p);
-            }
-        }
-        out
+    fn any_in(&self, list: Option<&Vec<u32>>) -> bool {
+        list.into_iter()
+            .flatten()
+            .any(|p| self.dag.in_past(*p, self.past))
     }
 
-    /// The first (by time, id) ancestor entry in `list`.
-    fn first_in(&mut self, list: Option<&Vec<u32>>) -> Option<u32> {
-        let v = self.ancestors_in(list);
-        v.into_iter().min_by_key(|p| self.sort_key(*p))
-    }
-
-    fn any_in(&mut self, list: Option<&Vec<u32>>) -> bool {
-        for p in list.into_iter().flatten() {
-            if self.dag.in_past(*p, self.past) {
-                return true;
-            }
-        }
-        false
-    }
-
-    fn user_exists(&mut self, user: &UserId) -> Result<(), Rejection> {
-        if self.first_in(self.index.user_adds.get(user)).is_none() {
+    fn user_exists(&self, user: &UserId) -> Result<(), Rejection> {
+        if !self.any_in(self.index.user_adds.get(user)) {
             return Err(Rejection::UnknownUser { user: *user });
         }
         if self.any_in(self.index.user_revokes.get(user)) {
@@ -162,30 +183,39 @@ impl At<'_> {
         Ok(())
     }
 
-    fn profile(&mut self, user: &UserId) -> Option<Profile> {
+    /// The least privileged profile among the latest (maximal) profile settings in the past.
+    fn profile(&self, user: &UserId) -> Option<Profile> {
         let v = self.ancestors_in(self.index.user_profiles.get(user));
-        let last = v.into_iter().max_by_key(|p| self.sort_key(*p))?;
-        profile_set(self.entries[last as usize].body(), user)
+        let maximal = v
+            .iter()
+            .filter(|a| !v.iter().any(|b| self.dag.is_ancestor(**a, *b)));
+        least_privileged(
+            maximal.filter_map(|p| profile_set(self.entries[*p as usize].body(), user)),
+        )
     }
 
-    /// The owner of `device` if it is added and not revoked (nor its user) in the causal past.
-    fn device_owner(&mut self, device: &DeviceId) -> Result<UserId, DeviceStatus> {
-        let Some(add) = self.first_in(self.index.device_adds.get(device)) else {
+    /// The owner of `device` if it is added (to one user only) and not revoked (nor its user)
+    /// in the causal past.
+    fn device_owner(&self, device: &DeviceId) -> Result<UserId, DeviceStatus> {
+        let adds = self.ancestors_in(self.index.device_adds.get(device));
+        let mut owners = adds
+            .iter()
+            .filter_map(|p| device_owner(self.entries[*p as usize].body(), device));
+        let Some(user) = owners.next() else {
             return Err(DeviceStatus::Unknown);
         };
-        let user =
-            device_owner(self.entries[add as usize].body(), device).ok_or(DeviceStatus::Unknown)?;
-        if self.any_in(self.index.device_revokes.get(device))
+        if owners.any(|u| u != user)
+            || self.any_in(self.index.device_revokes.get(device))
             || self.any_in(self.index.user_revokes.get(&user))
         {
-            return Err(DeviceStatus::Revoked(user));
+            return Err(DeviceStatus::Revoked);
         }
         Ok(user)
     }
 
-    fn generation(&mut self, user: &UserId) -> u32 {
-        let v = self.ancestors_in(self.index.user_rotations.get(user));
-        v.into_iter()
+    fn generation(&self, user: &UserId) -> u32 {
+        self.ancestors_in(self.index.user_rotations.get(user))
+            .into_iter()
             .filter_map(|p| match &self.entries[p as usize].body().cert {
                 Certificate::UserKeyRotated(r) => Some(r.generation),
                 _ => None,
@@ -255,7 +285,7 @@ impl<'a> CausalView<'a> {
                 profile: self.0.profile(&user).unwrap_or(Profile::Outsider),
             },
             Err(DeviceStatus::Unknown) => DeviceAt::Unknown,
-            Err(DeviceStatus::Revoked(_)) => DeviceAt::Revoked,
+            Err(DeviceStatus::Revoked) => DeviceAt::Revoked,
         }
     }
 
@@ -274,7 +304,8 @@ impl<'a> CausalView<'a> {
 
 enum DeviceStatus {
     Unknown,
-    Revoked(#[allow(dead_code)] UserId),
+    /// Revoked (itself or its user), or certified to two users.
+    Revoked,
 }
 
 /// Checks an entry whose parents are at `parents` (its causal past is them and their ancestors).
@@ -285,69 +316,54 @@ pub fn check(
     parents: &[u32],
     body: &EntryBody,
 ) -> Result<(), Rejection> {
-    let mut q = At {
+    let q = At {
         dag,
         entries,
         index,
         past: parents,
     };
-    if let Certificate::Genesis(g) = &body.cert {
-        // Shape checks (root author, no parents, admin profile) were done by `check_shape`.
-        if g.admin.user_key == [0; 32] || g.device.exchange_key == [0; 32] {
-            return Err(Rejection::BadShape { kind: "genesis" });
-        }
+    if let Certificate::Genesis(_) = &body.cert {
+        // Shape checks (root author, no parents, admin profile, first device, proof of
+        // possession) were done by `check_shape` and `verify_batch`.
         return Ok(());
     }
     let author = body.author;
     let author_user = match q.device_owner(&author) {
         Ok(u) => u,
         Err(DeviceStatus::Unknown) => return Err(Rejection::UnknownAuthor { device: author }),
-        Err(DeviceStatus::Revoked(_)) => return Err(Rejection::AuthorRevoked { device: author }),
+        Err(DeviceStatus::Revoked) => return Err(Rejection::AuthorRevoked { device: author }),
     };
     let is_admin = q.profile(&author_user) == Some(Profile::Admin);
-    let need_admin = || {
-        if is_admin {
-            Ok(())
-        } else {
-            Err(Rejection::NotAdmin { device: author })
-        }
-    };
+    let mut revoked_owner = None;
+    let mut author_recorded = false;
     match &body.cert {
-        Certificate::Genesis(_) => Ok(()),
+        Certificate::Genesis(_) => {}
         Certificate::UserAdded(u) => {
-            need_admin()?;
-            if u.user_key == [0; 32] {
-                return Err(Rejection::BadShape { kind: "user-added" });
-            }
-            if q.first_in(index.user_adds.get(&u.user)).is_some() {
+            if q.any_in(index.user_adds.get(&u.user)) {
                 return Err(Rejection::UserExists { user: u.user });
             }
-            Ok(())
+            if q.any_in(index.device_adds.get(&u.device.device)) {
+                return Err(Rejection::DeviceExists {
+                    device: u.device.device,
+                });
+            }
         }
         Certificate::DeviceAdded(d) => {
-            q.user_exists(&d.user)?;
-            if !is_admin && d.user != author_user {
+            if d.user != author_user {
                 return Err(Rejection::NotOwner {
                     device: author,
                     user: d.user,
                 });
             }
-            if d.exchange_key == [0; 32] || d.device.0 == body.org.0 {
-                return Err(Rejection::BadShape {
-                    kind: "device-added",
-                });
-            }
-            // The device key is checked (a valid point of large order) where it is used, when
-            // its first signature is verified (`entry::KeyCache`): decompressing it here would
-            // cost a third of a signature check per certificate on a cold start.
-            if q.first_in(index.device_adds.get(&d.device)).is_some() {
+            q.user_exists(&d.user)?;
+            // The device key is checked (a valid point of large order) with its proof of
+            // possession, in `entry::verify_batch`.
+            if q.any_in(index.device_adds.get(&d.device)) {
                 return Err(Rejection::DeviceExists { device: d.device });
             }
-            Ok(())
         }
-        Certificate::ProfileChanged { user, .. } => {
-            need_admin()?;
-            q.user_exists(user)
+        Certificate::ProfileChanged { user, .. } | Certificate::UserRevoked { user } => {
+            q.user_exists(user)?;
         }
         Certificate::UserKeyRotated(r) => {
             if r.user != author_user {
@@ -374,59 +390,51 @@ pub fn check(
                     _ => return Err(Rejection::BadRecipient { device: *device }),
                 }
             }
-            Ok(())
         }
-        Certificate::DeviceRevoked { device } => {
-            let owner = match q.device_owner(device) {
-                Ok(u) => u,
-                Err(DeviceStatus::Unknown) => {
-                    return Err(Rejection::UnknownDevice { device: *device });
-                }
-                Err(DeviceStatus::Revoked(_)) => {
-                    return Err(Rejection::DeviceAlreadyRevoked { device: *device });
-                }
-            };
-            if !is_admin && owner != author_user {
+        Certificate::DeviceRevoked { device } => match q.device_owner(device) {
+            Ok(u) => revoked_owner = Some(u),
+            Err(DeviceStatus::Unknown) => {
+                return Err(Rejection::UnknownDevice { device: *device });
+            }
+            Err(DeviceStatus::Revoked) => {
+                return Err(Rejection::DeviceAlreadyRevoked { device: *device });
+            }
+        },
+        Certificate::RelayAuthorized(_) => {}
+        Certificate::InvitationRecorded(i) => {
+            if let Invited::Device { user } = i.invited
+                && user != author_user
+            {
                 return Err(Rejection::NotOwner {
                     device: author,
-                    user: owner,
+                    user,
                 });
-            }
-            Ok(())
-        }
-        Certificate::UserRevoked { user } => {
-            need_admin()?;
-            q.user_exists(user)
-        }
-        Certificate::RelayAuthorized(_) => need_admin(),
-        Certificate::InvitationRecorded(i) => {
-            match i.invited {
-                Invited::User { .. } => need_admin()?,
-                Invited::Device { user } => {
-                    if user != author_user {
-                        return Err(Rejection::NotOwner {
-                            device: author,
-                            user,
-                        });
-                    }
-                }
             }
             if q.any_in(index.invitation_records.get(&i.id)) {
                 return Err(Rejection::InvitationExists { id: i.id });
             }
-            Ok(())
         }
         Certificate::InvitationClosed { id, .. } => {
-            let Some(rec) = q.first_in(index.invitation_records.get(id)) else {
+            let records = q.ancestors_in(index.invitation_records.get(id));
+            if records.is_empty() {
                 return Err(Rejection::UnknownInvitation { id: *id });
-            };
+            }
             if q.any_in(index.invitation_closes.get(id)) {
                 return Err(Rejection::InvitationAlreadyClosed { id: *id });
             }
-            if !is_admin && entries[rec as usize].body().author != author {
-                return Err(Rejection::NotAdmin { device: author });
-            }
-            Ok(())
+            author_recorded = records
+                .iter()
+                .all(|p| entries[*p as usize].body().author == author);
         }
     }
+    if needs_admin(body, &author_user, revoked_owner, author_recorded) && !is_admin {
+        return match (&body.cert, revoked_owner) {
+            (Certificate::DeviceRevoked { .. }, Some(owner)) => Err(Rejection::NotOwner {
+                device: author,
+                user: owner,
+            }),
+            _ => Err(Rejection::NotAdmin { device: author }),
+        };
+    }
+    Ok(())
 }

@@ -150,10 +150,9 @@ pub fn create_org<R: CryptoRng + ?Sized>(
     let org = OrgId(root.id().0);
     let org_key = OrgKey::generate(rng);
     let device = DeviceKeys::generate(rng);
-    let mut uid = [0u8; 16];
-    rng.fill_bytes(&mut uid);
-    let user = UserId(uid);
     let user_secret = UserSecret::generate(0, rng);
+    let claim = claim_first(&device, &org, &user_secret.public());
+    let user = claim.user;
     let body = EntryBody {
         org,
         parents: Vec::new(),
@@ -174,12 +173,11 @@ pub fn create_org<R: CryptoRng + ?Sized>(
                 rng,
                 &org_key,
                 &org,
-                user,
                 Profile::Admin,
-                &user_secret,
+                &user_secret.public(),
+                &claim,
                 admin,
             ),
-            device: device_cert(rng, &org_key, &org, user, &device, admin.device_label),
         }),
     };
     let genesis = entry::sign(&root, &body);
@@ -194,30 +192,74 @@ pub fn create_org<R: CryptoRng + ?Sized>(
     })
 }
 
+/// A device's consent to be certified: its keys and its proof of possession, signed by the
+/// device itself (see `entry::pop_message`). Made on the new device, carried to the certifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claimed {
+    /// For a first device, the user derived from its key; for a later device, ignored (the
+    /// certificate names the certifier's user).
+    pub user: UserId,
+    /// The device.
+    pub device: DeviceId,
+    /// Its exchange key.
+    pub exchange_key: [u8; 32],
+    /// Its signature over the certificate's contents.
+    pub pop: Vec<u8>,
+}
+
+/// The consent of a new user's first device; the user id is derived from the device key.
+pub fn claim_first(device: &DeviceKeys, org: &OrgId, user_key: &[u8; 32]) -> Claimed {
+    let user = UserId::derive(org, &device.id());
+    Claimed {
+        user,
+        device: device.id(),
+        exchange_key: device.exchange_public(),
+        pop: entry::sign_pop(
+            device,
+            org,
+            entry::PopFor::First {
+                user: &user,
+                user_key,
+            },
+        ),
+    }
+}
+
+/// The consent of a new device to be added by `certifier` to the certifier's user.
+pub fn claim_device(device: &DeviceKeys, org: &OrgId, certifier: &DeviceId) -> Claimed {
+    Claimed {
+        user: UserId::default(),
+        device: device.id(),
+        exchange_key: device.exchange_public(),
+        pop: entry::sign_pop(device, org, entry::PopFor::By { certifier }),
+    }
+}
+
 fn user_cert<R: CryptoRng + ?Sized>(
     rng: &mut R,
     org_key: &OrgKey,
     org: &OrgId,
-    user: UserId,
     profile: Profile,
-    secret: &UserSecret,
+    user_key: &[u8; 32],
+    claim: &Claimed,
     who: &Newcomer<'_>,
 ) -> UserAdded {
     UserAdded {
-        user,
+        user: claim.user,
         profile,
-        user_key: secret.public(),
+        user_key: *user_key,
         private: seal_private(
             rng,
             org_key,
             org,
             PRIVATE_USER,
-            &user.0,
+            &claim.user.0,
             &UserPrivate {
                 name: who.name.to_owned(),
                 email: who.email.to_owned(),
             },
         ),
+        device: device_cert(rng, org_key, org, claim, who.device_label),
     }
 }
 
@@ -225,24 +267,24 @@ fn device_cert<R: CryptoRng + ?Sized>(
     rng: &mut R,
     org_key: &OrgKey,
     org: &OrgId,
-    user: UserId,
-    device: &DeviceKeys,
+    claim: &Claimed,
     label: &str,
 ) -> DeviceAdded {
     DeviceAdded {
-        user,
-        device: device.id(),
-        exchange_key: device.exchange_public(),
+        user: claim.user,
+        device: claim.device,
+        exchange_key: claim.exchange_key,
         private: seal_private(
             rng,
             org_key,
             org,
             PRIVATE_DEVICE,
-            &device.id().0,
+            &claim.device.0,
             &DevicePrivate {
                 label: label.to_owned(),
             },
         ),
+        pop: claim.pop.clone(),
     }
 }
 
@@ -257,9 +299,10 @@ pub struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// Signs `cert` on top of the log's kept heads.
+    /// Signs `cert` on top of the log's kept heads (at most [`entry::MAX_PARENTS`] of them,
+    /// chosen by [`OrgLog::draft_parents`], so that no number of heads blocks a writer).
     pub fn draft(&mut self, log: &OrgLog, now_ms: u64, cert: Certificate) -> Vec<u8> {
-        let parents = log.state().heads.clone();
+        let parents = log.draft_parents(&self.keys.id());
         self.clock.observe(log.max_time(&parents));
         let body = EntryBody {
             org: log.org(),
@@ -271,62 +314,53 @@ impl Writer<'_> {
         entry::sign(self.keys, &body)
     }
 
-    /// Certificate for a new user whose key pair and first device the newcomer generated.
+    /// Certificate for a new user whose key pair and first device the newcomer generated; the
+    /// device's consent ([`claim_first`]) carries the derived user id.
     pub fn user_added<R: CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
         org: &OrgId,
-        user: UserId,
         profile: Profile,
         user_public: &UserSecretPublic,
+        claim: &Claimed,
         who: &Newcomer<'_>,
     ) -> Result<Certificate, TextError> {
         check_text("user name", who.name)?;
         check_text("e-mail", who.email)?;
-        Ok(Certificate::UserAdded(UserAdded {
-            user,
+        check_text("device label", who.device_label)?;
+        Ok(Certificate::UserAdded(user_cert(
+            rng,
+            self.org_key,
+            org,
             profile,
-            user_key: user_public.0,
-            private: seal_private(
-                rng,
-                self.org_key,
-                org,
-                PRIVATE_USER,
-                &user.0,
-                &UserPrivate {
-                    name: who.name.to_owned(),
-                    email: who.email.to_owned(),
-                },
-            ),
-        }))
+            &user_public.0,
+            claim,
+            who,
+        )))
     }
 
-    /// Certificate for a new device of `user`, given its public keys.
+    /// Certificate for a new device of the writer's own user `user`, given the device's consent
+    /// to be certified by this writer ([`claim_device`]).
     pub fn device_added<R: CryptoRng + ?Sized>(
         &self,
         rng: &mut R,
         org: &OrgId,
         user: UserId,
-        device: DeviceId,
-        exchange_key: [u8; 32],
+        claim: &Claimed,
         label: &str,
     ) -> Result<Certificate, TextError> {
         check_text("device label", label)?;
-        Ok(Certificate::DeviceAdded(DeviceAdded {
+        let claim = Claimed {
             user,
-            device,
-            exchange_key,
-            private: seal_private(
-                rng,
-                self.org_key,
-                org,
-                PRIVATE_DEVICE,
-                &device.0,
-                &DevicePrivate {
-                    label: label.to_owned(),
-                },
-            ),
-        }))
+            ..claim.clone()
+        };
+        Ok(Certificate::DeviceAdded(device_cert(
+            rng,
+            self.org_key,
+            org,
+            &claim,
+            label,
+        )))
     }
 }
 

@@ -1,19 +1,29 @@
 //! The organization-log entry: its wire format, signing, and the structural checks that need no
 //! state.
 //!
-//! Wire format (version 1), frozen by the test vectors in `trust/tests.rs`:
+//! Wire format (version 2), frozen by the test vectors in `trust/tests`:
 //!
 //! ```text
-//! entry     = 0x01 || body || signature
+//! entry     = 0x02 || body || signature
 //! body      = postcard(EntryBody)            -- must be consumed exactly: no trailing bytes
-//! signature = Ed25519(author, "cloison/org-entry/v1\0" || 0x01 || body)   (64 bytes)
+//! signature = Ed25519(author, "cloison/org-entry/v2\0" || 0x02 || body)   (64 bytes)
 //! id        = BLAKE3(entry)                  -- over the bytes exactly as received
+//! pop       = Ed25519(device, "cloison/device-pop/v1\0" || org || device || exchange_key
+//!                     || 0x01 || user || user_key   -- a user's first device, in its UserAdded
+//!                      | 0x00 || certifier)         -- a later device: the entry's author, a
+//!                                                   -- device of the user it joins
 //! ```
 //!
+//! Version 1 (before proofs of possession and derived user ids) is refused as
+//! [`Rejection::RetiredVersion`].
+//!
 //! Invariants: an [`Entry`] exists only for bytes whose signature checked under the key named in
-//! the body (the only constructor from bytes is [`Entry::parse`] after [`verify_batch`]); the
-//! bytes are kept as received, never re-encoded; every size is bounded ([`MAX_ENTRY_BYTES`] and
-//! the per-field limits checked in [`EntryBody::check_shape`]).
+//! the body, and whose device certificate (if any) carries a proof of possession signed by the
+//! certified device key itself (the only way to an [`Entry`] from bytes is [`decode`] then
+//! [`verify_batch`]); a user id is [`UserId::derive`]d from its first device, so nobody can
+//! certify a key they do not hold, nor two users for one key without that key signing both;
+//! the bytes are kept as received, never re-encoded; every size is bounded ([`MAX_ENTRY_BYTES`]
+//! and the per-field limits checked in [`EntryBody::check_shape`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -24,9 +34,13 @@ use super::sigcheck;
 use curve25519_dalek::edwards::EdwardsPoint;
 
 /// Format version byte of an entry.
+pub const ENTRY_V2: u8 = 0x02;
+/// The retired first version (no proof of possession, random user ids).
 pub const ENTRY_V1: u8 = 0x01;
 /// Signature domain of an entry.
-pub const ENTRY_DOMAIN: &[u8] = b"cloison/org-entry/v1\0";
+pub const ENTRY_DOMAIN: &[u8] = b"cloison/org-entry/v2\0";
+/// Signature domain of a device's proof of possession.
+pub const POP_DOMAIN: &[u8] = b"cloison/device-pop/v1\0";
 /// Largest entry accepted, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 64 * 1024;
 /// Most parents an entry may name.
@@ -156,16 +170,15 @@ pub const MAX_INVITATION_TTL_MS: u64 = 30 * 24 * 3600 * 1000;
 pub struct Genesis {
     /// The organization's name, sealed under the organization key.
     pub private: Vec<u8>,
-    /// The first admin.
+    /// The first admin, with their first device.
     pub admin: UserAdded,
-    /// The first admin's first device.
-    pub device: DeviceAdded,
 }
 
-/// A user's certificate.
+/// A user's certificate, with the user's first device: a user never exists without a device
+/// whose key signed its own certificate, and only that user's devices add more.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAdded {
-    /// Random id.
+    /// [`UserId::derive`]`(org, device.device)`.
     pub user: UserId,
     /// Profile at creation.
     pub profile: Profile,
@@ -173,6 +186,8 @@ pub struct UserAdded {
     pub user_key: [u8; 32],
     /// Name and e-mail, sealed under the organization key.
     pub private: Vec<u8>,
+    /// The first device (its proof of possession also covers `user_key`).
+    pub device: DeviceAdded,
 }
 
 /// A device's certificate.
@@ -186,6 +201,81 @@ pub struct DeviceAdded {
     pub exchange_key: [u8; 32],
     /// The device label, sealed under the organization key.
     pub private: Vec<u8>,
+    /// The device key's signature over [`pop_message`] (64 bytes).
+    pub pop: Vec<u8>,
+}
+
+/// Who a device consents to be certified by (the last part of its proof of possession).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PopFor<'a> {
+    /// As the first device of `user` (derived from this device's key), with this user key.
+    First {
+        /// The user.
+        user: &'a UserId,
+        /// The user's generation-0 public key.
+        user_key: &'a [u8; 32],
+    },
+    /// As a later device, added by `certifier` to the certifier's own user.
+    By {
+        /// The device that writes the certificate.
+        certifier: &'a DeviceId,
+    },
+}
+
+/// What a device signs to consent to its certificate: organization, its two keys, and who
+/// certifies it for which user. Nobody else can produce it, and it cannot be reused for another
+/// user: a first device's user id is derived from its key, a later device's user is its
+/// certifier's.
+pub fn pop_message(
+    org: &OrgId,
+    device: &DeviceId,
+    exchange_key: &[u8; 32],
+    for_: PopFor<'_>,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(32 + 32 + 32 + 1 + 48);
+    m.extend_from_slice(&org.0);
+    m.extend_from_slice(&device.0);
+    m.extend_from_slice(exchange_key);
+    match for_ {
+        PopFor::First { user, user_key } => {
+            m.push(1);
+            m.extend_from_slice(&user.0);
+            m.extend_from_slice(user_key);
+        }
+        PopFor::By { certifier } => {
+            m.push(0);
+            m.extend_from_slice(&certifier.0);
+        }
+    }
+    m
+}
+
+/// The proof of possession a device signs for its certificate.
+pub fn sign_pop(device: &DeviceKeys, org: &OrgId, for_: PopFor<'_>) -> Vec<u8> {
+    let msg = pop_message(org, &device.id(), &device.exchange_public(), for_);
+    device.sign(POP_DOMAIN, &msg).to_vec()
+}
+
+impl Certificate {
+    /// The device this certificate brings in, its owner, and the user key its proof of
+    /// possession covers (for a first device).
+    pub fn device_added(&self) -> Option<(&DeviceAdded, Option<&[u8; 32]>)> {
+        match self {
+            Certificate::Genesis(g) => Some((&g.admin.device, Some(&g.admin.user_key))),
+            Certificate::UserAdded(u) => Some((&u.device, Some(&u.user_key))),
+            Certificate::DeviceAdded(d) => Some((d, None)),
+            _ => None,
+        }
+    }
+
+    /// The user this certificate brings in.
+    pub fn user_added(&self) -> Option<&UserAdded> {
+        match self {
+            Certificate::Genesis(g) => Some(&g.admin),
+            Certificate::UserAdded(u) => Some(u),
+            _ => None,
+        }
+    }
 }
 
 /// A user-key rotation.
@@ -255,16 +345,25 @@ impl EntryBody {
             return Err(Rejection::GenesisShape);
         }
         let private_ok = |p: &Vec<u8>| p.len() <= MAX_PRIVATE_BYTES;
+        let device_ok = |d: &DeviceAdded| {
+            private_ok(&d.private)
+                && d.pop.len() == 64
+                && d.exchange_key != [0; 32]
+                && d.device.0 != org.0
+        };
+        let user_ok = |u: &UserAdded| {
+            private_ok(&u.private)
+                && device_ok(&u.device)
+                && u.device.user == u.user
+                && u.user == UserId::derive(org, &u.device.device)
+                && u.user_key != [0; 32]
+        };
         let ok = match &self.cert {
             Certificate::Genesis(g) => {
-                private_ok(&g.private)
-                    && private_ok(&g.admin.private)
-                    && private_ok(&g.device.private)
-                    && g.admin.profile == Profile::Admin
-                    && g.device.user == g.admin.user
+                private_ok(&g.private) && user_ok(&g.admin) && g.admin.profile == Profile::Admin
             }
-            Certificate::UserAdded(u) => private_ok(&u.private),
-            Certificate::DeviceAdded(d) => private_ok(&d.private),
+            Certificate::UserAdded(u) => user_ok(u),
+            Certificate::DeviceAdded(d) => device_ok(d),
             Certificate::ProfileChanged { .. }
             | Certificate::DeviceRevoked { .. }
             | Certificate::UserRevoked { .. } => true,
@@ -332,12 +431,18 @@ pub struct Unverified {
     body: EntryBody,
     key: EdwardsPoint,
     sig: [u8; 64],
+    /// The certified device's key, the message and the signature of its proof of possession.
+    pop: Option<(EdwardsPoint, Vec<u8>, [u8; 64])>,
 }
 
 impl Unverified {
     /// The id the entry would have.
     pub fn id(&self) -> EntryId {
         self.id
+    }
+    /// The decoded body (not yet authenticated).
+    pub fn body(&self) -> &EntryBody {
+        &self.body
     }
 }
 
@@ -383,7 +488,10 @@ pub fn decode_with(
     if bytes.is_empty() {
         return fail(Rejection::Truncated);
     }
-    if bytes[0] != ENTRY_V1 {
+    if bytes[0] == ENTRY_V1 {
+        return fail(Rejection::RetiredVersion(ENTRY_V1));
+    }
+    if bytes[0] != ENTRY_V2 {
         return fail(Rejection::UnknownVersion(bytes[0]));
     }
     if bytes.len() < 1 + 64 {
@@ -400,18 +508,41 @@ pub fn decode_with(
         return fail(Rejection::BadKey);
     };
     let sig: [u8; 64] = sig.try_into().map_err(|_| (id, Rejection::BadSignature))?;
+    let pop = match body.cert.device_added() {
+        None => None,
+        Some((d, first_user_key)) => {
+            let Some(dkey) = keys.get(&d.device.0) else {
+                return fail(Rejection::BadKey);
+            };
+            let Ok(psig) = <[u8; 64]>::try_from(d.pop.as_slice()) else {
+                return fail(Rejection::BadProofOfPossession);
+            };
+            let for_ = match first_user_key {
+                Some(user_key) => PopFor::First {
+                    user: &d.user,
+                    user_key,
+                },
+                None => PopFor::By {
+                    certifier: &body.author,
+                },
+            };
+            let msg = pop_message(&body.org, &d.device, &d.exchange_key, for_);
+            Some((dkey, msg, psig))
+        }
+    };
     Ok(Unverified {
         id,
         bytes,
         body,
         key,
         sig,
+        pop,
     })
 }
 
-/// Checks the signatures of a batch. Verification is ZIP-215-style (cofactored equation) for
-/// every entry, alone or in a batch, so that every device reaches the same verdict whatever its
-/// batch sizes; see ARCHITECTURE.md "Signatures".
+/// Checks the signatures of a batch, proofs of possession included (one batch). Verification is
+/// ZIP-215-style (cofactored equation) for every entry, alone or in a batch, so that every
+/// device reaches the same verdict whatever its batch sizes; see ARCHITECTURE.md "Signatures".
 pub fn verify_batch(items: Vec<Unverified>) -> Vec<Result<Entry, (EntryId, Rejection)>> {
     const CHUNK: usize = 2048;
     let mut out = Vec::with_capacity(items.len());
@@ -422,10 +553,12 @@ pub fn verify_batch(items: Vec<Unverified>) -> Vec<Result<Entry, (EntryId, Rejec
             out.extend(chunk.into_iter().map(|u| Ok(u.into_entry())));
         } else {
             for u in chunk {
-                if batch_ok(std::slice::from_ref(&u)) {
-                    out.push(Ok(u.into_entry()));
-                } else {
+                if !sigcheck::verify(&[u.entry_item()]) {
                     out.push(Err((u.id, Rejection::BadSignature)));
+                } else if u.pop_item().is_some_and(|p| !sigcheck::verify(&[p])) {
+                    out.push(Err((u.id, Rejection::BadProofOfPossession)));
+                } else {
+                    out.push(Ok(u.into_entry()));
                 }
             }
         }
@@ -436,18 +569,34 @@ pub fn verify_batch(items: Vec<Unverified>) -> Vec<Result<Entry, (EntryId, Rejec
 fn batch_ok(items: &[Unverified]) -> bool {
     let checks: Vec<sigcheck::Item<'_>> = items
         .iter()
-        .map(|u| sigcheck::Item {
-            key_bytes: &u.body.author.0,
-            key: &u.key,
-            domain: ENTRY_DOMAIN,
-            msg: &u.bytes[..u.bytes.len() - 64],
-            sig: &u.sig,
-        })
+        .flat_map(|u| std::iter::once(u.entry_item()).chain(u.pop_item()))
         .collect();
     sigcheck::verify(&checks)
 }
 
 impl Unverified {
+    fn entry_item(&self) -> sigcheck::Item<'_> {
+        sigcheck::Item {
+            key_bytes: &self.body.author.0,
+            key: &self.key,
+            domain: ENTRY_DOMAIN,
+            msg: &self.bytes[..self.bytes.len() - 64],
+            sig: &self.sig,
+        }
+    }
+
+    fn pop_item(&self) -> Option<sigcheck::Item<'_>> {
+        let (key, msg, sig) = self.pop.as_ref()?;
+        let (d, _) = self.body.cert.device_added()?;
+        Some(sigcheck::Item {
+            key_bytes: &d.device.0,
+            key,
+            domain: POP_DOMAIN,
+            msg,
+            sig,
+        })
+    }
+
     fn into_entry(self) -> Entry {
         Entry {
             id: self.id,
@@ -459,7 +608,7 @@ impl Unverified {
 
 /// Encodes and signs a body with a device key (or the root key, for the genesis).
 pub fn sign(keys: &DeviceKeys, body: &EntryBody) -> Vec<u8> {
-    let mut out = vec![ENTRY_V1];
+    let mut out = vec![ENTRY_V2];
     // Serializing plain data into a Vec cannot fail.
     out.extend_from_slice(&postcard::to_stdvec(body).unwrap_or_default());
     let sig = keys.sign(ENTRY_DOMAIN, &out);

@@ -42,9 +42,23 @@ byte_id!(
     OrgId, 32
 );
 byte_id!(
-    /// A person (random 16 bytes).
+    /// A person: derived from the organization and the key of the user's first device
+    /// ([`UserId::derive`]), so that an id names one `UserAdded` by construction and cannot be
+    /// claimed for another key.
     UserId, 16
 );
+
+impl UserId {
+    /// The id of the user whose first device is `first_device` in organization `org`.
+    pub fn derive(org: &OrgId, first_device: &DeviceId) -> UserId {
+        let mut h = blake3::Hasher::new_derive_key("cloison/user-id/v1");
+        h.update(&org.0);
+        h.update(&first_device.0);
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+        UserId(out)
+    }
+}
 byte_id!(
     /// A device: its Ed25519 verifying key (also its libp2p identity).
     DeviceId, 32

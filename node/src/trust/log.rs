@@ -13,17 +13,20 @@
 //! - The effective membership ([`OrgLog::state`]) is recomputed from the whole DAG after a change
 //!   (revocation wins may drop entries that were admitted earlier, see [`super::state`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::admission::{self, CausalView, Index};
 use super::entry::{self, Certificate, Entry, EntryBody};
-use super::ids::{EntryId, Hlc, OrgId};
+use super::ids::{DeviceId, EntryId, Hlc, MAX_CLOCK_SKEW_MS, OrgId};
 use super::rejection::Rejection;
 use super::state::{Derived, OrgState};
 use crate::dag::{Dag, Holding};
 
 /// Most entries held while their parents are missing.
 pub const MAX_PENDING: usize = 100_000;
+/// Most entries held because they are dated too far ahead of the wall clock.
+pub const MAX_FUTURE: usize = 4_096;
 
 /// What one [`OrgLog::ingest`] call did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,6 +37,9 @@ pub struct IngestReport {
     pub duplicates: usize,
     /// Entries refused, with why.
     pub rejected: Vec<(EntryId, Rejection)>,
+    /// Entries held (not admitted, not refused) because they are dated more than
+    /// [`MAX_CLOCK_SKEW_MS`] ahead of the wall clock.
+    pub future: Vec<EntryId>,
 }
 
 impl IngestReport {
@@ -54,8 +60,22 @@ pub struct OrgLog {
     /// Entries waiting for parents.
     pending: Holding<EntryId, Entry>,
     derived: std::sync::OnceLock<Derived>,
-    /// The local wall clock as last told by the shell ([`OrgLog::set_wall`]); `None` until then.
-    wall_ms: Option<u64>,
+    /// Entries dated beyond the wall clock plus the allowed skew, by due time.
+    future: BTreeMap<(u64, EntryId), Entry>,
+    /// The local wall clock as last told by the shell ([`OrgLog::set_wall`]).
+    wall: WallClock,
+}
+
+/// The local wall time last given by the shell, in ms (`u64::MAX`: never given). Interior
+/// mutability so that a log shared copy-on-write (`Arc<OrgLog>`, one per organization in the
+/// simulator) is told the time without being copied; the value only ever grows.
+#[derive(Debug)]
+struct WallClock(AtomicU64);
+
+impl Clone for WallClock {
+    fn clone(&self) -> Self {
+        WallClock(AtomicU64::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 impl OrgLog {
@@ -69,22 +89,62 @@ impl OrgLog {
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
             derived: std::sync::OnceLock::new(),
-            wall_ms: None,
+            future: BTreeMap::new(),
+            wall: WallClock(AtomicU64::new(u64::MAX)),
         }
     }
 
-    /// Tells the log the local wall time (the shell calls this on every turn). Entries dated
-    /// more than [`MAX_CLOCK_SKEW_MS`](super::ids::MAX_CLOCK_SKEW_MS) after it are held until
-    /// the wall clock reaches them; this releases those that are now due.
-    pub fn set_wall(&mut self, now_ms: u64) -> IngestReport {
-        self.wall_ms = Some(self.wall_ms.map_or(now_ms, |w| w.max(now_ms)));
-        IngestReport::default()
+    /// Tells the log the local wall time (the shell calls this on every turn; it never moves
+    /// back). Entries dated more than [`MAX_CLOCK_SKEW_MS`] after it are held, not admitted,
+    /// until the wall clock reaches them: call [`OrgLog::release_due`] when
+    /// [`OrgLog::has_due`] says some are due. Until it is first called, nothing is held (tests
+    /// and tools that replay a stored log).
+    pub fn set_wall(&self, now_ms: u64) {
+        let w = self.wall.0.load(Ordering::Relaxed);
+        if w == u64::MAX || now_ms > w {
+            self.wall.0.store(now_ms, Ordering::Relaxed);
+        }
     }
 
     /// The local wall time last given to [`OrgLog::set_wall`]; workspace logs read it too, so
     /// that there is one wall clock per device.
     pub fn wall_ms(&self) -> Option<u64> {
-        self.wall_ms
+        let w = self.wall.0.load(Ordering::Relaxed);
+        (w != u64::MAX).then_some(w)
+    }
+
+    /// The latest entry time admitted now (`None`: no limit).
+    fn horizon_ms(&self) -> Option<u64> {
+        self.wall_ms().map(|w| w.saturating_add(MAX_CLOCK_SKEW_MS))
+    }
+
+    /// Number of entries held because they are dated in the future.
+    pub fn future_len(&self) -> usize {
+        self.future.len()
+    }
+
+    /// Whether a held future entry is now due.
+    pub fn has_due(&self) -> bool {
+        match (self.future.keys().next(), self.horizon_ms()) {
+            (Some((due, _)), Some(h)) => *due <= h,
+            _ => false,
+        }
+    }
+
+    /// Offers again the held future entries that are now due.
+    pub fn release_due(&mut self) -> IngestReport {
+        let mut report = IngestReport::default();
+        let Some(h) = self.horizon_ms() else {
+            return report;
+        };
+        let later = self
+            .future
+            .split_off(&(h.saturating_add(1), EntryId([0; 32])));
+        let due = std::mem::replace(&mut self.future, later);
+        for (_, e) in due {
+            self.offer(e, &mut report);
+        }
+        report
     }
 
     /// The organization.
@@ -148,6 +208,66 @@ impl OrgLog {
         h
     }
 
+    /// The parents of `author`'s next entry: the kept heads, or, when there are more than
+    /// [`entry::MAX_PARENTS`], the heads that cover what admission needs of the author (its
+    /// device certificate, its latest own entry, its user's latest profile settings), then
+    /// others up to the limit. Each such entry merges that many heads, so heads shrink in steps
+    /// and no number of heads (65 siblings from one member) blocks a writer.
+    pub fn draft_parents(&self, author: &DeviceId) -> Vec<EntryId> {
+        let heads = &self.state().heads;
+        if heads.len() <= entry::MAX_PARENTS {
+            return heads.clone();
+        }
+        let head_pos: Vec<u32> = heads
+            .iter()
+            .filter_map(|h| self.pos.get(h).copied())
+            .collect();
+        let mut need: Vec<u32> = Vec::new();
+        need.extend(self.index.device_adds.get(author).into_iter().flatten());
+        need.extend(self.index.by_author.get(author).and_then(|v| v.last()));
+        let owner = need
+            .first()
+            .and_then(|p| admission::device_owner(self.entries[*p as usize].body(), author));
+        if let Some(u) = owner {
+            need.extend(self.index.user_profiles.get(&u).into_iter().flatten());
+        }
+        let mut chosen: Vec<u32> = Vec::new();
+        for n in need {
+            if self.dag.in_past(n, &chosen) {
+                continue;
+            }
+            // The latest head that covers it.
+            if let Some(h) = head_pos
+                .iter()
+                .rev()
+                .copied()
+                .filter(|h| self.dag.is_ancestor_or_self(n, *h))
+                .max()
+                && chosen.len() < entry::MAX_PARENTS
+            {
+                chosen.push(h);
+            }
+        }
+        let mut rest: Vec<u32> = head_pos
+            .iter()
+            .copied()
+            .filter(|h| !chosen.contains(h))
+            .collect();
+        rest.sort_unstable_by(|a, b| b.cmp(a));
+        for h in rest {
+            if chosen.len() >= entry::MAX_PARENTS {
+                break;
+            }
+            chosen.push(h);
+        }
+        let mut out: Vec<EntryId> = chosen
+            .iter()
+            .map(|p| self.entries[*p as usize].id())
+            .collect();
+        out.sort_unstable();
+        out
+    }
+
     /// The latest time among `ids` (to start a clock after them).
     pub fn max_time(&self, ids: &[EntryId]) -> Hlc {
         ids.iter()
@@ -168,6 +288,7 @@ impl OrgLog {
                 Ok(u) => {
                     if self.pos.contains_key(&u.id())
                         || self.pending.contains(&u.id())
+                        || self.is_future(&u.id())
                         || !seen.insert(u.id())
                     {
                         report.duplicates += 1;
@@ -193,10 +314,24 @@ impl OrgLog {
         report
     }
 
-    /// Admits `e` now if its parents are present, else holds it.
+    fn is_future(&self, id: &EntryId) -> bool {
+        self.future.keys().any(|(_, i)| i == id)
+    }
+
+    /// Admits `e` now if its parents are present and its time has come, else holds it.
     fn offer(&mut self, e: Entry, report: &mut IngestReport) {
         if let Err(r) = e.body().check_shape(&self.org) {
             report.rejected.push((e.id(), r));
+            return;
+        }
+        let t = e.body().time.millis();
+        if self.horizon_ms().is_some_and(|h| t > h) {
+            if self.future.len() >= MAX_FUTURE {
+                report.rejected.push((e.id(), Rejection::FutureFull));
+            } else {
+                report.future.push(e.id());
+                self.future.insert((t, e.id()), e);
+            }
             return;
         }
         let pos = &self.pos;
@@ -268,7 +403,7 @@ impl OrgLog {
         self.pos.insert(e.id(), at);
         self.entries.push(e);
         if let Some(d) = self.derived.get_mut()
-            && !d.try_extend(&self.entries, &parents, at)
+            && !d.try_extend(&self.entries, &self.index, &parents, at)
         {
             self.derived = std::sync::OnceLock::new();
         }

@@ -22,6 +22,17 @@ pub enum Rejection {
     /// A format version this build does not know.
     #[error("unknown entry format version {0:#04x}")]
     UnknownVersion(u8),
+    /// A format version this build no longer admits (written before a security fix).
+    #[error(
+        "entry format version {0} is retired: this organization log was written by an older Cloison and must be recreated"
+    )]
+    RetiredVersion(u8),
+    /// A device certificate whose proof of possession does not verify under the device's key.
+    #[error("the device key did not sign its own certificate (proof of possession)")]
+    BadProofOfPossession,
+    /// Too many entries are dated in the future and waiting for the wall clock.
+    #[error("too many entries are dated in the future")]
+    FutureFull,
     /// The body does not decode.
     #[error("malformed entry body")]
     Malformed,
@@ -176,6 +187,9 @@ impl Rejection {
             Rejection::TooLarge { .. } => "too_large",
             Rejection::Truncated => "truncated",
             Rejection::UnknownVersion(_) => "unknown_version",
+            Rejection::RetiredVersion(_) => "retired_version",
+            Rejection::BadProofOfPossession => "bad_proof_of_possession",
+            Rejection::FutureFull => "future_full",
             Rejection::Malformed => "malformed",
             Rejection::TrailingBytes => "trailing_bytes",
             Rejection::BadKey => "bad_key",

@@ -1,27 +1,45 @@
-//! The effective organization state: who is in, with which keys, after *revocation wins*.
+//! The effective organization state: removal wins, then a fold that reads no timestamp.
 //!
-//! Computed from the whole DAG of admitted entries in two steps (DESIGN §2):
+//! Admission ([`super::admission`]) checks each entry against the causal past its author chose.
+//! An author chooses that past, so an entry can be admitted that its author could no longer
+//! have written had it cited everything: a revoked device writing on a stale copy, a demoted
+//! admin promoting itself there. The state therefore decides, over the whole set of admitted
+//! entries, which ones count (*kept*):
 //!
-//! 1. **Kept set.** A device is *legitimate* when an entry that adds it is kept. The kept set is
-//!    the smallest set closed under ancestry that contains the genesis, every entry of a
-//!    legitimate device that is not revoked, and every revocation by a legitimate device (so two
-//!    admins revoking each other both take effect). It is a least fixpoint, computed by
-//!    iteration; without any revocation everything is kept and the iteration is skipped.
-//!    Consequences: what a revoked device wrote is dropped everywhere, except what it wrote before
-//!    its revocation (an ancestor of it) or what an honest device built on before learning of the
-//!    revocation (an ancestor of an honest entry); devices that a revoked device added and that
-//!    nobody honest built on are dropped with it.
-//! 2. **Fold.** Kept entries are applied in `(time, id)` order, a topological order because an
-//!    entry's time is after its parents'. First certificate wins for a user or device id.
+//! 1. **Devices.** A device counts when its kept certificates name one user, whose own
+//!    certificate is kept. A key certified to two users (its key signed both proofs) counts for
+//!    neither, and nothing it wrote is kept.
+//! 2. **Removals.** A removal is a device revocation, a user revocation, or a profile change to a
+//!    non-admin profile (a demotion). A kept removal *voids* every entry, other than itself, by a
+//!    device it removes (for a demotion: every entry that needed the admin profile) that is
+//!    *concurrent* with it: neither its ancestor nor its descendant. What the author wrote
+//!    before the removal (its ancestors) stays. There is no exception for entries that others
+//!    built on: any member may be an accomplice, so citing a voided entry saves nothing (the
+//!    citing entry counts on its own merits).
+//! 3. **Mutual removals.** Removals can void each other (each removes the other's author). In a
+//!    mutual pair, the removal by the *senior* author wins: the one whose device certificate is
+//!    an ancestor of the other's (it was in the organization before the other joined; fixed at
+//!    enrolment, so nothing an attacker writes later changes it). Between authors with no such
+//!    order, neither voids the other and both count. A removal is voided iff an effective
+//!    removal attacks it (grounded semantics, computed to a fixpoint, order-independent); one
+//!    left undecided in a cycle stays effective. So a stolen admin device that revokes everyone
+//!    on a stale copy, once revoked by a senior admin, removes nobody; revoked by an admin of
+//!    no seniority order, it takes that admin with it and nobody else (docs/security.md,
+//!    "Mutual removals").
+//! 4. **Fold.** Every rule is a function of sets, never of times: a profile is the least
+//!    privileged of the latest (maximal) kept settings; a user key is the highest generation
+//!    (the smallest entry id among concurrent rotations to it, all by that user's devices);
+//!    display fields come from the certificate with the smallest id.
 //!
 //! Invariant: the result is a function of the set of admitted entries only (never of arrival
-//! order or positions), so every device with the same entries computes the same state.
+//! order, positions or timestamps), so every device with the same entries computes the same
+//! state.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use super::admission::{Index, device_owner};
+use super::admission::{Index, device_owner, least_privileged, needs_admin, profile_set};
 use super::entry::{Certificate, CloseReason, Entry, Invited};
-use super::ids::{DeviceId, EntryId, Hlc, OrgId, Profile, UserId};
+use super::ids::{DeviceId, EntryId, OrgId, Profile, UserId};
 use crate::dag::Dag;
 
 /// A user as the organization currently sees them.
@@ -114,11 +132,12 @@ pub struct OrgState {
     pub devices: BTreeMap<DeviceId, DeviceState>,
     /// Relays by id.
     pub relays: BTreeMap<DeviceId, RelayState>,
-    /// Recorded invitations by id (first record wins; first close wins).
+    /// Recorded invitations by id (a cancel beats a use; two records of one id close it).
     pub invitations: BTreeMap<[u8; 16], InvitationState>,
     /// Heads of the kept entries: the parents of the next local entry. Sorted.
     pub heads: Vec<EntryId>,
-    /// Admitted entries that revocation wins dropped. Sorted.
+    /// Admitted entries that removal wins voided (or whose author is not a device of one user).
+    /// Sorted.
     pub dropped: Vec<EntryId>,
 }
 
@@ -143,79 +162,359 @@ impl OrgState {
             })
             .unwrap_or_default()
     }
+}
 
-    fn apply(&mut self, e: &Entry) {
-        let id = e.id();
-        match &e.body().cert {
-            Certificate::Genesis(g) => {
-                self.genesis = Some(id);
-                self.org_private = g.private.clone();
-                self.add_user(id, &g.admin);
-                self.add_device(id, &g.device);
-            }
-            Certificate::UserAdded(u) => self.add_user(id, u),
-            Certificate::DeviceAdded(d) => self.add_device(id, d),
-            Certificate::ProfileChanged { user, profile } => {
-                if let Some(u) = self.users.get_mut(user) {
-                    u.profile = *profile;
-                }
-            }
-            Certificate::UserKeyRotated(r) => {
-                if let Some(u) = self.users.get_mut(&r.user)
-                    && r.generation == u.key.generation + 1
-                {
-                    u.key = UserKeyState {
-                        generation: r.generation,
-                        public: r.key,
-                        set_by: id,
-                        needs_rotation: false,
-                    };
-                }
-            }
-            Certificate::DeviceRevoked { device } => self.revoke_device(id, device),
-            Certificate::UserRevoked { user } => {
-                let devices: Vec<DeviceId> = match self.users.get_mut(user) {
-                    Some(u) if u.revoked_by.is_none() => {
-                        u.revoked_by = Some(id);
-                        u.devices.iter().copied().collect()
-                    }
-                    _ => Vec::new(),
+/// The state with what is needed to extend it cheaply when an entry is appended.
+#[derive(Debug, Clone)]
+pub struct Derived {
+    /// The effective state.
+    pub state: OrgState,
+    kept: Vec<bool>,
+    heads: BTreeSet<EntryId>,
+}
+
+/// Most fixpoint rounds between kept devices and effective removals. A pathological DAG (a
+/// device whose only support is a device it removes) could oscillate; the cap keeps the result a
+/// pure function of the DAG anyway.
+const MAX_ROUNDS: usize = 64;
+
+/// Kept entries and the effective removals among them.
+struct Verdicts {
+    kept: Vec<bool>,
+    /// Device owners among kept certificates (`None`: certified to two users).
+    owners: HashMap<DeviceId, Option<UserId>>,
+}
+
+impl Verdicts {
+    fn compute(entries: &[Entry], dag: &Dag, index: &Index) -> Verdicts {
+        let n = entries.len();
+        let mut kept = vec![true; n];
+        let mut owners = device_owners(entries, index, &kept);
+        let simple = index.removals.is_empty() && owners.values().all(Option::is_some);
+        if simple {
+            return Verdicts { kept, owners };
+        }
+        for _ in 0..MAX_ROUNDS {
+            let legit =
+                |d: &DeviceId, kept: &[bool], owners: &HashMap<DeviceId, Option<UserId>>| {
+                    owners.get(d).copied().flatten().is_some_and(|u| {
+                        index
+                            .user_adds
+                            .get(&u)
+                            .is_some_and(|v| v.iter().any(|p| kept[*p as usize]))
+                    })
                 };
-                for d in devices {
-                    self.revoke_device(id, &d);
+            let ctx = Ctx {
+                entries,
+                dag,
+                index,
+                owners: &owners,
+            };
+            let candidates: Vec<u32> = index
+                .removals
+                .iter()
+                .copied()
+                .filter(|r| {
+                    kept[*r as usize] && legit(&entries[*r as usize].body().author, &kept, &owners)
+                })
+                .collect();
+            let effective = ctx.resolve(&candidates);
+            let mut voided = vec![false; n];
+            for r in &effective {
+                for p in ctx.threatened(*r) {
+                    voided[p as usize] = true;
                 }
             }
-            Certificate::RelayAuthorized(r) => {
-                self.relays.entry(r.relay).or_insert(RelayState {
-                    addrs: r.addrs.clone(),
-                    authorized_by: id,
-                });
+            let next: Vec<bool> = (0..n)
+                .map(|p| {
+                    let body = entries[p].body();
+                    matches!(body.cert, Certificate::Genesis(_))
+                        || (!voided[p] && legit(&body.author, &kept, &owners))
+                })
+                .collect();
+            if next == kept {
+                break;
             }
-            Certificate::InvitationRecorded(i) => {
-                self.invitations.entry(i.id).or_insert(InvitationState {
-                    invited: i.invited,
-                    expires_ms: i.expires_ms,
-                    greeter: i.greeter,
-                    recorded_by: e.body().author,
-                    entry: id,
-                    recorded_ms: e.body().time.millis(),
-                    private: i.private.clone(),
-                    closed: None,
-                });
-            }
-            Certificate::InvitationClosed { id: inv, reason } => {
-                if let Some(i) = self.invitations.get_mut(inv)
-                    && i.closed.is_none()
-                {
-                    i.closed = Some((*reason, id));
-                }
-            }
+            kept = next;
+            owners = device_owners(entries, index, &kept);
+        }
+        Verdicts { kept, owners }
+    }
+}
+
+/// Owners of devices among kept certificates.
+fn device_owners(
+    entries: &[Entry],
+    index: &Index,
+    kept: &[bool],
+) -> HashMap<DeviceId, Option<UserId>> {
+    let mut out = HashMap::with_capacity(index.device_adds.len());
+    for (device, adds) in &index.device_adds {
+        let mut owner: Option<Option<UserId>> = None;
+        for p in adds.iter().filter(|p| kept[**p as usize]) {
+            let u = device_owner(entries[*p as usize].body(), device);
+            owner = Some(match owner {
+                None => u,
+                Some(prev) if prev == u => prev,
+                Some(_) => None,
+            });
+        }
+        if let Some(o) = owner {
+            out.insert(*device, o);
+        }
+    }
+    out
+}
+
+/// What removal wins needs to look up.
+struct Ctx<'a> {
+    entries: &'a [Entry],
+    dag: &'a Dag,
+    index: &'a Index,
+    owners: &'a HashMap<DeviceId, Option<UserId>>,
+}
+
+impl Ctx<'_> {
+    fn concurrent(&self, a: u32, b: u32) -> bool {
+        !self.dag.is_ancestor_or_self(a, b) && !self.dag.is_ancestor_or_self(b, a)
+    }
+
+    fn owner(&self, d: &DeviceId) -> Option<UserId> {
+        self.owners.get(d).copied().flatten()
+    }
+
+    /// The devices a removal removes, and whether it removes only the admin profile.
+    fn removes(&self, r: u32) -> (Vec<DeviceId>, bool) {
+        let devices_of = |u: &UserId| -> Vec<DeviceId> {
+            self.owners
+                .iter()
+                .filter(|(_, o)| o.as_ref() == Some(u))
+                .map(|(d, _)| *d)
+                .collect()
+        };
+        match &self.entries[r as usize].body().cert {
+            Certificate::DeviceRevoked { device } => (vec![*device], false),
+            Certificate::UserRevoked { user } => (devices_of(user), false),
+            Certificate::ProfileChanged { user, .. } => (devices_of(user), true),
+            _ => (Vec::new(), false),
         }
     }
 
-    fn add_user(&mut self, id: EntryId, u: &super::entry::UserAdded) {
-        self.users.entry(u.user).or_insert_with(|| UserState {
-            profile: u.profile,
+    /// Whether entry `p` needs the admin profile (see [`needs_admin`]).
+    fn needs_admin(&self, p: u32) -> bool {
+        let body = self.entries[p as usize].body();
+        let Some(user) = self.owner(&body.author) else {
+            return false;
+        };
+        let revoked_owner = match &body.cert {
+            Certificate::DeviceRevoked { device } => self.owner(device),
+            _ => None,
+        };
+        let recorded = match &body.cert {
+            Certificate::InvitationClosed { id, .. } => self
+                .index
+                .invitation_records
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|r| self.dag.is_ancestor(**r, p))
+                .all(|r| self.entries[*r as usize].body().author == body.author),
+            _ => false,
+        };
+        needs_admin(body, &user, revoked_owner, recorded)
+    }
+
+    /// Whether the author of entry `a` is senior to the author of entry `b`: the certificate
+    /// that added `a`'s author is a strict ancestor of the one that added `b`'s (it was in the
+    /// organization, as its adder saw it, before `b`'s author joined). Fixed when a device
+    /// joins: nothing its author writes later changes it.
+    fn senior(&self, a: u32, b: u32) -> bool {
+        let added = |p: u32| -> Option<u32> {
+            let author = self.entries[p as usize].body().author;
+            self.index
+                .device_adds
+                .get(&author)?
+                .iter()
+                .copied()
+                .min_by_key(|p| self.entries[*p as usize].id())
+        };
+        match (added(a), added(b)) {
+            (Some(x), Some(y)) => self.dag.is_ancestor(x, y),
+            _ => false,
+        }
+    }
+
+    /// The entries removal `r` voids if it is effective.
+    fn threatened(&self, r: u32) -> Vec<u32> {
+        let (devices, admin_only) = self.removes(r);
+        let mut out = Vec::new();
+        for d in devices {
+            for p in self.index.by_author.get(&d).into_iter().flatten() {
+                if *p != r && self.concurrent(*p, r) && (!admin_only || self.needs_admin(*p)) {
+                    out.push(*p);
+                }
+            }
+        }
+        out
+    }
+
+    /// The effective removals among `candidates` (grounded semantics; mutual threats and
+    /// undecided cycles stay effective).
+    fn resolve(&self, candidates: &[u32]) -> Vec<u32> {
+        let set: HashSet<u32> = candidates.iter().copied().collect();
+        let threats: HashMap<u32, HashSet<u32>> = candidates
+            .iter()
+            .map(|r| {
+                let t: HashSet<u32> = self
+                    .threatened(*r)
+                    .into_iter()
+                    .filter(|p| set.contains(p))
+                    .collect();
+                (*r, t)
+            })
+            .collect();
+        // Attackers of each removal. In a mutual pair the senior author's removal attacks;
+        // between authors of no seniority order, neither does (both stay effective).
+        let mut attackers: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (a, targets) in &threats {
+            for t in targets {
+                let mutual = threats.get(t).is_some_and(|back| back.contains(a));
+                if !mutual || self.senior(*a, *t) {
+                    attackers.entry(*t).or_default().push(*a);
+                }
+            }
+        }
+        #[derive(Clone, Copy, PartialEq)]
+        enum St {
+            Undecided,
+            In,
+            Out,
+        }
+        let mut st: HashMap<u32, St> = candidates.iter().map(|r| (*r, St::Undecided)).collect();
+        loop {
+            let mut changed = false;
+            for r in candidates {
+                if st[r] != St::Undecided {
+                    continue;
+                }
+                let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
+                let next = if att.iter().any(|a| st[a] == St::In) {
+                    St::Out
+                } else if att.iter().all(|a| st[a] == St::Out) {
+                    St::In
+                } else {
+                    continue;
+                };
+                st.insert(*r, next);
+                changed = true;
+            }
+            if !changed {
+                break;
+            }
+        }
+        candidates
+            .iter()
+            .copied()
+            .filter(|r| st[r] != St::Out)
+            .collect()
+    }
+}
+
+impl Derived {
+    /// Computes the state from the admitted entries.
+    pub fn compute(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index) -> Derived {
+        let v = Verdicts::compute(entries, dag, index);
+        let st = fold(org, entries, dag, index, &v);
+        let heads = st.heads.iter().copied().collect();
+        Derived {
+            state: st,
+            kept: v.kept,
+            heads,
+        }
+    }
+
+    /// Extends the state with `entries[at]`, just appended, when that provably gives the same
+    /// result as [`Derived::compute`]: the entry is not a removal and brings in something new
+    /// (a user, a device, a relay, an invitation), its author is a kept device that no removal
+    /// in the index names (so nothing can void it), and its parents are all kept. Returns false
+    /// otherwise, and the caller recomputes.
+    pub fn try_extend(
+        &mut self,
+        entries: &[Entry],
+        index: &Index,
+        parents: &[u32],
+        at: u32,
+    ) -> bool {
+        let e = &entries[at as usize];
+        let body = e.body();
+        let Some(author) = self.state.devices.get(&body.author) else {
+            return false;
+        };
+        let author_user = author.user;
+        let untouched = author.revoked_by.is_none()
+            && index
+                .removals
+                .iter()
+                .all(|r| match &entries[*r as usize].body().cert {
+                    Certificate::DeviceRevoked { device } => *device != body.author,
+                    Certificate::UserRevoked { user }
+                    | Certificate::ProfileChanged { user, .. } => *user != author_user,
+                    _ => true,
+                });
+        let simple = match &body.cert {
+            Certificate::UserAdded(u) => {
+                once(&index.user_adds, &u.user) && once(&index.device_adds, &u.device.device)
+            }
+            Certificate::DeviceAdded(d) => {
+                once(&index.device_adds, &d.device) && self.state.users.contains_key(&d.user)
+            }
+            Certificate::RelayAuthorized(r) => !self.state.relays.contains_key(&r.relay),
+            Certificate::InvitationRecorded(i) => once(&index.invitation_records, &i.id),
+            _ => false,
+        };
+        let ok = at as usize == self.kept.len()
+            && simple
+            && untouched
+            && parents.iter().all(|p| self.kept[*p as usize]);
+        if !ok {
+            return false;
+        }
+        self.kept.push(true);
+        let id = e.id();
+        match &body.cert {
+            Certificate::UserAdded(u) => {
+                insert_user(&mut self.state, id, u, u.profile);
+                insert_device(&mut self.state, id, &u.device);
+            }
+            Certificate::DeviceAdded(d) => insert_device(&mut self.state, id, d),
+            Certificate::RelayAuthorized(r) => {
+                self.state.relays.insert(
+                    r.relay,
+                    RelayState {
+                        addrs: r.addrs.clone(),
+                        authorized_by: id,
+                    },
+                );
+            }
+            Certificate::InvitationRecorded(i) => {
+                self.state.invitations.insert(i.id, invitation(e, i));
+            }
+            _ => {}
+        }
+        for p in &body.parents {
+            self.heads.remove(p);
+        }
+        self.heads.insert(id);
+        self.state.heads = self.heads.iter().copied().collect();
+        true
+    }
+}
+
+fn insert_user(st: &mut OrgState, id: EntryId, u: &super::entry::UserAdded, profile: Profile) {
+    st.users.insert(
+        u.user,
+        UserState {
+            profile,
             private: u.private.clone(),
             added_by: id,
             revoked_by: None,
@@ -226,205 +525,245 @@ impl OrgState {
                 set_by: id,
                 needs_rotation: false,
             },
-        });
-    }
+        },
+    );
+}
 
-    fn add_device(&mut self, id: EntryId, d: &super::entry::DeviceAdded) {
-        let Some(user) = self.users.get_mut(&d.user) else {
-            return;
-        };
-        if self.devices.contains_key(&d.device) {
-            return;
-        }
-        user.devices.insert(d.device);
-        // A device added concurrently with its user's revocation is born revoked.
-        let revoked_by = user.revoked_by;
-        self.devices.insert(
-            d.device,
-            DeviceState {
-                user: d.user,
-                exchange_key: d.exchange_key,
-                private: d.private.clone(),
-                added_by: id,
-                revoked_by,
-            },
-        );
+fn insert_device(st: &mut OrgState, id: EntryId, d: &super::entry::DeviceAdded) {
+    if let Some(u) = st.users.get_mut(&d.user) {
+        u.devices.insert(d.device);
     }
+    st.devices.insert(
+        d.device,
+        DeviceState {
+            user: d.user,
+            exchange_key: d.exchange_key,
+            private: d.private.clone(),
+            added_by: id,
+            revoked_by: None,
+        },
+    );
+}
 
-    fn revoke_device(&mut self, id: EntryId, device: &DeviceId) {
-        let Some(d) = self.devices.get_mut(device) else {
-            return;
+fn invitation(e: &Entry, i: &super::entry::InvitationRecorded) -> InvitationState {
+    InvitationState {
+        invited: i.invited,
+        expires_ms: i.expires_ms,
+        greeter: i.greeter,
+        recorded_by: e.body().author,
+        entry: e.id(),
+        recorded_ms: e.body().time.millis(),
+        private: i.private.clone(),
+        closed: None,
+    }
+}
+
+/// Whether `k` has exactly one entry in `m`.
+fn once<K: std::hash::Hash + Eq>(m: &HashMap<K, Vec<u32>>, k: &K) -> bool {
+    m.get(k).is_some_and(|v| v.len() == 1)
+}
+
+/// The kept entries of `list`, smallest id first.
+fn kept_by_id(entries: &[Entry], kept: &[bool], list: Option<&Vec<u32>>) -> Vec<u32> {
+    let mut v: Vec<u32> = list
+        .into_iter()
+        .flatten()
+        .copied()
+        .filter(|p| kept[*p as usize])
+        .collect();
+    v.sort_by_key(|p| entries[*p as usize].id());
+    v
+}
+
+/// The fold: every field a function of the kept set (see the module doc).
+fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -> OrgState {
+    let kept = &v.kept;
+    let mut st = OrgState {
+        org,
+        ..OrgState::default()
+    };
+    if let Some(g) = entries.first()
+        && let Certificate::Genesis(genesis) = &g.body().cert
+    {
+        st.genesis = Some(g.id());
+        st.org_private = genesis.private.clone();
+    }
+    // Users, with their profile.
+    for (user, adds) in &index.user_adds {
+        let adds = kept_by_id(entries, kept, Some(adds));
+        let Some(first) = adds.first() else { continue };
+        let e = &entries[*first as usize];
+        let Some(u) = e.body().cert.user_added() else {
+            continue;
         };
-        if d.revoked_by.is_some() {
-            return;
+        let settings = kept_by_id(entries, kept, index.user_profiles.get(user));
+        let maximal = settings
+            .iter()
+            .filter(|a| !settings.iter().any(|b| dag.is_ancestor(**a, *b)));
+        let profile = least_privileged(
+            maximal.filter_map(|p| profile_set(entries[*p as usize].body(), user)),
+        )
+        .unwrap_or(Profile::Outsider);
+        insert_user(&mut st, e.id(), u, profile);
+    }
+    // Devices that count: certified to one user, whose certificate is kept.
+    for (device, owner) in &v.owners {
+        let Some(user) = owner else { continue };
+        if !st.users.contains_key(user) {
+            continue;
         }
-        d.revoked_by = Some(id);
-        if let Some(u) = self.users.get_mut(&d.user) {
+        let adds = kept_by_id(entries, kept, index.device_adds.get(device));
+        let Some(first) = adds.first() else { continue };
+        let e = &entries[*first as usize];
+        if let Some((d, _)) = e.body().cert.device_added() {
+            insert_device(&mut st, e.id(), d);
+        }
+    }
+    // Removals that count (kept), smallest id first: the first names the revocation.
+    let mut removals: Vec<u32> = index
+        .removals
+        .iter()
+        .copied()
+        .filter(|p| kept[*p as usize])
+        .collect();
+    removals.sort_by_key(|p| entries[*p as usize].id());
+    let mut device_removals: HashMap<DeviceId, Vec<u32>> = HashMap::new();
+    for r in &removals {
+        let id = entries[*r as usize].id();
+        match &entries[*r as usize].body().cert {
+            Certificate::DeviceRevoked { device } => {
+                device_removals.entry(*device).or_default().push(*r);
+                if let Some(d) = st.devices.get_mut(device) {
+                    d.revoked_by.get_or_insert(id);
+                }
+            }
+            Certificate::UserRevoked { user } => {
+                let devices: Vec<DeviceId> = match st.users.get_mut(user) {
+                    Some(u) => {
+                        u.revoked_by.get_or_insert(id);
+                        u.devices.iter().copied().collect()
+                    }
+                    None => Vec::new(),
+                };
+                for d in devices {
+                    device_removals.entry(d).or_default().push(*r);
+                    if let Some(ds) = st.devices.get_mut(&d) {
+                        ds.revoked_by.get_or_insert(id);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // User keys: the highest kept generation; rotation needed when a device of the user was
+    // revoked by a removal that the key's setting does not descend from.
+    for (user, rotations) in &index.user_rotations {
+        let rs = kept_by_id(entries, kept, Some(rotations));
+        let best = rs
+            .iter()
+            .filter_map(|p| match &entries[*p as usize].body().cert {
+                Certificate::UserKeyRotated(r) => Some((r.generation, *p, r.key)),
+                _ => None,
+            })
+            .max_by(|a, b| {
+                a.0.cmp(&b.0)
+                    .then(entries[b.1 as usize].id().cmp(&entries[a.1 as usize].id()))
+            });
+        if let (Some((generation, p, key)), Some(u)) = (best, st.users.get_mut(user)) {
+            u.key = UserKeyState {
+                generation,
+                public: key,
+                set_by: entries[p as usize].id(),
+                needs_rotation: false,
+            };
+        }
+    }
+    let key_pos: HashMap<UserId, u32> = st
+        .users
+        .iter()
+        .filter_map(|(u, s)| {
+            let candidates = index
+                .user_rotations
+                .get(u)
+                .into_iter()
+                .flatten()
+                .chain(index.user_adds.get(u).into_iter().flatten());
+            let p = candidates
+                .copied()
+                .find(|p| entries[*p as usize].id() == s.key.set_by)?;
+            Some((*u, p))
+        })
+        .collect();
+    for (device, rs) in &device_removals {
+        let Some(user) = st.devices.get(device).map(|d| d.user) else {
+            continue;
+        };
+        let Some(setter) = key_pos.get(&user) else {
+            continue;
+        };
+        if rs.iter().any(|r| !dag.is_ancestor(*r, *setter))
+            && let Some(u) = st.users.get_mut(&user)
+        {
             u.key.needs_rotation = true;
         }
     }
-}
-
-/// The state with what is needed to extend it cheaply when an entry is appended.
-#[derive(Debug, Clone)]
-pub struct Derived {
-    /// The effective state.
-    pub state: OrgState,
-    kept: Vec<bool>,
-    legit: BTreeSet<DeviceId>,
-    revoked: BTreeSet<DeviceId>,
-    last_key: Option<(Hlc, EntryId)>,
-    heads: BTreeSet<EntryId>,
-}
-
-impl Derived {
-    /// Computes the state from the admitted entries.
-    pub fn compute(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index) -> Derived {
-        let (kept, legit, revoked) = kept_set(entries, dag, index);
-        let mut order: Vec<usize> = (0..entries.len()).filter(|p| kept[*p]).collect();
-        order.sort_by_key(|p| (entries[*p].body().time, entries[*p].id()));
-        let mut st = OrgState {
-            org,
-            ..OrgState::default()
+    // Relays: the certificate with the smallest id gives the addresses.
+    for p in (0..entries.len()).filter(|p| kept[*p]) {
+        let e = &entries[p];
+        if let Certificate::RelayAuthorized(r) = &e.body().cert {
+            let better = st
+                .relays
+                .get(&r.relay)
+                .is_none_or(|old| e.id() < old.authorized_by);
+            if better {
+                st.relays.insert(
+                    r.relay,
+                    RelayState {
+                        addrs: r.addrs.clone(),
+                        authorized_by: e.id(),
+                    },
+                );
+            }
+        }
+    }
+    // Invitations: two records of one id close it; a cancel beats a use.
+    for (id, records) in &index.invitation_records {
+        let recs = kept_by_id(entries, kept, Some(records));
+        let Some(first) = recs.first() else { continue };
+        let e = &entries[*first as usize];
+        let Certificate::InvitationRecorded(i) = &e.body().cert else {
+            continue;
         };
-        for p in &order {
-            let e = &entries[*p];
-            // A kept revocation by a device that is not legitimate (kept only because an honest
-            // entry descends from it) does not count: see `kept_set`.
-            if is_revocation(e) && !legit.contains(&e.body().author) {
-                continue;
-            }
-            st.apply(e);
-        }
-        let heads: BTreeSet<EntryId> = dag
-            .heads_of(&kept)
-            .into_iter()
-            .map(|p| entries[p as usize].id())
-            .collect();
-        st.heads = heads.iter().copied().collect();
-        st.dropped = (0..entries.len())
-            .filter(|p| !kept[*p])
-            .map(|p| entries[p].id())
-            .collect();
-        st.dropped.sort_unstable();
-        let last_key = order
-            .last()
-            .map(|p| (entries[*p].body().time, entries[*p].id()));
-        Derived {
-            state: st,
-            kept,
-            legit,
-            revoked,
-            last_key,
-            heads,
-        }
-    }
-
-    /// Extends the state with `entries[at]`, just appended, when that provably gives the same
-    /// result as [`Derived::compute`]: the entry comes last in `(time, id)` order, is not a
-    /// revocation, its author is legitimate and not revoked (so it is a root of the kept set),
-    /// and its parents are all kept (so it keeps nothing new). Returns false otherwise, and the
-    /// caller recomputes.
-    pub fn try_extend(&mut self, entries: &[Entry], parents: &[u32], at: u32) -> bool {
-        let e = &entries[at as usize];
-        let body = e.body();
-        let key = (body.time, e.id());
-        let ok = at as usize == self.kept.len()
-            && self.last_key.is_none_or(|k| key > k)
-            && !is_revocation(e)
-            && !matches!(body.cert, Certificate::Genesis(_))
-            && self.legit.contains(&body.author)
-            && !self.revoked.contains(&body.author)
-            && parents.iter().all(|p| self.kept[*p as usize]);
-        if !ok {
-            return false;
-        }
-        self.kept.push(true);
-        if let Certificate::DeviceAdded(d) = &body.cert {
-            self.legit.insert(d.device);
-        }
-        self.last_key = Some(key);
-        for p in &body.parents {
-            self.heads.remove(p);
-        }
-        self.heads.insert(e.id());
-        self.state.apply(e);
-        self.state.heads = self.heads.iter().copied().collect();
-        true
-    }
-}
-
-fn is_revocation(e: &Entry) -> bool {
-    matches!(
-        e.body().cert,
-        Certificate::DeviceRevoked { .. } | Certificate::UserRevoked { .. }
-    )
-}
-
-/// Most fixpoint rounds. The rule is not monotone in contrived DAGs (a device whose only
-/// support is a device it revokes); the cap keeps the result a pure function of the DAG anyway.
-const MAX_ROUNDS: usize = 64;
-
-/// The kept set (see the module doc) as a membership vector over positions, and the set of
-/// legitimate devices (whose adding entry is kept).
-type KeptSet = (Vec<bool>, BTreeSet<DeviceId>, BTreeSet<DeviceId>);
-
-fn kept_set(entries: &[Entry], dag: &Dag, index: &Index) -> KeptSet {
-    let n = entries.len();
-    if index.revocations.is_empty() {
-        let all = index.device_adds.keys().copied().collect();
-        return (vec![true; n], all, BTreeSet::new());
-    }
-    // Owners of devices, for user revocations.
-    let mut devices_of: BTreeMap<UserId, Vec<DeviceId>> = BTreeMap::new();
-    for (device, adds) in &index.device_adds {
-        for p in adds {
-            if let Some(u) = device_owner(entries[*p as usize].body(), device) {
-                devices_of.entry(u).or_default().push(*device);
-            }
-        }
-    }
-    let mut kept = vec![false; n];
-    let mut legit = BTreeSet::new();
-    let mut revoked = BTreeSet::new();
-    for _ in 0..MAX_ROUNDS {
-        legit = index
-            .device_adds
+        let mut inv = invitation(e, i);
+        let closes = kept_by_id(entries, kept, index.invitation_closes.get(id));
+        let reason_of = |p: &u32| match entries[*p as usize].body().cert {
+            Certificate::InvitationClosed { reason, .. } => Some(reason),
+            _ => None,
+        };
+        let cancel = closes
             .iter()
-            .filter(|(_, adds)| adds.iter().any(|p| kept[*p as usize]))
-            .map(|(d, _)| *d)
-            .collect();
-        // Revocations count when their author is legitimate (they are then always kept).
-        revoked = BTreeSet::new();
-        for p in &index.revocations {
-            let body = entries[*p as usize].body();
-            if !legit.contains(&body.author) {
-                continue;
+            .find(|p| reason_of(p) == Some(CloseReason::Cancelled));
+        inv.closed = match (cancel, closes.first(), recs.get(1)) {
+            (Some(c), _, _) => Some((CloseReason::Cancelled, entries[*c as usize].id())),
+            (None, Some(c), _) => reason_of(c).map(|r| (r, entries[*c as usize].id())),
+            (None, None, Some(second)) => {
+                Some((CloseReason::Cancelled, entries[*second as usize].id()))
             }
-            match &body.cert {
-                Certificate::DeviceRevoked { device } => {
-                    revoked.insert(*device);
-                }
-                Certificate::UserRevoked { user } => {
-                    revoked.extend(devices_of.get(user).into_iter().flatten().copied());
-                }
-                _ => {}
-            }
-        }
-        let roots = (0..n).filter(|p| {
-            let body = entries[*p].body();
-            let revocation = matches!(
-                body.cert,
-                Certificate::DeviceRevoked { .. } | Certificate::UserRevoked { .. }
-            );
-            matches!(body.cert, Certificate::Genesis(_))
-                || (legit.contains(&body.author) && (revocation || !revoked.contains(&body.author)))
-        });
-        let next = dag.closure(roots.map(|p| p as u32));
-        if next == kept {
-            break;
-        }
-        kept = next;
+            (None, None, None) => None,
+        };
+        st.invitations.insert(*id, inv);
     }
-    (kept, legit, revoked)
+    let mut heads: Vec<EntryId> = dag
+        .heads_of(kept)
+        .into_iter()
+        .map(|p| entries[p as usize].id())
+        .collect();
+    heads.sort_unstable();
+    st.heads = heads;
+    st.dropped = (0..entries.len())
+        .filter(|p| !kept[*p])
+        .map(|p| entries[p].id())
+        .collect();
+    st.dropped.sort_unstable();
+    st
 }

@@ -104,11 +104,9 @@ impl World {
             org_key: &self.key,
             clock: &mut Clock::default(),
         };
-        let (m, [c1, c2]) =
-            crate::testkit::newcomer(&mut self.rng, &w, &self.org, profile, name, "x@x");
+        let (m, c) = crate::testkit::newcomer(&mut self.rng, &w, &self.org, profile, name, "x@x");
         let (keys, user) = (m.keys, m.user);
-        self.org_write(admin, c1);
-        self.org_write(admin, c2);
+        self.org_write(admin, c);
         Dev {
             keys,
             user,
