@@ -118,11 +118,10 @@ impl World {
                 let d1 = first_keys.take().ok_or_else(|| refused("admin keys"))?;
                 (org.user, d1)
             } else {
-                let mut uid = [0u8; 16];
-                rng.fill_bytes(&mut uid);
-                let user = UserId(uid);
                 let secret = UserSecret::generate(0, rng);
                 let d1 = DeviceKeys::generate(rng);
+                let claimed = author::claim_first(&d1, &org.org, &secret.public());
+                let user = claimed.user;
                 let name = format!("user {u}");
                 let email = format!("user{u}@example.org");
                 let who = Newcomer {
@@ -136,42 +135,31 @@ impl World {
                     org_key: &org.org_key,
                     clock: &mut clock,
                 };
-                let c1 = w
+                let c = w
                     .user_added(
                         rng,
                         &org.org,
-                        user,
                         Profile::Standard,
                         &UserSecretPublic(secret.public()),
+                        &claimed,
                         &who,
                     )
                     .map_err(refused)?;
-                let c2 = w
-                    .device_added(rng, &org.org, user, d1.id(), d1.exchange_public(), "laptop")
-                    .map_err(refused)?;
-                for c in [c1, c2] {
-                    now += 1;
-                    let e = w.draft(&log, now, c);
-                    ingest(&mut log, e)?;
-                }
+                now += 1;
+                let e = w.draft(&log, now, c);
+                ingest(&mut log, e)?;
                 (user, d1)
             };
+            // The second device is added by the user's own first device.
             let d2 = DeviceKeys::generate(rng);
-            let admin_keys = if u == 0 { &d1 } else { &devices[0].keys };
+            let claimed = author::claim_device(&d2, &org.org, &d1.id());
             let mut w = Writer {
-                keys: admin_keys,
+                keys: &d1,
                 org_key: &org.org_key,
                 clock: &mut clock,
             };
             let c = w
-                .device_added(
-                    rng,
-                    &org.org,
-                    user,
-                    d2.id(),
-                    d2.exchange_public(),
-                    "desktop",
-                )
+                .device_added(rng, &org.org, user, &claimed, "desktop")
                 .map_err(refused)?;
             now += 1;
             let e = w.draft(&log, now, c);
