@@ -817,15 +817,17 @@ impl Simulator {
         let node = &mut self.nodes[i];
         let r = node.engine.replica_mut();
         let log = r.workspaces.get_mut(&ws)?;
-        let bytes = log.draft(
-            &r.org,
-            &node.keys,
-            &mut node.clock,
-            now,
-            Kind::Content,
-            Some(epoch),
-            |_| payload,
-        );
+        let bytes = log
+            .draft(
+                &r.org,
+                &node.keys,
+                &mut node.clock,
+                now,
+                Kind::Content,
+                Some(epoch),
+                |_| payload,
+            )
+            .ok()?;
         let id = *blake3::hash(&bytes).as_bytes();
         self.obs.writes.push(WriteRec {
             id,
@@ -866,9 +868,11 @@ impl Simulator {
         let node = &mut self.nodes[by];
         let r = node.engine.replica_mut();
         let log = r.workspaces.get_mut(&ws)?;
-        let bytes = log.draft(&r.org, &node.keys, &mut node.clock, now, kind, None, |_| {
-            payload
-        });
+        let bytes = log
+            .draft(&r.org, &node.keys, &mut node.clock, now, kind, None, |_| {
+                payload
+            })
+            .ok()?;
         let id = *blake3::hash(&bytes).as_bytes();
         self.nodes[by]
             .engine
@@ -980,6 +984,9 @@ impl Simulator {
             None,
             |_| payload,
         );
+        let Ok(bytes) = bytes else {
+            return;
+        };
         let id = *blake3::hash(&bytes).as_bytes();
         let member_set: BTreeSet<UserId> = members.into_iter().collect();
         let devices: Vec<usize> = (0..self.cfg.devices)
@@ -1058,15 +1065,17 @@ impl Simulator {
         let payload = vec![7u8; self.cfg.payload];
         let r = self.nodes[target].engine.replica_mut();
         let log = r.workspaces.get_mut(&ws)?;
-        let bytes = log.draft(
-            &r.org,
-            &keys,
-            &mut clock,
-            now,
-            Kind::Content,
-            Some(epoch),
-            |_| payload,
-        );
+        let bytes = log
+            .draft(
+                &r.org,
+                &keys,
+                &mut clock,
+                now,
+                Kind::Content,
+                Some(epoch),
+                |_| payload,
+            )
+            .ok()?;
         let id = *blake3::hash(&bytes).as_bytes();
         let via = self.nodes[target]
             .engine

@@ -263,7 +263,9 @@ fn team_setup(
     let mut out = Vec::new();
     let mut write = |log: &mut WorkspaceLog, kind, payload: Vec<u8>| {
         *now += 1;
-        let b = log.draft(org, creator, &mut clock, *now, kind, None, |_| payload);
+        let b = log
+            .draft(org, creator, &mut clock, *now, kind, None, |_| payload)
+            .map_err(|why| refused(vec![(EnvelopeId::default(), why)]))?;
         let r = log.ingest(vec![b.clone()], org);
         if r.admitted.len() != 1 {
             return Err(refused(r.refused));
@@ -298,11 +300,12 @@ pub fn opaque_new_epoch(users: &[UserId]) -> Vec<u8> {
         .map(|u| SealedKeys {
             user: *u,
             generation: 0,
+            epochs: Vec::new(),
             blob: vec![0u8; 80],
         })
         .collect();
-    encode_payload(&EpochKeys {
-        new_epoch: true,
+    cloison_node::workspace::envelope::encode_keys(&EpochKeys {
+        commitment: Some([0; 32]),
         sealed,
     })
 }

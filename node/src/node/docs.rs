@@ -16,7 +16,10 @@
 //! - Every workspace uses [`SHARDS`] entry shards (protocol v1 fixes it: a joining device must
 //!   know it before any change arrives).
 //! - Local edits become envelopes of at most [`MAX_PAYLOAD`] plaintext bytes and
-//!   [`content::MAX_CHANGES`] changes each.
+//!   [`content::MAX_CHANGES`] changes each. While the workspace awaits a new epoch that this
+//!   device cannot open (`KeyringError::AwaitingRotation`: a member left or was revoked and no
+//!   OWNER or MANAGER has rotated yet), sealed edits wait in [`Doc::queued`], in order, in memory
+//!   only, and are sealed by the first settle round after the new epoch arrives.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub(super) struct Doc {
     applied: HashSet<EnvelopeId>,
     /// Content envelopes this device cannot open yet (no epoch key).
     pub locked: usize,
+    /// Committed local edits (encoded changes) not sealed yet: the workspace awaits a new epoch.
+    pub queued: Vec<zeroize::Zeroizing<Vec<u8>>>,
     /// `(envelopes, organization entries)` when last refreshed: nothing to do while unchanged.
     refreshed_at: (usize, usize),
 }
@@ -67,6 +72,7 @@ impl Doc {
             keys_seen: usize::MAX,
             applied: HashSet::new(),
             locked: 0,
+            queued: Vec::new(),
             refreshed_at: (usize::MAX, usize::MAX),
         })
     }
@@ -334,10 +340,28 @@ impl Node {
                 }
             }
         }
-        let n = groups.len();
-        for g in groups {
-            let plain = zeroize::Zeroizing::new(content::encode_changes(&g));
-            let Some(bytes) = self.keyed(w, |mut k| {
+        doc.queued.extend(
+            groups
+                .iter()
+                .map(|g| zeroize::Zeroizing::new(content::encode_changes(g))),
+        );
+        let n = self.seal_queued(w)?;
+        self.settle()?;
+        Ok(n)
+    }
+
+    /// Seals the queued edits of `w` in order and hands them to the engine (the caller settles).
+    /// Stops, keeping the rest queued, while the workspace awaits a rotation this device cannot
+    /// make. Returns how many were sealed.
+    pub(super) fn seal_queued(&mut self, w: WorkspaceId) -> Result<usize, NodeError> {
+        let mut queued = match self.docs.get_mut(&w) {
+            Some(doc) => std::mem::take(&mut doc.queued),
+            None => return Ok(0),
+        };
+        let mut sealed = 0;
+        while !queued.is_empty() {
+            let plain = &queued[0];
+            let r = self.keyed(w, |mut k| {
                 keyring::write(
                     &mut rand::rng(),
                     k.log,
@@ -345,19 +369,38 @@ impl Node {
                     &mut k.actor,
                     now_ms(),
                     k.ring,
-                    &plain,
+                    plain,
                 )
-            })?
-            else {
-                return Ok(0);
+            });
+            let items = match r {
+                Ok(Some(items)) => items,
+                Ok(None) => break,
+                Err(NodeError::Keyring(KeyringError::AwaitingRotation)) => {
+                    tracing::info!(
+                        workspace = %w,
+                        queued = queued.len(),
+                        "edits queued: the workspace awaits a new epoch from an owner or manager"
+                    );
+                    break;
+                }
+                Err(e) => {
+                    if let Some(doc) = self.docs.get_mut(&w) {
+                        doc.queued = queued;
+                    }
+                    return Err(e);
+                }
             };
-            if let Some(doc) = self.docs.get_mut(&w) {
-                doc.applied.insert(keyring::id_of(&bytes));
+            queued.remove(0);
+            if let (Some(doc), Some(content)) = (self.docs.get_mut(&w), items.last()) {
+                doc.applied.insert(keyring::id_of(content));
             }
-            self.local_items(w, vec![bytes])?;
+            sealed += 1;
+            self.local_items(w, items)?;
         }
-        self.settle()?;
-        Ok(n)
+        if let Some(doc) = self.docs.get_mut(&w) {
+            doc.queued = queued;
+        }
+        Ok(sealed)
     }
 
     /// What an OWNER or MANAGER device owes the workspace (a new epoch after a member left or
@@ -449,7 +492,7 @@ impl Node {
                     crate::workspace::Kind::Merge,
                     None,
                     |_| Vec::new(),
-                ))
+                )?)
             })?
             else {
                 continue;

@@ -34,6 +34,9 @@ pub struct WorkspaceInfo {
     pub waiting: usize,
     /// Content envelopes this device cannot open yet.
     pub locked: usize,
+    /// Local edits not sealed yet: the workspace awaits a new epoch from an owner or manager.
+    #[serde(default)]
+    pub queued: usize,
     /// Files and folders in the tree.
     pub entries: usize,
     /// Key epochs.
@@ -138,6 +141,7 @@ impl Node {
         let doc = self.doc(w)?;
         let title = doc.crdt.title();
         let locked = doc.locked;
+        let queued = doc.queued.len();
         let entries = doc.crdt.tree().len().saturating_sub(1);
         let user = self.user_id();
         let (log, st) = self.log_and_state(w)?;
@@ -150,6 +154,7 @@ impl Node {
             heads: st.heads.iter().map(ToString::to_string).collect(),
             waiting: log.pending_len(),
             locked,
+            queued,
             entries,
             epochs: st.epochs.len(),
             last_sync_ms,

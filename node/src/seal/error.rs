@@ -36,6 +36,9 @@ pub enum SealError {
     /// The recipient's public key was refused by HPKE (for example a low-order point).
     #[error("invalid recipient key")]
     BadRecipient,
+    /// A decrypted epoch key does not match the commitment its epoch published.
+    #[error("epoch key does not match its epoch's commitment")]
+    CommitmentMismatch,
 }
 
 impl SealError {
@@ -50,6 +53,7 @@ impl SealError {
             SealError::Aead => "aead_failed",
             SealError::BadPadding => "bad_padding",
             SealError::BadRecipient => "bad_recipient",
+            SealError::CommitmentMismatch => "commitment_mismatch",
         }
     }
 }

@@ -43,6 +43,9 @@ mod tests;
 
 pub use block::{BlockId, ChunkKey, ConvergenceSecret, SealedBlock, check_block, open_block};
 pub use chunker::BlockStream;
-pub use epoch::{EpochId, EpochKeysContext, open_epoch_keys, seal_epoch_key, seal_epoch_keys};
+pub use epoch::{
+    Commitment, EpochId, EpochKeysContext, epoch_key_commitment, open_epoch_keys, seal_epoch_key,
+    seal_epoch_keys,
+};
 pub use error::SealError;
 pub use payload::{ContentKey, EpochKey, open_payload, seal_payload};

@@ -101,7 +101,8 @@ fn frozen_payload_vector() {
 }
 
 /// HPKE draws an ephemeral key, so this vector is frozen in the opening direction only: the
-/// checked-in blob must keep opening to these keys.
+/// checked-in blob must keep opening to these keys. The v1 vector (ids inside the plaintext, no
+/// commitment) stays checked in and must be refused.
 #[test]
 fn frozen_epoch_keys_vector() {
     let user = UserSecret::from_bytes(2, &[0x55; 32]);
@@ -114,10 +115,8 @@ fn frozen_epoch_keys_vector() {
         EpochKey::from_bytes(&[0x66; 32]),
         EpochKey::from_bytes(&[0x77; 32]),
     );
-    let path = format!(
-        "{}/src/seal/vectors/epoch_keys_v1.hex",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let dir = format!("{}/src/seal/vectors", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{dir}/epoch_keys_v2.hex");
     if std::env::var_os("CLOISON_WRITE_VECTORS").is_some() {
         let mut rng = StdRng::seed_from_u64(0x5eed);
         let sealed = seal_epoch_keys(
@@ -130,11 +129,29 @@ fn frozen_epoch_keys_vector() {
         .unwrap();
         std::fs::write(&path, format!("sealed {}\n", hex::encode(sealed))).unwrap();
     }
+    let refs = [
+        ([0x0a; 32], epoch_key_commitment(&k1)),
+        ([0x0b; 32], epoch_key_commitment(&k2)),
+    ];
+    assert_eq!(
+        hex::encode(refs[0].1),
+        hex::encode(blake3::derive_key(
+            "cloison 2026 epoch-key commitment v1",
+            &[0x66; 32]
+        ))
+    );
     let text = std::fs::read_to_string(&path).unwrap();
-    let got = open_epoch_keys(&user, &ctx, &read_vector(&text, "sealed")).unwrap();
+    let got = open_epoch_keys(&user, &ctx, &refs, &read_vector(&text, "sealed")).unwrap();
     assert_eq!(got.len(), 2);
     assert_eq!((got[0].0, *got[0].1.as_bytes()), ([0x0a; 32], [0x66; 32]));
     assert_eq!((got[1].0, *got[1].1.as_bytes()), ([0x0b; 32], [0x77; 32]));
+    let v1 = std::fs::read_to_string(format!("{dir}/epoch_keys_v1.hex")).unwrap();
+    assert_eq!(
+        open_epoch_keys(&user, &ctx, &refs, &read_vector(&v1, "sealed"))
+            .map(|_| ())
+            .unwrap_err(),
+        SealError::UnknownVersion(1)
+    );
 }
 
 // ---- canary: known plaintext never shows in sealed output ----
@@ -189,6 +206,7 @@ fn canary_markers_never_appear_in_sealed_output() {
     let blob = seal_epoch_key(&mut rng, &ctx, &user.public(), 0, [4; 32], &epoch).unwrap();
     assert!(!contains(&blob, epoch.as_bytes()));
     assert!(!contains(&blob, &[4; 32]));
+    assert!(!contains(&blob, &epoch_key_commitment(&epoch)));
 }
 
 // ---- dedup: an edit moves only the blocks it touched ----
@@ -363,10 +381,11 @@ proptest! {
 
 // ---- hostile sealers and the module's own invariants ----
 
-/// A member holding the recipient's public key can seal any plaintext: a blob whose epoch ids
-/// repeat or are out of order is refused after it decrypts.
+/// A member holding the recipient's public key can seal any plaintext: a blob whose length does
+/// not match the epochs it is opened for is refused before decrypting, and one whose keys do not
+/// match their commitments after.
 #[test]
-fn non_canonical_epoch_key_lists_are_refused() {
+fn non_canonical_epoch_key_blobs_are_refused() {
     let mut rng = StdRng::seed_from_u64(40);
     let user = UserSecret::generate(1, &mut rng);
     let ctx = EpochKeysContext {
@@ -374,25 +393,31 @@ fn non_canonical_epoch_key_lists_are_refused() {
         workspace: [2; 16],
         user: UserId([3; 16]),
     };
-    let mut aad = b"cloison epoch-keys v1\0".to_vec();
+    let k = EpochKey::from_bytes(&[9; 32]);
+    let refs = [([5u8; 32], epoch_key_commitment(&k))];
+    let blob = seal_epoch_keys(&mut rng, &ctx, &user.public(), 1, &[([5; 32], &k)]).unwrap();
+    let two = [refs[0], ([6u8; 32], refs[0].1)];
+    assert!(matches!(
+        open_epoch_keys(&user, &ctx, &two, &blob),
+        Err(SealError::Malformed(_))
+    ));
+    let mut aad = b"cloison epoch-keys v2\0".to_vec();
     aad.extend_from_slice(&[1; 32]);
     aad.extend_from_slice(&[2; 16]);
     aad.extend_from_slice(&[3; 16]);
     aad.extend_from_slice(&1u32.to_le_bytes());
-    for ids in [[[5u8; 32], [5; 32]], [[6; 32], [5; 32]]] {
-        let mut plain = Vec::new();
-        for id in ids {
-            plain.extend_from_slice(&id);
-            plain.extend_from_slice(&[9; 32]);
-        }
-        let ct = crate::trust::keys::seal_to(&mut rng, &user.public(), &aad, &plain).unwrap();
-        let mut blob = vec![0x01];
-        blob.extend_from_slice(&ct);
-        assert!(matches!(
-            open_epoch_keys(&user, &ctx, &blob),
-            Err(SealError::Malformed(_))
-        ));
-    }
+    aad.extend_from_slice(&1u32.to_le_bytes());
+    aad.extend_from_slice(&refs[0].0);
+    aad.extend_from_slice(&refs[0].1);
+    let ct = crate::trust::keys::seal_to(&mut rng, &user.public(), &aad, &[8; 32]).unwrap();
+    let mut forged = vec![0x02];
+    forged.extend_from_slice(&ct);
+    assert_eq!(
+        open_epoch_keys(&user, &ctx, &refs, &forged)
+            .map(|_| ())
+            .unwrap_err(),
+        SealError::CommitmentMismatch
+    );
 }
 
 /// `seal` is sans-IO: no runtime, network or storage crate, no clock, no ambient randomness.

@@ -445,9 +445,11 @@ mod tests {
             } else {
                 Vec::new()
             };
-            let b = log.draft(org, device, &mut clock, 10 + i as u64, kind, None, |_| {
-                payload
-            });
+            let b = log
+                .draft(org, device, &mut clock, 10 + i as u64, kind, None, |_| {
+                    payload
+                })
+                .unwrap();
             assert!(log.ingest(vec![b], org).is_clean());
         }
         {

@@ -8,7 +8,7 @@ use crate::trust::author::Writer;
 use crate::trust::{
     Certificate, Clock, DeviceId, DeviceKeys, EntryId, Hlc, OrgKey, Profile, UserId,
 };
-use crate::workspace::envelope::{self, encode_payload};
+use crate::workspace::envelope::{self, encode_keys, encode_payload};
 use crate::workspace::{
     AccessChange, EnvelopeId, EpochKeys, Header, Kind, Role, SealedKeys, WorkspaceId,
 };
@@ -162,7 +162,9 @@ impl Sim {
         let r = d.engine.replica_mut();
         r.open_workspace(ws);
         let log = r.workspaces.get_mut(&ws).unwrap();
-        let bytes = log.draft(&r.org, &d.keys, &mut d.clock, now, kind, epoch, |_| payload);
+        let bytes = log
+            .draft(&r.org, &d.keys, &mut d.clock, now, kind, epoch, |_| payload)
+            .expect("the draft is admissible");
         d.engine
             .handle_local(now, DocId::Workspace(ws), vec![bytes.clone()]);
         self.flush(i);
@@ -190,6 +192,7 @@ impl Sim {
             .map(|d| SealedKeys {
                 user: d.user,
                 generation: 0,
+                epochs: Vec::new(),
                 blob: vec![0],
             })
             .collect::<Vec<_>>();
@@ -199,8 +202,8 @@ impl Sim {
             0,
             Kind::Keys,
             None,
-            encode_payload(&EpochKeys {
-                new_epoch: true,
+            encode_keys(&EpochKeys {
+                commitment: Some([0; 32]),
                 sealed,
             }),
         );

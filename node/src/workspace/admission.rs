@@ -11,14 +11,18 @@
 //! - keys: by an OWNER or MANAGER, sealed only to members at their current user-key generation
 //!   (a member whose user key awaits rotation is left out and receives the keys later, so the
 //!   state lists members without the current key rather than admission requiring them all);
-//! - content: by a CONTRIBUTOR or above, under the latest epoch of its causal past;
+//! - keys: a share (not opening an epoch) names only epochs opened in its causal past;
+//! - content: by a CONTRIBUTOR or above, under the current epoch of its causal past;
 //! - merges: by any member.
 //!
-//! Among several access entries for a user, the last by `(time, id)` wins; times increase along
-//! every path, so that order agrees with causality.
+//! Roles and the current epoch of a causal past follow [`super::authority`] (removal wins; the
+//! least privileged of concurrent access entries; no timestamp decides). What admission learns
+//! (the role each envelope needed, its author's role, whether it lowers a role) is recorded in
+//! the [`Index`] for those rules.
 
 use std::collections::{BTreeMap, HashMap};
 
+use super::authority::{Authority, Voids};
 use super::envelope::{AccessChange, Envelope, Header, Kind};
 use super::ids::Role;
 use super::rejection::Refusal;
@@ -26,40 +30,58 @@ use crate::dag::Dag;
 use crate::trust::admission::{DeviceAt, UserAt};
 use crate::trust::{OrgLog, Profile, UserId};
 
-/// Positions of the envelopes admission needs.
+/// An access entry about a user.
+#[derive(Debug, Clone, Copy)]
+pub struct RoleEntry {
+    /// Its position.
+    pub at: u32,
+    /// The role it sets (None: removed).
+    pub role: Option<Role>,
+    /// Whether it lowers the user's role in its own causal past (a removal, leave or demotion).
+    pub lowering: bool,
+}
+
+/// Positions of the envelopes admission needs, and what admission learned about each envelope.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
-    /// Per user: access entries that set (Some) or remove (None) their role.
-    pub roles: HashMap<UserId, Vec<(u32, Option<Role>)>>,
+    /// Per user: access entries that set or remove their role.
+    pub roles: HashMap<UserId, Vec<RoleEntry>>,
     /// `Keys` envelopes that open an epoch.
     pub epochs: Vec<u32>,
     /// The author's user of each envelope, by position (from the organization view at
     /// admission).
     pub author_user: Vec<UserId>,
+    /// The least role each envelope needed (None: the creation), by position.
+    pub need: Vec<Option<Role>>,
+    /// The author's role in each envelope's causal past, by position.
+    pub author_role: Vec<Option<Role>>,
+    /// Whether each envelope is a lowering access entry, by position.
+    pub lowering: Vec<bool>,
 }
 
 impl Index {
     /// Records an admitted envelope.
-    pub fn add(&mut self, at: u32, e: &Envelope, author_user: UserId) {
-        self.author_user.push(author_user);
+    pub fn add(&mut self, at: u32, e: &Envelope, a: &Admitted) {
+        self.author_user.push(a.author_user);
+        self.need.push(a.need);
+        self.author_role.push(a.author_role);
+        self.lowering.push(a.lowering);
+        let mut set = |user: UserId, role: Option<Role>| {
+            self.roles.entry(user).or_default().push(RoleEntry {
+                at,
+                role,
+                lowering: a.lowering,
+            });
+        };
         match e.header().kind {
             Kind::Access => match e.access() {
-                Some(AccessChange::Create) => {
-                    self.roles
-                        .entry(author_user)
-                        .or_default()
-                        .push((at, Some(Role::Owner)));
-                }
-                Some(AccessChange::Grant { user, role }) => {
-                    self.roles.entry(user).or_default().push((at, Some(role)));
-                }
-                Some(AccessChange::Remove { user }) => {
-                    self.roles.entry(user).or_default().push((at, None));
-                }
+                Some(AccessChange::Create) => set(a.author_user, Some(Role::Owner)),
+                Some(AccessChange::Grant { user, role }) => set(user, Some(role)),
+                Some(AccessChange::Remove { user }) => set(user, None),
                 None => {}
             },
             Kind::Keys => {
-                if e.keys().is_some_and(|k| k.new_epoch) {
+                if e.keys().is_some_and(|k| k.new_epoch()) {
                     self.epochs.push(at);
                 }
             }
@@ -68,7 +90,8 @@ impl Index {
     }
 }
 
-/// Causal queries at one position of the workspace DAG.
+/// Causal queries at one position of the workspace DAG: the rules of [`super::authority`]
+/// applied to the causal past.
 pub struct At<'a> {
     /// The DAG.
     pub dag: &'a Dag,
@@ -78,47 +101,81 @@ pub struct At<'a> {
     pub index: &'a Index,
     /// The causal past: these positions (the envelope's parents) and their ancestors.
     pub past: &'a [u32],
+    /// Voided envelopes of the causal past (access entries and epoch openings), once computed.
+    pub voids: Option<Voids>,
 }
 
-impl At<'_> {
-    fn key(&self, p: u32) -> (crate::trust::Hlc, super::ids::EnvelopeId) {
-        let e = &self.envelopes[p as usize];
-        (e.header().time, e.id())
+impl<'a> At<'a> {
+    /// Queries at the causal past `past`.
+    pub fn new(dag: &'a Dag, envelopes: &'a [Envelope], index: &'a Index, past: &'a [u32]) -> Self {
+        At {
+            dag,
+            envelopes,
+            index,
+            past,
+            voids: None,
+        }
+    }
+
+    fn authority(&self) -> Authority<'a> {
+        Authority {
+            dag: self.dag,
+            envelopes: self.envelopes,
+            index: self.index,
+        }
+    }
+
+    fn voids(&mut self) -> Voids {
+        if self.voids.is_none() {
+            let (dag, past) = (self.dag, self.past);
+            let scope = |p: u32| dag.in_past(p, past);
+            let candidates: Vec<u32> = self
+                .index
+                .roles
+                .values()
+                .flatten()
+                .map(|e| e.at)
+                .chain(self.index.epochs.iter().copied())
+                .filter(|p| scope(*p))
+                .collect::<std::collections::BTreeSet<u32>>()
+                .into_iter()
+                .collect();
+            self.voids = Some(self.authority().voids(&scope, &candidates));
+        }
+        self.voids.clone().unwrap_or_default()
     }
 
     /// A user's role in the causal past.
     pub fn role(&mut self, user: &UserId) -> Option<Role> {
-        let idx = self.index;
-        let mut best: Option<(u32, Option<Role>)> = None;
-        for (p, r) in idx.roles.get(user).into_iter().flatten() {
-            if self.dag.in_past(*p, self.past)
-                && best.is_none_or(|(b, _)| self.key(*p) > self.key(b))
-            {
-                best = Some((*p, *r));
-            }
-        }
-        best.and_then(|(_, r)| r)
+        let void = self.voids();
+        let (dag, past) = (self.dag, self.past);
+        self.authority()
+            .role(user, &|p| dag.in_past(p, past), &void)
     }
 
     /// Every member and role in the causal past.
     pub fn members(&mut self) -> BTreeMap<UserId, Role> {
-        let users: Vec<UserId> = self.index.roles.keys().copied().collect();
-        users
-            .into_iter()
-            .filter_map(|u| self.role(&u).map(|r| (u, r)))
-            .collect()
+        let void = self.voids();
+        let (dag, past) = (self.dag, self.past);
+        self.authority().members(&|p| dag.in_past(p, past), &void)
     }
 
-    /// The latest epoch opened in the causal past.
-    pub fn latest_epoch(&mut self) -> Option<u32> {
-        let idx = self.index;
-        let mut best: Option<u32> = None;
-        for p in &idx.epochs {
-            if self.dag.in_past(*p, self.past) && best.is_none_or(|b| self.key(*p) > self.key(b)) {
-                best = Some(*p);
-            }
-        }
-        best
+    /// Epoch openings in the causal past.
+    pub fn epochs_in_past(&self) -> impl Iterator<Item = u32> + '_ {
+        self.index
+            .epochs
+            .iter()
+            .copied()
+            .filter(|p| self.dag.in_past(*p, self.past))
+    }
+
+    /// The current epoch of the causal past.
+    pub fn current_epoch(&mut self) -> Option<u32> {
+        let void = self.voids();
+        let (dag, past) = (self.dag, self.past);
+        self.authority()
+            .current_epoch(&|p| dag.in_past(p, past), &void)
+            .0
     }
 }
 
@@ -126,6 +183,12 @@ impl At<'_> {
 pub struct Admitted {
     /// The author's user.
     pub author_user: UserId,
+    /// The least role the envelope needed (None: the creation).
+    pub need: Option<Role>,
+    /// The author's role in the causal past.
+    pub author_role: Option<Role>,
+    /// Whether it is an access entry lowering its user's role.
+    pub lowering: bool,
 }
 
 /// Checks an envelope whose parents are `q.past` (not yet in `envelopes` or the index).
@@ -177,24 +240,31 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
         if profile == Profile::Outsider {
             return Err(Refusal::OutsiderCannotCreate);
         }
-        return Ok(Some(Admitted { author_user }));
+        return Ok(Some(Admitted {
+            author_user,
+            need: None,
+            author_role: None,
+            lowering: false,
+        }));
     }
     let mine = q.role(&author_user);
     let need = |needed: Role| {
         if mine.is_some_and(|r| r >= needed) {
-            Ok(())
+            Ok(needed)
         } else {
             Err(Refusal::RoleTooLow { needed, had: mine })
         }
     };
-    match h.kind {
+    let mut lowering = false;
+    let needed = match h.kind {
         Kind::Merge => need(Role::Reader)?,
         Kind::Content => {
-            need(Role::Contributor)?;
-            let latest = q.latest_epoch().map(|p| q.envelopes[p as usize].id());
-            if latest.is_none() || h.epoch != latest {
+            let n = need(Role::Contributor)?;
+            let current = q.current_epoch().map(|p| q.envelopes[p as usize].id());
+            if current.is_none() || h.epoch != current {
                 return Err(Refusal::WrongEpoch);
             }
+            n
         }
         Kind::Access => match e.access() {
             Some(AccessChange::Grant { user, role }) => {
@@ -202,35 +272,31 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
                 if target_profile == Profile::Outsider && role > Role::Contributor {
                     return Err(Refusal::OutsiderCap { user, role });
                 }
-                if mine != Some(Role::Owner) {
-                    need(Role::Manager)?;
-                    let theirs = q.role(&user);
-                    if role > Role::Contributor || theirs.is_some_and(|r| r > Role::Contributor) {
-                        return Err(Refusal::RoleTooLow {
-                            needed: Role::Owner,
-                            had: mine,
-                        });
-                    }
+                let theirs = q.role(&user);
+                lowering = Some(role) < theirs;
+                if role > Role::Contributor || theirs.is_some_and(|r| r > Role::Contributor) {
+                    need(Role::Owner)?
+                } else {
+                    need(Role::Manager)?
                 }
             }
             Some(AccessChange::Remove { user }) => {
                 let Some(theirs) = q.role(&user) else {
                     return Err(Refusal::NotMember { user });
                 };
-                if user != author_user && mine != Some(Role::Owner) {
-                    need(Role::Manager)?;
-                    if theirs > Role::Contributor {
-                        return Err(Refusal::RoleTooLow {
-                            needed: Role::Owner,
-                            had: mine,
-                        });
-                    }
+                lowering = true;
+                if user == author_user {
+                    need(Role::Reader)?
+                } else if theirs > Role::Contributor {
+                    need(Role::Owner)?
+                } else {
+                    need(Role::Manager)?
                 }
             }
             Some(AccessChange::Create) | None => return Err(Refusal::BadCreation),
         },
         Kind::Keys => {
-            need(Role::Manager)?;
+            let n = need(Role::Manager)?;
             let keys = e.keys().ok_or(Refusal::BadShape { kind: Kind::Keys })?;
             for s in &keys.sealed {
                 if !members.contains_key(&s.user) {
@@ -244,8 +310,23 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
                         why: "sealed to an old user-key generation",
                     });
                 }
+                // A share names only epochs opened in its causal past.
+                for id in &s.epochs {
+                    let opened = q
+                        .epochs_in_past()
+                        .any(|p| q.envelopes[p as usize].id() == *id);
+                    if !opened {
+                        return Err(Refusal::UnknownEpoch { epoch: *id });
+                    }
+                }
             }
+            n
         }
-    }
-    Ok(Some(Admitted { author_user }))
+    };
+    Ok(Some(Admitted {
+        author_user,
+        need: Some(needed),
+        author_role: mine,
+        lowering,
+    }))
 }

@@ -12,8 +12,10 @@
 //!
 //! The payload depends on `Header::kind`: `Content` is ciphertext (sealed with the epoch key, the
 //! header bytes as associated data, see `seal`); `Access` is `postcard(AccessChange)` in clear;
-//! `Keys` is `postcard(EpochKeys)` whose blobs are sealed to each member's user key; `Merge` is
-//! empty (it only joins heads).
+//! `Keys` is `0x02 || postcard(EpochKeys)` whose blobs are sealed to each member's user key (an
+//! epoch-opening `Keys` envelope carries in clear a commitment to the new epoch key; version
+//! `0x01`, without it, is refused with [`Refusal::KeysVersion`]); `Merge` is empty (it only joins
+//! heads).
 //!
 //! Invariants: an [`Envelope`] exists only for bytes whose signature checked (the only way from
 //! bytes is [`decode`] then [`verify_batch`]); bytes are kept as received; every size is bounded;
@@ -45,6 +47,8 @@ pub const MAX_ACCESS_BYTES: usize = 1024;
 pub const MAX_KEYS_BYTES: usize = 512 * 1024;
 /// Most recipients of one `Keys` envelope.
 pub const MAX_KEY_RECIPIENTS: usize = 1024;
+/// Format version byte of the `Keys` payload (v2: committed epoch keys).
+pub const KEYS_V2: u8 = 0x02;
 
 /// What the payload is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -102,11 +106,20 @@ pub enum AccessChange {
 /// Keys sealed to members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EpochKeys {
-    /// Whether this envelope opens a new epoch (its id is the epoch id); otherwise it shares
-    /// existing epoch keys (a new member receives the history).
-    pub new_epoch: bool,
+    /// For an envelope that opens a new epoch (its id is the epoch id): the commitment to the new
+    /// epoch key (`seal::epoch_key_commitment`), against which every blob of that key is checked
+    /// when opened. `None`: this envelope shares existing epoch keys (a new member receives the
+    /// history).
+    pub commitment: Option<[u8; 32]>,
     /// One sealed blob per recipient, strictly increasing by user.
     pub sealed: Vec<SealedKeys>,
+}
+
+impl EpochKeys {
+    /// Whether this envelope opens a new epoch.
+    pub fn new_epoch(&self) -> bool {
+        self.commitment.is_some()
+    }
 }
 
 /// Keys sealed to one user.
@@ -116,6 +129,9 @@ pub struct SealedKeys {
     pub user: UserId,
     /// The recipient's user-key generation sealed to.
     pub generation: u32,
+    /// The epochs whose keys the blob holds, strictly increasing (bound to the blob as associated
+    /// data); empty when the envelope opens an epoch (the blob holds that epoch's key only).
+    pub epochs: Vec<EnvelopeId>,
     /// The sealed keys (opaque here; see `seal`).
     pub blob: Vec<u8>,
 }
@@ -156,7 +172,15 @@ impl Envelope {
     }
     /// The sealed keys (for `Keys`).
     pub fn keys(&self) -> Option<EpochKeys> {
-        decode_exact(self.payload()).ok()
+        decode_keys(self.payload()).ok()
+    }
+}
+
+fn decode_keys(b: &[u8]) -> Result<EpochKeys, Refusal> {
+    match b.split_first() {
+        Some((&KEYS_V2, rest)) => decode_exact(rest),
+        Some((v, _)) => Err(Refusal::KeysVersion(*v)),
+        None => Err(Refusal::Truncated),
     }
 }
 
@@ -280,12 +304,22 @@ fn check_payload(kind: Kind, has_epoch: bool, payload: &[u8]) -> Result<(), Refu
             if payload.len() > MAX_KEYS_BYTES {
                 return Err(Refusal::BadShape { kind });
             }
-            let k: EpochKeys = decode_exact(payload)?;
+            let k = decode_keys(payload)?;
+            let epochs_ok = |s: &SealedKeys| {
+                if k.new_epoch() {
+                    s.epochs.is_empty()
+                } else {
+                    !s.epochs.is_empty()
+                        && s.epochs.len() <= crate::seal::epoch::MAX_EPOCHS_PER_BLOB
+                        && s.epochs.windows(2).all(|w| w[0] < w[1])
+                }
+            };
             shape(
                 !has_epoch
                     && !k.sealed.is_empty()
                     && k.sealed.len() <= MAX_KEY_RECIPIENTS
-                    && k.sealed.windows(2).all(|w| w[0].user < w[1].user),
+                    && k.sealed.windows(2).all(|w| w[0].user < w[1].user)
+                    && k.sealed.iter().all(epochs_ok),
             )
         }
     }
@@ -348,6 +382,13 @@ pub fn header_bytes(header: &Header) -> Vec<u8> {
     out.push(ENVELOPE_V1);
     out.extend_from_slice(&(h.len() as u32).to_le_bytes());
     out.extend_from_slice(&h);
+    out
+}
+
+/// Encodes a `Keys` payload (version byte, then the keys).
+pub fn encode_keys(k: &EpochKeys) -> Vec<u8> {
+    let mut out = vec![KEYS_V2];
+    out.extend(encode_payload(k));
     out
 }
 

@@ -1,24 +1,32 @@
 //! Keys in use: the epoch keys a device can open, and the workspace operations that create,
 //! share, unshare, rotate, write and read with real keys (sealing through `seal`).
 //!
-//! An epoch is named by the id of the `Keys` envelope that opens it. Inside a sealed blob (see
-//! `seal::epoch`) the epoch that the carrying envelope opens is written [`THIS_ENVELOPE`] (all
-//! zeros), since the envelope's id hashes the blob; other ids name earlier epochs (a new member's
-//! history).
+//! An epoch is named by the id of the `Keys` envelope that opens it, which carries in clear the
+//! commitment to its key (`seal::epoch_key_commitment`). A sealed blob (see `seal::epoch`) is
+//! bound to the epochs whose keys it holds and their commitments: in the opening envelope the
+//! epoch is written [`THIS_ENVELOPE`] (all zeros), since the envelope's id hashes the blob; a
+//! share lists in clear the epochs it gives (a new member's history). [`Keyring::open`] takes a
+//! key only if it matches its epoch's commitment; anything else is a typed refusal
+//! ([`Keyring::refused`]) and the key is not used.
 //!
-//! Invariants: an OWNER or MANAGER seals a new epoch only to members whose user key is current
-//! (a member whose key awaits rotation is left out and shared with later, see
-//! `WorkspaceState::without_key`); content is sealed under the latest epoch of the writer's causal
-//! past, with the envelope header as associated data; sans-IO (time and randomness are inputs).
+//! Invariants: only an OWNER or MANAGER of the current state opens an epoch, sealed to exactly
+//! the current members whose user key can receive it (a member whose key awaits rotation is left
+//! out and shared with later, see `WorkspaceState::without_key`); content is sealed under the
+//! current epoch of the writer's state, and never while that state `needs_rotation`: an OWNER or
+//! MANAGER's [`write`] rotates first, anyone else gets [`KeyringError::AwaitingRotation`]; the
+//! envelope header is the associated data; sans-IO (time and randomness are inputs).
 
 use std::collections::BTreeMap;
 
 use rand::CryptoRng;
 
-use super::envelope::{AccessChange, Envelope, EpochKeys, Kind, SealedKeys, encode_payload};
+use super::envelope::{
+    AccessChange, Envelope, EpochKeys, Kind, SealedKeys, encode_keys, encode_payload,
+};
 use super::ids::{EnvelopeId, Role, WorkspaceId};
 use super::log::WorkspaceLog;
-use crate::seal::{self, EpochKey, EpochKeysContext, SealError};
+use super::rejection::Refusal;
+use crate::seal::{self, Commitment, EpochKey, EpochKeysContext, SealError};
 use crate::trust::{Clock, DeviceKeys, OrgLog, UserId, UserSecret};
 
 /// The epoch id written inside a blob for "the epoch this envelope opens".
@@ -39,16 +47,33 @@ pub enum KeyringError {
     /// A user of the organization is unknown or revoked.
     #[error("user {0:?} is not an active user")]
     UnknownUser(UserId),
+    /// This device's own rules refuse what it was about to write.
+    #[error("refused by this device's own rules: {0}")]
+    Refused(#[from] Refusal),
+    /// A share names an epoch this log has no opening envelope (and so no commitment) for.
+    #[error("keys shared for unknown epoch {0:?}")]
+    UnknownEpoch(EnvelopeId),
+    /// The current epoch awaits a rotation (a member left or was revoked, or keys are in
+    /// doubt) and only an OWNER or MANAGER can open the next one: retry once it arrives.
+    #[error(
+        "the workspace awaits a new epoch from an owner or manager; the write can be retried once it arrives"
+    )]
+    AwaitingRotation,
+    /// Only an OWNER or MANAGER opens an epoch.
+    #[error("only an owner or manager opens a new epoch")]
+    NotManager,
 }
 
 /// The epoch keys this device holds for one workspace.
 #[derive(Default)]
 pub struct Keyring {
     epochs: BTreeMap<EnvelopeId, EpochKey>,
+    refused: Vec<(EnvelopeId, KeyringError)>,
 }
 
 impl Keyring {
-    /// Opens every `Keys` envelope of `log` sealed to `user` at a generation `secret_of` holds.
+    /// Opens every `Keys` envelope of `log` sealed to `user` at a generation `secret_of` holds,
+    /// keeping only keys that match their epoch's commitment.
     pub fn open(
         log: &WorkspaceLog,
         org: &OrgLog,
@@ -60,22 +85,41 @@ impl Keyring {
             workspace: log.id().0,
             user,
         };
+        let keys_of = |e: &Envelope| (e.header().kind == Kind::Keys).then(|| e.keys()).flatten();
+        let commitments: BTreeMap<EnvelopeId, Commitment> = log
+            .envelopes()
+            .iter()
+            .filter_map(|e| keys_of(e).and_then(|k| k.commitment).map(|c| (e.id(), c)))
+            .collect();
         let mut ring = Keyring::default();
         for e in log.envelopes() {
-            let Some(keys) = (e.header().kind == Kind::Keys).then(|| e.keys()).flatten() else {
+            let Some(keys) = keys_of(e) else {
                 continue;
             };
             for s in keys.sealed.iter().filter(|s| s.user == user) {
                 let Some(secret) = secret_of(s.generation) else {
                     continue;
                 };
-                match seal::open_epoch_keys(&secret, &ctx, &s.blob) {
+                let refs: Result<Vec<(seal::EpochId, Commitment)>, KeyringError> =
+                    match keys.commitment {
+                        Some(c) => Ok(vec![(THIS_ENVELOPE, c)]),
+                        None => s
+                            .epochs
+                            .iter()
+                            .map(|id| {
+                                commitments
+                                    .get(id)
+                                    .map(|c| (id.0, *c))
+                                    .ok_or(KeyringError::UnknownEpoch(*id))
+                            })
+                            .collect(),
+                    };
+                let opened =
+                    refs.and_then(|refs| Ok(seal::open_epoch_keys(&secret, &ctx, &refs, &s.blob)?));
+                match opened {
                     Ok(opened) => {
                         for (id, key) in opened {
                             let id = if id == THIS_ENVELOPE {
-                                if !keys.new_epoch {
-                                    continue; // only a new epoch may name itself
-                                }
                                 e.id()
                             } else {
                                 EnvelopeId(id)
@@ -84,12 +128,19 @@ impl Keyring {
                         }
                     }
                     Err(err) => {
-                        tracing::warn!(envelope = %e.id(), "epoch keys sealed to us do not open: {err}");
+                        tracing::warn!(envelope = %e.id(), "epoch keys sealed to us refused: {err}");
+                        ring.refused.push((e.id(), err));
                     }
                 }
             }
         }
         ring
+    }
+
+    /// `Keys` envelopes sealed to this user whose keys were refused (a blob that does not open,
+    /// or a key that does not match its epoch's commitment), with why. None of their keys is used.
+    pub fn refused(&self) -> &[(EnvelopeId, KeyringError)] {
+        &self.refused
     }
 
     /// The key of an epoch.
@@ -167,12 +218,13 @@ fn new_epoch_payload<R: CryptoRng + ?Sized>(
         sealed.push(SealedKeys {
             user,
             generation: u.key.generation,
+            epochs: Vec::new(),
             blob,
         });
     }
     sealed.sort_by_key(|s| s.user);
-    Ok(encode_payload(&EpochKeys {
-        new_epoch: true,
+    Ok(encode_keys(&EpochKeys {
+        commitment: Some(seal::epoch_key_commitment(key)),
         sealed,
     }))
 }
@@ -205,12 +257,18 @@ fn draft_admit(
     epoch: Option<EnvelopeId>,
     payload: Vec<u8>,
 ) -> Result<Vec<u8>, KeyringError> {
-    let b = log.draft(org, me.keys, me.clock, now, kind, epoch, |_| payload);
-    let r = log.ingest(vec![b.clone()], org);
-    if let Some((_, why)) = r.refused.first() {
-        tracing::warn!("own envelope refused: {why}");
-    }
+    let b = log.draft(org, me.keys, me.clock, now, kind, epoch, |_| payload)?;
+    admit_own(log, org, &b)?;
     Ok(b)
+}
+
+/// Admits an envelope this device just drafted (and checked).
+fn admit_own(log: &mut WorkspaceLog, org: &OrgLog, b: &[u8]) -> Result<(), KeyringError> {
+    let r = log.ingest(vec![b.to_vec()], org);
+    match r.refused.into_iter().next() {
+        Some((_, why)) => Err(KeyringError::Refused(why)),
+        None => Ok(()),
+    }
 }
 
 /// Creates a workspace: `Create`, then the first epoch sealed to the creator's user.
@@ -278,11 +336,12 @@ pub fn share_keys<R: CryptoRng + ?Sized>(
     };
     let keys: Vec<([u8; 32], &EpochKey)> = ring.epochs.iter().map(|(id, k)| (id.0, k)).collect();
     let blob = seal::seal_epoch_keys(rng, &ctx, &u.key.public, u.key.generation, &keys)?;
-    let p = encode_payload(&EpochKeys {
-        new_epoch: false,
+    let p = encode_keys(&EpochKeys {
+        commitment: None,
         sealed: vec![SealedKeys {
             user,
             generation: u.key.generation,
+            epochs: ring.epochs.keys().copied().collect(),
             blob,
         }],
     });
@@ -323,7 +382,7 @@ pub fn maintain<R: CryptoRng + ?Sized>(
 }
 
 /// Opens a new epoch sealed to the current members (after an unshare, a revocation or a user-key
-/// rotation).
+/// rotation). Only an OWNER or MANAGER of the current state.
 pub fn rotate<R: CryptoRng + ?Sized>(
     rng: &mut R,
     log: &mut WorkspaceLog,
@@ -331,10 +390,32 @@ pub fn rotate<R: CryptoRng + ?Sized>(
     me: &mut Actor<'_>,
     now: u64,
 ) -> Result<Vec<u8>, KeyringError> {
-    let members: Vec<UserId> = log.state(org).members.keys().copied().collect();
+    Ok(open_epoch(rng, log, org, me, now)?.0)
+}
+
+/// [`rotate`], returning the new key too.
+fn open_epoch<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    log: &mut WorkspaceLog,
+    org: &OrgLog,
+    me: &mut Actor<'_>,
+    now: u64,
+) -> Result<(Vec<u8>, EpochKey), KeyringError> {
+    let st = log.state(org);
+    if role_of(&st, org, me).is_none_or(|r| r < Role::Manager) {
+        return Err(KeyringError::NotManager);
+    }
+    let members: Vec<UserId> = st.members.keys().copied().collect();
     let key = EpochKey::generate(rng);
     let p = new_epoch_payload(rng, org, log.id(), members, &key)?;
-    draft_admit(log, org, me, now, Kind::Keys, None, p)
+    let b = draft_admit(log, org, me, now, Kind::Keys, None, p)?;
+    Ok((b, key))
+}
+
+/// The acting device's role in `st`.
+fn role_of(st: &super::WorkspaceState, org: &OrgLog, me: &Actor<'_>) -> Option<Role> {
+    let user = org.state().devices.get(&me.keys.id())?.user;
+    st.members.get(&user).copied()
 }
 
 /// Removes `user`, then opens a new epoch without them.
@@ -351,7 +432,10 @@ pub fn unshare<R: CryptoRng + ?Sized>(
     Ok(vec![r, k])
 }
 
-/// Writes content under the latest epoch of this device's view.
+/// Writes content under the current epoch of this device's view. If that epoch awaits a
+/// rotation, an OWNER or MANAGER opens the next one first (the envelopes returned are then the
+/// rotation and the content); anyone else gets [`KeyringError::AwaitingRotation`] and writes
+/// nothing.
 pub fn write<R: CryptoRng + ?Sized>(
     rng: &mut R,
     log: &mut WorkspaceLog,
@@ -360,11 +444,26 @@ pub fn write<R: CryptoRng + ?Sized>(
     now: u64,
     ring: &Keyring,
     plaintext: &[u8],
-) -> Result<Vec<u8>, KeyringError> {
-    let epoch = log.state(org).current_epoch().map(|e| e.id);
-    let key = epoch
-        .and_then(|id| ring.epoch(&id))
-        .ok_or(KeyringError::NoKey(epoch))?;
+) -> Result<Vec<Vec<u8>>, KeyringError> {
+    let st = log.state(org);
+    let mut out = Vec::new();
+    let fresh;
+    let (epoch, key) = if st.needs_rotation && st.current.is_some() {
+        if role_of(&st, org, me).is_none_or(|r| r < Role::Manager) {
+            return Err(KeyringError::AwaitingRotation);
+        }
+        let (b, k) = open_epoch(rng, log, org, me, now)?;
+        let id = id_of(&b);
+        out.push(b);
+        fresh = k;
+        (Some(id), &fresh)
+    } else {
+        let epoch = st.current;
+        let key = epoch
+            .and_then(|id| ring.epoch(&id))
+            .ok_or(KeyringError::NoKey(epoch))?;
+        (epoch, key)
+    };
     let workspace = log.id().0;
     let mut sealed: Result<Vec<u8>, SealError> = Ok(Vec::new());
     let b = log.draft(org, me.keys, me.clock, now, Kind::Content, epoch, |aad| {
@@ -372,319 +471,13 @@ pub fn write<R: CryptoRng + ?Sized>(
         sealed.clone().unwrap_or_default()
     });
     sealed?;
-    let r = log.ingest(vec![b.clone()], org);
-    if let Some((_, why)) = r.refused.first() {
-        tracing::warn!("own content envelope refused: {why}");
-    }
-    Ok(b)
+    let b = b?;
+    admit_own(log, org, &b)?;
+    out.push(b);
+    Ok(out)
 }
 
 /// The envelope id of raw bytes.
 pub fn id_of(bytes: &[u8]) -> EnvelopeId {
     EnvelopeId(*blake3::hash(bytes).as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::trust::Profile;
-
-    use rand::rngs::StdRng;
-
-    struct Person {
-        keys: DeviceKeys,
-        user: UserId,
-        secret: UserSecret,
-        clock: Clock,
-    }
-
-    /// An org with an admin (owner) and two more users; one shared org log.
-    fn world() -> (StdRng, OrgLog, Vec<Person>) {
-        let mut f = crate::testkit::Fixture::new(3);
-        f.add_user(Profile::Standard);
-        f.add_user(Profile::Standard);
-        let mut people = vec![Person {
-            keys: f.admin.keys,
-            user: f.admin.user,
-            secret: f.admin.secret,
-            clock: f.clock,
-        }];
-        people.extend(f.members.into_iter().map(|m| Person {
-            keys: m.keys,
-            user: m.user,
-            secret: m.secret,
-            clock: Clock::default(),
-        }));
-        (f.rng, f.org, people)
-    }
-
-    fn ring_of(user: UserId, secret: &UserSecret, log: &WorkspaceLog, org: &OrgLog) -> Keyring {
-        let s = secret.clone();
-        Keyring::open(log, org, user, move |g| {
-            (g == s.generation).then(|| s.clone())
-        })
-    }
-
-    #[test]
-    fn an_unshared_member_reads_the_past_but_not_what_follows_and_a_new_member_reads_all() {
-        let (mut rng, org, mut p) = world();
-        let ws = WorkspaceId([4; 16]);
-        let (owner, rest) = p.split_at_mut(1);
-        let o = &mut owner[0];
-        let (o_user, o_secret) = (o.user, o.secret.clone());
-        let mut me = Actor {
-            keys: &o.keys,
-            clock: &mut o.clock,
-        };
-        let (mut log, _) = create(&mut rng, &org, &mut me, o.user, 10_000, ws).unwrap();
-        let ring = ring_of(o_user, &o_secret, &log, &org);
-        assert_eq!(ring.len(), 1);
-        share(
-            &mut rng,
-            &mut log,
-            &org,
-            &mut me,
-            10_010,
-            &ring,
-            rest[0].user,
-            Role::Contributor,
-        )
-        .unwrap();
-        let before = write(
-            &mut rng,
-            &mut log,
-            &org,
-            &mut me,
-            10_020,
-            &ring,
-            b"minutes of the 3 May board",
-        )
-        .unwrap();
-        // Bob reads it.
-        let bob = ring_of(rest[0].user, &rest[0].secret, &log, &org);
-        let e1 = log.get(&id_of(&before)).unwrap().clone();
-        assert_eq!(bob.read(&e1).unwrap(), b"minutes of the 3 May board");
-        // Unshare Bob: a new epoch without him.
-        unshare(&mut rng, &mut log, &org, &mut me, 10_030, rest[0].user).unwrap();
-        let ring = ring_of(o_user, &o_secret, &log, &org);
-        assert_eq!(ring.len(), 2);
-        let after = write(
-            &mut rng,
-            &mut log,
-            &org,
-            &mut me,
-            10_040,
-            &ring,
-            b"salary review",
-        )
-        .unwrap();
-        let e2 = log.get(&id_of(&after)).unwrap().clone();
-        let bob = ring_of(rest[0].user, &rest[0].secret, &log, &org);
-        assert_eq!(
-            bob.read(&e1).unwrap(),
-            b"minutes of the 3 May board",
-            "what he had stays readable"
-        );
-        assert!(
-            matches!(bob.read(&e2), Err(KeyringError::NoKey(_))),
-            "nothing after the new epoch"
-        );
-        // Carol joins later and receives the whole history.
-        share(
-            &mut rng,
-            &mut log,
-            &org,
-            &mut me,
-            10_050,
-            &ring,
-            rest[1].user,
-            Role::Reader,
-        )
-        .unwrap();
-        let carol = ring_of(rest[1].user, &rest[1].secret, &log, &org);
-        assert_eq!(carol.read(&e1).unwrap(), b"minutes of the 3 May board");
-        assert_eq!(carol.read(&e2).unwrap(), b"salary review");
-        assert!(log.state(&org).members.contains_key(&rest[1].user));
-        assert!(!log.state(&org).needs_rotation);
-    }
-
-    #[test]
-    fn tampered_content_does_not_open() {
-        let (mut rng, org, mut p) = world();
-        let o = &mut p[0];
-        let mut me = Actor {
-            keys: &o.keys,
-            clock: &mut o.clock,
-        };
-        let (mut log, _) = create(
-            &mut rng,
-            &org,
-            &mut me,
-            o.user,
-            10_000,
-            WorkspaceId([5; 16]),
-        )
-        .unwrap();
-        let ring = Keyring::open(&log, &org, o.user, |g| (g == 0).then(|| o.secret.clone()));
-        let b = write(&mut rng, &mut log, &org, &mut me, 10_020, &ring, b"x").unwrap();
-        let e = log.get(&id_of(&b)).unwrap();
-        assert_eq!(ring.read(e).unwrap(), b"x");
-        // A device of another user holds no key.
-        let other = Keyring::open(&log, &org, UserId([9; 16]), |_| None);
-        assert!(matches!(other.read(e), Err(KeyringError::NoKey(_))));
-    }
-
-    #[test]
-    fn the_owner_rotates_lazily_after_a_revocation_and_a_user_key_rotation() {
-        use crate::trust::Certificate;
-        use crate::trust::author::{self, Writer};
-        let mut f = crate::testkit::Fixture::new(11);
-        let bob = f.add_user(Profile::Standard);
-        let carol = f.add_user(Profile::Standard);
-        let (bob_user, carol_user) = (f.members[bob].user, f.members[carol].user);
-        let ws = WorkspaceId([6; 16]);
-        let owner_secret = f.admin.secret.clone();
-        let owner = |g: u32| (g == 0).then(|| owner_secret.clone());
-        let mut clock = Clock::default();
-        let (mut log, _first_ring) = {
-            let mut me = Actor {
-                keys: &f.admin.keys,
-                clock: &mut clock,
-            };
-            let (mut log, _) =
-                create(&mut f.rng, &f.org, &mut me, f.admin.user, 10_000, ws).unwrap();
-            let ring = Keyring::open(&log, &f.org, f.admin.user, owner);
-            share(
-                &mut f.rng,
-                &mut log,
-                &f.org,
-                &mut me,
-                10_010,
-                &ring,
-                bob_user,
-                Role::Contributor,
-            )
-            .unwrap();
-            share(
-                &mut f.rng,
-                &mut log,
-                &f.org,
-                &mut me,
-                10_020,
-                &ring,
-                carol_user,
-                Role::Reader,
-            )
-            .unwrap();
-            (log, ring)
-        };
-        assert!(!log.state(&f.org).needs_rotation);
-        // Nothing to do yet.
-        let mut me = Actor {
-            keys: &f.admin.keys,
-            clock: &mut clock,
-        };
-        assert!(
-            maintain(
-                &mut f.rng,
-                &mut log,
-                &f.org,
-                &mut me,
-                f.admin.user,
-                10_030,
-                owner
-            )
-            .unwrap()
-            .is_empty()
-        );
-        // The admin revokes Bob from the organization; Carol's device rotates her user key.
-        let org_id = f.org.org();
-        let e = Writer {
-            keys: &f.admin.keys,
-            org_key: &f.org_key,
-            clock: &mut f.clock,
-        }
-        .draft(&f.org, 20_000, Certificate::UserRevoked { user: bob_user });
-        assert!(f.org.ingest(vec![e]).is_clean());
-        let carol_next = UserSecret::generate(1, &mut f.rng);
-        let rot = author::rotation(
-            &mut f.rng,
-            &org_id,
-            carol_user,
-            &f.members[carol].secret,
-            &carol_next,
-            &[(
-                f.members[carol].keys.id(),
-                f.members[carol].keys.exchange_public(),
-            )],
-        )
-        .unwrap();
-        let e = Writer {
-            keys: &f.members[carol].keys,
-            org_key: &f.org_key,
-            clock: &mut Clock::default(),
-        }
-        .draft(&f.org, 20_010, rot);
-        assert!(f.org.ingest(vec![e]).is_clean());
-        let st = log.state(&f.org);
-        assert!(st.needs_rotation);
-        assert!(!st.members.contains_key(&bob_user));
-        // Carol (a READER) cannot do it; the owner does, on his next pass.
-        let mut carol_me = Actor {
-            keys: &f.members[carol].keys,
-            clock: &mut Clock::default(),
-        };
-        assert!(
-            maintain(
-                &mut f.rng,
-                &mut log,
-                &f.org,
-                &mut carol_me,
-                carol_user,
-                20_020,
-                |_| None
-            )
-            .unwrap()
-            .is_empty()
-        );
-        let mut me = Actor {
-            keys: &f.admin.keys,
-            clock: &mut clock,
-        };
-        let written = maintain(
-            &mut f.rng,
-            &mut log,
-            &f.org,
-            &mut me,
-            f.admin.user,
-            20_030,
-            owner,
-        )
-        .unwrap();
-        assert_eq!(written.len(), 1, "one new epoch");
-        let st = log.state(&f.org);
-        assert!(!st.needs_rotation);
-        let ep = st.current_epoch().unwrap();
-        assert!(!ep.recipients.contains_key(&bob_user));
-        assert_eq!(
-            ep.recipients.get(&carol_user),
-            Some(&1),
-            "sealed to Carol's new key"
-        );
-        let ring = Keyring::open(&log, &f.org, f.admin.user, owner);
-        let b = write(
-            &mut f.rng, &mut log, &f.org, &mut me, 20_040, &ring, b"after",
-        )
-        .unwrap();
-        let e = log.get(&id_of(&b)).unwrap();
-        let carol_ring = Keyring::open(&log, &f.org, carol_user, |g| {
-            (g == 1).then(|| carol_next.clone())
-        });
-        assert_eq!(carol_ring.read(e).unwrap(), b"after");
-        let bob_secret = f.members[bob].secret.clone();
-        let bob_ring = Keyring::open(&log, &f.org, bob_user, move |g| {
-            (g == 0).then(|| bob_secret.clone())
-        });
-        assert!(bob_ring.read(e).is_err());
-    }
 }

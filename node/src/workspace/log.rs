@@ -4,7 +4,16 @@
 //! Invariants: as for the organization log. Only admitted envelopes are in the DAG; a refused one
 //! leaves only its [`Refusal`] in the report. Envelopes whose parents are missing wait (bounded);
 //! envelopes naming organization heads this device does not have yet wait too, and are offered
-//! again by [`WorkspaceLog::org_changed`]. Verdicts never change once given.
+//! again by [`WorkspaceLog::org_changed`]; so do envelopes dated more than
+//! [`MAX_CLOCK_SKEW_MS`] after the device's wall clock (`OrgLog::wall_ms`, when the shell has set
+//! it), until the wall clock reaches them (offered again by the next `ingest` or `org_changed`).
+//! All holding is bounded ([`MAX_PENDING`] each). Verdicts never change once given.
+//!
+//! [`WorkspaceLog::draft`] never lets other envelopes block a writer: it cites at most
+//! [`envelope::MAX_PARENTS`] kept heads (merging in steps, state-bearing heads first, then those
+//! covering the most ancestors), never a head dated beyond its own wall clock plus the skew (it
+//! cites that head's parents instead, so its clock never jumps past them), and checks its own
+//! draft against admission before returning it.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -15,6 +24,7 @@ use super::rejection::Refusal;
 use super::state::WorkspaceState;
 use crate::dag::{Dag, Holding};
 use crate::trust::entry::KeyCache;
+use crate::trust::ids::MAX_CLOCK_SKEW_MS;
 use crate::trust::{DeviceKeys, Hlc, OrgId, OrgLog};
 
 /// Most envelopes held (missing parents, or organization heads not yet known).
@@ -49,6 +59,8 @@ pub struct WorkspaceLog {
     index: Index,
     pending: Holding<EnvelopeId, Envelope>,
     waiting_org: Vec<Envelope>,
+    /// Dated beyond the wall clock plus the skew.
+    future: Vec<Envelope>,
 }
 
 impl WorkspaceLog {
@@ -63,6 +75,7 @@ impl WorkspaceLog {
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
             waiting_org: Vec::new(),
+            future: Vec::new(),
         }
     }
 
@@ -91,15 +104,20 @@ impl WorkspaceLog {
         self.pos.get(id).map(|p| &self.envelopes[*p as usize])
     }
 
-    /// Whether an envelope is held for missing parents or organization heads.
+    /// Whether an envelope is held for missing parents, organization heads or the wall clock.
     pub fn is_held(&self, id: &EnvelopeId) -> bool {
-        self.pending.contains(id) || self.waiting_org.iter().any(|e| e.id() == *id)
+        self.pending.contains(id)
+            || self.waiting_org.iter().any(|e| e.id() == *id)
+            || self.future.iter().any(|e| e.id() == *id)
     }
 
-    /// Envelopes held for missing parents or organization heads (signature checked, not
-    /// admitted).
+    /// Envelopes held for missing parents, organization heads or the wall clock (signature
+    /// checked, not admitted).
     pub fn held(&self) -> impl Iterator<Item = &Envelope> {
-        self.pending.values().chain(self.waiting_org.iter())
+        self.pending
+            .values()
+            .chain(self.waiting_org.iter())
+            .chain(self.future.iter())
     }
 
     /// Whether admitted.
@@ -107,9 +125,9 @@ impl WorkspaceLog {
         self.pos.contains_key(id)
     }
 
-    /// Envelopes waiting (for parents or organization heads).
+    /// Envelopes waiting (for parents, organization heads or the wall clock).
     pub fn pending_len(&self) -> usize {
-        self.pending.len() + self.waiting_org.len()
+        self.pending.len() + self.waiting_org.len() + self.future.len()
     }
 
     /// Missing parents.
@@ -138,11 +156,7 @@ impl WorkspaceLog {
             match envelope::decode(bytes, &mut keys) {
                 Ok(u) => {
                     let id = u.id();
-                    if self.pos.contains_key(&id)
-                        || self.pending.contains(&id)
-                        || self.waiting_org.iter().any(|e| e.id() == id)
-                        || !seen.insert(id)
-                    {
+                    if self.pos.contains_key(&id) || self.is_held(&id) || !seen.insert(id) {
                         report.duplicates += 1;
                     } else {
                         fresh.push(u);
@@ -159,15 +173,17 @@ impl WorkspaceLog {
             }
         }
         ok.sort_by_key(|e| (e.header().time, e.id()));
+        self.release_due(org, &mut report);
         for e in ok {
             self.offer(e, org, &mut report);
         }
         report
     }
 
-    /// Offers again the envelopes that waited for organization heads.
+    /// Offers again the envelopes that waited for organization heads or the wall clock.
     pub fn org_changed(&mut self, org: &OrgLog) -> Report {
         let mut report = Report::default();
+        self.release_due(org, &mut report);
         let waiting = std::mem::take(&mut self.waiting_org);
         for e in waiting {
             self.offer(e, org, &mut report);
@@ -175,10 +191,32 @@ impl WorkspaceLog {
         report
     }
 
+    /// Offers the envelopes the wall clock has reached.
+    fn release_due(&mut self, org: &OrgLog, report: &mut Report) {
+        let Some(wall) = org.wall_ms() else {
+            return;
+        };
+        let (due, later): (Vec<Envelope>, Vec<Envelope>) = std::mem::take(&mut self.future)
+            .into_iter()
+            .partition(|e| !too_early(e.header().time, wall));
+        self.future = later;
+        for e in due {
+            self.offer(e, org, report);
+        }
+    }
+
     fn offer(&mut self, e: Envelope, org: &OrgLog, report: &mut Report) {
         let h = e.header();
         if h.org != self.org || h.workspace != self.workspace {
             report.refused.push((e.id(), Refusal::WrongWorkspace));
+            return;
+        }
+        if org.wall_ms().is_some_and(|wall| too_early(h.time, wall)) {
+            if self.future.len() >= MAX_PENDING {
+                report.refused.push((e.id(), Refusal::PendingFull));
+            } else {
+                self.future.push(e);
+            }
             return;
         }
         let pos = &self.pos;
@@ -217,6 +255,32 @@ impl WorkspaceLog {
 
     /// `Ok(None)`: parked until the organization log has the heads the envelope names.
     fn admit(&mut self, e: Envelope, org: &OrgLog) -> Result<Option<()>, Refusal> {
+        match self.judge(&e, org)? {
+            Some((parents, a)) => {
+                let at = self.dag.push(&parents);
+                self.index.add(at, &e, &a);
+                self.pos.insert(e.id(), at);
+                self.envelopes.push(e);
+                Ok(Some(()))
+            }
+            None => {
+                if self.waiting_org.len() >= MAX_PENDING {
+                    return Err(Refusal::PendingFull);
+                }
+                self.waiting_org.push(e);
+                Ok(None)
+            }
+        }
+    }
+
+    /// The verdict on an envelope whose parents are all admitted (nothing changes): its parents'
+    /// positions and what admission learned, or `None` if the organization heads it names are
+    /// unknown here.
+    fn judge(
+        &self,
+        e: &Envelope,
+        org: &OrgLog,
+    ) -> Result<Option<(Vec<u32>, admission::Admitted)>, Refusal> {
         let parents: Vec<u32> = e
             .header()
             .parents
@@ -229,29 +293,8 @@ impl WorkspaceLog {
         {
             return Err(Refusal::TimeNotAfterParents);
         }
-        let mut q = At {
-            dag: &self.dag,
-            envelopes: &self.envelopes,
-            index: &self.index,
-            past: &parents,
-        };
-        match admission::check(&mut q, org, &e) {
-            Ok(Some(a)) => {
-                let at = self.dag.push(&parents);
-                self.index.add(at, &e, a.author_user);
-                self.pos.insert(e.id(), at);
-                self.envelopes.push(e);
-                Ok(Some(()))
-            }
-            Ok(None) => {
-                if self.waiting_org.len() >= MAX_PENDING {
-                    return Err(Refusal::PendingFull);
-                }
-                self.waiting_org.push(e);
-                Ok(None)
-            }
-            Err(r) => Err(r),
-        }
+        let mut q = At::new(&self.dag, &self.envelopes, &self.index, &parents);
+        Ok(admission::check(&mut q, org, e)?.map(|a| (parents, a)))
     }
 
     /// The role the author of an admitted envelope had in the envelope's causal past (its
@@ -265,13 +308,7 @@ impl WorkspaceLog {
             .iter()
             .filter_map(|p| self.pos.get(p).copied())
             .collect();
-        let mut q = At {
-            dag: &self.dag,
-            envelopes: &self.envelopes,
-            index: &self.index,
-            past: &parents,
-        };
-        q.role(&user)
+        At::new(&self.dag, &self.envelopes, &self.index, &parents).role(&user)
     }
 
     /// The effective state, given the organization's current state.
@@ -279,7 +316,9 @@ impl WorkspaceLog {
         WorkspaceState::compute(self.workspace, &self.envelopes, &self.dag, &self.index, org)
     }
 
-    /// Signs an envelope on top of the kept heads, with the given organization heads.
+    /// Signs an envelope on the kept heads (at most [`envelope::MAX_PARENTS`] of them, none dated
+    /// beyond `now_ms` plus the skew), with the given organization heads, and checks it against
+    /// admission: the refusal is returned if this device's own rules would refuse it.
     #[allow(clippy::too_many_arguments)]
     pub fn draft(
         &mut self,
@@ -290,10 +329,10 @@ impl WorkspaceLog {
         kind: envelope::Kind,
         epoch: Option<EnvelopeId>,
         payload: impl FnOnce(&[u8]) -> Vec<u8>,
-    ) -> Vec<u8> {
+    ) -> Result<Vec<u8>, Refusal> {
         let st = self.state(org);
-        let max_parent = st
-            .heads
+        let parents = self.choose_parents(&st.heads, now_ms);
+        let max_parent = parents
             .iter()
             .filter_map(|id| self.get(id))
             .map(|e| e.header().time)
@@ -311,13 +350,79 @@ impl WorkspaceLog {
             org: self.org,
             workspace: self.workspace,
             author: keys.id(),
-            parents: st.heads,
+            parents,
             org_heads,
             time: clock.tick(now_ms),
             epoch,
             kind,
         };
         let aad = envelope::header_bytes(&header);
-        envelope::sign(keys, &header, &payload(&aad))
+        let bytes = envelope::sign(keys, &header, &payload(&aad));
+        let own = envelope::decode(bytes.clone(), &mut KeyCache::default()).map_err(|(_, r)| r)?;
+        let Some(Ok(e)) = envelope::verify_batch(vec![own]).pop() else {
+            return Err(Refusal::BadSignature);
+        };
+        self.judge(&e, org)?;
+        Ok(bytes)
     }
+
+    /// The parents of a local draft: the kept heads, a head dated beyond `now_ms` plus the skew
+    /// replaced by its parents (recursively), then at most [`envelope::MAX_PARENTS`] of them:
+    /// access and key envelopes first (they carry the state the draft must see), then content,
+    /// then merges; among equals those with the most ancestors, then by id. Sorted.
+    fn choose_parents(&self, heads: &[EnvelopeId], now_ms: u64) -> Vec<EnvelopeId> {
+        let horizon = now_ms.saturating_add(MAX_CLOCK_SKEW_MS);
+        let mut stack: Vec<u32> = heads
+            .iter()
+            .filter_map(|h| self.pos.get(h))
+            .copied()
+            .collect();
+        let mut seen = std::collections::HashSet::new();
+        let mut chosen: Vec<u32> = Vec::new();
+        while let Some(p) = stack.pop() {
+            if !seen.insert(p) {
+                continue;
+            }
+            if self.envelopes[p as usize].header().time.millis() > horizon {
+                stack.extend_from_slice(self.dag.parents(p));
+            } else {
+                chosen.push(p);
+            }
+        }
+        // Only the maximal ones (a replaced head's parent may be an ancestor of another head).
+        let all = chosen.clone();
+        chosen.retain(|a| !all.iter().any(|b| a != b && self.dag.is_ancestor(*a, *b)));
+        if chosen.len() > envelope::MAX_PARENTS {
+            let rank = |p: u32| match self.envelopes[p as usize].header().kind {
+                envelope::Kind::Access | envelope::Kind::Keys => 0u8,
+                envelope::Kind::Content => 1,
+                envelope::Kind::Merge => 2,
+            };
+            let mut ranked: Vec<(u8, std::cmp::Reverse<usize>, EnvelopeId, u32)> = chosen
+                .iter()
+                .map(|p| {
+                    let covered = self.dag.closure([*p]).iter().filter(|x| **x).count();
+                    let id = self.envelopes[*p as usize].id();
+                    (rank(*p), std::cmp::Reverse(covered), id, *p)
+                })
+                .collect();
+            ranked.sort_unstable();
+            chosen = ranked
+                .into_iter()
+                .take(envelope::MAX_PARENTS)
+                .map(|r| r.3)
+                .collect();
+        }
+        let mut ids: Vec<EnvelopeId> = chosen
+            .into_iter()
+            .map(|p| self.envelopes[p as usize].id())
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}
+
+/// Whether `time` is more than the skew after the wall clock.
+fn too_early(time: Hlc, wall_ms: u64) -> bool {
+    time.millis() > wall_ms.saturating_add(MAX_CLOCK_SKEW_MS)
 }

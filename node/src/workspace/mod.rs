@@ -11,6 +11,7 @@
 //! never reads a clock and never draws randomness itself.
 
 pub mod admission;
+pub mod authority;
 pub mod content;
 pub mod envelope;
 pub mod ids;

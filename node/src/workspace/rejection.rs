@@ -113,9 +113,20 @@ pub enum Refusal {
         /// What is wrong.
         why: &'static str,
     },
-    /// Content under an epoch that is not the latest one in its causal past.
+    /// Content under an epoch that is not the current one of its causal past.
     #[error("content sealed under a stale or unknown epoch")]
     WrongEpoch,
+    /// A share of epoch keys names an epoch not opened in its causal past.
+    #[error("keys shared for epoch {epoch:?}, not opened in the envelope's causal past")]
+    UnknownEpoch {
+        /// The epoch named.
+        epoch: EnvelopeId,
+    },
+    /// A `Keys` payload in a format version this device does not accept.
+    #[error(
+        "Keys payload format version {0:#04x} is not accepted (expected 0x02: epoch keys are committed since issue 14)"
+    )]
+    KeysVersion(u8),
 }
 
 impl Refusal {
@@ -146,6 +157,8 @@ impl Refusal {
             Refusal::NotMember { .. } => "not_member",
             Refusal::BadRecipients { .. } => "bad_recipients",
             Refusal::WrongEpoch => "wrong_epoch",
+            Refusal::UnknownEpoch { .. } => "unknown_epoch",
+            Refusal::KeysVersion(_) => "keys_version",
         }
     }
 }

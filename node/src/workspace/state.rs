@@ -1,17 +1,30 @@
-//! The effective state of a workspace: members, epochs, content, after revocation wins.
+//! The effective state of a workspace: members, epochs, content, after removal wins and the
+//! organization's revocations.
 //!
-//! Kept set: the ancestor closure of the envelopes whose author is an active device in the
-//! organization's *current* state. What a revoked device wrote is dropped everywhere unless an
-//! honest device built on it before learning of the revocation (devices write `Merge` envelopes
-//! on their heads, so what they had accepted while the author was active gets built on). Kept
-//! envelopes are then folded in `(time, id)` order.
+//! Kept set, in two layers:
+//! 1. **Removal wins** ([`super::authority`]), over every admitted envelope: an envelope by user
+//!    X that needed a role X lost concurrently (a removal or demotion neither before nor after
+//!    it) is voided, whoever built on it.
+//! 2. **Organization revocations.** The workspace DAG and the organization log are not causally
+//!    linked, so an envelope by a device revoked since (or of a user revoked since) cannot be
+//!    dated against its revocation: the device may sign on stale organization heads forever. Such
+//!    an envelope is kept only if a non-voided envelope by an active device, whose author's role
+//!    was at least the role the revoked device's envelope needed, has it in its causal past
+//!    (honest devices write `Merge` envelopes on what they accepted). An accomplice can keep that
+//!    way only what it could have written itself; everything else by the revoked device is
+//!    dropped. An epoch opened by a device inactive now needs a rotation (the device knows its key).
+//!
+//! Kept envelopes are then folded: roles by the role fold of [`super::authority`] (least
+//! privileged of the maximal entries), the current epoch by its rule (never by timestamp);
+//! timestamps order only the content and the epoch history for display.
 //!
 //! Invariant: a function of the set of admitted envelopes and the organization state only.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::Index;
-use super::envelope::{AccessChange, Envelope, Kind};
+use super::authority::Authority;
+use super::envelope::{Envelope, Kind};
 use super::ids::{EnvelopeId, Role, WorkspaceId};
 use crate::dag::Dag;
 use crate::trust::{OrgLog, UserId};
@@ -32,10 +45,13 @@ pub struct WorkspaceState {
     pub id: WorkspaceId,
     /// Members (active in the organization) and their roles.
     pub members: BTreeMap<UserId, Role>,
-    /// Epochs, oldest first.
+    /// Kept epochs in `(time, id)` order (history; the current one is [`Self::current_epoch`]).
     pub epochs: Vec<EpochInfo>,
-    /// A member left, was revoked, or rotated their user key since the current epoch opened: an
-    /// OWNER or MANAGER must open a new one.
+    /// The current epoch, by the rule of [`super::authority`].
+    pub current: Option<EnvelopeId>,
+    /// An OWNER or MANAGER must open a new epoch: there are concurrent epochs, or the current one
+    /// was opened by a device inactive now, or someone holding its key is no longer a member, is
+    /// revoked, or has (or must) rotate their user key.
     pub needs_rotation: bool,
     /// Members the current epoch was not sealed to, whose user key can receive it now: an OWNER or
     /// MANAGER shares the epoch keys with them.
@@ -46,14 +62,15 @@ pub struct WorkspaceState {
     pub keys: Vec<EnvelopeId>,
     /// Heads of the kept envelopes (parents of the next local one), sorted.
     pub heads: Vec<EnvelopeId>,
-    /// Admitted envelopes dropped by revocation wins, sorted.
+    /// Admitted envelopes dropped by removal wins or revocation, sorted.
     pub dropped: Vec<EnvelopeId>,
 }
 
 impl WorkspaceState {
     /// The current epoch.
     pub fn current_epoch(&self) -> Option<&EpochInfo> {
-        self.epochs.last()
+        let id = self.current?;
+        self.epochs.iter().find(|e| e.id == id)
     }
 
     /// Computes the state.
@@ -65,79 +82,115 @@ impl WorkspaceState {
         org: &OrgLog,
     ) -> WorkspaceState {
         let orgst = org.state();
-        let roots = (0..envelopes.len())
-            .filter(|p| orgst.is_active(&envelopes[*p].header().author))
-            .map(|p| p as u32);
-        let kept = dag.closure(roots);
-        let mut order: Vec<usize> = (0..envelopes.len()).filter(|p| kept[*p]).collect();
-        order.sort_by_key(|p| (envelopes[*p].header().time, envelopes[*p].id()));
+        let n = envelopes.len();
+        let auth = Authority {
+            dag,
+            envelopes,
+            index,
+        };
+        let all: Vec<u32> = (0..n as u32).collect();
+        let void = auth.voids(&|_| true, &all);
+        let active: Vec<bool> = envelopes
+            .iter()
+            .map(|e| orgst.is_active(&e.header().author))
+            .collect();
+        // Layer 2: one closure per role level, rooted at non-voided envelopes by active devices
+        // whose author had at least that role.
+        let levels = [Role::Reader, Role::Contributor, Role::Manager, Role::Owner];
+        let vouched: Vec<Vec<bool>> = levels
+            .iter()
+            .map(|lvl| {
+                dag.closure((0..n as u32).filter(|p| {
+                    active[*p as usize]
+                        && !void.contains(p)
+                        && index.author_role[*p as usize].is_some_and(|r| r >= *lvl)
+                }))
+            })
+            .collect();
+        let kept: Vec<bool> = (0..n)
+            .map(|p| {
+                if void.contains(&(p as u32)) {
+                    return false;
+                }
+                if active[p] {
+                    return true;
+                }
+                let need = index.need[p].unwrap_or(Role::Reader);
+                let lvl = levels.iter().position(|l| *l == need).unwrap_or(0);
+                vouched[lvl][p]
+            })
+            .collect();
+        let in_kept = |p: u32| kept[p as usize];
         let mut st = WorkspaceState {
             id,
             ..WorkspaceState::default()
         };
-        let mut members: BTreeMap<UserId, Role> = BTreeMap::new();
-        let mut removed_since_epoch = false;
-        // Who holds the current epoch key, at which user-key generation: its recipients, plus
-        // those who received it later with the history of a share.
-        let mut keyed: BTreeMap<UserId, u32> = BTreeMap::new();
-        for p in order {
-            let e = &envelopes[p];
+        let mut members = auth.members(&in_kept, &void);
+        // Members revoked from the organization are members no more.
+        members.retain(|u, _| orgst.users.get(u).is_some_and(|s| s.revoked_by.is_none()));
+        let mut order: Vec<usize> = (0..n).filter(|p| kept[*p]).collect();
+        order.sort_by_key(|p| (envelopes[*p].header().time, envelopes[*p].id()));
+        for p in &order {
+            let e = &envelopes[*p];
             match e.header().kind {
-                Kind::Access => match e.access() {
-                    Some(AccessChange::Create) => {
-                        members.insert(index.author_user[p], Role::Owner);
-                    }
-                    Some(AccessChange::Grant { user, role }) => {
-                        members.insert(user, role);
-                    }
-                    Some(AccessChange::Remove { user }) => {
-                        members.remove(&user);
-                        removed_since_epoch = true;
-                    }
-                    None => {}
-                },
                 Kind::Keys => {
                     st.keys.push(e.id());
-                    match e.keys() {
-                        Some(k) if k.new_epoch => {
-                            let recipients: BTreeMap<UserId, u32> =
-                                k.sealed.iter().map(|s| (s.user, s.generation)).collect();
-                            keyed = recipients.clone();
-                            st.epochs.push(EpochInfo {
-                                id: e.id(),
-                                recipients,
-                            });
-                            removed_since_epoch = false;
-                        }
-                        Some(k) if !st.epochs.is_empty() => {
-                            keyed.extend(k.sealed.iter().map(|s| (s.user, s.generation)));
-                        }
-                        _ => {}
+                    if let Some(k) = e.keys().filter(|k| k.new_epoch()) {
+                        st.epochs.push(EpochInfo {
+                            id: e.id(),
+                            recipients: k.sealed.iter().map(|s| (s.user, s.generation)).collect(),
+                        });
                     }
                 }
                 Kind::Content => st.content.push(e.id()),
-                Kind::Merge => {}
+                Kind::Access | Kind::Merge => {}
             }
         }
-        // Members revoked from the organization are members no more.
-        members.retain(|u, _| orgst.users.get(u).is_some_and(|s| s.revoked_by.is_none()));
-        st.needs_rotation = match st.epochs.last() {
+        let (current, maximal) = auth.current_epoch(&in_kept, &void);
+        st.current = current.map(|p| envelopes[p as usize].id());
+        // Who holds the current epoch key, at which user-key generation: its recipients, plus
+        // those who received it in a kept share written with the epoch in its causal past.
+        let mut keyed: BTreeMap<UserId, u32> = BTreeMap::new();
+        if let Some(c) = current {
+            for p in order.iter().map(|p| *p as u32) {
+                let e = &envelopes[p as usize];
+                let Some(k) = (e.header().kind == Kind::Keys).then(|| e.keys()).flatten() else {
+                    continue;
+                };
+                let cid = envelopes[c as usize].id();
+                let holds = if p == c {
+                    true
+                } else {
+                    !k.new_epoch() && dag.is_ancestor(c, p)
+                };
+                for s in k
+                    .sealed
+                    .iter()
+                    .filter(|s| holds && (p == c || s.epochs.contains(&cid)))
+                {
+                    keyed.insert(s.user, s.generation);
+                }
+            }
+        }
+        st.needs_rotation = match current {
             None => !members.is_empty(),
-            Some(_) => {
-                removed_since_epoch
+            Some(c) => {
+                maximal > 1
+                    || !active[c as usize]
                     || keyed.iter().any(|(u, generation)| {
-                        orgst.users.get(u).is_none_or(|s| {
-                            s.revoked_by.is_some()
-                                || s.key.needs_rotation
-                                || s.key.generation != *generation
-                        })
+                        !members.contains_key(u)
+                            || orgst.users.get(u).is_none_or(|s| {
+                                s.revoked_by.is_some()
+                                    || s.key.needs_rotation
+                                    || s.key.generation != *generation
+                            })
                     })
             }
         };
         st.without_key = members
             .keys()
             .filter(|u| {
-                !st.epochs.is_empty()
+                current.is_some()
                     && !keyed.contains_key(u)
                     && orgst.users.get(u).is_some_and(|s| !s.key.needs_rotation)
             })
@@ -150,7 +203,7 @@ impl WorkspaceState {
             .map(|p| envelopes[p as usize].id())
             .collect();
         st.heads = heads.into_iter().collect();
-        st.dropped = (0..envelopes.len())
+        st.dropped = (0..n)
             .filter(|p| !kept[*p])
             .map(|p| envelopes[p].id())
             .collect();

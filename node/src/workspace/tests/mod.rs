@@ -2,7 +2,7 @@
 
 use rand::{SeedableRng, rngs::StdRng};
 
-use super::envelope::{self, encode_payload};
+use super::envelope::{self, encode_keys, encode_payload};
 use super::*;
 use crate::trust::author::{self, Newcomer, Writer};
 use crate::trust::{
@@ -125,13 +125,26 @@ impl World {
         payload: Vec<u8>,
     ) -> (Vec<u8>, Report) {
         let now = self.tick();
-        let b = by
+        let drafted = by
             .ws
             .draft(&by.org, &by.keys, &mut by.clock, now, kind, epoch, |_| {
                 payload
             });
-        let r = by.ws.ingest(vec![b.clone()], &by.org);
-        (b, r)
+        match drafted {
+            Ok(b) => {
+                let r = by.ws.ingest(vec![b.clone()], &by.org);
+                (b, r)
+            }
+            // The draft's own check refused it: nothing to send (empty bytes), the refusal is
+            // reported as the log would have.
+            Err(why) => (
+                Vec::new(),
+                Report {
+                    refused: vec![(EnvelopeId::default(), why)],
+                    ..Report::default()
+                },
+            ),
+        }
     }
 
     fn write(
@@ -164,6 +177,7 @@ impl World {
             .map(|u| SealedKeys {
                 user: *u,
                 generation: orgst.users[u].key.generation,
+                epochs: Vec::new(),
                 blob: vec![1, 2, 3],
             })
             .collect();
@@ -171,8 +185,8 @@ impl World {
             by,
             Kind::Keys,
             None,
-            encode_payload(&EpochKeys {
-                new_epoch: true,
+            encode_keys(&EpochKeys {
+                commitment: Some([0; 32]),
                 sealed,
             }),
         );
@@ -358,14 +372,15 @@ fn unshare_requires_a_new_epoch_that_excludes_the_removed_member() {
     // Keys sealed to the removed member are refused.
     let orgst = d[0].org.state().clone();
     let to_removed = EpochKeys {
-        new_epoch: true,
+        commitment: Some([0; 32]),
         sealed: vec![SealedKeys {
             user: u1,
             generation: orgst.users[&u1].key.generation,
+            epochs: Vec::new(),
             blob: vec![9],
         }],
     };
-    let (_, r) = w.try_write(&mut d[0], Kind::Keys, None, encode_payload(&to_removed));
+    let (_, r) = w.try_write(&mut d[0], Kind::Keys, None, encode_keys(&to_removed));
     assert_eq!(
         only(&r),
         Refusal::BadRecipients {
@@ -522,4 +537,6 @@ fn frozen_envelope_vector() {
     assert_eq!(e.header_bytes(), envelope::header_bytes(&header).as_slice());
 }
 
+mod attacks;
+mod keyring;
 mod props;

@@ -53,28 +53,28 @@ proptest! {
         for o in &ops {
             let n = d.len();
             match *o {
-                Op::Content(a) => { let (b, _) = w.content(&mut d[a % n]); written.push(b); }
+                Op::Content(a) => { let (b, _) = w.content(&mut d[a % n]); if !b.is_empty() { written.push(b); } }
                 Op::Grant(a, b, r) => {
                     let user = d[b % n].user;
                     let (x, _) = w.try_write(&mut d[a % n], Kind::Access, None, encode_payload(&AccessChange::Grant { user, role: roles[r as usize] }));
-                    written.push(x);
+                    if !x.is_empty() { written.push(x); }
                 }
                 Op::Remove(a, b) => {
                     let user = d[b % n].user;
                     let (x, _) = w.try_write(&mut d[a % n], Kind::Access, None, encode_payload(&AccessChange::Remove { user }));
-                    written.push(x);
+                    if !x.is_empty() { written.push(x); }
                 }
                 Op::Rotate(a) => {
                     let a = a % n;
                     let st = d[a].st();
                     let orgst = d[a].org.state().clone();
-                    let sealed = st.members.keys().filter(|u| orgst.users[u].revoked_by.is_none()).map(|u| SealedKeys { user: *u, generation: orgst.users[u].key.generation, blob: vec![1] }).collect::<Vec<_>>();
+                    let sealed = st.members.keys().filter(|u| orgst.users[u].revoked_by.is_none()).map(|u| SealedKeys { user: *u, generation: orgst.users[u].key.generation, epochs: Vec::new(), blob: vec![1] }).collect::<Vec<_>>();
                     if !sealed.is_empty() {
-                        let (x, _) = w.try_write(&mut d[a], Kind::Keys, None, encode_payload(&EpochKeys { new_epoch: true, sealed }));
-                        written.push(x);
+                        let (x, _) = w.try_write(&mut d[a], Kind::Keys, None, encode_keys(&EpochKeys { commitment: Some([0; 32]), sealed }));
+                        if !x.is_empty() { written.push(x); }
                     }
                 }
-                Op::Merge(a) => { let (x, _) = w.try_write(&mut d[a % n], Kind::Merge, None, vec![]); written.push(x); }
+                Op::Merge(a) => { let (x, _) = w.try_write(&mut d[a % n], Kind::Merge, None, vec![]); if !x.is_empty() { written.push(x); } }
                 Op::RevokeDevice(t) => {
                     let dev = d[t % n].keys.id();
                     if t % n != 0 && d[0].org.state().is_active(&dev) {

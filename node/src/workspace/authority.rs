@@ -1,0 +1,172 @@
+//! Removal wins: which envelopes keep their authority in a set of envelopes, the role of a user
+//! in that set, and the current epoch. The one home of these rules: admission applies them to an
+//! envelope's causal past, [`super::state`] to everything admitted.
+//!
+//! Rules (issue 14; no rule reads a timestamp):
+//! - **Lowerings count.** An access entry that gives its user a lower role than the user had in
+//!   the entry's causal past (a removal, a leave, a demotion) is never voided: its author could
+//!   have written it before losing its own role, so the race gains it nothing, and voiding it
+//!   would let a removed owner stay forever by answering every removal with a concurrent one.
+//! - **Removal wins.** Any other envelope by user X that needed role `r` (see
+//!   [`super::admission`]) is *voided* if a lowering of X to a role below `r` is concurrent with
+//!   it (neither is an ancestor of the other). That envelope's author wrote it on a copy that had
+//!   not seen the lowering; nothing it did with the lost role counts. No exception for envelopes
+//!   others built on (any member may be an accomplice); envelopes that cite a voided one are not
+//!   voided for that.
+//! - **Authority is re-checked.** An envelope whose author's role in its own causal past, without
+//!   the voided envelopes, is below what it needed is voided too (a voided grant takes with it
+//!   what the grantee did with it); iterated to the least fixpoint.
+//! - **The role fold.** A user's role in a set: among the user's non-voided access entries in it,
+//!   the maximal ones (not an ancestor of another); the *least* privileged of them (none below
+//!   READER). A grant concurrent with a removal resolves to the removal.
+//! - **The current epoch.** Among the non-voided epoch openings in a set, the maximal ones; if
+//!   several (concurrent), the one sealed to the fewest users who are not members of the set,
+//!   then the smallest id. Which of several concurrent epochs is current is no one's privilege:
+//!   each was opened by an author with the authority to, and a rotation is due while several
+//!   exist (`WorkspaceState::needs_rotation`).
+//!
+//! Invariant: every answer is a function of the set of envelopes and the ancestor relation only
+//! (never of arrival order, positions or timestamps), so replicas agree.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::admission::Index;
+use super::envelope::Envelope;
+use super::ids::Role;
+use crate::dag::Dag;
+use crate::trust::UserId;
+
+/// Positions voided by removal wins.
+pub type Voids = BTreeSet<u32>;
+
+/// The rules over one workspace DAG.
+pub struct Authority<'a> {
+    /// The DAG.
+    pub dag: &'a Dag,
+    /// Envelopes by position.
+    pub envelopes: &'a [Envelope],
+    /// The index.
+    pub index: &'a Index,
+}
+
+impl Authority<'_> {
+    fn concurrent(&self, a: u32, b: u32) -> bool {
+        a != b && !self.dag.is_ancestor(a, b) && !self.dag.is_ancestor(b, a)
+    }
+
+    /// The envelopes voided among `candidates` (all in the set `scope`); lowerings in `scope`
+    /// void, re-checks look in each candidate's own causal past.
+    pub fn voids(&self, scope: &dyn Fn(u32) -> bool, candidates: &[u32]) -> Voids {
+        let idx = self.index;
+        let mut void: Voids = candidates
+            .iter()
+            .copied()
+            .filter(|a| {
+                let Some(need) = idx.need[*a as usize] else {
+                    return false; // the creation
+                };
+                if idx.lowering[*a as usize] {
+                    return false;
+                }
+                let x = idx.author_user[*a as usize];
+                idx.roles.get(&x).into_iter().flatten().any(|l| {
+                    l.lowering && scope(l.at) && l.role < Some(need) && self.concurrent(l.at, *a)
+                })
+            })
+            .collect();
+        // Re-check the authority of candidates whose author lost a voided grant, until stable.
+        loop {
+            let hit: BTreeSet<UserId> = idx
+                .roles
+                .iter()
+                .filter(|(_, es)| es.iter().any(|e| void.contains(&e.at)))
+                .map(|(u, _)| *u)
+                .collect();
+            if hit.is_empty() {
+                break;
+            }
+            let more: Vec<u32> = candidates
+                .iter()
+                .copied()
+                .filter(|a| !void.contains(a) && hit.contains(&idx.author_user[*a as usize]))
+                .filter(|a| {
+                    let (Some(need), false) = (idx.need[*a as usize], idx.lowering[*a as usize])
+                    else {
+                        return false;
+                    };
+                    let parents = self.dag.parents(*a).to_vec();
+                    let past = |p: u32| self.dag.in_past(p, &parents);
+                    self.role(&idx.author_user[*a as usize], &past, &void) < Some(need)
+                })
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            void.extend(more);
+        }
+        void
+    }
+
+    /// `user`'s role in the set `scope` without the voided envelopes.
+    pub fn role(&self, user: &UserId, scope: &dyn Fn(u32) -> bool, void: &Voids) -> Option<Role> {
+        let entries: Vec<(u32, Option<Role>)> = self
+            .index
+            .roles
+            .get(user)
+            .into_iter()
+            .flatten()
+            .filter(|e| scope(e.at) && !void.contains(&e.at))
+            .map(|e| (e.at, e.role))
+            .collect();
+        maximal(self.dag, &entries).map(|(_, r)| r).min().flatten()
+    }
+
+    /// Every member of the set and their role.
+    pub fn members(&self, scope: &dyn Fn(u32) -> bool, void: &Voids) -> BTreeMap<UserId, Role> {
+        self.index
+            .roles
+            .keys()
+            .filter_map(|u| self.role(u, scope, void).map(|r| (*u, r)))
+            .collect()
+    }
+
+    /// The current epoch of the set and how many maximal (concurrent) epochs it has.
+    pub fn current_epoch(&self, scope: &dyn Fn(u32) -> bool, void: &Voids) -> (Option<u32>, usize) {
+        let open: Vec<(u32, ())> = self
+            .index
+            .epochs
+            .iter()
+            .copied()
+            .filter(|p| scope(*p) && !void.contains(p))
+            .map(|p| (p, ()))
+            .collect();
+        let tops: Vec<u32> = maximal(self.dag, &open).map(|(p, _)| p).collect();
+        if tops.len() <= 1 {
+            return (tops.first().copied(), tops.len());
+        }
+        let members = self.members(scope, void);
+        let best = tops.iter().copied().min_by_key(|p| {
+            let e = &self.envelopes[*p as usize];
+            let outside = e.keys().map_or(usize::MAX, |k| {
+                k.sealed
+                    .iter()
+                    .filter(|s| !members.contains_key(&s.user))
+                    .count()
+            });
+            (outside, e.id())
+        });
+        (best, tops.len())
+    }
+}
+
+/// The entries that are not a strict ancestor of another entry of the list.
+fn maximal<'a, T: Copy>(
+    dag: &'a Dag,
+    entries: &'a [(u32, T)],
+) -> impl Iterator<Item = (u32, T)> + 'a {
+    entries.iter().copied().filter(move |(a, _)| {
+        !entries
+            .iter()
+            .any(|(b, _)| a != b && dag.is_ancestor(*a, *b))
+    })
+}

@@ -1,0 +1,292 @@
+//! Attacks by a hostile member (issue 14): each test is one attack that the rules must defeat.
+//!
+//! A hostile member signs whatever it likes, with any parents it has seen and any timestamp; these
+//! tests forge such envelopes with [`forge`] and check that the state of an honest replica does
+//! not give them the effect the attacker wanted.
+
+use super::*;
+use crate::trust::ids::MAX_CLOCK_SKEW_MS;
+
+/// An envelope signed by `by` with exactly these parents and time (what a hostile device can do).
+fn forge(
+    by: &Dev,
+    parents: &[EnvelopeId],
+    time: Hlc,
+    kind: Kind,
+    epoch: Option<EnvelopeId>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut parents = parents.to_vec();
+    parents.sort_unstable();
+    let mut org_heads = by.org.heads();
+    org_heads.truncate(envelope::MAX_ORG_HEADS);
+    let header = Header {
+        org: by.org.org(),
+        workspace: by.ws.id(),
+        author: by.keys.id(),
+        parents,
+        org_heads,
+        time,
+        epoch,
+        kind,
+    };
+    envelope::sign(&by.keys, &header, payload)
+}
+
+fn id(b: &[u8]) -> EnvelopeId {
+    EnvelopeId(*blake3::hash(b).as_bytes())
+}
+
+fn ms(t: u64) -> Hlc {
+    Hlc(t << 16)
+}
+
+/// Attack 5w: a READER writes 65 sibling merges on the same heads; the owner still writes.
+#[test]
+fn attack_5w_sibling_merges_do_not_freeze_the_workspace() {
+    let (mut w, mut d) = shared(51);
+    let heads = d[2].ws.heads();
+    let siblings: Vec<Vec<u8>> = (0..envelope::MAX_PARENTS as u64 + 1)
+        .map(|i| forge(&d[2], &heads, ms(w.now + 1 + i), Kind::Merge, None, &[]))
+        .collect();
+    assert!(d[0].ingest_ws(siblings).is_clean());
+    assert_eq!(d[0].st().heads.len(), envelope::MAX_PARENTS + 1);
+    let (_, r) = w.content(&mut d[0]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    // Merging in steps: the next draft joins what the first one left out.
+    assert!(d[0].st().heads.len() <= 2);
+    let (_, r) = w.content(&mut d[0]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    assert_eq!(d[0].st().heads.len(), 1);
+}
+
+/// Attack 5w (time): an envelope dated beyond the clock skew waits for the wall clock.
+#[test]
+fn attack_5w_far_future_envelopes_are_held_until_the_wall_clock_reaches_them() {
+    let (w, mut d) = shared(52);
+    let wall = w.now + 10;
+    d[0].org.set_wall(wall);
+    let heads = d[2].ws.heads();
+    let far = forge(
+        &d[2],
+        &heads,
+        ms(wall + MAX_CLOCK_SKEW_MS + 1_000),
+        Kind::Merge,
+        None,
+        &[],
+    );
+    let r = d[0].ingest_ws(vec![far.clone()]);
+    assert!(r.admitted.is_empty() && r.refused.is_empty(), "{r:?}");
+    assert!(d[0].ws.is_held(&id(&far)));
+    // Still early: still held. Then the wall clock passes it: admitted on the next call.
+    d[0].org.set_wall(wall + 500);
+    let o = &mut d[0];
+    assert!(o.ws.org_changed(&o.org).admitted.is_empty());
+    d[0].org.set_wall(wall + 1_000);
+    let o = &mut d[0];
+    let r = o.ws.org_changed(&o.org);
+    assert_eq!(r.admitted, vec![id(&far)]);
+    assert!(!d[0].ws.is_held(&id(&far)));
+}
+
+/// Attack 5w (time): one envelope at the largest timestamp does not block later writes.
+#[test]
+fn attack_5w_an_envelope_at_the_largest_timestamp_does_not_block_later_writes() {
+    // With a wall clock: the largest admissible time is wall + skew; the owner writes after it,
+    // and its clock does not jump further than that.
+    let (mut w, mut d) = shared(53);
+    let wall = w.now + 10;
+    d[0].org.set_wall(wall);
+    let heads = d[2].ws.heads();
+    let edge = forge(
+        &d[2],
+        &heads,
+        ms(wall + MAX_CLOCK_SKEW_MS),
+        Kind::Merge,
+        None,
+        &[],
+    );
+    assert_eq!(d[0].ingest_ws(vec![edge]).admitted.len(), 1);
+    let (b, r) = w.content(&mut d[0]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    let t = d[0].ws.get(&id(&b)).unwrap().header().time;
+    assert!(t.millis() <= wall + MAX_CLOCK_SKEW_MS + 1, "{t:?}");
+    // Without a wall clock (nothing held): an envelope at Hlc::MAX cannot have children, and
+    // the owner's next write must not cite it.
+    let (mut w, mut d) = shared(54);
+    let heads = d[2].ws.heads();
+    let max = forge(&d[2], &heads, Hlc::MAX, Kind::Merge, None, &[]);
+    assert_eq!(d[0].ingest_ws(vec![max]).admitted.len(), 1);
+    let (_, r) = w.content(&mut d[0]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+}
+
+/// Attack 6a: a removed CONTRIBUTOR keeps writing on its pre-removal heads under the old epoch;
+/// an accomplice builds on it. Removal wins: the content is voided, the accomplice's merge is not.
+#[test]
+fn attack_6a_content_concurrent_with_the_authors_removal_is_voided() {
+    let (mut w, mut d) = shared(61);
+    let u1 = d[1].user;
+    // Device 1 has not heard of its removal: it writes on what it has.
+    let (late, r) = w.content(&mut d[1]);
+    assert!(r.is_clean());
+    w.access(&mut d[0], AccessChange::Remove { user: u1 });
+    w.rotate(&mut d[0]);
+    // The reader (an accomplice, or just an honest device) receives it first and merges on it.
+    assert!(d[2].ingest_ws(vec![late.clone()]).is_clean());
+    let (merge, r) = w.try_write(&mut d[2], Kind::Merge, None, vec![]);
+    assert!(r.is_clean());
+    let r = d[0].ingest_ws(vec![late.clone(), merge.clone()]);
+    assert!(r.is_clean(), "{:?}", r.refused);
+    let st = d[0].st();
+    assert!(!st.content.contains(&id(&late)), "voided content applied");
+    assert!(st.dropped.contains(&id(&late)));
+    assert!(!st.dropped.contains(&id(&merge)), "a merge citing it stays");
+    // Every replica agrees.
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[1]);
+    assert_eq!(d[2].st(), d[0].st());
+}
+
+/// Attack 6b: a removed OWNER re-grants itself (and an accomplice) on a stale copy.
+#[test]
+fn attack_6b_a_removed_owner_cannot_regrant_itself_on_a_stale_copy() {
+    let (mut w, mut d) = shared(62);
+    let (u1, u2) = (d[1].user, d[2].user);
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: u1,
+            role: Role::Owner,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[0]);
+    // The first owner removes the second; the second, on its stale copy, writes later.
+    w.access(&mut d[0], AccessChange::Remove { user: u1 });
+    let g1 = w.access(
+        &mut d[1],
+        AccessChange::Grant {
+            user: u1,
+            role: Role::Owner,
+        },
+    );
+    let g2 = w.access(
+        &mut d[1],
+        AccessChange::Grant {
+            user: u2,
+            role: Role::Manager,
+        },
+    );
+    assert!(d[0].ingest_ws(vec![g1, g2]).is_clean());
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u1), None, "the removed owner is back");
+    assert_eq!(
+        st.members.get(&u2),
+        Some(&Role::Reader),
+        "its accomplice was promoted"
+    );
+}
+
+/// Attack 6c: a removed MANAGER opens a far-future epoch of its own on a stale copy.
+#[test]
+fn attack_6c_a_removed_managers_epoch_does_not_become_current() {
+    let (mut w, mut d) = shared(63);
+    let u3 = d[2].user;
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: u3,
+            role: Role::Manager,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[1]);
+    w.access(&mut d[0], AccessChange::Remove { user: u3 });
+    let (_, honest) = w.rotate(&mut d[0]);
+    // The removed manager: an epoch sealed to itself, dated a year ahead (no wall clock here).
+    let orgst = d[2].org.state().clone();
+    let sealed: Vec<SealedKeys> = d[2]
+        .st()
+        .members
+        .keys()
+        .map(|u| SealedKeys {
+            user: *u,
+            generation: orgst.users[u].key.generation,
+            epochs: Vec::new(),
+            blob: vec![1],
+        })
+        .collect();
+    let heads = d[2].ws.heads();
+    let far = forge(
+        &d[2],
+        &heads,
+        ms(w.now + 365 * 24 * 3600 * 1000),
+        Kind::Keys,
+        None,
+        &encode_keys(&EpochKeys {
+            commitment: Some([0; 32]),
+            sealed,
+        }),
+    );
+    assert!(d[0].ingest_ws(vec![far.clone()]).is_clean());
+    let st = d[0].st();
+    assert_eq!(st.current_epoch().map(|e| e.id), Some(honest));
+    assert!(st.dropped.contains(&id(&far)));
+    assert!(!st.current_epoch().unwrap().recipients.contains_key(&u3));
+}
+
+/// Attack 6c (fold): a grant concurrent with a removal resolves to the removal, whatever the
+/// timestamps say.
+#[test]
+fn attack_6c_a_grant_concurrent_with_a_removal_resolves_to_the_removal() {
+    let (mut w, mut d) = shared(64);
+    let (u1, u2) = (d[1].user, d[2].user);
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: u1,
+            role: Role::Owner,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[0]);
+    // Owner 0 removes the reader; owner 1, concurrently and later by the clock, promotes them.
+    w.access(&mut d[0], AccessChange::Remove { user: u2 });
+    let g = w.access(
+        &mut d[1],
+        AccessChange::Grant {
+            user: u2,
+            role: Role::Contributor,
+        },
+    );
+    assert!(d[0].ingest_ws(vec![g]).is_clean());
+    assert_eq!(d[0].st().members.get(&u2), None);
+}
+
+/// Attack 6c (epochs): two concurrent epochs; the newer timestamp does not decide, and a new
+/// rotation is due.
+#[test]
+fn attack_6c_concurrent_epochs_need_a_rotation() {
+    let (mut w, mut d) = shared(65);
+    let u1 = d[1].user;
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: u1,
+            role: Role::Manager,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[0]);
+    let (e0, _) = w.rotate(&mut d[0]);
+    let (e1, _) = w.rotate(&mut d[1]);
+    assert!(d[0].ingest_ws(vec![e1]).is_clean());
+    assert!(d[1].ingest_ws(vec![e0]).is_clean());
+    let st = d[0].st();
+    assert!(st.needs_rotation, "concurrent epochs");
+    assert_eq!(st, d[1].st());
+    // Whoever rotates next ends it.
+    w.rotate(&mut d[0]);
+    assert!(!d[0].st().needs_rotation);
+}
