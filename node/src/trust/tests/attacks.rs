@@ -86,7 +86,7 @@ fn attack_1_a_member_cannot_claim_and_revoke_an_admins_device() {
     let revoke = forge(
         &org,
         &mallory.keys,
-        &[claim.clone()],
+        std::slice::from_ref(&claim),
         Hlc(2),
         Certificate::DeviceRevoked {
             device: bob.keys.id(),
@@ -157,7 +157,7 @@ fn attack_2_a_demoted_admin_cannot_promote_itself_on_a_stale_copy() {
     let revoke = forge(
         &org,
         &bob.keys,
-        &[promote.clone()],
+        std::slice::from_ref(&promote),
         Hlc(Hlc::MAX.0),
         Certificate::UserRevoked { user: ada.user },
     );
