@@ -6,6 +6,16 @@ use super::author::{self, Newcomer, UserSecretPublic, Writer};
 use super::entry::{self, Certificate, EntryBody};
 use super::*;
 
+/// A frozen vector from `trust/vectors/NAME` (the files were written once, by hand, when the
+/// format version was bumped; a test never writes them).
+macro_rules! frozen {
+    ($name:literal, $current:expr) => {
+        include_str!(concat!("../vectors/", $name))
+            .trim()
+            .to_owned()
+    };
+}
+
 /// A device in a test organization, with its own log.
 struct Dev {
     keys: DeviceKeys,
@@ -603,7 +613,7 @@ fn frozen_entry_vector() {
     };
     let bytes = entry::sign(&keys, &body);
     let hex_bytes = hex::encode(&bytes);
-    let frozen = frozen("entry_v2.hex", &hex_bytes);
+    let frozen = frozen!("entry_v2.hex", &hex_bytes);
     assert_eq!(hex_bytes, frozen, "entry wire format changed");
     const FROZEN: &str = include_str!("../vectors/entry_v2.hex");
     let u = entry::decode(bytes).unwrap();
@@ -613,18 +623,6 @@ fn frozen_entry_vector() {
     );
     let e = entry::verify_batch(vec![u]).pop().unwrap().unwrap();
     assert_eq!(e.body(), &body);
-}
-
-/// A frozen vector from `trust/vectors/NAME`; with `CLOISON_WRITE_VECTORS=1` (once, when a
-/// format version is bumped on purpose) writes `current` there first.
-fn frozen(name: &str, current: &str) -> String {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("src/trust/vectors")
-        .join(name);
-    if std::env::var_os("CLOISON_WRITE_VECTORS").is_some() {
-        std::fs::write(&path, format!("{current}\n")).unwrap();
-    }
-    std::fs::read_to_string(&path).unwrap().trim().to_owned()
 }
 
 #[test]
@@ -654,7 +652,7 @@ fn frozen_user_added_vector_with_its_proof_of_possession() {
     };
     let bytes = entry::sign(&admin, &body);
     let hex_bytes = hex::encode(&bytes);
-    assert_eq!(hex_bytes, frozen("user_added_v2.hex", &hex_bytes));
+    assert_eq!(hex_bytes, frozen!("user_added_v2.hex", &hex_bytes));
     assert!(body.check_shape(&org).is_ok());
     let e = entry::verify_batch(vec![entry::decode(bytes.clone()).unwrap()])
         .pop()
