@@ -138,9 +138,11 @@ fn writes(sim: &mut Simulator, report: &mut Report) {
 
 fn revocation(sim: &mut Simulator, report: &mut Report) {
     let cfg = sim.cfg.clone();
+    // Neither the admin (who revokes) nor a bundle carrier (the only way to the air-gapped
+    // site, which the revocation must reach).
     let victim = loop {
         let v = sim.rng().random_range(0..cfg.devices);
-        if v != sim.admin {
+        if v != sim.admin && !sim.carries_bundles(v) {
             break v;
         }
     };

@@ -1034,6 +1034,14 @@ impl Simulator {
         self.check_revocation(self.admin);
     }
 
+    /// Whether node `i` carries bundles to or from the air-gapped site (revoking it cuts that
+    /// site off by construction).
+    pub fn carries_bundles(&self, i: usize) -> bool {
+        self.links
+            .iter()
+            .any(|l| l.kind == LinkKind::Bundle && (l.a == i || l.b == i))
+    }
+
     /// Nodes currently linked (in their engines) with node `i`.
     pub fn linked_with(&self, i: usize) -> Vec<usize> {
         let id = self.nodes[i].keys.id();
@@ -1063,19 +1071,17 @@ impl Simulator {
         let mut clock = self.nodes[author].clock.clone();
         let now = self.now_ms();
         let payload = vec![7u8; self.cfg.payload];
-        let r = self.nodes[target].engine.replica_mut();
-        let log = r.workspaces.get_mut(&ws)?;
-        let bytes = log
-            .draft(
-                &r.org,
-                &keys,
-                &mut clock,
-                now,
-                Kind::Content,
-                Some(epoch),
-                |_| payload,
-            )
-            .ok()?;
+        let r = self.nodes[target].engine.replica();
+        let log = r.workspaces.get(&ws)?;
+        let bytes = log.draft_unchecked(
+            &r.org,
+            &keys,
+            &mut clock,
+            now,
+            Kind::Content,
+            Some(epoch),
+            |_| payload,
+        );
         let id = *blake3::hash(&bytes).as_bytes();
         let via = self.nodes[target]
             .engine

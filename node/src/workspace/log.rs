@@ -330,6 +330,28 @@ impl WorkspaceLog {
         epoch: Option<EnvelopeId>,
         payload: impl FnOnce(&[u8]) -> Vec<u8>,
     ) -> Result<Vec<u8>, Refusal> {
+        let bytes = self.draft_unchecked(org, keys, clock, now_ms, kind, epoch, payload);
+        let own = envelope::decode(bytes.clone(), &mut KeyCache::default()).map_err(|(_, r)| r)?;
+        let Some(Ok(e)) = envelope::verify_batch(vec![own]).pop() else {
+            return Err(Refusal::BadSignature);
+        };
+        self.judge(&e, org)?;
+        Ok(bytes)
+    }
+
+    /// [`WorkspaceLog::draft`] without the admission check: what a hostile device can always
+    /// sign (the simulator and the attack tests use it to forge).
+    #[allow(clippy::too_many_arguments)]
+    pub fn draft_unchecked(
+        &self,
+        org: &OrgLog,
+        keys: &DeviceKeys,
+        clock: &mut crate::trust::Clock,
+        now_ms: u64,
+        kind: envelope::Kind,
+        epoch: Option<EnvelopeId>,
+        payload: impl FnOnce(&[u8]) -> Vec<u8>,
+    ) -> Vec<u8> {
         let st = self.state(org);
         let parents = self.choose_parents(&st.heads, now_ms);
         let max_parent = parents
@@ -357,13 +379,7 @@ impl WorkspaceLog {
             kind,
         };
         let aad = envelope::header_bytes(&header);
-        let bytes = envelope::sign(keys, &header, &payload(&aad));
-        let own = envelope::decode(bytes.clone(), &mut KeyCache::default()).map_err(|(_, r)| r)?;
-        let Some(Ok(e)) = envelope::verify_batch(vec![own]).pop() else {
-            return Err(Refusal::BadSignature);
-        };
-        self.judge(&e, org)?;
-        Ok(bytes)
+        envelope::sign(keys, &header, &payload(&aad))
     }
 
     /// The parents of a local draft: the kept heads, a head dated beyond `now_ms` plus the skew
