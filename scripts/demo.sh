@@ -5,5 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/cloison-target}"
 export CLOISON_MDNS=0
-cargo build --quiet --bin cloison ${CARGO_OFFLINE:+--offline}
+# The same build as scripts/test.sh (every binary of the workspace), so the two share it.
+cargo build --quiet --workspace --bins --locked ${CARGO_OFFLINE:+--offline}
 exec "$CARGO_TARGET_DIR/debug/cloison" demo "$@"

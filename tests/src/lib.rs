@@ -31,7 +31,7 @@ pub fn bin(name: &str) -> PathBuf {
     let p = dir.join(name);
     assert!(
         p.exists(),
-        "{} not built: run the tests with `cargo nextest run --workspace` (or `cargo build --workspace` first)",
+        "{} not built: run the tests with `bash scripts/test.sh` (or `cargo build --workspace --bins` first)",
         p.display()
     );
     p
