@@ -339,9 +339,16 @@ impl Engine {
         self.send(peer, &Msg::Hello { docs });
     }
 
+    /// Takes the shell's wall time, for the engine and for the organization log (which holds
+    /// entries dated too far ahead of it; see `trust::future`).
+    fn set_now(&mut self, now: u64) {
+        self.now = now;
+        self.replica.org.set_wall(now);
+    }
+
     /// A connection to `peer` is up (after its transport authenticated it).
     pub fn handle_connected(&mut self, now: u64, peer: DeviceId) {
-        self.now = now;
+        self.set_now(now);
         if peer == self.cfg.me || !self.may_talk(&peer) {
             self.events.push_back(Event::Disconnect { peer });
             return;
@@ -369,10 +376,11 @@ impl Engine {
     /// Returns what the replica did with them (refusals carry their reason's label).
     pub fn handle_local(
         &mut self,
-        _now: u64,
+        now: u64,
         doc: DocId,
         items: Vec<Vec<u8>>,
     ) -> super::replica::Ingested {
+        self.set_now(now);
         let ids: Vec<[u8; 32]> = items.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
         let known_before: BTreeSet<[u8; 32]> = ids
             .iter()
@@ -446,7 +454,12 @@ impl Engine {
 
     /// The timer fired.
     pub fn handle_timeout(&mut self, now: u64) {
-        self.now = now;
+        self.set_now(now);
+        let r = self.replica.release_due();
+        if !r.admitted.is_empty() {
+            self.after_ingest(None, &r, false);
+            self.pass_on(None, by_doc(&r));
+        }
         for ids in self.inflight.values_mut() {
             ids.retain(|_, (_, since)| now.saturating_sub(*since) < INFLIGHT_MS);
         }
@@ -460,10 +473,16 @@ impl Engine {
         self.blocks_tick();
     }
 
-    /// When to call [`Engine::handle_timeout`].
+    /// When to call [`Engine::handle_timeout`]: anti-entropy, block deadlines, and the wall time
+    /// at which an item held for the clock becomes admissible.
     pub fn poll_timeout(&self) -> Option<u64> {
         let block_deadline = self.blocks.values().filter_map(|f| f.deadline()).min();
-        Some(block_deadline.map_or(self.next_anti_entropy, |d| d.min(self.next_anti_entropy)))
+        let due = self.replica.next_due_ms();
+        let first = [block_deadline, due]
+            .into_iter()
+            .flatten()
+            .fold(self.next_anti_entropy, u64::min);
+        Some(first)
     }
 
     /// The next message to send.
@@ -478,7 +497,7 @@ impl Engine {
 
     /// A message from `peer`.
     pub fn handle_message(&mut self, now: u64, peer: DeviceId, bytes: &[u8]) {
-        self.now = now;
+        self.set_now(now);
         self.stats.bytes_received += bytes.len() as u64;
         if !self.links.contains_key(&peer) {
             return;
@@ -627,11 +646,7 @@ impl Engine {
         let r = self.replica.ingest(doc, items);
         self.after_ingest(Some(peer), &r, false);
         // Pass what was new on to the other peers sharing each document.
-        let mut fresh: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
-        for (d, id) in &r.admitted {
-            fresh.entry(*d).or_default().push(*id);
-        }
-        self.pass_on(Some(peer), fresh);
+        self.pass_on(Some(peer), by_doc(&r));
         let in_session = self
             .links
             .get(&peer)
@@ -645,6 +660,8 @@ impl Engine {
     }
 
     /// Offers newly admitted ids to the linked peers other than `from` that share each document.
+    ///
+    /// (See [`by_doc`] for grouping an ingest's admitted ids.)
     fn pass_on(&mut self, from: Option<DeviceId>, fresh: BTreeMap<DocId, Vec<[u8; 32]>>) {
         let others: Vec<DeviceId> = self
             .links
@@ -714,4 +731,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// The ids an ingest admitted, by document.
+fn by_doc(r: &super::replica::Ingested) -> BTreeMap<DocId, Vec<[u8; 32]>> {
+    let mut fresh: BTreeMap<DocId, Vec<[u8; 32]>> = BTreeMap::new();
+    for (d, id) in &r.admitted {
+        fresh.entry(*d).or_default().push(*id);
+    }
+    fresh
 }

@@ -179,6 +179,56 @@ impl Replica {
             return out;
         }
         self.org = org;
+        self.org_changed(&mut out);
+        out
+    }
+
+    /// Offers again the organization entries that waited for the wall clock and are now due
+    /// (the engine calls this from its timer; a shared log is copied only when some are due).
+    pub fn release_due(&mut self) -> Ingested {
+        let mut out = Ingested::default();
+        if self.org.has_due() {
+            let r = Arc::make_mut(&mut self.org).release_due();
+            self.org_ingested(&r, &mut out);
+        }
+        let ws_due = self
+            .workspaces
+            .values()
+            .filter_map(WorkspaceLog::next_due_ms)
+            .min();
+        if let (Some(due), Some(wall)) = (ws_due, self.org.wall_ms())
+            && due <= wall
+        {
+            self.org_changed(&mut out);
+        }
+        out
+    }
+
+    /// The wall time at which an item held for the clock (organization or workspace) becomes
+    /// admissible.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.workspaces
+            .values()
+            .filter_map(WorkspaceLog::next_due_ms)
+            .chain(self.org.next_due_ms())
+            .min()
+    }
+
+    /// What an organization ingest did, in the replica's terms: admitted entries, refusals,
+    /// and what the workspaces admit now that the organization moved.
+    fn org_ingested(&mut self, r: &crate::trust::IngestReport, out: &mut Ingested) {
+        out.admitted
+            .extend(r.admitted.iter().map(|id| (DocId::Org, id.0)));
+        out.refused
+            .extend(r.rejected.iter().map(|(id, why)| (id.0, why.label())));
+        if !r.admitted.is_empty() {
+            self.org_changed(out);
+        }
+        out.waiting = self.org.pending_len();
+    }
+
+    /// Offers every workspace its envelopes that waited for the organization (or the clock).
+    fn org_changed(&mut self, out: &mut Ingested) {
         for (w, log) in self.workspaces.iter_mut() {
             let r = log.org_changed(&self.org);
             out.admitted
@@ -186,7 +236,6 @@ impl Replica {
             out.refused
                 .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));
         }
-        out
     }
 
     /// Admits items of a document.
@@ -203,20 +252,7 @@ impl Replica {
                     return out;
                 }
                 let r = Arc::make_mut(&mut self.org).ingest(items);
-                out.admitted
-                    .extend(r.admitted.iter().map(|id| (DocId::Org, id.0)));
-                out.refused
-                    .extend(r.rejected.iter().map(|(id, why)| (id.0, why.label())));
-                if !r.admitted.is_empty() {
-                    for (w, log) in self.workspaces.iter_mut() {
-                        let r = log.org_changed(&self.org);
-                        out.admitted
-                            .extend(r.admitted.iter().map(|id| (DocId::Workspace(*w), id.0)));
-                        out.refused
-                            .extend(r.refused.iter().map(|(id, why)| (id.0, why.label())));
-                    }
-                }
-                out.waiting = self.org.pending_len();
+                self.org_ingested(&r, &mut out);
             }
             DocId::Workspace(w) => {
                 if !self.open_workspace(w) {

@@ -220,6 +220,62 @@ impl Sim {
 }
 
 #[test]
+fn an_entry_dated_ahead_of_the_clock_waits_then_arrives_when_the_clock_does() {
+    use crate::trust::ids::MAX_CLOCK_SKEW_MS;
+    let mut s = Sim::new(3, 77);
+    s.connect_all();
+    s.run();
+    // Device 1, a member, records a device invitation dated a minute past the allowed skew.
+    let due = s.now + MAX_CLOCK_SKEW_MS + 60_000;
+    let org = s.devs[1].engine.replica().org.org();
+    let user = s.devs[1].user;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+    let w = Writer {
+        keys: &s.devs[1].keys,
+        org_key: &s.org_key,
+        clock: &mut Clock::default(),
+    };
+    let cert = w
+        .invitation_recorded(
+            &mut rng,
+            &org,
+            [3; 16],
+            crate::trust::entry::Invited::Device { user },
+            due + 1_000,
+            None,
+        )
+        .unwrap();
+    let mut w = w;
+    let e = w.draft(&s.devs[1].engine.replica().org, due, cert);
+    let id = EntryId(*blake3::hash(&e).as_bytes());
+    let from = s.devs[1].keys.id();
+    let items = Msg::Items {
+        doc: DocId::Org,
+        items: vec![e],
+    }
+    .encode();
+    s.devs[0].engine.handle_message(s.now, from, &items);
+    let org0 = &s.devs[0].engine.replica().org;
+    assert!(
+        !org0.contains(&id) && org0.is_held(&id),
+        "held, not admitted"
+    );
+    assert_eq!(org0.future_len(), 1);
+    let wake = due - MAX_CLOCK_SKEW_MS;
+    assert!(
+        s.devs[0].engine.poll_timeout() <= Some(wake),
+        "the timer wakes for it"
+    );
+    // The wall clock gets there: device 0 admits it and offers it on.
+    s.now = wake;
+    s.devs[0].engine.handle_timeout(wake);
+    assert!(s.devs[0].engine.replica().org.contains(&id));
+    s.flush(0);
+    s.run();
+    assert!(s.devs[2].engine.replica().org.contains(&id), "passed on");
+}
+
+#[test]
 fn devices_converge_after_a_partition_heals() {
     let mut s = Sim::new(5, 1);
     s.connect_all();

@@ -13,20 +13,19 @@
 //! - The effective membership ([`OrgLog::state`]) is recomputed from the whole DAG after a change
 //!   (revocation wins may drop entries that were admitted earlier, see [`super::state`]).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::admission::{self, CausalView, Index};
 use super::entry::{self, Certificate, Entry, EntryBody};
-use super::ids::{DeviceId, EntryId, Hlc, MAX_CLOCK_SKEW_MS, OrgId};
+use super::future::{FutureHold, too_early};
+use super::ids::{DeviceId, EntryId, Hlc, OrgId};
 use super::rejection::Rejection;
 use super::state::{Derived, OrgState};
 use crate::dag::{Dag, Holding};
 
 /// Most entries held while their parents are missing.
 pub const MAX_PENDING: usize = 100_000;
-/// Most entries held because they are dated too far ahead of the wall clock.
-pub const MAX_FUTURE: usize = 4_096;
 
 /// What one [`OrgLog::ingest`] call did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -38,7 +37,7 @@ pub struct IngestReport {
     /// Entries refused, with why.
     pub rejected: Vec<(EntryId, Rejection)>,
     /// Entries held (not admitted, not refused) because they are dated more than
-    /// [`MAX_CLOCK_SKEW_MS`] ahead of the wall clock.
+    /// [`MAX_CLOCK_SKEW_MS`](super::ids::MAX_CLOCK_SKEW_MS) ahead of the wall clock.
     pub future: Vec<EntryId>,
 }
 
@@ -60,8 +59,8 @@ pub struct OrgLog {
     /// Entries waiting for parents.
     pending: Holding<EntryId, Entry>,
     derived: std::sync::OnceLock<Derived>,
-    /// Entries dated beyond the wall clock plus the allowed skew, by due time.
-    future: BTreeMap<(u64, EntryId), Entry>,
+    /// Entries dated beyond the wall clock plus the allowed skew.
+    future: FutureHold<EntryId, Entry>,
     /// The local wall clock as last told by the shell ([`OrgLog::set_wall`]).
     wall: WallClock,
 }
@@ -89,13 +88,14 @@ impl OrgLog {
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
             derived: std::sync::OnceLock::new(),
-            future: BTreeMap::new(),
+            future: FutureHold::default(),
             wall: WallClock(AtomicU64::new(u64::MAX)),
         }
     }
 
     /// Tells the log the local wall time (the shell calls this on every turn; it never moves
-    /// back). Entries dated more than [`MAX_CLOCK_SKEW_MS`] after it are held, not admitted,
+    /// back). Entries dated more than
+    /// [`MAX_CLOCK_SKEW_MS`](super::ids::MAX_CLOCK_SKEW_MS) after it are held, not admitted,
     /// until the wall clock reaches them: call [`OrgLog::release_due`] when
     /// [`OrgLog::has_due`] says some are due. Until it is first called, nothing is held (tests
     /// and tools that replay a stored log).
@@ -113,35 +113,28 @@ impl OrgLog {
         (w != u64::MAX).then_some(w)
     }
 
-    /// The latest entry time admitted now (`None`: no limit).
-    fn horizon_ms(&self) -> Option<u64> {
-        self.wall_ms().map(|w| w.saturating_add(MAX_CLOCK_SKEW_MS))
-    }
-
     /// Number of entries held because they are dated in the future.
     pub fn future_len(&self) -> usize {
         self.future.len()
     }
 
+    /// The wall time at which a held future entry becomes admissible (for the shell's timer).
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.future.next_due_ms()
+    }
+
     /// Whether a held future entry is now due.
     pub fn has_due(&self) -> bool {
-        match (self.future.keys().next(), self.horizon_ms()) {
-            (Some((due, _)), Some(h)) => *due <= h,
-            _ => false,
-        }
+        matches!((self.next_due_ms(), self.wall_ms()), (Some(d), Some(w)) if d <= w)
     }
 
     /// Offers again the held future entries that are now due.
     pub fn release_due(&mut self) -> IngestReport {
         let mut report = IngestReport::default();
-        let Some(h) = self.horizon_ms() else {
+        let Some(wall) = self.wall_ms() else {
             return report;
         };
-        let later = self
-            .future
-            .split_off(&(h.saturating_add(1), EntryId([0; 32])));
-        let due = std::mem::replace(&mut self.future, later);
-        for (_, e) in due {
+        for e in self.future.take_due(wall) {
             self.offer(e, &mut report);
         }
         report
@@ -172,14 +165,15 @@ impl OrgLog {
         self.pending.missing()
     }
 
-    /// Whether an entry is held for missing parents.
+    /// Whether an entry is held for missing parents or for the wall clock.
     pub fn is_held(&self, id: &EntryId) -> bool {
-        self.pending.contains(id)
+        self.pending.contains(id) || self.future.contains(id)
     }
 
-    /// Entries held for missing parents (signature checked, not admitted).
+    /// Entries held for missing parents or for the wall clock (signature checked, not
+    /// admitted).
     pub fn held(&self) -> impl Iterator<Item = &Entry> {
-        self.pending.values()
+        self.pending.values().chain(self.future.values())
     }
 
     /// An admitted entry.
@@ -287,8 +281,7 @@ impl OrgLog {
             match entry::decode_with(bytes, &mut keys) {
                 Ok(u) => {
                     if self.pos.contains_key(&u.id())
-                        || self.pending.contains(&u.id())
-                        || self.is_future(&u.id())
+                        || self.is_held(&u.id())
                         || !seen.insert(u.id())
                     {
                         report.duplicates += 1;
@@ -314,23 +307,18 @@ impl OrgLog {
         report
     }
 
-    fn is_future(&self, id: &EntryId) -> bool {
-        self.future.keys().any(|(_, i)| i == id)
-    }
-
     /// Admits `e` now if its parents are present and its time has come, else holds it.
     fn offer(&mut self, e: Entry, report: &mut IngestReport) {
         if let Err(r) = e.body().check_shape(&self.org) {
             report.rejected.push((e.id(), r));
             return;
         }
-        let t = e.body().time.millis();
-        if self.horizon_ms().is_some_and(|h| t > h) {
-            if self.future.len() >= MAX_FUTURE {
-                report.rejected.push((e.id(), Rejection::FutureFull));
-            } else {
-                report.future.push(e.id());
-                self.future.insert((t, e.id()), e);
+        let time = e.body().time;
+        if self.wall_ms().is_some_and(|w| too_early(time, w)) {
+            let (id, size) = (e.id(), e.bytes().len());
+            match self.future.hold(id, time, size, e) {
+                Ok(()) => report.future.push(id),
+                Err(_) => report.rejected.push((id, Rejection::FutureFull)),
             }
             return;
         }

@@ -13,6 +13,7 @@
 pub mod admission;
 pub mod author;
 pub mod entry;
+pub mod future;
 pub mod ids;
 pub mod keys;
 pub mod log;

@@ -5,7 +5,7 @@
 //! leaves only its [`Refusal`] in the report. Envelopes whose parents are missing wait (bounded);
 //! envelopes naming organization heads this device does not have yet wait too, and are offered
 //! again by [`WorkspaceLog::org_changed`]; so do envelopes dated more than
-//! [`MAX_CLOCK_SKEW_MS`] after the device's wall clock (`OrgLog::wall_ms`, when the shell has set
+//! [`MAX_CLOCK_SKEW_MS`](crate::trust::ids::MAX_CLOCK_SKEW_MS) after the device's wall clock (`OrgLog::wall_ms`, when the shell has set
 //! it), until the wall clock reaches them (offered again by the next `ingest` or `org_changed`).
 //! All holding is bounded ([`MAX_PENDING`] each). Verdicts never change once given.
 //!
@@ -24,7 +24,7 @@ use super::rejection::Refusal;
 use super::state::WorkspaceState;
 use crate::dag::{Dag, Holding};
 use crate::trust::entry::KeyCache;
-use crate::trust::ids::MAX_CLOCK_SKEW_MS;
+use crate::trust::future::{FutureHold, too_early};
 use crate::trust::{DeviceKeys, Hlc, OrgId, OrgLog};
 
 /// Most envelopes held (missing parents, or organization heads not yet known).
@@ -60,7 +60,7 @@ pub struct WorkspaceLog {
     pending: Holding<EnvelopeId, Envelope>,
     waiting_org: Vec<Envelope>,
     /// Dated beyond the wall clock plus the skew.
-    future: Vec<Envelope>,
+    future: FutureHold<EnvelopeId, Envelope>,
 }
 
 impl WorkspaceLog {
@@ -75,7 +75,7 @@ impl WorkspaceLog {
             index: Index::default(),
             pending: Holding::new(MAX_PENDING),
             waiting_org: Vec::new(),
-            future: Vec::new(),
+            future: FutureHold::default(),
         }
     }
 
@@ -104,11 +104,16 @@ impl WorkspaceLog {
         self.pos.get(id).map(|p| &self.envelopes[*p as usize])
     }
 
+    /// The wall time at which an envelope held for the clock becomes admissible.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.future.next_due_ms()
+    }
+
     /// Whether an envelope is held for missing parents, organization heads or the wall clock.
     pub fn is_held(&self, id: &EnvelopeId) -> bool {
         self.pending.contains(id)
             || self.waiting_org.iter().any(|e| e.id() == *id)
-            || self.future.iter().any(|e| e.id() == *id)
+            || self.future.contains(id)
     }
 
     /// Envelopes held for missing parents, organization heads or the wall clock (signature
@@ -117,7 +122,7 @@ impl WorkspaceLog {
         self.pending
             .values()
             .chain(self.waiting_org.iter())
-            .chain(self.future.iter())
+            .chain(self.future.values())
     }
 
     /// Whether admitted.
@@ -196,11 +201,7 @@ impl WorkspaceLog {
         let Some(wall) = org.wall_ms() else {
             return;
         };
-        let (due, later): (Vec<Envelope>, Vec<Envelope>) = std::mem::take(&mut self.future)
-            .into_iter()
-            .partition(|e| !too_early(e.header().time, wall));
-        self.future = later;
-        for e in due {
+        for e in self.future.take_due(wall) {
             self.offer(e, org, report);
         }
     }
@@ -212,10 +213,9 @@ impl WorkspaceLog {
             return;
         }
         if org.wall_ms().is_some_and(|wall| too_early(h.time, wall)) {
-            if self.future.len() >= MAX_PENDING {
-                report.refused.push((e.id(), Refusal::PendingFull));
-            } else {
-                self.future.push(e);
+            let (id, time, size) = (e.id(), h.time, e.bytes().len());
+            if self.future.hold(id, time, size, e).is_err() {
+                report.refused.push((id, Refusal::PendingFull));
             }
             return;
         }
@@ -387,7 +387,6 @@ impl WorkspaceLog {
     /// access and key envelopes first (they carry the state the draft must see), then content,
     /// then merges; among equals those with the most ancestors, then by id. Sorted.
     fn choose_parents(&self, heads: &[EnvelopeId], now_ms: u64) -> Vec<EnvelopeId> {
-        let horizon = now_ms.saturating_add(MAX_CLOCK_SKEW_MS);
         let mut stack: Vec<u32> = heads
             .iter()
             .filter_map(|h| self.pos.get(h))
@@ -399,7 +398,7 @@ impl WorkspaceLog {
             if !seen.insert(p) {
                 continue;
             }
-            if self.envelopes[p as usize].header().time.millis() > horizon {
+            if too_early(self.envelopes[p as usize].header().time, now_ms) {
                 stack.extend_from_slice(self.dag.parents(p));
             } else {
                 chosen.push(p);
@@ -436,9 +435,4 @@ impl WorkspaceLog {
         ids.sort_unstable();
         ids
     }
-}
-
-/// Whether `time` is more than the skew after the wall clock.
-fn too_early(time: Hlc, wall_ms: u64) -> bool {
-    time.millis() > wall_ms.saturating_add(MAX_CLOCK_SKEW_MS)
 }
