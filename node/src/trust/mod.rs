@@ -18,6 +18,7 @@ pub mod ids;
 pub mod keys;
 pub mod log;
 pub mod rejection;
+mod removal;
 pub mod sigcheck;
 pub mod state;
 

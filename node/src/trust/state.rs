@@ -35,11 +35,12 @@
 //! order, positions or timestamps), so every device with the same entries computes the same
 //! state.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::admission::{Index, device_owner, least_privileged, needs_admin, profile_set};
+use super::admission::{Index, least_privileged, profile_set};
 use super::entry::{Certificate, CloseReason, Entry, Invited};
 use super::ids::{DeviceId, EntryId, OrgId, Profile, UserId};
+use super::removal::Verdicts;
 use crate::dag::Dag;
 
 /// A user as the organization currently sees them.
@@ -171,253 +172,6 @@ pub struct Derived {
     pub state: OrgState,
     kept: Vec<bool>,
     heads: BTreeSet<EntryId>,
-}
-
-/// Most fixpoint rounds between kept devices and effective removals. A pathological DAG (a
-/// device whose only support is a device it removes) could oscillate; the cap keeps the result a
-/// pure function of the DAG anyway.
-const MAX_ROUNDS: usize = 64;
-
-/// Kept entries and the effective removals among them.
-struct Verdicts {
-    kept: Vec<bool>,
-    /// Device owners among kept certificates (`None`: certified to two users).
-    owners: HashMap<DeviceId, Option<UserId>>,
-}
-
-impl Verdicts {
-    fn compute(entries: &[Entry], dag: &Dag, index: &Index) -> Verdicts {
-        let n = entries.len();
-        let mut kept = vec![true; n];
-        let mut owners = device_owners(entries, index, &kept);
-        let simple = index.removals.is_empty() && owners.values().all(Option::is_some);
-        if simple {
-            return Verdicts { kept, owners };
-        }
-        for _ in 0..MAX_ROUNDS {
-            let legit =
-                |d: &DeviceId, kept: &[bool], owners: &HashMap<DeviceId, Option<UserId>>| {
-                    owners.get(d).copied().flatten().is_some_and(|u| {
-                        index
-                            .user_adds
-                            .get(&u)
-                            .is_some_and(|v| v.iter().any(|p| kept[*p as usize]))
-                    })
-                };
-            let ctx = Ctx {
-                entries,
-                dag,
-                index,
-                owners: &owners,
-            };
-            let candidates: Vec<u32> = index
-                .removals
-                .iter()
-                .copied()
-                .filter(|r| {
-                    kept[*r as usize] && legit(&entries[*r as usize].body().author, &kept, &owners)
-                })
-                .collect();
-            let effective = ctx.resolve(&candidates);
-            let mut voided = vec![false; n];
-            for r in &effective {
-                for p in ctx.threatened(*r) {
-                    voided[p as usize] = true;
-                }
-            }
-            let next: Vec<bool> = (0..n)
-                .map(|p| {
-                    let body = entries[p].body();
-                    matches!(body.cert, Certificate::Genesis(_))
-                        || (!voided[p] && legit(&body.author, &kept, &owners))
-                })
-                .collect();
-            if next == kept {
-                break;
-            }
-            kept = next;
-            owners = device_owners(entries, index, &kept);
-        }
-        Verdicts { kept, owners }
-    }
-}
-
-/// Owners of devices among kept certificates.
-fn device_owners(
-    entries: &[Entry],
-    index: &Index,
-    kept: &[bool],
-) -> HashMap<DeviceId, Option<UserId>> {
-    let mut out = HashMap::with_capacity(index.device_adds.len());
-    for (device, adds) in &index.device_adds {
-        let mut owner: Option<Option<UserId>> = None;
-        for p in adds.iter().filter(|p| kept[**p as usize]) {
-            let u = device_owner(entries[*p as usize].body(), device);
-            owner = Some(match owner {
-                None => u,
-                Some(prev) if prev == u => prev,
-                Some(_) => None,
-            });
-        }
-        if let Some(o) = owner {
-            out.insert(*device, o);
-        }
-    }
-    out
-}
-
-/// What removal wins needs to look up.
-struct Ctx<'a> {
-    entries: &'a [Entry],
-    dag: &'a Dag,
-    index: &'a Index,
-    owners: &'a HashMap<DeviceId, Option<UserId>>,
-}
-
-impl Ctx<'_> {
-    fn concurrent(&self, a: u32, b: u32) -> bool {
-        !self.dag.is_ancestor_or_self(a, b) && !self.dag.is_ancestor_or_self(b, a)
-    }
-
-    fn owner(&self, d: &DeviceId) -> Option<UserId> {
-        self.owners.get(d).copied().flatten()
-    }
-
-    /// The devices a removal removes, and whether it removes only the admin profile.
-    fn removes(&self, r: u32) -> (Vec<DeviceId>, bool) {
-        let devices_of = |u: &UserId| -> Vec<DeviceId> {
-            self.owners
-                .iter()
-                .filter(|(_, o)| o.as_ref() == Some(u))
-                .map(|(d, _)| *d)
-                .collect()
-        };
-        match &self.entries[r as usize].body().cert {
-            Certificate::DeviceRevoked { device } => (vec![*device], false),
-            Certificate::UserRevoked { user } => (devices_of(user), false),
-            Certificate::ProfileChanged { user, .. } => (devices_of(user), true),
-            _ => (Vec::new(), false),
-        }
-    }
-
-    /// Whether entry `p` needs the admin profile (see [`needs_admin`]).
-    fn needs_admin(&self, p: u32) -> bool {
-        let body = self.entries[p as usize].body();
-        let Some(user) = self.owner(&body.author) else {
-            return false;
-        };
-        let revoked_owner = match &body.cert {
-            Certificate::DeviceRevoked { device } => self.owner(device),
-            _ => None,
-        };
-        let recorded = match &body.cert {
-            Certificate::InvitationClosed { id, .. } => self
-                .index
-                .invitation_records
-                .get(id)
-                .into_iter()
-                .flatten()
-                .filter(|r| self.dag.is_ancestor(**r, p))
-                .all(|r| self.entries[*r as usize].body().author == body.author),
-            _ => false,
-        };
-        needs_admin(body, &user, revoked_owner, recorded)
-    }
-
-    /// Whether the author of entry `a` is senior to the author of entry `b`: the certificate
-    /// that added `a`'s author is a strict ancestor of the one that added `b`'s (it was in the
-    /// organization, as its adder saw it, before `b`'s author joined). Fixed when a device
-    /// joins: nothing its author writes later changes it.
-    fn senior(&self, a: u32, b: u32) -> bool {
-        let added = |p: u32| -> Option<u32> {
-            let author = self.entries[p as usize].body().author;
-            self.index
-                .device_adds
-                .get(&author)?
-                .iter()
-                .copied()
-                .min_by_key(|p| self.entries[*p as usize].id())
-        };
-        match (added(a), added(b)) {
-            (Some(x), Some(y)) => self.dag.is_ancestor(x, y),
-            _ => false,
-        }
-    }
-
-    /// The entries removal `r` voids if it is effective.
-    fn threatened(&self, r: u32) -> Vec<u32> {
-        let (devices, admin_only) = self.removes(r);
-        let mut out = Vec::new();
-        for d in devices {
-            for p in self.index.by_author.get(&d).into_iter().flatten() {
-                if *p != r && self.concurrent(*p, r) && (!admin_only || self.needs_admin(*p)) {
-                    out.push(*p);
-                }
-            }
-        }
-        out
-    }
-
-    /// The effective removals among `candidates` (grounded semantics; mutual threats and
-    /// undecided cycles stay effective).
-    fn resolve(&self, candidates: &[u32]) -> Vec<u32> {
-        let set: HashSet<u32> = candidates.iter().copied().collect();
-        let threats: HashMap<u32, HashSet<u32>> = candidates
-            .iter()
-            .map(|r| {
-                let t: HashSet<u32> = self
-                    .threatened(*r)
-                    .into_iter()
-                    .filter(|p| set.contains(p))
-                    .collect();
-                (*r, t)
-            })
-            .collect();
-        // Attackers of each removal. In a mutual pair the senior author's removal attacks;
-        // between authors of no seniority order, neither does (both stay effective).
-        let mut attackers: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (a, targets) in &threats {
-            for t in targets {
-                let mutual = threats.get(t).is_some_and(|back| back.contains(a));
-                if !mutual || self.senior(*a, *t) {
-                    attackers.entry(*t).or_default().push(*a);
-                }
-            }
-        }
-        #[derive(Clone, Copy, PartialEq)]
-        enum St {
-            Undecided,
-            In,
-            Out,
-        }
-        let mut st: HashMap<u32, St> = candidates.iter().map(|r| (*r, St::Undecided)).collect();
-        loop {
-            let mut changed = false;
-            for r in candidates {
-                if st[r] != St::Undecided {
-                    continue;
-                }
-                let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
-                let next = if att.iter().any(|a| st[a] == St::In) {
-                    St::Out
-                } else if att.iter().all(|a| st[a] == St::Out) {
-                    St::In
-                } else {
-                    continue;
-                };
-                st.insert(*r, next);
-                changed = true;
-            }
-            if !changed {
-                break;
-            }
-        }
-        candidates
-            .iter()
-            .copied()
-            .filter(|r| st[r] != St::Out)
-            .collect()
-    }
 }
 
 impl Derived {
@@ -588,7 +342,8 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
         st.genesis = Some(g.id());
         st.org_private = genesis.private.clone();
     }
-    // Users, with their profile.
+    // Users, with their profile; where each user's current key was set.
+    let mut key_pos: HashMap<UserId, u32> = HashMap::new();
     for (user, adds) in &index.user_adds {
         let adds = kept_by_id(entries, kept, Some(adds));
         let Some(first) = adds.first() else { continue };
@@ -605,6 +360,7 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
         )
         .unwrap_or(Profile::Outsider);
         insert_user(&mut st, e.id(), u, profile);
+        key_pos.insert(*user, *first);
     }
     // Devices that count: certified to one user, whose certificate is kept.
     for (device, owner) in &v.owners {
@@ -676,24 +432,9 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
                 set_by: entries[p as usize].id(),
                 needs_rotation: false,
             };
+            key_pos.insert(*user, p);
         }
     }
-    let key_pos: HashMap<UserId, u32> = st
-        .users
-        .iter()
-        .filter_map(|(u, s)| {
-            let candidates = index
-                .user_rotations
-                .get(u)
-                .into_iter()
-                .flatten()
-                .chain(index.user_adds.get(u).into_iter().flatten());
-            let p = candidates
-                .copied()
-                .find(|p| entries[*p as usize].id() == s.key.set_by)?;
-            Some((*u, p))
-        })
-        .collect();
     for (device, rs) in &device_removals {
         let Some(user) = st.devices.get(device).map(|d| d.user) else {
             continue;
