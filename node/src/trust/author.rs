@@ -19,6 +19,7 @@ use super::entry::{
 use super::ids::{Clock, DeviceId, OrgId, Profile, UserId};
 use super::keys::{self, DeviceKeys, KeyError, OrgKey, UserSecret};
 use super::log::OrgLog;
+use super::pop;
 
 /// Purpose strings of the org-key sealed private parts.
 pub const PRIVATE_ORG: &str = "org";
@@ -214,10 +215,10 @@ pub fn claim_first(device: &DeviceKeys, org: &OrgId, user_key: &[u8; 32]) -> Cla
         user,
         device: device.id(),
         exchange_key: device.exchange_public(),
-        pop: entry::sign_pop(
+        pop: pop::sign_pop(
             device,
             org,
-            entry::PopFor::First {
+            pop::PopFor::First {
                 user: &user,
                 user_key,
             },
@@ -231,7 +232,7 @@ pub fn claim_device(device: &DeviceKeys, org: &OrgId, certifier: &DeviceId) -> C
         user: UserId::default(),
         device: device.id(),
         exchange_key: device.exchange_public(),
-        pop: entry::sign_pop(device, org, entry::PopFor::By { certifier }),
+        pop: pop::sign_pop(device, org, pop::PopFor::By { certifier }),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod future;
 pub mod ids;
 pub mod keys;
 pub mod log;
+pub mod pop;
 pub mod rejection;
 mod removal;
 pub mod sigcheck;
