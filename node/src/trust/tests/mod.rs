@@ -494,15 +494,11 @@ fn two_admins_revoking_each_other_the_senior_wins_and_unordered_ones_both_go() {
     let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
     sync(&mut ada, &mut bob);
     let (a, b) = (ada.keys.id(), bob.keys.id());
-    org.write(&mut ada, Certificate::DeviceRevoked { device: b });
-    org.write(&mut bob, Certificate::DeviceRevoked { device: a });
-    sync(&mut ada, &mut bob);
-    let st = ada.log.state().clone();
+    let st = revoke_each_other(&mut org, &mut ada, &mut bob);
     assert!(
         st.is_active(&a) && !st.is_active(&b),
         "ada enrolled bob: senior"
     );
-    assert_eq!(bob.log.state(), &st);
     // Two admins enrolled concurrently (neither certificate an ancestor of the other): both go.
     let (mut org, mut ada) = new_org(19);
     let (sk, xk) = ada.keys.secrets();
@@ -519,12 +515,18 @@ fn two_admins_revoking_each_other_the_senior_wins_and_unordered_ones_both_go() {
     sync(&mut ada, &mut carol);
     sync(&mut ada, &mut dan);
     let (c, d) = (carol.keys.id(), dan.keys.id());
-    org.write(&mut carol, Certificate::DeviceRevoked { device: d });
-    org.write(&mut dan, Certificate::DeviceRevoked { device: c });
-    sync(&mut carol, &mut dan);
-    let st = carol.log.state().clone();
+    let st = revoke_each_other(&mut org, &mut carol, &mut dan);
     assert!(!st.is_active(&c) && !st.is_active(&d));
-    assert_eq!(dan.log.state(), &st);
+}
+
+/// `x` and `y` revoke each other's device concurrently, then sync; both see one state.
+fn revoke_each_other(org: &mut Org, x: &mut Dev, y: &mut Dev) -> OrgState {
+    let (xd, yd) = (x.keys.id(), y.keys.id());
+    org.write(x, Certificate::DeviceRevoked { device: yd });
+    org.write(y, Certificate::DeviceRevoked { device: xd });
+    sync(x, y);
+    assert_eq!(x.log.state(), y.log.state());
+    x.log.state().clone()
 }
 
 #[test]

@@ -153,15 +153,7 @@ fn attack_6a_content_concurrent_with_the_authors_removal_is_voided() {
 fn attack_6b_a_removed_owner_cannot_regrant_itself_on_a_stale_copy() {
     let (mut w, mut d) = shared(62);
     let (u1, u2) = (d[1].user, d[2].user);
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: u1,
-            role: Role::Owner,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    pull(&a[0], &mut rest[0]);
+    raise_second(&mut w, &mut d, Role::Owner);
     // The first owner removes the second; the second, on its stale copy, writes later.
     w.access(&mut d[0], AccessChange::Remove { user: u1 });
     let g1 = w.access(
@@ -241,16 +233,8 @@ fn attack_6c_a_removed_managers_epoch_does_not_become_current() {
 #[test]
 fn attack_6c_a_grant_concurrent_with_a_removal_resolves_to_the_removal() {
     let (mut w, mut d) = shared(64);
-    let (u1, u2) = (d[1].user, d[2].user);
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: u1,
-            role: Role::Owner,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    pull(&a[0], &mut rest[0]);
+    let u2 = d[2].user;
+    raise_second(&mut w, &mut d, Role::Owner);
     // Owner 0 removes the reader; owner 1, concurrently and later by the clock, promotes them.
     w.access(&mut d[0], AccessChange::Remove { user: u2 });
     let g = w.access(
@@ -269,16 +253,7 @@ fn attack_6c_a_grant_concurrent_with_a_removal_resolves_to_the_removal() {
 #[test]
 fn attack_6c_concurrent_epochs_need_a_rotation() {
     let (mut w, mut d) = shared(65);
-    let u1 = d[1].user;
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: u1,
-            role: Role::Manager,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    pull(&a[0], &mut rest[0]);
+    raise_second(&mut w, &mut d, Role::Manager);
     let (e0, _) = w.rotate(&mut d[0]);
     let (e1, _) = w.rotate(&mut d[1]);
     assert!(d[0].ingest_ws(vec![e1]).is_clean());

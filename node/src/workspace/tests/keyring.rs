@@ -304,6 +304,30 @@ fn the_owner_rotates_lazily_after_a_revocation_and_a_user_key_rotation() {
     assert!(bob_ring.read(e).is_err());
 }
 
+/// Person 0 creates workspace `ws` at 10 000 ms and shares it, with keys, with each
+/// `(person, role)`, 10 ms apart.
+fn owner_shares(
+    rng: &mut StdRng,
+    org: &OrgLog,
+    p: &mut [Person],
+    ws: WorkspaceId,
+    with: &[(usize, Role)],
+) -> WorkspaceLog {
+    let users: Vec<UserId> = p.iter().map(|x| x.user).collect();
+    let o = &mut p[0];
+    let mut me = Actor {
+        keys: &o.keys,
+        clock: &mut o.clock,
+    };
+    let (mut log, _) = create(rng, org, &mut me, o.user, 10_000, ws).unwrap();
+    let ring = ring_of(o.user, &o.secret, &log, org);
+    for (k, (i, role)) in with.iter().enumerate() {
+        let now = 10_010 + 10 * k as u64;
+        share(rng, &mut log, org, &mut me, now, &ring, users[*i], *role).unwrap();
+    }
+    log
+}
+
 /// Writes an envelope with the log's draft and admits it (a hostile device can sign anything
 /// admission accepts).
 fn raw(
@@ -414,37 +438,19 @@ fn attack_7_a_contributor_does_not_write_under_an_epoch_awaiting_rotation() {
     use crate::workspace::envelope::encode_payload;
     let (mut rng, org, mut p) = world();
     let ws = WorkspaceId([8; 16]);
+    let mut log = owner_shares(
+        &mut rng,
+        &org,
+        &mut p,
+        ws,
+        &[(1, Role::Contributor), (2, Role::Reader)],
+    );
     let (owner, rest) = p.split_at_mut(1);
     let o = &mut owner[0];
-    let o_secret = o.secret.clone();
     let mut me = Actor {
         keys: &o.keys,
         clock: &mut o.clock,
     };
-    let (mut log, _) = create(&mut rng, &org, &mut me, o.user, 10_000, ws).unwrap();
-    let ring = ring_of(o.user, &o_secret, &log, &org);
-    share(
-        &mut rng,
-        &mut log,
-        &org,
-        &mut me,
-        10_010,
-        &ring,
-        rest[0].user,
-        Role::Contributor,
-    )
-    .unwrap();
-    share(
-        &mut rng,
-        &mut log,
-        &org,
-        &mut me,
-        10_020,
-        &ring,
-        rest[1].user,
-        Role::Reader,
-    )
-    .unwrap();
     // Carol is removed; no OWNER or MANAGER has rotated yet.
     let carol = rest[1].user;
     raw(
@@ -476,26 +482,15 @@ fn attack_7_an_owners_write_rotates_first() {
     use crate::workspace::envelope::encode_payload;
     let (mut rng, org, mut p) = world();
     let ws = WorkspaceId([9; 16]);
+    let mut log = owner_shares(&mut rng, &org, &mut p, ws, &[(2, Role::Reader)]);
     let (owner, rest) = p.split_at_mut(1);
     let o = &mut owner[0];
     let o_secret = o.secret.clone();
+    let ring = ring_of(o.user, &o_secret, &log, &org);
     let mut me = Actor {
         keys: &o.keys,
         clock: &mut o.clock,
     };
-    let (mut log, _) = create(&mut rng, &org, &mut me, o.user, 10_000, ws).unwrap();
-    let ring = ring_of(o.user, &o_secret, &log, &org);
-    share(
-        &mut rng,
-        &mut log,
-        &org,
-        &mut me,
-        10_010,
-        &ring,
-        rest[1].user,
-        Role::Reader,
-    )
-    .unwrap();
     let carol = rest[1].user;
     raw(
         &mut log,

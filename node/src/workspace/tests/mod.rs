@@ -215,6 +215,14 @@ fn pull(a: &Dev, b: &mut Dev) {
     assert!(r.is_clean(), "{:?}", r.refused);
 }
 
+/// Device 0 gives device 1's user `role`, and device 1 pulls it.
+fn raise_second(w: &mut World, d: &mut [Dev], role: Role) {
+    let user = d[1].user;
+    w.access(&mut d[0], AccessChange::Grant { user, role });
+    let (a, rest) = d.split_at_mut(1);
+    pull(&a[0], &mut rest[0]);
+}
+
 fn only(r: &Report) -> Refusal {
     assert!(r.admitted.is_empty(), "admitted {:?}", r.admitted);
     assert_eq!(r.refused.len(), 1, "{:?}", r.refused);
@@ -307,17 +315,9 @@ fn roles_decide_who_writes_and_everyone_sees_the_same_state() {
 #[test]
 fn managers_grant_only_lower_roles() {
     let (mut w, mut d) = World::new(2, &[Profile::Standard, Profile::Standard]);
-    let (u1, u2) = (d[1].user, d[2].user);
+    let u2 = d[2].user;
     w.access(&mut d[0], AccessChange::Create);
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: u1,
-            role: Role::Manager,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    pull(&a[0], &mut rest[0]);
+    raise_second(&mut w, &mut d, Role::Manager);
     let (_, r) = w.try_write(
         &mut d[1],
         Kind::Access,
