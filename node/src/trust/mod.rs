@@ -19,7 +19,7 @@ pub mod keys;
 pub mod log;
 pub mod pop;
 pub mod rejection;
-mod removal;
+pub(crate) mod removal;
 pub mod sigcheck;
 pub mod state;
 

@@ -216,61 +216,72 @@ impl<'a> Ctx<'a> {
         out
     }
 
-    /// The effective removals among `candidates`, given what each threatens (grounded
-    /// semantics; the senior author wins a mutual pair, authors of no seniority order both
-    /// count, and removals left undecided in a cycle stay effective).
+    /// The effective removals among `candidates`, given what each threatens.
     fn resolve(&self, candidates: &[u32], threatened: &HashMap<u32, Vec<u32>>) -> Vec<u32> {
-        let set: HashSet<u32> = candidates.iter().copied().collect();
-        let threats: HashMap<u32, HashSet<u32>> = candidates
-            .iter()
-            .map(|r| {
-                let t = threatened[r].iter().copied().filter(|p| set.contains(p));
-                (*r, t.collect())
-            })
-            .collect();
-        // Attackers of each removal. In a mutual pair the senior author's removal attacks;
-        // between authors of no seniority order, neither does (both stay effective).
-        let mut attackers: HashMap<u32, Vec<u32>> = HashMap::new();
-        for (a, targets) in &threats {
-            for t in targets {
-                let mutual = threats.get(t).is_some_and(|back| back.contains(a));
-                if !mutual || self.senior(*a, *t) {
-                    attackers.entry(*t).or_default().push(*a);
-                }
-            }
-        }
-        #[derive(Clone, Copy, PartialEq)]
-        enum St {
-            Undecided,
-            In,
-            Out,
-        }
-        let mut st: HashMap<u32, St> = candidates.iter().map(|r| (*r, St::Undecided)).collect();
-        loop {
-            let mut changed = false;
-            for r in candidates {
-                if st[r] != St::Undecided {
-                    continue;
-                }
-                let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
-                let next = if att.iter().any(|a| st[a] == St::In) {
-                    St::Out
-                } else if att.iter().all(|a| st[a] == St::Out) {
-                    St::In
-                } else {
-                    continue;
-                };
-                st.insert(*r, next);
-                changed = true;
-            }
-            if !changed {
-                break;
-            }
-        }
-        candidates
-            .iter()
-            .copied()
-            .filter(|r| st[r] != St::Out)
-            .collect()
+        grounded(candidates, threatened, |a, t| self.senior(a, t))
     }
+}
+
+/// The removals that count among `candidates`, given the entries each one would void
+/// (`threatened`, which may name entries that are not candidates): grounded semantics, computed
+/// to a fixpoint, so the result does not depend on any order. A removal is voided iff a removal
+/// that counts attacks it. In a mutual pair (each threatens the other) only the `senior` one
+/// attacks; between two of no seniority order, neither does, and both count. Removals left
+/// undecided in a longer cycle count. The one home of this rule, for the organization log and
+/// the workspace logs.
+pub(crate) fn grounded(
+    candidates: &[u32],
+    threatened: &HashMap<u32, Vec<u32>>,
+    senior: impl Fn(u32, u32) -> bool,
+) -> Vec<u32> {
+    let set: HashSet<u32> = candidates.iter().copied().collect();
+    let threats: HashMap<u32, HashSet<u32>> = candidates
+        .iter()
+        .map(|r| {
+            let t = threatened.get(r).into_iter().flatten();
+            (*r, t.copied().filter(|p| set.contains(p)).collect())
+        })
+        .collect();
+    let mut attackers: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (a, targets) in &threats {
+        for t in targets {
+            let mutual = threats.get(t).is_some_and(|back| back.contains(a));
+            if !mutual || senior(*a, *t) {
+                attackers.entry(*t).or_default().push(*a);
+            }
+        }
+    }
+    #[derive(Clone, Copy, PartialEq)]
+    enum St {
+        Undecided,
+        In,
+        Out,
+    }
+    let mut st: HashMap<u32, St> = candidates.iter().map(|r| (*r, St::Undecided)).collect();
+    loop {
+        let mut changed = false;
+        for r in candidates {
+            if st[r] != St::Undecided {
+                continue;
+            }
+            let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
+            let next = if att.iter().any(|a| st[a] == St::In) {
+                St::Out
+            } else if att.iter().all(|a| st[a] == St::Out) {
+                St::In
+            } else {
+                continue;
+            };
+            st.insert(*r, next);
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+    candidates
+        .iter()
+        .copied()
+        .filter(|r| st[r] != St::Out)
+        .collect()
 }

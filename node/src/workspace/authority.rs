@@ -3,13 +3,16 @@
 //! envelope's causal past, [`super::state`] to everything admitted.
 //!
 //! Rules (issue 14; no rule reads a timestamp):
-//! - **Lowerings count.** An access entry that gives its user a lower role than the user had in
-//!   the entry's causal past (a removal, a leave, a demotion) is never voided: its author could
-//!   have written it before losing its own role, so the race gains it nothing, and voiding it
-//!   would let a removed owner stay forever by answering every removal with a concurrent one.
-//! - **Removal wins.** Any other envelope by user X that needed role `r` (see
-//!   [`super::admission`]) is *voided* if a lowering of X to a role below `r` is concurrent with
-//!   it (neither is an ancestor of the other). That envelope's author wrote it on a copy that had
+//! - **Removal wins.** A *lowering* is an access entry that gives its user a lower role than
+//!   the user had in the entry's causal past (a removal, a leave, a demotion). An envelope by
+//!   user X that needed role `r` (see [`super::admission`]) is *voided* if a lowering of X to a
+//!   role below `r` that counts is concurrent with it (neither is an ancestor of the other).
+//!   Lowerings themselves count or not as organization removals do
+//!   (`trust::removal::grounded`): a lowering voided by one that counts does not count; in a
+//!   mutual pair (each lowers the other's author) the *senior* author's wins, the one who was
+//!   given a role first (each access entry that first gave the other a role has one of its own
+//!   in its past); between two of no such order, both count. So a removed owner answering its
+//!   removal on a stale copy, by removing its remover and everyone else, removes nobody. That envelope's author wrote it on a copy that had
 //!   not seen the lowering; nothing it did with the lost role counts. No exception for envelopes
 //!   others built on (any member may be an accomplice); envelopes that cite a voided one are not
 //!   voided for that.
@@ -28,13 +31,14 @@
 //! Invariant: every answer is a function of the set of envelopes and the ancestor relation only
 //! (never of arrival order, positions or timestamps), so replicas agree.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::admission::Index;
 use super::envelope::Envelope;
 use super::ids::Role;
 use crate::dag::Dag;
 use crate::trust::UserId;
+use crate::trust::removal::grounded;
 
 /// Positions voided by removal wins.
 pub type Voids = BTreeSet<u32>;
@@ -58,21 +62,34 @@ impl Authority<'_> {
     /// void, re-checks look in each candidate's own causal past.
     pub fn voids(&self, scope: &dyn Fn(u32) -> bool, candidates: &[u32]) -> Voids {
         let idx = self.index;
-        let mut void: Voids = candidates
+        // Every lowering in scope, with the user it lowers and the role it leaves them.
+        let lowerings: Vec<(u32, UserId, Option<Role>)> = idx
+            .roles
             .iter()
-            .copied()
-            .filter(|a| {
-                let Some(need) = idx.need[*a as usize] else {
-                    return false; // the creation
-                };
-                if idx.lowering[*a as usize] {
-                    return false;
-                }
-                let x = idx.author_user[*a as usize];
-                idx.roles.get(&x).into_iter().flatten().any(|l| {
-                    l.lowering && scope(l.at) && l.role < Some(need) && self.concurrent(l.at, *a)
-                })
+            .flat_map(|(u, es)| es.iter().map(move |e| (u, e)))
+            .filter(|(_, e)| e.lowering && scope(e.at))
+            .map(|(u, e)| (e.at, *u, e.role))
+            .collect();
+        let threatens = |l: &(u32, UserId, Option<Role>), a: u32| {
+            let Some(need) = idx.need[a as usize] else {
+                return false; // the creation
+            };
+            idx.author_user[a as usize] == l.1 && l.2 < Some(need) && self.concurrent(l.0, a)
+        };
+        let threatened: HashMap<u32, Vec<u32>> = lowerings
+            .iter()
+            .map(|l| {
+                let hit = candidates.iter().copied().filter(|a| threatens(l, *a));
+                (l.0, hit.collect())
             })
+            .collect();
+        // Lowerings void each other like organization removals: a mutual pair goes to the senior.
+        let positions: Vec<u32> = lowerings.iter().map(|l| l.0).collect();
+        let effective = grounded(&positions, &threatened, |a, b| self.senior(a, b));
+        // What the lowerings that count threaten (a lowering that does not count is among it).
+        let mut void: Voids = effective
+            .iter()
+            .flat_map(|l| threatened[l].iter().copied())
             .collect();
         // Re-check the authority of candidates whose author lost a voided grant, until stable.
         loop {
@@ -105,6 +122,30 @@ impl Authority<'_> {
             void.extend(more);
         }
         void
+    }
+
+    /// Whether the author of envelope `a` is senior to the author of `b`: each access entry that
+    /// first gave `b`'s author a role has one that first gave `a`'s author a role in its past
+    /// (who shared with whom; fixed when a user joins, nothing written later changes it).
+    fn senior(&self, a: u32, b: u32) -> bool {
+        let idx = self.index;
+        let joined = |p: u32| -> Vec<u32> {
+            let user = idx.author_user[p as usize];
+            let grants: Vec<(u32, ())> = idx
+                .roles
+                .get(&user)
+                .into_iter()
+                .flatten()
+                .filter(|e| e.role.is_some() && !e.lowering)
+                .map(|e| (e.at, ()))
+                .collect();
+            minimal(self.dag, &grants).map(|(p, _)| p).collect()
+        };
+        let (ja, jb) = (joined(a), joined(b));
+        !jb.is_empty()
+            && jb
+                .iter()
+                .all(|y| ja.iter().any(|x| self.dag.is_ancestor(*x, *y)))
     }
 
     /// `user`'s role in the set `scope` without the voided envelopes.
@@ -157,6 +198,18 @@ impl Authority<'_> {
         });
         (best, tops.len())
     }
+}
+
+/// The entries that have no other entry of the list as a strict ancestor.
+fn minimal<'a, T: Copy>(
+    dag: &'a Dag,
+    entries: &'a [(u32, T)],
+) -> impl Iterator<Item = (u32, T)> + 'a {
+    entries.iter().copied().filter(move |(a, _)| {
+        !entries
+            .iter()
+            .any(|(b, _)| a != b && dag.is_ancestor(*b, *a))
+    })
 }
 
 /// The entries that are not a strict ancestor of another entry of the list.

@@ -180,6 +180,27 @@ fn attack_6b_a_removed_owner_cannot_regrant_itself_on_a_stale_copy() {
     );
 }
 
+/// A removed OWNER, on a stale copy, removes the owner who removed it and every other member:
+/// once the removal is known, nothing it writes afterwards counts, removals included.
+#[test]
+fn attack_6e_a_removed_owner_cannot_remove_the_others_from_a_stale_copy() {
+    let (mut w, mut d) = shared(66);
+    let (u0, u1, u2) = (d[0].user, d[1].user, d[2].user);
+    raise_second(&mut w, &mut d, Role::Owner);
+    w.access(&mut d[0], AccessChange::Remove { user: u1 });
+    let r0 = w.access(&mut d[1], AccessChange::Remove { user: u0 });
+    let r2 = w.access(&mut d[1], AccessChange::Remove { user: u2 });
+    assert!(d[0].ingest_ws(vec![r0, r2]).is_clean());
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u1), None, "the removed owner stays removed");
+    assert_eq!(
+        st.members.get(&u0),
+        Some(&Role::Owner),
+        "the owner who removed it stays"
+    );
+    assert_eq!(st.members.get(&u2), Some(&Role::Reader), "the others stay");
+}
+
 /// Attack 6c: a removed MANAGER opens a far-future epoch of its own on a stale copy.
 #[test]
 fn attack_6c_a_removed_managers_epoch_does_not_become_current() {
