@@ -347,3 +347,43 @@ fn attack_5b_an_entry_at_the_end_of_time_is_held_and_blocks_nobody() {
     assert!(!ada.log.has_due());
     assert!(ada.log.release_due().admitted.is_empty());
 }
+
+#[test]
+fn a_device_added_on_a_stale_past_gains_no_seniority() {
+    let (mut org, mut ada) = new_org(107);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    let (mut xavier, x_add) = org.add_user(&mut ada, Profile::Admin, "xavier");
+    sync(&mut ada, &mut bob);
+    // Xavier adds a second device of his own on the smallest past admission allows (his own
+    // certificate), hoping to rank beside or above Bob.
+    let x2 = DeviceKeys::generate(&mut org.rng);
+    let claimed = author::claim_device(&x2, &org.org, &xavier.keys.id());
+    let cert = Writer {
+        keys: &xavier.keys,
+        org_key: &org.key,
+        clock: &mut Clock::default(),
+    }
+    .device_added(&mut org.rng, &org.org, xavier.user, &claimed, "x2")
+    .unwrap();
+    let x2_add = forge(
+        &org,
+        &xavier.keys,
+        &x_add,
+        Hlc((org.now + 1_000_000) << 16),
+        cert,
+    );
+    let r = xavier.log.ingest(vec![x2_add.clone()]);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    // Bob revokes Xavier; Xavier's new device answers by revoking Bob, on its own stale past.
+    org.write(&mut bob, Certificate::UserRevoked { user: xavier.user });
+    let counter = forge(
+        &org,
+        &x2,
+        std::slice::from_ref(&x2_add),
+        Hlc((org.now + 1_000_001) << 16),
+        Certificate::UserRevoked { user: bob.user },
+    );
+    let st = deliver(&org, &bob.log, &[x2_add, counter]);
+    assert!(st.is_active(&bob.keys.id()), "bob joined first: senior");
+    assert!(!st.is_active(&x2.id()) && !st.is_active(&xavier.keys.id()));
+}
