@@ -374,7 +374,9 @@ fn a_device_added_on_a_stale_past_gains_no_seniority() {
     );
     let r = xavier.log.ingest(vec![x2_add.clone()]);
     assert!(r.is_clean(), "{:?}", r.rejected);
-    // Bob revokes Xavier; Xavier's new device answers by revoking Bob, on its own stale past.
+    // Bob sees the new device (so it is certified before his revocation, not voided with it),
+    // then revokes Xavier; the new device answers by revoking Bob, on its own stale past.
+    assert!(bob.log.ingest(vec![x2_add.clone()]).is_clean());
     org.write(&mut bob, Certificate::UserRevoked { user: xavier.user });
     let counter = forge(
         &org,
