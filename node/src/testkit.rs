@@ -54,7 +54,7 @@ pub fn newcomer<R: rand::CryptoRng + ?Sized>(
     (
         Member {
             keys,
-            user: claimed.user,
+            user: claimed.first_user(org),
             secret,
         },
         cert,

@@ -121,7 +121,7 @@ impl World {
                 let secret = UserSecret::generate(0, rng);
                 let d1 = DeviceKeys::generate(rng);
                 let claimed = author::claim_first(&d1, &org.org, &secret.public());
-                let user = claimed.user;
+                let user = claimed.first_user(&org.org);
                 let name = format!("user {u}");
                 let email = format!("user{u}@example.org");
                 let who = Newcomer {

@@ -235,11 +235,9 @@ impl Claim {
         }
     }
 
-    /// The device's consent, as the certifier uses it (`user` is the derived user id for a
-    /// first device; for a later device the certifier's user replaces it).
-    pub fn claimed(&self, org: &OrgId) -> Claimed {
+    /// The device's consent, as the certifier uses it.
+    pub fn claimed(&self) -> Claimed {
         Claimed {
-            user: UserId::derive(org, &self.device),
             device: self.device,
             exchange_key: self.exchange_key,
             pop: self.pop.clone(),

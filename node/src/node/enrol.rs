@@ -399,8 +399,8 @@ impl Node {
         let now = now_ms();
         let (user, certs, user_keys) = match (&rec.kind, &claim.user) {
             (InviteKind::User { email, profile }, Some(nu)) => {
-                let claimed = claim.claimed(&org);
-                let user = claimed.user;
+                let claimed = claim.claimed();
+                let user = claimed.first_user(&org);
                 let w = Writer {
                     keys: &me,
                     org_key: &org_key,
@@ -431,13 +431,8 @@ impl Node {
                     org_key: &org_key,
                     clock: &mut self.clock,
                 };
-                let c = w.device_added(
-                    &mut rng,
-                    &org,
-                    *user,
-                    &claim.claimed(&org),
-                    &claim.device_label,
-                )?;
+                let c =
+                    w.device_added(&mut rng, &org, *user, &claim.claimed(), &claim.device_label)?;
                 let mut sealed = Vec::new();
                 let current = self.keys.user_secret().map_or(0, |s| s.generation);
                 for g in 0..=current {

@@ -153,7 +153,7 @@ impl Node {
         let device = crate::trust::DeviceKeys::generate(&mut rng);
         let org = self.org_id();
         let claimed = author::claim_first(&device, &org, &secret.public());
-        let user = claimed.user;
+        let user = claimed.first_user(&org);
         let me = self.keys.device();
         let org_key = self.keys.org_key();
         let w = Writer {

@@ -153,7 +153,7 @@ pub fn create_org<R: CryptoRng + ?Sized>(
     let device = DeviceKeys::generate(rng);
     let user_secret = UserSecret::generate(0, rng);
     let claim = claim_first(&device, &org, &user_secret.public());
-    let user = claim.user;
+    let user = claim.first_user(&org);
     let body = EntryBody {
         org,
         parents: Vec::new(),
@@ -197,9 +197,6 @@ pub fn create_org<R: CryptoRng + ?Sized>(
 /// device itself (see `entry::pop_message`). Made on the new device, carried to the certifier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claimed {
-    /// For a first device, the user derived from its key; for a later device, ignored (the
-    /// certificate names the certifier's user).
-    pub user: UserId,
     /// The device.
     pub device: DeviceId,
     /// Its exchange key.
@@ -212,7 +209,6 @@ pub struct Claimed {
 pub fn claim_first(device: &DeviceKeys, org: &OrgId, user_key: &[u8; 32]) -> Claimed {
     let user = UserId::derive(org, &device.id());
     Claimed {
-        user,
         device: device.id(),
         exchange_key: device.exchange_public(),
         pop: pop::sign_pop(
@@ -229,10 +225,16 @@ pub fn claim_first(device: &DeviceKeys, org: &OrgId, user_key: &[u8; 32]) -> Cla
 /// The consent of a new device to be added by `certifier` to the certifier's user.
 pub fn claim_device(device: &DeviceKeys, org: &OrgId, certifier: &DeviceId) -> Claimed {
     Claimed {
-        user: UserId::default(),
         device: device.id(),
         exchange_key: device.exchange_public(),
         pop: pop::sign_pop(device, org, pop::PopFor::By { certifier }),
+    }
+}
+
+impl Claimed {
+    /// The user this device starts, as a first device ([`UserId::derive`]).
+    pub fn first_user(&self, org: &OrgId) -> UserId {
+        UserId::derive(org, &self.device)
     }
 }
 
@@ -245,8 +247,9 @@ fn user_cert<R: CryptoRng + ?Sized>(
     claim: &Claimed,
     who: &Newcomer<'_>,
 ) -> UserAdded {
+    let user = claim.first_user(org);
     UserAdded {
-        user: claim.user,
+        user,
         profile,
         user_key: *user_key,
         private: seal_private(
@@ -254,13 +257,13 @@ fn user_cert<R: CryptoRng + ?Sized>(
             org_key,
             org,
             PRIVATE_USER,
-            &claim.user.0,
+            &user.0,
             &UserPrivate {
                 name: who.name.to_owned(),
                 email: who.email.to_owned(),
             },
         ),
-        device: device_cert(rng, org_key, org, claim, who.device_label),
+        device: device_cert(rng, org_key, org, user, claim, who.device_label),
     }
 }
 
@@ -268,11 +271,12 @@ fn device_cert<R: CryptoRng + ?Sized>(
     rng: &mut R,
     org_key: &OrgKey,
     org: &OrgId,
+    user: UserId,
     claim: &Claimed,
     label: &str,
 ) -> DeviceAdded {
     DeviceAdded {
-        user: claim.user,
+        user,
         device: claim.device,
         exchange_key: claim.exchange_key,
         private: seal_private(
@@ -351,15 +355,12 @@ impl Writer<'_> {
         label: &str,
     ) -> Result<Certificate, TextError> {
         check_text("device label", label)?;
-        let claim = Claimed {
-            user,
-            ..claim.clone()
-        };
         Ok(Certificate::DeviceAdded(device_cert(
             rng,
             self.org_key,
             org,
-            &claim,
+            user,
+            claim,
             label,
         )))
     }

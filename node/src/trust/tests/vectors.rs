@@ -35,18 +35,19 @@ fn frozen_user_added_vector_with_its_proof_of_possession() {
     let newcomer = DeviceKeys::from_secrets(&[9; 32], &[10; 32]);
     let org = OrgId([1; 32]);
     let claimed = author::claim_first(&newcomer, &org, &[11; 32]);
+    let user = claimed.first_user(&org);
     let body = EntryBody {
         org,
         parents: vec![EntryId([2; 32])],
         author: admin.id(),
         time: Hlc(0x0000_0190_0000_0002),
         cert: Certificate::UserAdded(entry::UserAdded {
-            user: claimed.user,
+            user,
             profile: Profile::Standard,
             user_key: [11; 32],
             private: vec![5; 8],
             device: entry::DeviceAdded {
-                user: claimed.user,
+                user,
                 device: claimed.device,
                 exchange_key: claimed.exchange_key,
                 private: vec![6; 8],
@@ -70,7 +71,7 @@ fn frozen_user_added_vector_with_its_proof_of_possession() {
             &admin,
             &org,
             pop::PopFor::First {
-                user: &claimed.user,
+                user: &user,
                 user_key: &[11; 32],
             },
         );
