@@ -433,7 +433,7 @@ mod tests {
         a.revoke_device(dev).unwrap();
         sync(&c, &mut a, w);
         // A reader may not write content, so its merge cannot endorse it: any member may be an
-        // accomplice (docs/security-workspace.md). The file goes with Ben's revocation.
+        // accomplice (docs/security.md, "Workspaces"). The file goes with Ben's revocation.
         assert!(
             !a.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"),
             "a reader's merge does not keep a revoked contributor's content"
