@@ -77,7 +77,6 @@ fn ws(b: u8, name: &str, role: Option<&str>, members: usize) -> WorkspaceInfo {
         heads: vec![hex(0x22)],
         waiting: 0,
         locked: 0,
-        queued: 0,
         entries: 4,
         epochs: 1,
         last_sync_ms: Some(1_795_874_461_000),

@@ -264,12 +264,6 @@ pub fn status_text(s: &StatusInfo) -> String {
             w.last_sync_ms
                 .map_or_else(|| "-".to_owned(), |t| format!("{t} (unix ms)"))
         );
-        if w.queued > 0 {
-            out += &format!(
-                "              {} local edit(s) queued: the workspace awaits a new key epoch from an owner or manager\n",
-                w.queued
-            );
-        }
     }
     out
 }

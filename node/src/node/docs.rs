@@ -18,8 +18,9 @@
 //! - Local edits become envelopes of at most [`MAX_PAYLOAD`] plaintext bytes and
 //!   [`content::MAX_CHANGES`] changes each. While the workspace awaits a new epoch that this
 //!   device cannot open (`KeyringError::AwaitingRotation`: a member left or was revoked and no
-//!   OWNER or MANAGER has rotated yet), sealed edits wait in [`Doc::queued`], in order, in memory
-//!   only, and are sealed by the first settle round after the new epoch arrives.
+//!   OWNER or MANAGER has rotated yet), the edit is refused and the document is rebuilt from what
+//!   is admitted: nothing unsealed is kept (it would be lost with the process), and the command
+//!   says why, so the edit can be made again once the epoch arrives.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -58,8 +59,6 @@ pub(super) struct Doc {
     applied: HashSet<EnvelopeId>,
     /// Content envelopes this device cannot open yet (no epoch key).
     pub locked: usize,
-    /// Committed local edits (encoded changes) not sealed yet: the workspace awaits a new epoch.
-    pub queued: Vec<zeroize::Zeroizing<Vec<u8>>>,
     /// `(envelopes, organization entries)` when last refreshed: nothing to do while unchanged.
     refreshed_at: (usize, usize),
 }
@@ -72,7 +71,6 @@ impl Doc {
             keys_seen: usize::MAX,
             applied: HashSet::new(),
             locked: 0,
-            queued: Vec::new(),
             refreshed_at: (usize::MAX, usize::MAX),
         })
     }
@@ -340,28 +338,31 @@ impl Node {
                 }
             }
         }
-        doc.queued.extend(
-            groups
-                .iter()
-                .map(|g| zeroize::Zeroizing::new(content::encode_changes(g))),
-        );
-        let n = self.seal_queued(w)?;
+        let plains: Vec<zeroize::Zeroizing<Vec<u8>>> = groups
+            .iter()
+            .map(|g| zeroize::Zeroizing::new(content::encode_changes(g)))
+            .collect();
+        let sealed = self.seal_edits(w, &plains);
+        if sealed.is_err() {
+            // Nothing unsealed stays behind (it would not survive the process): the document is
+            // rebuilt from what is admitted, and the caller reports why.
+            self.docs.remove(&w);
+        }
         self.settle()?;
-        Ok(n)
+        sealed
     }
 
-    /// Seals the queued edits of `w` in order and hands them to the engine (the caller settles).
-    /// Stops, keeping the rest queued, while the workspace awaits a rotation this device cannot
-    /// make. Returns how many were sealed.
-    pub(super) fn seal_queued(&mut self, w: WorkspaceId) -> Result<usize, NodeError> {
-        let mut queued = match self.docs.get_mut(&w) {
-            Some(doc) => std::mem::take(&mut doc.queued),
-            None => return Ok(0),
-        };
+    /// Seals encoded edits of `w` in order and hands them to the engine (the caller settles).
+    /// Returns how many were sealed; `KeyringError::AwaitingRotation` while the workspace awaits
+    /// a rotation this device cannot make.
+    fn seal_edits(
+        &mut self,
+        w: WorkspaceId,
+        plains: &[zeroize::Zeroizing<Vec<u8>>],
+    ) -> Result<usize, NodeError> {
         let mut sealed = 0;
-        while !queued.is_empty() {
-            let plain = &queued[0];
-            let r = self.keyed(w, |mut k| {
+        for plain in plains {
+            let Some(items) = self.keyed(w, |mut k| {
                 keyring::write(
                     &mut rand::rng(),
                     k.log,
@@ -371,34 +372,15 @@ impl Node {
                     k.ring,
                     plain,
                 )
-            });
-            let items = match r {
-                Ok(Some(items)) => items,
-                Ok(None) => break,
-                Err(NodeError::Keyring(KeyringError::AwaitingRotation)) => {
-                    tracing::info!(
-                        workspace = %w,
-                        queued = queued.len(),
-                        "edits queued: the workspace awaits a new epoch from an owner or manager"
-                    );
-                    break;
-                }
-                Err(e) => {
-                    if let Some(doc) = self.docs.get_mut(&w) {
-                        doc.queued = queued;
-                    }
-                    return Err(e);
-                }
+            })?
+            else {
+                break;
             };
-            queued.remove(0);
             if let (Some(doc), Some(content)) = (self.docs.get_mut(&w), items.last()) {
                 doc.applied.insert(keyring::id_of(content));
             }
             sealed += 1;
             self.local_items(w, items)?;
-        }
-        if let Some(doc) = self.docs.get_mut(&w) {
-            doc.queued = queued;
         }
         Ok(sealed)
     }

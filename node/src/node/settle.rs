@@ -79,11 +79,6 @@ impl Node {
                 if self.eager || self.docs.contains_key(&w) {
                     self.refresh_doc(w)?;
                 }
-                // Edits that waited for a new epoch are sealed once it is there (drained by the
-                // next round).
-                if self.docs.get(&w).is_some_and(|d| !d.queued.is_empty()) {
-                    self.seal_queued(w)?;
-                }
             }
         }
         Ok(out)

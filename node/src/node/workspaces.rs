@@ -34,9 +34,6 @@ pub struct WorkspaceInfo {
     pub waiting: usize,
     /// Content envelopes this device cannot open yet.
     pub locked: usize,
-    /// Local edits not sealed yet: the workspace awaits a new epoch from an owner or manager.
-    #[serde(default)]
-    pub queued: usize,
     /// Files and folders in the tree.
     pub entries: usize,
     /// Key epochs.
@@ -141,7 +138,6 @@ impl Node {
         let doc = self.doc(w)?;
         let title = doc.crdt.title();
         let locked = doc.locked;
-        let queued = doc.queued.len();
         let entries = doc.crdt.tree().len().saturating_sub(1);
         let user = self.user_id();
         let (log, st) = self.log_and_state(w)?;
@@ -154,7 +150,6 @@ impl Node {
             heads: st.heads.iter().map(ToString::to_string).collect(),
             waiting: log.pending_len(),
             locked,
-            queued,
             entries,
             epochs: st.epochs.len(),
             last_sync_ms,
@@ -438,6 +433,53 @@ mod tests {
             !a.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"),
             "a reader's merge does not keep a revoked contributor's content"
         );
+    }
+
+    #[test]
+    fn a_contributors_edit_in_the_lazy_window_is_refused_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut a, mut b) = two(dir.path());
+        let mut c = a
+            .provision_user(
+                &dir.path().join("c"),
+                PASS,
+                KdfParams::TEST_ONLY,
+                "Cat",
+                "cat@x.example",
+                "c",
+                Profile::Standard,
+            )
+            .unwrap();
+        let id = a.create_workspace("Plans").unwrap().id;
+        let w = a.find_workspace(&id).unwrap();
+        for (who, role) in [
+            ("ben@x.example", Role::Contributor),
+            ("cat@x.example", Role::Reader),
+        ] {
+            let u = a.find_user(who).unwrap();
+            a.share(w, u, role).unwrap();
+        }
+        sync(&a, &mut b, w);
+        sync(&a, &mut c, w);
+        // Ann revokes Cat's device and rotates; Ben hears of the revocation, not of the epoch.
+        let dev = a.find_device("c").unwrap();
+        a.revoke_device(dev).unwrap();
+        b.ingest_log(a.log().entries().map(|e| e.bytes().to_vec()).collect())
+            .unwrap();
+        let f = dir.path().join("ben.txt");
+        std::fs::write(&f, "not for Cat").unwrap();
+        let err = b
+            .put(w, &f, "ben.txt", &mut |_| {}, &mut |_| {})
+            .unwrap_err();
+        assert!(err.to_string().contains("awaits a new epoch"), "{err}");
+        assert!(
+            !b.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"),
+            "nothing half-written stays in the document"
+        );
+        // The new epoch arrives: the same edit goes through.
+        sync(&a, &mut b, w);
+        b.put(w, &f, "ben.txt", &mut |_| {}, &mut |_| {}).unwrap();
+        assert!(b.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"));
     }
 
     #[test]
