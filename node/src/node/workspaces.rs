@@ -435,13 +435,13 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_contributors_edit_in_the_lazy_window_is_refused_and_leaves_nothing_behind() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut a, mut b) = two(dir.path());
+    /// Ann (owner) shares a workspace with Ben (contributor) and Cat (reader), revokes Cat's
+    /// device and rotates; Ben hears of the revocation but not of the new epoch.
+    fn lazy_window(dir: &std::path::Path) -> (Node, Node, WorkspaceId) {
+        let (mut a, mut b) = two(dir);
         let mut c = a
             .provision_user(
-                &dir.path().join("c"),
+                &dir.join("c"),
                 PASS,
                 KdfParams::TEST_ONLY,
                 "Cat",
@@ -461,11 +461,17 @@ mod tests {
         }
         sync(&a, &mut b, w);
         sync(&a, &mut c, w);
-        // Ann revokes Cat's device and rotates; Ben hears of the revocation, not of the epoch.
         let dev = a.find_device("c").unwrap();
         a.revoke_device(dev).unwrap();
         b.ingest_log(a.log().entries().map(|e| e.bytes().to_vec()).collect())
             .unwrap();
+        (a, b, w)
+    }
+
+    #[test]
+    fn a_contributors_edit_in_the_lazy_window_is_refused_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut b, w) = lazy_window(dir.path());
         let f = dir.path().join("ben.txt");
         std::fs::write(&f, "not for Cat").unwrap();
         let err = b
@@ -480,6 +486,24 @@ mod tests {
         sync(&a, &mut b, w);
         b.put(w, &f, "ben.txt", &mut |_| {}, &mut |_| {}).unwrap();
         assert!(b.ls(w, "/").unwrap().iter().any(|e| e.name == "ben.txt"));
+    }
+
+    #[test]
+    fn a_mirror_round_refused_in_the_lazy_window_keeps_the_local_file_and_uploads_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, mut b, w) = lazy_window(dir.path());
+        let folder = dir.path().join("mirror");
+        std::fs::create_dir_all(&folder).unwrap();
+        std::fs::write(folder.join("notes.txt"), "not for Cat").unwrap();
+        let mut m = b.open_mirror(w, &folder).unwrap();
+        assert!(b.mirror_round(&mut m, &mut |_| {}).is_err());
+        // A second refused round must not read the file as deleted on the other side.
+        assert!(b.mirror_round(&mut m, &mut |_| {}).is_err());
+        assert!(folder.join("notes.txt").exists(), "the local file is kept");
+        sync(&a, &mut b, w);
+        b.mirror_round(&mut m, &mut |_| {}).unwrap();
+        assert!(folder.join("notes.txt").exists());
+        assert!(b.ls(w, "/").unwrap().iter().any(|e| e.name == "notes.txt"));
     }
 
     #[test]

@@ -192,7 +192,13 @@ impl Node {
             .retain(|k, v| keep(k) && !ignores.ignored(k, v.kind == EntryKind::Folder));
         let actions = plan::plan(&states, m.read_only);
         let before = m.base.clone();
-        self.carry_out(m, &actions, &mut report, pump)?;
+        if let Err(e) = self.carry_out(m, &actions, &mut report, pump) {
+            // The next round redoes what this one did: the base it built in memory may record
+            // uploads whose commit failed (a workspace awaiting a rotation), and a base claiming
+            // a file the workspace never got would read as a remote deletion of the local file.
+            m.base = before;
+            return Err(e);
+        }
         // Persist what changed.
         let mut changes: Vec<(&str, Option<&BaseEntry>)> = Vec::new();
         for (k, v) in &m.base {
