@@ -382,29 +382,7 @@ mod tests {
     #[test]
     fn a_readers_merge_does_not_keep_what_a_revoked_contributor_wrote() {
         let dir = tempfile::tempdir().unwrap();
-        let (mut a, mut b) = two(dir.path());
-        let mut c = a
-            .provision_user(
-                &dir.path().join("c"),
-                PASS,
-                KdfParams::TEST_ONLY,
-                "Cat",
-                "cat@x.example",
-                "c",
-                Profile::Standard,
-            )
-            .unwrap();
-        let id = a.create_workspace("Plans").unwrap().id;
-        let w = a.find_workspace(&id).unwrap();
-        for (who, role) in [
-            ("ben@x.example", Role::Contributor),
-            ("cat@x.example", Role::Reader),
-        ] {
-            let u = a.find_user(who).unwrap();
-            a.share(w, u, role).unwrap();
-        }
-        sync(&a, &mut b, w);
-        sync(&a, &mut c, w);
+        let (mut a, mut b, mut c, w) = three(dir.path());
         // Ben writes; Cat (a reader) receives it and, after the delay, writes a Merge on it.
         let f = dir.path().join("ben.txt");
         std::fs::write(&f, "kept").unwrap();
@@ -435,9 +413,8 @@ mod tests {
         );
     }
 
-    /// Ann (owner) shares a workspace with Ben (contributor) and Cat (reader), revokes Cat's
-    /// device and rotates; Ben hears of the revocation but not of the new epoch.
-    fn lazy_window(dir: &std::path::Path) -> (Node, Node, WorkspaceId) {
+    /// Ann (owner) shares a workspace with Ben (contributor) and Cat (reader); all three synced.
+    fn three(dir: &std::path::Path) -> (Node, Node, Node, WorkspaceId) {
         let (mut a, mut b) = two(dir);
         let mut c = a
             .provision_user(
@@ -461,6 +438,13 @@ mod tests {
         }
         sync(&a, &mut b, w);
         sync(&a, &mut c, w);
+        (a, b, c, w)
+    }
+
+    /// [`three`], then Ann revokes Cat's device and rotates; Ben hears of the revocation but
+    /// not of the new epoch.
+    fn lazy_window(dir: &std::path::Path) -> (Node, Node, WorkspaceId) {
+        let (mut a, mut b, _c, w) = three(dir);
         let dev = a.find_device("c").unwrap();
         a.revoke_device(dev).unwrap();
         b.ingest_log(a.log().entries().map(|e| e.bytes().to_vec()).collect())

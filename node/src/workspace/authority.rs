@@ -139,7 +139,7 @@ impl Authority<'_> {
                 .filter(|e| e.role.is_some() && !e.lowering)
                 .map(|e| (e.at, ()))
                 .collect();
-            minimal(self.dag, &grants).map(|(p, _)| p).collect()
+            extremes(self.dag, &grants, false).map(|(p, _)| p).collect()
         };
         let (ja, jb) = (joined(a), joined(b));
         !jb.is_empty()
@@ -159,7 +159,10 @@ impl Authority<'_> {
             .filter(|e| scope(e.at) && !void.contains(&e.at))
             .map(|e| (e.at, e.role))
             .collect();
-        maximal(self.dag, &entries).map(|(_, r)| r).min().flatten()
+        extremes(self.dag, &entries, true)
+            .map(|(_, r)| r)
+            .min()
+            .flatten()
     }
 
     /// Every member of the set and their role.
@@ -181,7 +184,7 @@ impl Authority<'_> {
             .filter(|p| scope(*p) && !void.contains(p))
             .map(|p| (p, ()))
             .collect();
-        let tops: Vec<u32> = maximal(self.dag, &open).map(|(p, _)| p).collect();
+        let tops: Vec<u32> = extremes(self.dag, &open, true).map(|(p, _)| p).collect();
         if tops.len() <= 1 {
             return (tops.first().copied(), tops.len());
         }
@@ -200,26 +203,17 @@ impl Authority<'_> {
     }
 }
 
-/// The entries that have no other entry of the list as a strict ancestor.
-fn minimal<'a, T: Copy>(
+/// The entries of the list with no other entry of the list above them (`latest`: not an
+/// ancestor of another) or below them (not `latest`: no other is their ancestor).
+fn extremes<'a, T: Copy>(
     dag: &'a Dag,
     entries: &'a [(u32, T)],
+    latest: bool,
 ) -> impl Iterator<Item = (u32, T)> + 'a {
     entries.iter().copied().filter(move |(a, _)| {
-        !entries
-            .iter()
-            .any(|(b, _)| a != b && dag.is_ancestor(*b, *a))
-    })
-}
-
-/// The entries that are not a strict ancestor of another entry of the list.
-fn maximal<'a, T: Copy>(
-    dag: &'a Dag,
-    entries: &'a [(u32, T)],
-) -> impl Iterator<Item = (u32, T)> + 'a {
-    entries.iter().copied().filter(move |(a, _)| {
-        !entries
-            .iter()
-            .any(|(b, _)| a != b && dag.is_ancestor(*a, *b))
+        !entries.iter().any(|(b, _)| {
+            let (lo, hi) = if latest { (*a, *b) } else { (*b, *a) };
+            a != b && dag.is_ancestor(lo, hi)
+        })
     })
 }

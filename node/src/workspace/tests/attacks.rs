@@ -218,18 +218,7 @@ fn attack_6c_a_removed_managers_epoch_does_not_become_current() {
     w.access(&mut d[0], AccessChange::Remove { user: u3 });
     let (_, honest) = w.rotate(&mut d[0]);
     // The removed manager: an epoch sealed to itself, dated a year ahead (no wall clock here).
-    let orgst = d[2].org.state().clone();
-    let sealed: Vec<SealedKeys> = d[2]
-        .st()
-        .members
-        .keys()
-        .map(|u| SealedKeys {
-            user: *u,
-            generation: orgst.users[u].key.generation,
-            epochs: Vec::new(),
-            blob: vec![1],
-        })
-        .collect();
+    let sealed = opaque_seals(&d[2]);
     let heads = d[2].ws.heads();
     let far = forge(
         &d[2],

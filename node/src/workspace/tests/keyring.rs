@@ -328,6 +328,27 @@ fn owner_shares(
     log
 }
 
+/// Person 0 removes person `who` at `now` (no rotation).
+fn owner_removes(log: &mut WorkspaceLog, org: &OrgLog, p: &mut [Person], now: u64, who: usize) {
+    use crate::workspace::AccessChange;
+    use crate::workspace::envelope::encode_payload;
+    let user = p[who].user;
+    let o = &mut p[0];
+    let mut me = Actor {
+        keys: &o.keys,
+        clock: &mut o.clock,
+    };
+    let change = encode_payload(&AccessChange::Remove { user });
+    raw(
+        log,
+        org,
+        &mut me,
+        now,
+        crate::workspace::Kind::Access,
+        change,
+    );
+}
+
 /// Writes an envelope with the log's draft and admits it (a hostile device can sign anything
 /// admission accepts).
 fn raw(
@@ -434,8 +455,6 @@ fn attack_6d_a_forged_epoch_key_is_refused_by_the_commitment() {
 /// under the epoch the removed member holds.
 #[test]
 fn attack_7_a_contributor_does_not_write_under_an_epoch_awaiting_rotation() {
-    use crate::workspace::AccessChange;
-    use crate::workspace::envelope::encode_payload;
     let (mut rng, org, mut p) = world();
     let ws = WorkspaceId([8; 16]);
     let mut log = owner_shares(
@@ -445,23 +464,10 @@ fn attack_7_a_contributor_does_not_write_under_an_epoch_awaiting_rotation() {
         ws,
         &[(1, Role::Contributor), (2, Role::Reader)],
     );
-    let (owner, rest) = p.split_at_mut(1);
-    let o = &mut owner[0];
-    let mut me = Actor {
-        keys: &o.keys,
-        clock: &mut o.clock,
-    };
     // Carol is removed; no OWNER or MANAGER has rotated yet.
-    let carol = rest[1].user;
-    raw(
-        &mut log,
-        &org,
-        &mut me,
-        10_030,
-        crate::workspace::Kind::Access,
-        encode_payload(&AccessChange::Remove { user: carol }),
-    );
+    owner_removes(&mut log, &org, &mut p, 10_030, 2);
     assert!(log.state(&org).needs_rotation);
+    let rest = &p[1..];
     let bob_ring = ring_of(rest[0].user, &rest[0].secret, &log, &org);
     let mut bob_clock = Clock::default();
     let mut bob = Actor {
@@ -478,11 +484,10 @@ fn attack_7_a_contributor_does_not_write_under_an_epoch_awaiting_rotation() {
 /// Attack 7 (lazy window): an OWNER's write rotates first, so the removed member cannot read it.
 #[test]
 fn attack_7_an_owners_write_rotates_first() {
-    use crate::workspace::AccessChange;
-    use crate::workspace::envelope::encode_payload;
     let (mut rng, org, mut p) = world();
     let ws = WorkspaceId([9; 16]);
     let mut log = owner_shares(&mut rng, &org, &mut p, ws, &[(2, Role::Reader)]);
+    owner_removes(&mut log, &org, &mut p, 10_020, 2);
     let (owner, rest) = p.split_at_mut(1);
     let o = &mut owner[0];
     let o_secret = o.secret.clone();
@@ -492,14 +497,6 @@ fn attack_7_an_owners_write_rotates_first() {
         clock: &mut o.clock,
     };
     let carol = rest[1].user;
-    raw(
-        &mut log,
-        &org,
-        &mut me,
-        10_020,
-        crate::workspace::Kind::Access,
-        encode_payload(&AccessChange::Remove { user: carol }),
-    );
     let b = write(&mut rng, &mut log, &org, &mut me, 10_030, &ring, b"after").unwrap();
     let e = log.get(&id_of(b.last().unwrap())).unwrap().clone();
     assert!(!log.state(&org).needs_rotation);

@@ -169,18 +169,7 @@ impl World {
 
     /// A new epoch sealed (opaque blobs) to every active member, by `by`.
     fn rotate(&mut self, by: &mut Dev) -> (Vec<u8>, EnvelopeId) {
-        let st = by.ws.state(&by.org);
-        let orgst = by.org.state().clone();
-        let sealed = st
-            .members
-            .keys()
-            .map(|u| SealedKeys {
-                user: *u,
-                generation: orgst.users[u].key.generation,
-                epochs: Vec::new(),
-                blob: vec![1, 2, 3],
-            })
-            .collect();
+        let sealed = opaque_seals(by);
         let b = self.write(
             by,
             Kind::Keys,
@@ -213,6 +202,21 @@ fn pull(a: &Dev, b: &mut Dev) {
     b.ws.org_changed(&b.org);
     let r = b.ws.ingest(ws_bytes(&a.ws), &b.org);
     assert!(r.is_clean(), "{:?}", r.refused);
+}
+
+/// Opaque epoch-key blobs for every member of `by`'s view, at their current user-key generation.
+fn opaque_seals(by: &Dev) -> Vec<SealedKeys> {
+    let st = by.ws.state(&by.org);
+    let orgst = by.org.state();
+    st.members
+        .keys()
+        .map(|u| SealedKeys {
+            user: *u,
+            generation: orgst.users[u].key.generation,
+            epochs: Vec::new(),
+            blob: vec![1, 2, 3],
+        })
+        .collect()
 }
 
 /// Device 0 gives device 1's user `role`, and device 1 pulls it.
