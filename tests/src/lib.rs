@@ -12,6 +12,9 @@
 //! Invariants: every process a test starts is waited for (or killed and reaped on drop); daemons
 //! bind only 127.0.0.1 on ports the OS picks; every wait is bounded ([`wait_until`]).
 
+pub mod probe;
+pub mod relay;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

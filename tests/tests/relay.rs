@@ -5,9 +5,7 @@
 //! are refused; a `kill -9` of the relay mid-upload loses nothing it had stored; two devices
 //! that only know the relay's address connect through circuit relay v2 and sync live.
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cloison_node::keystore::{KdfParams, Keystore};
@@ -15,101 +13,12 @@ use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
 use cloison_node::node::Node;
 use cloison_node::relay::wire::{Refusal, RelayMsg};
 use cloison_node::trust::{DeviceId, DeviceKeys, Profile};
-use cloison_tests::{PASSPHRASE, TestHome, bin, wait_until};
+use cloison_tests::relay::Relay;
+use cloison_tests::{PASSPHRASE, TestHome, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
 const ORG: &str = "Clinique-canary-org";
 const WS: &str = "Dossiers-canary-ws";
-
-/// A running `cloison-bootstrap run` on 127.0.0.1.
-struct Relay {
-    child: Option<Child>,
-    addr: String,
-    data: PathBuf,
-}
-
-impl Relay {
-    /// Starts the relay on `data`, its log appended to `log`.
-    fn start(data: &Path, log: &Path) -> Relay {
-        Relay::start_on(data, log, "/ip4/127.0.0.1/tcp/0", &[])
-    }
-
-    /// Starts the relay again on the TCP port `self` listened on.
-    fn restart(&self, log: &Path) -> Relay {
-        let port = self.addr.split('/').nth(4).unwrap_or("0");
-        Relay::start_on(&self.data, log, &format!("/ip4/127.0.0.1/tcp/{port}"), &[])
-    }
-
-    fn start_on(data: &Path, log: &Path, listen: &str, extra: &[&str]) -> Relay {
-        let logf = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(log)
-            .unwrap();
-        let mut child = Command::new(bin("cloison-bootstrap"))
-            .args(["run", "--listen", listen, "--data"])
-            .arg(data)
-            .args(extra)
-            .env("RUST_LOG", "debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(logf)
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut addr = String::new();
-        if let Some(Ok(line)) = BufReader::new(stdout).lines().next()
-            && let Some(a) = line.strip_prefix("listening on ")
-        {
-            addr = a.to_owned();
-        }
-        assert!(addr.contains("/p2p/"), "relay did not print its address");
-        Relay {
-            child: Some(child),
-            addr,
-            data: data.to_owned(),
-        }
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let out = Command::new(bin("cloison-bootstrap"))
-            .args(["status", "--json", "--data"])
-            .arg(&self.data)
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap_or_default()
-    }
-
-    /// `(envelopes, blocks)` stored for the first organization.
-    fn stored(&self) -> (u64, u64) {
-        let s = self.status();
-        let o = &s["organizations"][0];
-        (
-            o["envelopes"].as_u64().unwrap_or(0),
-            o["blocks"].as_u64().unwrap_or(0),
-        )
-    }
-
-    fn connected(&self) -> u64 {
-        let s = self.status();
-        s["organizations"][0]["devices_connected"]
-            .as_u64()
-            .unwrap_or(0)
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// An organization that authorizes `relay`: the admin (`cloison init`, `cloison relay add`)
 /// then users provisioned by the admin's device (so they know the relay from their log).
