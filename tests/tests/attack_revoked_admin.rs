@@ -17,15 +17,11 @@
 //! revocations count there meanwhile (the inherent race), and must stop counting once the
 //! revocation arrives.
 //!
-//! Two known failures are `#[ignore]`d with their reason (docs/security.md, "Not yet shown"):
-//! the forged writes never count on a device that has the revocation, but these are stale
-//! devices that do not get it:
-//! - over peer connections alone, a stale device that gets a revoked admin's forged revocations
-//!   first believes its honest peers revoked and refuses their connections, so it never gets
-//!   the revocation that voids them (it heals through a relay or a bundle);
-//! - through the relay, a stale device served while the relay takes forged revocations of it
-//!   is cut off, served again once the relay has the revocation that voids them, and in most
-//!   runs never gets that revocation until its daemon restarts (timing-dependent).
+//! One known failure is `#[ignore]`d with its reason (docs/security.md, "Not yet shown"): the
+//! forged writes never count on a device that has the revocation, but over peer connections
+//! alone a stale device that gets a revoked admin's forged revocations first believes its
+//! honest peers revoked and refuses their connections, so it never gets the revocation that
+//! voids them (it heals through a relay or a bundle).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -506,10 +502,10 @@ fn attack_3_a_running_stale_device_that_took_its_own_forged_revocation_recovers_
 /// The race of the test above left to chance: mal revokes cat too, so the relay, as it takes
 /// mal's entries, both passes them on to cat and cuts cat off (cat's daemon had two connections
 /// to the relay: the second's introduction is refused). Once ann's revocation reaches the
-/// relay, cat is served again; in most runs cat then holds mal's entries but never ann's
-/// revocation, though the relay holds it, until cat's daemon restarts (which heals it at once).
+/// relay, cat is served again and must then get that revocation at once. (It did not, in most
+/// runs, until the engine forgot what it had asked of a peer whose link dropped: the `Want` lost
+/// in the cut-off blocked the ask for 60 s.)
 #[test]
-#[ignore = "known bug, timing-dependent (docs/security.md, Not yet shown): a device cut off by the relay and served again mid-race may not get the voiding revocation until its daemon restarts"]
 fn attack_3_through_the_relay_a_stale_device_served_when_its_own_forged_revocation_arrives_recovers()
  {
     let t0 = Instant::now();

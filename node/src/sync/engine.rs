@@ -359,6 +359,8 @@ impl Engine {
                 sessions: HashMap::new(),
             },
         );
+        // A new link: whatever we asked of this peer on an earlier one may never come.
+        self.release_asked_of(&peer);
         self.hello(peer);
         self.plan_blocks();
     }
@@ -366,7 +368,16 @@ impl Engine {
     /// The connection to `peer` is gone.
     pub fn handle_disconnected(&mut self, peer: DeviceId) {
         self.links.remove(&peer);
+        self.release_asked_of(&peer);
         self.blocks_peer_gone(peer);
+    }
+
+    /// Forgets the items asked of `peer` and not yet received, so that the next reconciliation
+    /// (with it or another peer) asks for them at once instead of after [`INFLIGHT_MS`].
+    fn release_asked_of(&mut self, peer: &DeviceId) {
+        for ids in self.inflight.values_mut() {
+            ids.retain(|_, (p, _)| p != peer);
+        }
     }
 
     /// Local items (signed on this replica) to admit and push. Items the replica already holds

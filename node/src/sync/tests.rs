@@ -316,6 +316,60 @@ fn devices_converge_after_a_partition_heals() {
     }
 }
 
+#[test]
+fn an_item_asked_of_a_peer_whose_link_dropped_is_asked_again_on_the_next_link() {
+    let mut s = Sim::new(2, 3);
+    s.connect_all();
+    s.run();
+    let epoch = s.share_with_all();
+    s.run();
+    // Device 1 is away while device 0 writes.
+    s.cut = vec![false, true];
+    let item = s.write(
+        0,
+        Kind::Content,
+        Some(epoch),
+        b"written while 1 was away".to_vec(),
+    );
+    s.run();
+    s.cut = vec![false; 2];
+    // Anti-entropy: device 1 learns of the item and asks for it; the link drops with the `Want`
+    // in flight (as when a relay cuts a device off and serves it again).
+    s.now += 60_000;
+    for i in 0..2 {
+        let now = s.now;
+        s.devs[i].engine.handle_timeout(now);
+        s.flush(i);
+    }
+    let mut dropped = false;
+    while let Some((a, b, bytes)) = s.queue.pop_front() {
+        if a == 1 && matches!(Msg::decode(&bytes), Ok(Msg::Want { .. })) {
+            dropped = true;
+            break;
+        }
+        let from = s.devs[a].keys.id();
+        s.devs[b].engine.handle_message(s.now, from, &bytes);
+        s.flush(b);
+    }
+    assert!(dropped, "device 1 asked for the item");
+    s.queue.clear();
+    let (id0, id1) = (s.devs[0].keys.id(), s.devs[1].keys.id());
+    s.devs[0].engine.handle_disconnected(id1);
+    s.devs[1].engine.handle_disconnected(id0);
+    // The next link, well within the 60 s after which an unanswered ask expires.
+    s.now += 1_000;
+    s.connect(0, 1);
+    s.run();
+    let id = *blake3::hash(&item).as_bytes();
+    assert!(
+        s.devs[1]
+            .engine
+            .replica()
+            .holds(DocId::Workspace(s.ws), &id),
+        "the item was asked for again on the new link"
+    );
+}
+
 /// Builds `n` content envelopes on a chain, signed by device `by`, without going through
 /// `draft` (which recomputes the state per envelope).
 fn bulk_chain(s: &mut Sim, by: usize, epoch: EnvelopeId, n: usize) -> Vec<Vec<u8>> {
