@@ -60,10 +60,14 @@ impl Verdicts {
                 .iter()
                 .map(|r| (*r, ctx.threatened(*r)))
                 .collect();
+            // An effective removal is never voided itself (a removal is voided iff an effective
+            // one attacks it): removals that threaten each other in a cycle or an unordered pair
+            // all count, and still void what else their targets wrote concurrently.
+            let effective: HashSet<u32> = ctx.resolve(&candidates, &threats).into_iter().collect();
             let mut voided = vec![false; n];
-            for r in ctx.resolve(&candidates, &threats) {
-                for p in &threats[&r] {
-                    voided[*p as usize] = true;
+            for r in &effective {
+                for p in &threats[r] {
+                    voided[*p as usize] |= !effective.contains(p);
                 }
             }
             let next: Vec<bool> = (0..n)
@@ -227,8 +231,9 @@ impl<'a> Ctx<'a> {
 /// to a fixpoint, so the result does not depend on any order. A removal is voided iff a removal
 /// that counts attacks it. In a mutual pair (each threatens the other) only the `senior` one
 /// attacks; between two of no seniority order, neither does, and both count. Removals left
-/// undecided in a longer cycle count. The one home of this rule, for the organization log and
-/// the workspace logs.
+/// undecided *on* a longer cycle count; those only downstream of one are then decided like the
+/// rest (attacked by one that counts: voided). The one home of this rule, for the organization
+/// log and the workspace logs.
 pub(crate) fn grounded(
     candidates: &[u32],
     threatened: &HashMap<u32, Vec<u32>>,
@@ -258,26 +263,66 @@ pub(crate) fn grounded(
         Out,
     }
     let mut st: HashMap<u32, St> = candidates.iter().map(|r| (*r, St::Undecided)).collect();
-    loop {
-        let mut changed = false;
-        for r in candidates {
-            if st[r] != St::Undecided {
-                continue;
+    let propagate = |st: &mut HashMap<u32, St>| {
+        loop {
+            let mut changed = false;
+            for r in candidates {
+                if st[r] != St::Undecided {
+                    continue;
+                }
+                let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
+                let next = if att.iter().any(|a| st[a] == St::In) {
+                    St::Out
+                } else if att.iter().all(|a| st[a] == St::Out) {
+                    St::In
+                } else {
+                    continue;
+                };
+                st.insert(*r, next);
+                changed = true;
             }
-            let att = attackers.get(r).map(Vec::as_slice).unwrap_or(&[]);
-            let next = if att.iter().any(|a| st[a] == St::In) {
-                St::Out
-            } else if att.iter().all(|a| st[a] == St::Out) {
-                St::In
-            } else {
-                continue;
-            };
-            st.insert(*r, next);
-            changed = true;
+            if !changed {
+                break;
+            }
         }
-        if !changed {
-            break;
+    };
+    propagate(&mut st);
+    // What is left undecided lies on a cycle of attacks or downstream of one. The removals on a
+    // cycle count; the others are then decided as above (one that a counting removal attacks
+    // is voided), so that a removed device cannot shelter its other removals behind a cycle.
+    let undecided: HashSet<u32> = st
+        .iter()
+        .filter(|(_, s)| **s == St::Undecided)
+        .map(|(r, _)| *r)
+        .collect();
+    if !undecided.is_empty() {
+        let mut attacks: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (t, atts) in &attackers {
+            for a in atts
+                .iter()
+                .filter(|a| undecided.contains(a) && undecided.contains(t))
+            {
+                attacks.entry(*a).or_default().push(*t);
+            }
         }
+        let on_cycle = |r: u32| {
+            let (mut stack, mut seen) = (vec![r], HashSet::new());
+            while let Some(x) = stack.pop() {
+                for t in attacks.get(&x).into_iter().flatten() {
+                    if *t == r {
+                        return true;
+                    }
+                    if seen.insert(*t) {
+                        stack.push(*t);
+                    }
+                }
+            }
+            false
+        };
+        for r in undecided.iter().copied().filter(|r| on_cycle(*r)) {
+            st.insert(r, St::In);
+        }
+        propagate(&mut st);
     }
     candidates
         .iter()

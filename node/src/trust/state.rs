@@ -22,10 +22,11 @@
 //!    enrolment, so nothing an attacker writes later changes it). Between authors with no such
 //!    order, neither voids the other and both count. A removal is voided iff an effective
 //!    removal attacks it (grounded semantics, computed to a fixpoint, order-independent); one
-//!    left undecided in a cycle stays effective. So a stolen admin device that revokes everyone
-//!    on a stale copy, once revoked by a senior admin, removes nobody; revoked by an admin of
-//!    no seniority order, it takes that admin with it and nobody else (docs/security.md,
-//!    "Mutual removals").
+//!    left undecided on a cycle stays effective (and is not voided by the others on it), one
+//!    only downstream of a cycle is then decided like the rest. So a stolen admin device that
+//!    revokes everyone on a stale copy, once revoked by a senior admin, removes nobody; revoked
+//!    by an admin of no seniority order, it takes that admin with it and nobody else
+//!    (docs/security.md, "Mutual removals").
 //! 4. **Fold.** Every rule is a function of sets, never of times: a profile is the least
 //!    privileged of the latest (maximal) kept settings; a user key is the highest generation
 //!    (the smallest entry id among concurrent rotations to it, all by that user's devices);

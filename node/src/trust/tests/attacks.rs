@@ -7,36 +7,6 @@
 use super::*;
 use crate::trust::ids::MAX_CLOCK_SKEW_MS;
 
-/// Signs `cert` as `keys` on exactly `parents` (sorted here) at `time`: what a hostile device can
-/// always do, whatever its log holds.
-fn forge(
-    org: &Org,
-    keys: &DeviceKeys,
-    parents: &[Vec<u8>],
-    time: Hlc,
-    cert: Certificate,
-) -> Vec<u8> {
-    let mut ids: Vec<EntryId> = parents
-        .iter()
-        .map(|b| EntryId(*blake3::hash(b).as_bytes()))
-        .collect();
-    ids.sort_unstable();
-    entry::sign(
-        keys,
-        &EntryBody {
-            org: org.org,
-            parents: ids,
-            author: keys.id(),
-            time,
-            cert,
-        },
-    )
-}
-
-fn id_of(b: &[u8]) -> EntryId {
-    EntryId(*blake3::hash(b).as_bytes())
-}
-
 /// Delivers `extra` to a fresh replica of `base`'s log, forged entries first and last, and
 /// checks that both orders give one state, which it returns.
 fn deliver(org: &Org, base: &OrgLog, extra: &[Vec<u8>]) -> OrgState {

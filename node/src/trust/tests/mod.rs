@@ -150,6 +150,37 @@ fn all_bytes(log: &OrgLog) -> Vec<Vec<u8>> {
     log.entries().map(|e| e.bytes().to_vec()).collect()
 }
 
+/// Signs `cert` as `keys` on exactly `parents` (sorted here) at `time`: what a hostile device can
+/// always do, whatever its log holds.
+fn forge(
+    org: &Org,
+    keys: &DeviceKeys,
+    parents: &[Vec<u8>],
+    time: Hlc,
+    cert: Certificate,
+) -> Vec<u8> {
+    let mut ids: Vec<EntryId> = parents
+        .iter()
+        .map(|b| EntryId(*blake3::hash(b).as_bytes()))
+        .collect();
+    ids.sort_unstable();
+    entry::sign(
+        keys,
+        &EntryBody {
+            org: org.org,
+            parents: ids,
+            author: keys.id(),
+            time,
+            cert,
+        },
+    )
+}
+
+/// The id of an entry given as bytes.
+fn id_of(b: &[u8]) -> EntryId {
+    EntryId(*blake3::hash(b).as_bytes())
+}
+
 fn sync(a: &mut Dev, b: &mut Dev) {
     let ab = all_bytes(&a.log);
     let ba = all_bytes(&b.log);
@@ -599,9 +630,9 @@ fn revoking_a_device_marks_the_user_key_for_rotation_until_a_sibling_rotates_it(
     assert!(matches!(only_rejection(&r), Rejection::NotOwner { .. }));
 }
 
-/// Frozen test vector: an entry signed with fixed keys must decode to this body and id, and
-/// signing that body again must give exactly these bytes (Ed25519 is deterministic).
+mod adversary;
 mod attacks;
 mod invitations;
 mod props;
 mod vectors;
+mod voided;
