@@ -384,10 +384,23 @@ impl Drop for Lan {
 /// An organization: the first home is its admin (created with `cloison init`), the others are
 /// users provisioned by the admin's device through the library.
 pub fn team(names: &[&str]) -> Vec<TestHome> {
-    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
-    let (first, rest) = names
+    let members: Vec<(&str, cloison_node::trust::Profile)> = names
+        .iter()
+        .map(|n| (*n, cloison_node::trust::Profile::Standard))
+        .collect();
+    team_with(&members, None)
+}
+
+/// [`team`] with a profile for each member after the first (the founding admin), and with
+/// `relay` authorized by the admin before anyone is provisioned (so every member's log has it).
+pub fn team_with(
+    members: &[(&str, cloison_node::trust::Profile)],
+    relay: Option<&str>,
+) -> Vec<TestHome> {
+    let homes: Vec<TestHome> = members.iter().map(|_| TestHome::new()).collect();
+    let ((first, _), rest) = members
         .split_first()
-        .unwrap_or_else(|| panic!("at least one name"));
+        .unwrap_or_else(|| panic!("at least one member"));
     homes[0]
         .run(&[
             "init",
@@ -401,9 +414,12 @@ pub fn team(names: &[&str]) -> Vec<TestHome> {
             &format!("{first}-dev"),
         ])
         .success();
+    if let Some(r) = relay {
+        homes[0].run(&["relay", "add", r]).success();
+    }
     let mut admin = cloison_node::node::Node::open(homes[0].path(), PASSPHRASE.as_bytes())
         .unwrap_or_else(|e| panic!("open the admin: {e}"));
-    for (i, n) in rest.iter().enumerate() {
+    for (i, (n, profile)) in rest.iter().enumerate() {
         admin
             .provision_user(
                 homes[i + 1].path(),
@@ -412,7 +428,7 @@ pub fn team(names: &[&str]) -> Vec<TestHome> {
                 n,
                 &format!("{n}@clinique.example"),
                 &format!("{n}-dev"),
-                cloison_node::trust::Profile::Standard,
+                *profile,
             )
             .unwrap_or_else(|e| panic!("provision {n}: {e}"));
     }

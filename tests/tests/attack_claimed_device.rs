@@ -15,12 +15,11 @@
 
 use std::time::{Duration, Instant};
 
-use cloison_node::keystore::KdfParams;
 use cloison_node::node::Node;
 use cloison_node::trust::Profile;
 use cloison_tests::probe::*;
 use cloison_tests::relay::Relay;
-use cloison_tests::{PASSPHRASE, TestHome, wait_until};
+use cloison_tests::{PASSPHRASE, TestHome, team_with, wait_until};
 
 /// The attack-1 organization: ann (founding admin), mal (standard, added first), ben (admin,
 /// added after mal), every device holding the whole log. With `relay`, ann authorizes it.
@@ -32,41 +31,16 @@ struct Org1 {
 
 impl Org1 {
     fn new(relay: Option<&str>) -> Org1 {
-        let [ann, mal, ben] = [(); 3].map(|_| TestHome::new());
-        ann.run(&[
-            "init",
-            "--org",
-            "Clinique",
-            "--user",
-            "ann",
-            "--email",
-            &email("ann"),
-            "--device",
-            "ann-dev",
-        ])
-        .success();
-        if let Some(r) = relay {
-            ann.run(&["relay", "add", r]).success();
-        }
-        {
-            let mut node = Node::open(ann.path(), PASSPHRASE.as_bytes())
-                .unwrap_or_else(|e| panic!("open ann: {e}"));
-            for (home, n, p) in [
-                (&mal, "mal", Profile::Standard),
-                (&ben, "ben", Profile::Admin),
-            ] {
-                node.provision_user(
-                    home.path(),
-                    PASSPHRASE.as_bytes(),
-                    KdfParams::TEST_ONLY,
-                    n,
-                    &email(n),
-                    &format!("{n}-dev"),
-                    p,
-                )
-                .unwrap_or_else(|e| panic!("provision {n}: {e}"));
-            }
-        }
+        let [ann, mal, ben]: [TestHome; 3] = team_with(
+            &[
+                ("ann", Profile::Admin),
+                ("mal", Profile::Standard),
+                ("ben", Profile::Admin),
+            ],
+            relay,
+        )
+        .try_into()
+        .unwrap_or_else(|_| panic!("3 homes"));
         carry(&ann, &[&mal, &ben], "start");
         Org1 { ann, mal, ben }
     }

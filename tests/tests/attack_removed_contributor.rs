@@ -13,12 +13,10 @@
 
 use std::time::{Duration, Instant};
 
-use cloison_node::keystore::KdfParams;
-use cloison_node::node::Node;
 use cloison_node::trust::Profile;
 use cloison_tests::probe::*;
 use cloison_tests::relay::Relay;
-use cloison_tests::{PASSPHRASE, TestHome, wait_until};
+use cloison_tests::{TestHome, team_with, wait_until};
 
 const WS: &str = "Plans";
 
@@ -34,38 +32,16 @@ struct Ws6 {
 
 impl Ws6 {
     fn new(relay: Option<&str>) -> Ws6 {
-        let [ann, ben, cat] = [(); 3].map(|_| TestHome::new());
-        ann.run(&[
-            "init",
-            "--org",
-            "Clinique",
-            "--user",
-            "ann",
-            "--email",
-            &email("ann"),
-            "--device",
-            "ann-dev",
-        ])
-        .success();
-        if let Some(r) = relay {
-            ann.run(&["relay", "add", r]).success();
-        }
-        {
-            let mut node = Node::open(ann.path(), PASSPHRASE.as_bytes())
-                .unwrap_or_else(|e| panic!("open ann: {e}"));
-            for (home, n) in [(&ben, "ben"), (&cat, "cat")] {
-                node.provision_user(
-                    home.path(),
-                    PASSPHRASE.as_bytes(),
-                    KdfParams::TEST_ONLY,
-                    n,
-                    &email(n),
-                    &format!("{n}-dev"),
-                    Profile::Standard,
-                )
-                .unwrap_or_else(|e| panic!("provision {n}: {e}"));
-            }
-        }
+        let [ann, ben, cat]: [TestHome; 3] = team_with(
+            &[
+                ("ann", Profile::Admin),
+                ("ben", Profile::Standard),
+                ("cat", Profile::Standard),
+            ],
+            relay,
+        )
+        .try_into()
+        .unwrap_or_else(|_| panic!("3 homes"));
         ann.run(&["workspace", "create", WS]).success();
         for u in ["ben", "cat"] {
             ann.run(&["workspace", "share", WS, &email(u)]).success();

@@ -26,12 +26,10 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use cloison_node::keystore::KdfParams;
-use cloison_node::node::Node;
 use cloison_node::trust::Profile;
 use cloison_tests::probe::*;
 use cloison_tests::relay::Relay;
-use cloison_tests::{PASSPHRASE, TestHome, wait_until};
+use cloison_tests::{TestHome, team_with, wait_until};
 
 /// The attack-3 organization: ann (founding admin), mal (admin), ben and cat (standard), every
 /// device holding the whole log. With `relay`, ann authorizes it first.
@@ -45,42 +43,17 @@ struct Org3 {
 
 impl Org3 {
     fn new(relay: Option<&str>) -> Org3 {
-        let [ann, mal, ben, cat] = [(); 4].map(|_| TestHome::new());
-        ann.run(&[
-            "init",
-            "--org",
-            "Clinique",
-            "--user",
-            "ann",
-            "--email",
-            &email("ann"),
-            "--device",
-            "ann-dev",
-        ])
-        .success();
-        if let Some(r) = relay {
-            ann.run(&["relay", "add", r]).success();
-        }
-        {
-            let mut node = Node::open(ann.path(), PASSPHRASE.as_bytes())
-                .unwrap_or_else(|e| panic!("open ann: {e}"));
-            for (home, n, p) in [
-                (&mal, "mal", Profile::Admin),
-                (&ben, "ben", Profile::Standard),
-                (&cat, "cat", Profile::Standard),
-            ] {
-                node.provision_user(
-                    home.path(),
-                    PASSPHRASE.as_bytes(),
-                    KdfParams::TEST_ONLY,
-                    n,
-                    &email(n),
-                    &format!("{n}-dev"),
-                    p,
-                )
-                .unwrap_or_else(|e| panic!("provision {n}: {e}"));
-            }
-        }
+        let [ann, mal, ben, cat]: [TestHome; 4] = team_with(
+            &[
+                ("ann", Profile::Admin),
+                ("mal", Profile::Admin),
+                ("ben", Profile::Standard),
+                ("cat", Profile::Standard),
+            ],
+            relay,
+        )
+        .try_into()
+        .unwrap_or_else(|_| panic!("4 homes"));
         carry(&ann, &[&mal, &ben, &cat], "start");
         let ids = user_ids(&ann);
         assert_eq!(ids.len(), 4, "{ids:?}");
