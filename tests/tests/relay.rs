@@ -396,7 +396,16 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     let t = org_with_relay(&["ann", "ben"], &relay.addr);
     let (da, db) = (device_of(&t[0]), device_of(&t[1]));
     // Neither daemon is given the other's address; each only learns the relay from its log.
+    // B starts once A has its reservation, so B's dial through the relay (at its welcome) finds
+    // A there; a dial to a peer without a reservation fails, and the direct connection that
+    // rendezvous gives them would then be the only one.
     let a = t[0].start(&[]);
+    wait_until("A listens through the relay", WAIT, || {
+        t[0].log().contains("listening through the relay")
+            && std::fs::read_to_string(&relay_log)
+                .unwrap_or_default()
+                .contains("relay: reservation accepted")
+    });
     let b = t[1].start(&[]);
     wait_until("A and B are connected to each other", WAIT, || {
         peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
@@ -428,8 +437,11 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     let log = t[0].log();
     assert!(log.contains("listening through the relay"), "{log}");
     // The devices' connection is a circuit through the relay (relay v2).
-    let rlog = std::fs::read_to_string(&relay_log).unwrap_or_default();
-    assert!(rlog.contains("relay: circuit opened"), "{rlog}");
+    wait_until("the relay opened a circuit between them", WAIT, || {
+        std::fs::read_to_string(&relay_log)
+            .unwrap_or_default()
+            .contains("relay: circuit opened")
+    });
     a.stop();
     b.stop();
 }
