@@ -305,21 +305,8 @@ pub(crate) fn grounded(
                 attacks.entry(*a).or_default().push(*t);
             }
         }
-        let on_cycle = |r: u32| {
-            let (mut stack, mut seen) = (vec![r], HashSet::new());
-            while let Some(x) = stack.pop() {
-                for t in attacks.get(&x).into_iter().flatten() {
-                    if *t == r {
-                        return true;
-                    }
-                    if seen.insert(*t) {
-                        stack.push(*t);
-                    }
-                }
-            }
-            false
-        };
-        for r in undecided.iter().copied().filter(|r| on_cycle(*r)) {
+        let nodes: Vec<u32> = undecided.iter().copied().collect();
+        for r in on_cycles(&nodes, &attacks) {
             st.insert(r, St::In);
         }
         propagate(&mut st);
@@ -329,4 +316,110 @@ pub(crate) fn grounded(
         .copied()
         .filter(|r| st[r] != St::Out)
         .collect()
+}
+
+/// The nodes of `graph` that lie on a cycle: in a strongly connected component of two or more,
+/// or with an edge to themselves. Tarjan's algorithm, iterative, O(nodes + edges), so that
+/// however many removals hostile members put on cycles, deciding them stays linear.
+fn on_cycles(nodes: &[u32], graph: &HashMap<u32, Vec<u32>>) -> HashSet<u32> {
+    #[derive(Default)]
+    struct Tarjan {
+        index: HashMap<u32, usize>,
+        low: HashMap<u32, usize>,
+        stack: Vec<u32>,
+        on_stack: HashSet<u32>,
+    }
+    impl Tarjan {
+        fn visit(&mut self, v: u32) {
+            let n = self.index.len();
+            self.index.insert(v, n);
+            self.low.insert(v, n);
+            self.stack.push(v);
+            self.on_stack.insert(v);
+        }
+        fn lower(&mut self, v: u32, to: usize) {
+            if let Some(l) = self.low.get_mut(&v) {
+                *l = (*l).min(to);
+            }
+        }
+    }
+    let succ = |x: u32| graph.get(&x).map_or(&[][..], Vec::as_slice);
+    let mut t = Tarjan::default();
+    let mut out = HashSet::new();
+    for &root in nodes {
+        if t.index.contains_key(&root) {
+            continue;
+        }
+        t.visit(root);
+        // (node, next successor to look at)
+        let mut work: Vec<(u32, usize)> = vec![(root, 0)];
+        while let Some(top) = work.last_mut() {
+            let v = top.0;
+            let s = succ(v);
+            if let Some(&w) = s.get(top.1) {
+                top.1 += 1;
+                if !t.index.contains_key(&w) {
+                    t.visit(w);
+                    work.push((w, 0));
+                } else if t.on_stack.contains(&w) {
+                    t.lower(v, t.index[&w]);
+                }
+                continue;
+            }
+            work.pop();
+            if let Some(&(parent, _)) = work.last() {
+                t.lower(parent, t.low[&v]);
+            }
+            if t.low[&v] == t.index[&v] {
+                let mut component = Vec::new();
+                while let Some(w) = t.stack.pop() {
+                    t.on_stack.remove(&w);
+                    component.push(w);
+                    if w == v {
+                        break;
+                    }
+                }
+                if component.len() > 1 || s.contains(&v) {
+                    out.extend(component);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// `on_cycles` finds exactly the nodes from which a walk returns to themselves.
+        #[test]
+        fn on_cycles_is_the_nodes_that_reach_themselves(
+            edges in proptest::collection::vec((0u32..8, 0u32..8), 0..24),
+        ) {
+            let mut graph: HashMap<u32, Vec<u32>> = HashMap::new();
+            for (a, b) in &edges {
+                graph.entry(*a).or_default().push(*b);
+            }
+            let nodes: Vec<u32> = (0..8).collect();
+            let reaches_itself = |r: u32| {
+                let (mut stack, mut seen) = (vec![r], HashSet::new());
+                while let Some(x) = stack.pop() {
+                    for t in graph.get(&x).into_iter().flatten() {
+                        if *t == r {
+                            return true;
+                        }
+                        if seen.insert(*t) {
+                            stack.push(*t);
+                        }
+                    }
+                }
+                false
+            };
+            let expected: HashSet<u32> = nodes.iter().copied().filter(|r| reaches_itself(*r)).collect();
+            prop_assert_eq!(on_cycles(&nodes, &graph), expected);
+        }
+    }
 }
