@@ -37,40 +37,33 @@ pub fn entries(home: &TestHome) -> u64 {
     org(home)["entries"].as_u64().unwrap_or(0)
 }
 
-/// User id → revoked, as this device sees it.
-pub fn revoked(home: &TestHome) -> BTreeMap<String, bool> {
+/// `key → value` for each user of `users --json`, as this device sees it.
+fn users_map<V>(
+    home: &TestHome,
+    key: &str,
+    value: impl Fn(&serde_json::Value) -> V,
+) -> BTreeMap<String, V> {
     let v = json(home, &["users"]);
     v["users"]
         .as_array()
         .map(|a| {
             a.iter()
-                .map(|u| {
-                    (
-                        u["id"].as_str().unwrap_or_default().to_owned(),
-                        u["revoked"].as_bool().unwrap_or(false),
-                    )
-                })
+                .map(|u| (u[key].as_str().unwrap_or_default().to_owned(), value(u)))
                 .collect()
         })
         .unwrap_or_default()
 }
 
+/// User id → revoked, as this device sees it.
+pub fn revoked(home: &TestHome) -> BTreeMap<String, bool> {
+    users_map(home, "id", |u| u["revoked"].as_bool().unwrap_or(false))
+}
+
 /// Name → user id, from `home`'s view.
 pub fn user_ids(home: &TestHome) -> BTreeMap<String, String> {
-    let v = json(home, &["users"]);
-    v["users"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|u| {
-                    (
-                        u["name"].as_str().unwrap_or_default().to_owned(),
-                        u["id"].as_str().unwrap_or_default().to_owned(),
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+    users_map(home, "name", |u| {
+        u["id"].as_str().unwrap_or_default().to_owned()
+    })
 }
 
 /// [`wait_until`], printing `explain()` before the timeout's panic goes on.

@@ -85,6 +85,22 @@ impl Ws6 {
         l.get("note.txt") == Some(&self.note) && !l.contains_key("cat.txt")
     }
 
+    /// ann and ben each write a file after the removal and both see both files, with none of
+    /// cat's writes (`cat_hashes`).
+    fn ann_and_ben_converge(&self, cat_hashes: &[String]) {
+        let a = write(&self.ann, "from-ann.txt", "ann after the removal\n");
+        let b = write(&self.ben, "from-ben.txt", "ben after the removal\n");
+        wait_until("ann and ben see both files", WAIT, || {
+            [&self.ann, &self.ben].iter().all(|h| {
+                let l = h.ls(WS, "/");
+                l.get("from-ann.txt") == Some(&a) && l.get("from-ben.txt") == Some(&b)
+            })
+        });
+        for (who, h) in [("ann", &self.ann), ("ben", &self.ben)] {
+            self.assert_clean(who, h, cat_hashes);
+        }
+    }
+
     /// Asserts that `home` shows none of cat's writes, in the tree or in `note.txt`'s history.
     fn assert_clean(&self, who: &str, home: &TestHome, cat_hashes: &[String]) {
         let l = home.ls(WS, "/");
@@ -195,18 +211,7 @@ fn attack_6a_over_peer_connections_a_removed_contributors_writes_are_dropped() {
     for (who, h) in [("ann", &w.ann), ("ben", &w.ben)] {
         w.assert_clean(who, h, &hashes);
     }
-    // ann and ben converge on their own writes.
-    let a = write(&w.ann, "from-ann.txt", "ann after the removal\n");
-    let b = write(&w.ben, "from-ben.txt", "ben after the removal\n");
-    wait_until("ann and ben see both files", WAIT, || {
-        [&w.ann, &w.ben].iter().all(|h| {
-            let l = h.ls(WS, "/");
-            l.get("from-ann.txt") == Some(&a) && l.get("from-ben.txt") == Some(&b)
-        })
-    });
-    for (who, h) in [("ann", &w.ann), ("ben", &w.ben)] {
-        w.assert_clean(who, h, &hashes);
-    }
+    w.ann_and_ben_converge(&hashes);
     db.stop();
     da.stop();
     eprintln!("attack 6a over peer connections: {:?}", t0.elapsed());
@@ -246,17 +251,7 @@ fn attack_6a_through_the_relay_a_removed_contributors_writes_are_dropped() {
     for (who, h) in [("ann", &w.ann), ("ben", &w.ben)] {
         w.assert_clean(who, h, &hashes);
     }
-    let a = write(&w.ann, "from-ann.txt", "ann after the removal\n");
-    let b = write(&w.ben, "from-ben.txt", "ben after the removal\n");
-    wait_until("ann and ben see both files", WAIT, || {
-        [&w.ann, &w.ben].iter().all(|h| {
-            let l = h.ls(WS, "/");
-            l.get("from-ann.txt") == Some(&a) && l.get("from-ben.txt") == Some(&b)
-        })
-    });
-    for (who, h) in [("ann", &w.ann), ("ben", &w.ben)] {
-        w.assert_clean(who, h, &hashes);
-    }
+    w.ann_and_ben_converge(&hashes);
     db.stop();
     da.stop();
     eprintln!("attack 6a through the relay: {:?}", t0.elapsed());
