@@ -1055,6 +1055,14 @@ impl Simulator {
         self.nodes[i].engine.replica().knows(doc, id)
     }
 
+    /// Whether node `i`'s state of workspace `ws` counts the content envelope `id`.
+    pub fn counts(&self, i: usize, ws: WorkspaceId, id: &[u8; 32]) -> bool {
+        let r = self.nodes[i].engine.replica();
+        r.workspaces
+            .get(&ws)
+            .is_some_and(|log| log.state(&r.org).content.contains(&EnvelopeId(*id)))
+    }
+
     /// Signs a content envelope as `author` (a revoked device, say) on top of `target`'s own
     /// workspace and organization heads, as if the author had learned the current heads, and
     /// hands it to `target` from one of its linked peers. Returns the envelope id and the refusal

@@ -463,6 +463,10 @@ impl Node {
         // Chain the certificates: the first on the kept heads, each next on the previous.
         let mut bytes: Vec<Vec<u8>> = Vec::new();
         let log = &self.engine.replica().org;
+        for cert in &certs {
+            log.may_write(&me.id(), cert)
+                .map_err(|r| NodeError::Refused(r.label().to_owned()))?;
+        }
         for cert in certs {
             let b = match bytes.last() {
                 None => Writer {

@@ -36,12 +36,18 @@ impl Node {
         if !self.log().contains(&id) {
             return Err(NodeError::Refused("waiting for its parents".into()));
         }
+        if self.state().dropped.binary_search(&id).is_ok() {
+            return Err(NodeError::Refused("admitted but does not count".into()));
+        }
         Ok(id)
     }
 
     /// Signs `cert` on top of the kept heads and admits it.
     pub fn write(&mut self, cert: Certificate) -> Result<EntryId, NodeError> {
         let device = self.keys.device();
+        self.log()
+            .may_write(&device.id(), &cert)
+            .map_err(|r| NodeError::Refused(r.label().to_owned()))?;
         let org_key = self.keys.org_key();
         let bytes = Writer {
             keys: &device,

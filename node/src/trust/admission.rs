@@ -1,26 +1,29 @@
-//! Admission: may this entry's author make this certificate, in the state of its causal past?
+//! Admission: could this entry's author make this certificate, in its causal past?
 //!
 //! A pure function of the entry and its ancestors, so every device reaches the same verdict
-//! whatever the arrival order. "The state of the causal past" is never materialized: each rule
-//! asks the [`Index`] for the few entries that matter (the author's device certificate, its
-//! revocations, its user's profile changes...) and keeps those that are ancestors of the entry
-//! ([`Dag::is_ancestor`]). No rule reads a timestamp: where several entries matter (concurrent
-//! profile changes), the least privileged of the maximal ones counts.
+//! whatever the arrival order. "The causal past" is never materialized: each rule asks the
+//! [`Index`] for the few entries that matter (the author's device certificate, its user's
+//! profile settings...) and keeps those that are ancestors of the entry ([`Dag::is_ancestor`]).
+//! No rule reads a timestamp.
 //!
-//! Admission only says that the author *could* write the entry given the past it chose; an
-//! author chooses that past, so whether the entry still counts once everything is known is
-//! decided by [`super::state`] (removal wins).
+//! Admission refuses only what no later entry can make right: an author chooses its past, and
+//! removal wins may void any removal in it (a revocation by a device revoked concurrently, a
+//! demotion by an admin demoted concurrently). So it never refuses an entry because its author,
+//! or the device or user it names, is revoked or demoted in its past, and it refuses an entry
+//! that needs the admin profile only if no setting in its past ever made the author admin.
+//! Whether an admitted entry counts, with its author's rights judged on the *kept* entries of its
+//! past, is decided by [`super::state`] (`super::verdicts`); a writer checks its rights on the
+//! current state before signing ([`rights_error`], through `OrgLog::may_write`).
 //!
 //! Rules (docs/security.md, "The organization log"):
-//! - every author is a device added in the causal past, neither it nor its user revoked there,
-//!   and certified to one user only;
+//! - every author is a device certified in the causal past, to one user only;
 //! - admins add users (each with a first device whose key signed its own certificate, the user
 //!   id derived from that key), change profiles, revoke users, authorize relays;
-//! - a device is added only by another active device of the same user: an admin enrols a user,
-//!   never a device of someone else;
+//! - a device is added only by another device of the same user: an admin enrols a user, never a
+//!   device of someone else;
 //! - a device is revoked by an admin or by another device of the same user;
 //! - a user-key rotation is made by a device of that user, to the next generation, sealed only to
-//!   active devices of that user;
+//!   devices of that user;
 //! - an invitation for a new user is recorded by an admin's device, one for a new device by a
 //!   device of that user, each id once; it is closed (once) by an admin or by the recording
 //!   device.
@@ -125,16 +128,32 @@ pub fn least_privileged(profiles: impl IntoIterator<Item = Profile>) -> Option<P
     profiles.into_iter().max()
 }
 
+/// Why `author` may not make `cert` when its user is not admin (`revoked_owner`: the owner of a
+/// device it revokes). The one home of that error, for admission and for a writer's own check.
+pub fn rights_error(
+    cert: &Certificate,
+    author: DeviceId,
+    revoked_owner: Option<UserId>,
+) -> Rejection {
+    match (cert, revoked_owner) {
+        (Certificate::DeviceRevoked { .. }, Some(owner)) => Rejection::NotOwner {
+            device: author,
+            user: owner,
+        },
+        _ => Rejection::NotAdmin { device: author },
+    }
+}
+
 /// Whether an entry whose author belongs to `author_user` needs the admin profile, given the
 /// owner of a device it revokes and whether its author recorded the invitation it closes. The
 /// one home of "which certificate needs which privilege", for admission and for removal wins.
 pub fn needs_admin(
-    body: &EntryBody,
+    cert: &Certificate,
     author_user: &UserId,
     revoked_owner: Option<UserId>,
     author_recorded: bool,
 ) -> bool {
-    match &body.cert {
+    match cert {
         Certificate::Genesis(_) | Certificate::DeviceAdded(_) | Certificate::UserKeyRotated(_) => {
             false
         }
@@ -173,16 +192,6 @@ impl At<'_> {
             .any(|p| self.dag.in_past(*p, self.past))
     }
 
-    fn user_exists(&self, user: &UserId) -> Result<(), Rejection> {
-        if !self.any_in(self.index.user_adds.get(user)) {
-            return Err(Rejection::UnknownUser { user: *user });
-        }
-        if self.any_in(self.index.user_revokes.get(user)) {
-            return Err(Rejection::UserRevoked { user: *user });
-        }
-        Ok(())
-    }
-
     /// The least privileged profile among the latest (maximal) profile settings in the past.
     fn profile(&self, user: &UserId) -> Option<Profile> {
         let v = self.ancestors_in(self.index.user_profiles.get(user));
@@ -194,9 +203,16 @@ impl At<'_> {
         )
     }
 
-    /// The owner of `device` if it is added (to one user only) and not revoked (nor its user)
-    /// in the causal past.
-    fn device_owner(&self, device: &DeviceId) -> Result<UserId, DeviceStatus> {
+    /// Whether some setting in the causal past made `user` admin (a necessary condition for
+    /// being admin among the kept ones, whatever removal wins voids).
+    fn ever_admin(&self, user: &UserId) -> bool {
+        self.ancestors_in(self.index.user_profiles.get(user))
+            .iter()
+            .any(|p| profile_set(self.entries[*p as usize].body(), user) == Some(Profile::Admin))
+    }
+
+    /// The user `device` is certified to in the causal past (revoked or not).
+    fn certified_owner(&self, device: &DeviceId) -> Result<UserId, DeviceStatus> {
         let adds = self.ancestors_in(self.index.device_adds.get(device));
         let mut owners = adds
             .iter()
@@ -204,13 +220,17 @@ impl At<'_> {
         let Some(user) = owners.next() else {
             return Err(DeviceStatus::Unknown);
         };
-        if owners.any(|u| u != user)
-            || self.any_in(self.index.device_revokes.get(device))
-            || self.any_in(self.index.user_revokes.get(&user))
-        {
-            return Err(DeviceStatus::Revoked);
+        if owners.any(|u| u != user) {
+            return Err(DeviceStatus::Doubled);
         }
         Ok(user)
+    }
+
+    fn user_known(&self, user: &UserId) -> Result<(), Rejection> {
+        if !self.any_in(self.index.user_adds.get(user)) {
+            return Err(Rejection::UnknownUser { user: *user });
+        }
+        Ok(())
     }
 
     fn generation(&self, user: &UserId) -> u32 {
@@ -228,6 +248,11 @@ impl At<'_> {
 /// The organization as it was in the causal past of a set of heads (see
 /// [`OrgLog::at_heads`](super::OrgLog::at_heads)): what another DAG (a workspace) asks about the
 /// author of one of its entries, given the organization heads that author had seen.
+///
+/// Like organization admission, it never reports a device or user as revoked: any revocation in
+/// that past may be voided by removal wins, so whether an author (or a key's recipient) still
+/// counts is read from the organization's current state (`workspace::state`), never from the
+/// past an author chose.
 pub struct CausalView<'a>(At<'a>);
 
 /// A device in a [`CausalView`].
@@ -235,13 +260,13 @@ pub struct CausalView<'a>(At<'a>);
 pub enum DeviceAt {
     /// Not added.
     Unknown,
-    /// Revoked (itself or its user).
-    Revoked,
-    /// Active, owned by this user with this profile.
-    Active {
+    /// Certified to two users (its key signed both): it counts for neither.
+    Doubled,
+    /// Certified to this user (revoked or not), whose profile is this.
+    Certified {
         /// Owner.
         user: UserId,
-        /// Owner's profile.
+        /// Owner's profile (the least privileged of the latest settings in that past).
         profile: Profile,
     },
 }
@@ -251,10 +276,8 @@ pub enum DeviceAt {
 pub enum UserAt {
     /// Not added.
     Unknown,
-    /// Revoked.
-    Revoked,
-    /// Active.
-    Active {
+    /// Added (revoked or not).
+    Known {
         /// Profile.
         profile: Profile,
         /// Current user-key generation.
@@ -279,24 +302,23 @@ impl<'a> CausalView<'a> {
 
     /// A device's status.
     pub fn device(&mut self, device: &DeviceId) -> DeviceAt {
-        match self.0.device_owner(device) {
-            Ok(user) => DeviceAt::Active {
+        match self.0.certified_owner(device) {
+            Ok(user) => DeviceAt::Certified {
                 user,
                 profile: self.0.profile(&user).unwrap_or(Profile::Outsider),
             },
             Err(DeviceStatus::Unknown) => DeviceAt::Unknown,
-            Err(DeviceStatus::Revoked) => DeviceAt::Revoked,
+            Err(DeviceStatus::Doubled) => DeviceAt::Doubled,
         }
     }
 
     /// A user's status.
     pub fn user(&mut self, user: &UserId) -> UserAt {
-        match self.0.user_exists(user) {
-            Ok(()) => UserAt::Active {
+        match self.0.user_known(user) {
+            Ok(()) => UserAt::Known {
                 profile: self.0.profile(user).unwrap_or(Profile::Outsider),
                 key_generation: self.0.generation(user),
             },
-            Err(Rejection::UserRevoked { .. }) => UserAt::Revoked,
             Err(_) => UserAt::Unknown,
         }
     }
@@ -304,8 +326,8 @@ impl<'a> CausalView<'a> {
 
 enum DeviceStatus {
     Unknown,
-    /// Revoked (itself or its user), or certified to two users.
-    Revoked,
+    /// Certified to two users.
+    Doubled,
 }
 
 /// Checks an entry whose parents are at `parents` (its causal past is them and their ancestors).
@@ -328,12 +350,11 @@ pub fn check(
         return Ok(());
     }
     let author = body.author;
-    let author_user = match q.device_owner(&author) {
+    let author_user = match q.certified_owner(&author) {
         Ok(u) => u,
         Err(DeviceStatus::Unknown) => return Err(Rejection::UnknownAuthor { device: author }),
-        Err(DeviceStatus::Revoked) => return Err(Rejection::AuthorRevoked { device: author }),
+        Err(DeviceStatus::Doubled) => return Err(Rejection::AuthorRevoked { device: author }),
     };
-    let is_admin = q.profile(&author_user) == Some(Profile::Admin);
     let mut revoked_owner = None;
     let mut author_recorded = false;
     match &body.cert {
@@ -355,7 +376,6 @@ pub fn check(
                     user: d.user,
                 });
             }
-            q.user_exists(&d.user)?;
             // The device key is checked (a valid point of large order) with its proof of
             // possession, in `entry::verify_batch`.
             if q.any_in(index.device_adds.get(&d.device)) {
@@ -363,7 +383,7 @@ pub fn check(
             }
         }
         Certificate::ProfileChanged { user, .. } | Certificate::UserRevoked { user } => {
-            q.user_exists(user)?;
+            q.user_known(user)?;
         }
         Certificate::UserKeyRotated(r) => {
             if r.user != author_user {
@@ -385,20 +405,19 @@ pub fn check(
                 });
             }
             for (device, _) in &r.sealed {
-                match q.device_owner(device) {
+                match q.certified_owner(device) {
                     Ok(owner) if owner == r.user => {}
                     _ => return Err(Rejection::BadRecipient { device: *device }),
                 }
             }
         }
-        Certificate::DeviceRevoked { device } => match q.device_owner(device) {
+        Certificate::DeviceRevoked { device } => match q.certified_owner(device) {
             Ok(u) => revoked_owner = Some(u),
             Err(DeviceStatus::Unknown) => {
                 return Err(Rejection::UnknownDevice { device: *device });
             }
-            Err(DeviceStatus::Revoked) => {
-                return Err(Rejection::DeviceAlreadyRevoked { device: *device });
-            }
+            // Certified to two users: it counts for neither; revoking it needs an admin.
+            Err(DeviceStatus::Doubled) => {}
         },
         Certificate::RelayAuthorized(_) => {}
         Certificate::InvitationRecorded(i) => {
@@ -427,14 +446,10 @@ pub fn check(
                 .all(|p| entries[*p as usize].body().author == author);
         }
     }
-    if needs_admin(body, &author_user, revoked_owner, author_recorded) && !is_admin {
-        return match (&body.cert, revoked_owner) {
-            (Certificate::DeviceRevoked { .. }, Some(owner)) => Err(Rejection::NotOwner {
-                device: author,
-                user: owner,
-            }),
-            _ => Err(Rejection::NotAdmin { device: author }),
-        };
+    if needs_admin(&body.cert, &author_user, revoked_owner, author_recorded)
+        && !q.ever_admin(&author_user)
+    {
+        return Err(rights_error(&body.cert, author, revoked_owner));
     }
     Ok(())
 }

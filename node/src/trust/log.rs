@@ -262,6 +262,51 @@ impl OrgLog {
         out
     }
 
+    /// Whether `author` may write `cert` now: an active device of the current state whose user
+    /// holds the right (the admin profile where [`admission::needs_admin`] says so), and a key
+    /// rotation sealed only to active devices of its user. A writer
+    /// checks this before signing: admission refuses only what no later entry can make right
+    /// (see [`admission`]), so an entry by a revoked device or a demoted admin is admitted and
+    /// then does not count; this gives the writer the reason instead. Drafted on the kept heads
+    /// ([`OrgLog::draft_parents`]), the entry's kept past is the current state, so an entry
+    /// this accepts counts (until a concurrent removal voids it).
+    pub fn may_write(&self, author: &DeviceId, cert: &Certificate) -> Result<(), Rejection> {
+        let st = self.state();
+        let Some(dev) = st.devices.get(author) else {
+            return Err(Rejection::UnknownAuthor { device: *author });
+        };
+        if dev.revoked_by.is_some() {
+            return Err(Rejection::AuthorRevoked { device: *author });
+        }
+        let revoked_owner = match cert {
+            Certificate::DeviceRevoked { device } => st.devices.get(device).map(|d| d.user),
+            _ => None,
+        };
+        let recorded = match cert {
+            Certificate::InvitationClosed { id, .. } => self
+                .index
+                .invitation_records
+                .get(id)
+                .into_iter()
+                .flatten()
+                .all(|p| self.entries[*p as usize].body().author == *author),
+            _ => false,
+        };
+        if let Certificate::UserKeyRotated(r) = cert
+            && let Some((device, _)) = r
+                .sealed
+                .iter()
+                .find(|(d, _)| !st.active_devices_of(&r.user).contains(d))
+        {
+            return Err(Rejection::BadRecipient { device: *device });
+        }
+        let admin = st.users.get(&dev.user).map(|u| u.profile) == Some(super::Profile::Admin);
+        if admission::needs_admin(cert, &dev.user, revoked_owner, recorded) && !admin {
+            return Err(admission::rights_error(cert, *author, revoked_owner));
+        }
+        Ok(())
+    }
+
     /// The latest time among `ids` (to start a clock after them).
     pub fn max_time(&self, ids: &[EntryId]) -> Hlc {
         ids.iter()
@@ -391,7 +436,7 @@ impl OrgLog {
         self.pos.insert(e.id(), at);
         self.entries.push(e);
         if let Some(d) = self.derived.get_mut()
-            && !d.try_extend(&self.entries, &self.index, &parents, at)
+            && !d.try_extend(&self.entries, &self.dag, &self.index, &parents, at)
         {
             self.derived = std::sync::OnceLock::new();
         }

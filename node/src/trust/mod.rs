@@ -22,6 +22,7 @@ pub mod rejection;
 pub(crate) mod removal;
 pub mod sigcheck;
 pub mod state;
+mod verdicts;
 
 #[cfg(test)]
 mod tests;

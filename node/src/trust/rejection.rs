@@ -90,8 +90,9 @@ pub enum Rejection {
         /// The author.
         device: DeviceId,
     },
-    /// The author device (or its user) was revoked in the entry's causal past.
-    #[error("author device {device:?} was revoked")]
+    /// The author device does not count: revoked (itself or its user) in the current state
+    /// (`OrgLog::may_write`), or certified to two users (admission).
+    #[error("author device {device:?} is revoked or certified twice")]
     AuthorRevoked {
         /// The author.
         device: DeviceId,
@@ -116,12 +117,6 @@ pub enum Rejection {
         /// The user.
         user: UserId,
     },
-    /// The user named is revoked.
-    #[error("user {user:?} is revoked")]
-    UserRevoked {
-        /// The user.
-        user: UserId,
-    },
     /// The user id is taken.
     #[error("user {user:?} already exists")]
     UserExists {
@@ -137,12 +132,6 @@ pub enum Rejection {
     /// The device id is taken.
     #[error("device {device:?} already exists")]
     DeviceExists {
-        /// The device.
-        device: DeviceId,
-    },
-    /// The device is already revoked.
-    #[error("device {device:?} is already revoked")]
-    DeviceAlreadyRevoked {
         /// The device.
         device: DeviceId,
     },
@@ -209,11 +198,9 @@ impl Rejection {
             Rejection::NotAdmin { .. } => "not_admin",
             Rejection::NotOwner { .. } => "not_owner",
             Rejection::UnknownUser { .. } => "unknown_user",
-            Rejection::UserRevoked { .. } => "user_revoked",
             Rejection::UserExists { .. } => "user_exists",
             Rejection::UnknownDevice { .. } => "unknown_device",
             Rejection::DeviceExists { .. } => "device_exists",
-            Rejection::DeviceAlreadyRevoked { .. } => "device_already_revoked",
             Rejection::BadGeneration { .. } => "bad_generation",
             Rejection::BadRecipient { .. } => "bad_recipient",
             Rejection::InvitationExists { .. } => "invitation_exists",

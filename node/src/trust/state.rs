@@ -1,31 +1,37 @@
-//! The effective organization state: removal wins, then a fold that reads no timestamp.
+//! The effective organization state: which admitted entries count, then a fold that reads no
+//! timestamp.
 //!
-//! Admission ([`super::admission`]) checks each entry against the causal past its author chose.
-//! An author chooses that past, so an entry can be admitted that its author could no longer
-//! have written had it cited everything: a revoked device writing on a stale copy, a demoted
-//! admin promoting itself there. The state therefore decides, over the whole set of admitted
-//! entries, which ones count (*kept*):
+//! Admission ([`super::admission`]) checks each entry against the causal past its author chose,
+//! and refuses nothing for a revocation or demotion there (removal wins may void it). An author
+//! chooses that past, so an entry can be admitted that its author could no longer have written
+//! had it cited everything: a revoked device writing on a stale copy, a demoted admin promoting
+//! itself there. The state therefore decides, over the whole set of admitted entries, which ones
+//! count (*kept*, computed by `super::verdicts`):
 //!
-//! 1. **Devices.** A device counts when its kept certificates name one user, whose own
-//!    certificate is kept. A key certified to two users (its key signed both proofs) counts for
-//!    neither, and nothing it wrote is kept.
+//! 1. **Rights on the kept past.** An entry counts only if its author held what it needs among
+//!    the kept entries of its own past: a device certificate that counts (certified to one user,
+//!    whose own certificate counts; a key certified to two users counts for neither), no
+//!    revocation of the device or its user that counts (for a key rotation, none of a
+//!    recipient either), and for an entry that needs it, the admin profile by the kept settings.
+//!    A right granted by a voided entry backs nothing; a voided removal binds nobody.
 //! 2. **Removals.** A removal is a device revocation, a user revocation, or a profile change to a
 //!    non-admin profile (a demotion). A kept removal *voids* every entry, other than itself, by a
 //!    device it removes (for a demotion: every entry that needed the admin profile) that is
 //!    *concurrent* with it: neither its ancestor nor its descendant. What the author wrote
 //!    before the removal (its ancestors) stays. There is no exception for entries that others
 //!    built on: any member may be an accomplice, so citing a voided entry saves nothing (the
-//!    citing entry counts on its own merits).
+//!    citing entry counts on its own merits). A removal of its author's own user (a device of
+//!    it, the user, its admin profile: a confession) is never voided: that would give a right
+//!    back only to the user who gave it up.
 //! 3. **Mutual removals.** Removals can void each other (each removes the other's author). In a
 //!    mutual pair, the removal by the *senior* author wins: the one whose device certificate is
 //!    an ancestor of the other's (it was in the organization before the other joined; fixed at
 //!    enrolment, so nothing an attacker writes later changes it). Between authors with no such
-//!    order, neither voids the other and both count. A removal is voided iff an effective
-//!    removal attacks it (grounded semantics, computed to a fixpoint, order-independent); one
-//!    left undecided on a cycle stays effective (and is not voided by the others on it), one
-//!    only downstream of a cycle is then decided like the rest. So a stolen admin device that
-//!    revokes everyone on a stale copy, once revoked by a senior admin, removes nobody; revoked
-//!    by an admin of no seniority order, it takes that admin with it and nobody else
+//!    order, neither voids the other and both count. Rules 1 to 3 are solved together, as a
+//!    grounded labelling (in, out, undecided) propagated to its least fixpoint, and what is left
+//!    undecided on cycles is decided by fixed steps (`super::verdicts`). So a stolen admin device
+//!    that revokes everyone on a stale copy, once revoked by a senior admin, removes nobody;
+//!    revoked by an admin of no seniority order, it takes that admin with it and nobody else
 //!    (docs/security.md, "Mutual removals").
 //! 4. **Fold.** Every rule is a function of sets, never of times: a profile is the least
 //!    privileged of the latest (maximal) kept settings; a user key is the highest generation
@@ -38,10 +44,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::admission::{Index, least_privileged, profile_set};
+use super::admission::{Index, least_privileged, needs_admin, profile_set};
 use super::entry::{Certificate, CloseReason, Entry, Invited};
 use super::ids::{DeviceId, EntryId, OrgId, Profile, UserId};
-use super::removal::Verdicts;
+use super::verdicts::Verdicts;
 use crate::dag::Dag;
 
 /// A user as the organization currently sees them.
@@ -190,12 +196,15 @@ impl Derived {
 
     /// Extends the state with `entries[at]`, just appended, when that provably gives the same
     /// result as [`Derived::compute`]: the entry is not a removal and brings in something new
-    /// (a user, a device, a relay, an invitation), its author is a kept device that no removal
-    /// in the index names (so nothing can void it), and its parents are all kept. Returns false
+    /// (a user, a device, a relay, an invitation), its author is a kept device with one
+    /// certificate that no removal in the index names (so nothing can void it), its parents are
+    /// all kept, and if it needs the admin profile, its author's user is admin by settings that
+    /// are all kept and all in its past (so its kept past makes it admin). Returns false
     /// otherwise, and the caller recomputes.
     pub fn try_extend(
         &mut self,
         entries: &[Entry],
+        dag: &Dag,
         index: &Index,
         parents: &[u32],
         at: u32,
@@ -227,10 +236,22 @@ impl Derived {
             Certificate::InvitationRecorded(i) => once(&index.invitation_records, &i.id),
             _ => false,
         };
+        let admin_ok = || {
+            if !needs_admin(&body.cert, &author_user, None, false) {
+                return true;
+            }
+            let settings = index.user_profiles.get(&author_user).into_iter().flatten();
+            self.state.users.get(&author_user).map(|u| u.profile) == Some(Profile::Admin)
+                && settings
+                    .clone()
+                    .all(|s| self.kept[*s as usize] && dag.in_past(*s, parents))
+        };
         let ok = at as usize == self.kept.len()
             && simple
             && untouched
-            && parents.iter().all(|p| self.kept[*p as usize]);
+            && once(&index.device_adds, &body.author)
+            && parents.iter().all(|p| self.kept[*p as usize])
+            && admin_ok();
         if !ok {
             return false;
         }

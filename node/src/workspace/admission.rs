@@ -2,7 +2,10 @@
 //! workspace ancestors, and the organization as of the organization heads it names)?
 //!
 //! Rules (DESIGN §3):
-//! - the author is an active device of the organization at the envelope's organization heads;
+//! - the author is a device certified in the organization at the envelope's organization heads
+//!   (revoked there or not: a revocation in that past may be voided, so whether the author still
+//!   counts is the organization's current state, read by [`super::state`]; a writer checks it
+//!   before signing, in [`super::WorkspaceLog::draft`]);
 //! - creation: the first and only parentless envelope, by a non-OUTSIDER; its author's user is the
 //!   first OWNER;
 //! - grants: an OWNER grants any role; a MANAGER grants READER or CONTRIBUTOR to someone who is
@@ -216,7 +219,7 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
         return Ok(None);
     };
     let (dev, targets) = view;
-    let DeviceAt::Active {
+    let DeviceAt::Certified {
         user: author_user,
         profile,
     } = dev
@@ -225,7 +228,7 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
     };
     let active = |user: &UserId| -> Result<(Profile, u32), Refusal> {
         match targets.iter().find(|(u, _)| u == user).map(|(_, a)| *a) {
-            Some(UserAt::Active {
+            Some(UserAt::Known {
                 profile,
                 key_generation,
             }) => Ok((profile, key_generation)),

@@ -318,7 +318,8 @@ impl WorkspaceLog {
 
     /// Signs an envelope on the kept heads (at most [`envelope::MAX_PARENTS`] of them, none dated
     /// beyond `now_ms` plus the skew), with the given organization heads, and checks it against
-    /// admission: the refusal is returned if this device's own rules would refuse it.
+    /// admission: the refusal is returned if this device's own rules would refuse it, or if the
+    /// organization's current state does not count this device.
     #[allow(clippy::too_many_arguments)]
     pub fn draft(
         &mut self,
@@ -330,6 +331,12 @@ impl WorkspaceLog {
         epoch: Option<EnvelopeId>,
         payload: impl FnOnce(&[u8]) -> Vec<u8>,
     ) -> Result<Vec<u8>, Refusal> {
+        // Admission takes an author revoked in the organization heads it cites (the revocation
+        // may yet be voided); a writer the organization's current state does not count refuses
+        // to sign instead.
+        if !org.state().is_active(&keys.id()) {
+            return Err(Refusal::AuthorNotActive { device: keys.id() });
+        }
         let bytes = self.draft_unchecked(org, keys, clock, now_ms, kind, epoch, payload);
         let own = envelope::decode(bytes.clone(), &mut KeyCache::default()).map_err(|(_, r)| r)?;
         let Some(Ok(e)) = envelope::verify_batch(vec![own]).pop() else {

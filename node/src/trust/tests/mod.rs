@@ -414,19 +414,28 @@ fn a_held_entry_whose_parent_is_refused_is_refused_too() {
     assert_eq!(fresh.len(), 2, "genesis, bob's user; nothing else");
 }
 
+/// What a device writes on a past that holds its revocation does not count: admitted (a later
+/// entry could void that revocation), dropped, and refused to the writer before it signs.
 #[test]
-fn revoked_device_writing_after_its_revocation_is_refused() {
+fn revoked_device_writing_after_its_revocation_does_not_count() {
     let (mut org, mut ada) = new_org(6);
     let (bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
     let bob_id = bob.keys.id();
     let mut bob = bob;
     org.write(&mut ada, Certificate::DeviceRevoked { device: bob_id });
     sync(&mut ada, &mut bob);
-    let (_, r) = org.try_write(&mut bob, Certificate::UserRevoked { user: ada.user });
+    let cert = Certificate::UserRevoked { user: ada.user };
     assert_eq!(
-        only_rejection(&r),
-        Rejection::AuthorRevoked { device: bob_id }
+        bob.log.may_write(&bob_id, &cert),
+        Err(Rejection::AuthorRevoked { device: bob_id })
     );
+    let (bytes, r) = org.try_write(&mut bob, cert);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    let id = EntryId(*blake3::hash(&bytes).as_bytes());
+    assert!(bob.log.state().dropped.contains(&id));
+    sync(&mut ada, &mut bob);
+    assert!(ada.log.state().is_active(&ada.keys.id()));
+    assert_eq!(ada.log.state(), bob.log.state());
 }
 
 #[test]
@@ -617,13 +626,18 @@ fn revoking_a_device_marks_the_user_key_for_rotation_until_a_sibling_rotates_it(
         &[(bob_phone.keys.id(), bob_phone.keys.exchange_public())],
     )
     .unwrap();
-    let (_, r) = org.try_write(&mut bob, bad);
     assert_eq!(
-        only_rejection(&r),
-        Rejection::BadRecipient {
+        bob.log.may_write(&bob.keys.id(), &bad),
+        Err(Rejection::BadRecipient {
             device: bob_phone.keys.id()
-        }
+        })
     );
+    // Signed anyway, it is admitted (the phone's revocation could yet be voided) and does not
+    // count: the key stays at generation 1.
+    let (bytes, r) = org.try_write(&mut bob, bad);
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    assert!(bob.log.state().dropped.contains(&id_of(&bytes)));
+    assert_eq!(bob.log.state().users[&bob.user].key.generation, 1);
     // Ada (an admin, not Bob) may not rotate Bob's key: she must never learn it.
     let by_admin = author::rotation(&mut org.rng, &org.org, bob.user, &next, &g2, &[]).unwrap();
     let (_, r) = org.try_write(&mut ada, by_admin);

@@ -1,15 +1,15 @@
 //! Found by the adversary property test (`adversary.rs`): what removal wins voids must stop
-//! counting everywhere. The cycle of removals is fixed; the two others are not yet (ignored with
-//! their reason): a voided removal in the causal past still binds admission, and rights granted
-//! by a voided entry still count.
+//! counting everywhere: a voided removal in the causal past no longer binds what its target
+//! writes, rights granted by a voided entry do not count, and a cycle of removals does not save
+//! what a revoked device wrote. Each failed before its fix.
 
 use super::*;
 
 /// X (an admin, later revoked by Ada) revokes Bob's device, or demotes Bob; Carol sees it and
 /// builds on it; Ada revokes X concurrently. Once everyone has everything, removal wins voids
-/// X's entry and the state says Bob is an active admin, but every head descends from Carol's
-/// entry, whose causal past holds X's removal of Bob: admission, which reads the whole causal
-/// past, refuses everything Bob drafts.
+/// X's entry and the state says Bob is an active admin. Every head descends from Carol's entry,
+/// whose causal past holds X's removal of Bob: admission, when it read the raw causal past,
+/// refused everything Bob drafted (`AuthorRevoked` / `NotAdmin`); now it is admitted and counts.
 fn a_voided_removal_in_the_past(demote: bool) -> (OrgState, IngestReport) {
     let (mut org, mut ada) = new_org(201);
     let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
@@ -45,29 +45,34 @@ fn a_voided_removal_in_the_past(demote: bool) -> (OrgState, IngestReport) {
     assert_eq!(st.dropped.len(), 1, "X's removal of Bob is voided");
     assert!(st.is_active(&bob.keys.id()));
     assert_eq!(st.users[&bob.user].profile, Profile::Admin);
-    let (_, r) = org.try_write(&mut bob, Certificate::UserRevoked { user: x.user });
-    (st, r)
+    let (bytes, r) = org.try_write(&mut bob, Certificate::UserRevoked { user: x.user });
+    let after = bob.log.state().clone();
+    assert!(
+        !after.dropped.contains(&id_of(&bytes)),
+        "Bob's entry counts"
+    );
+    assert!(after.users[&x.user].revoked_by.is_some());
+    (after, r)
 }
 
 #[test]
-#[ignore = "known, not fixed: admission reads voided removals in the causal past (issue 14)"]
 fn a_voided_demotion_in_the_past_does_not_stop_the_admin_from_writing() {
-    let (_, r) = a_voided_removal_in_the_past(true);
+    let (st, r) = a_voided_removal_in_the_past(true);
     assert!(r.is_clean(), "{:?}", r.rejected);
+    assert_eq!(st.dropped.len(), 1, "X's demotion only: {:?}", st.dropped);
 }
 
 #[test]
-#[ignore = "known, not fixed: admission reads voided removals in the causal past (issue 14)"]
 fn a_voided_revocation_in_the_past_does_not_lock_the_device_out() {
-    let (_, r) = a_voided_removal_in_the_past(false);
+    let (st, r) = a_voided_removal_in_the_past(false);
     assert!(r.is_clean(), "{:?}", r.rejected);
+    assert_eq!(st.dropped.len(), 1, "X's revocation only: {:?}", st.dropped);
 }
 
 /// X2 (an admin, demoted by Ada) promotes X1 on a copy from before its demotion; X1 then
 /// revokes Carol on top of that promotion. The promotion is voided; what X1 did with the
 /// admin right it gave is not.
 #[test]
-#[ignore = "known, not fixed: a voided grant still backs what its grantee wrote (issue 14)"]
 fn rights_granted_by_a_voided_entry_do_not_count() {
     let (mut org, mut ada) = new_org(202);
     let (mut carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
@@ -146,5 +151,80 @@ fn a_cycle_of_removals_does_not_save_what_a_revoked_device_wrote() {
         "only X0's revocation of Carol: {:?}",
         st.dropped
     );
+    assert_eq!(carol.log.state(), st);
+}
+
+/// Found by the adversary property test: X (an admin) revokes Bob's device and, concurrently,
+/// its own user; Ada builds on X's revocation of Bob; Bob, on what Ada sent him, revokes X. X's
+/// self-revocation voids its revocation of Bob (concurrent, by a device it removes), so Bob is
+/// active and his revocation of X counts. Before, Bob's revocation of X voided X's
+/// self-revocation in turn, the three made an odd cycle, none counted, and X stayed active. A
+/// removal of one's own user (a confession) is now never voided: it gives rights back to nobody
+/// but its author.
+#[test]
+fn a_confession_is_never_voided_and_voids_what_its_author_wrote_concurrently() {
+    let (mut org, mut ada) = new_org(204);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    let (mut x, _) = org.add_user(&mut ada, Profile::Admin, "x");
+    for d in [&mut bob, &mut x] {
+        sync(&mut ada, d);
+    }
+    let base = all_bytes(&x.log);
+    let heads: Vec<Vec<u8>> = x
+        .log
+        .heads()
+        .iter()
+        .map(|h| x.log.get(h).unwrap().bytes().to_vec())
+        .collect();
+    let t = x.log.max_time(&x.log.heads());
+    let on_bob = forge(
+        &org,
+        &x.keys,
+        &heads,
+        Hlc(t.0 + 1),
+        Certificate::DeviceRevoked {
+            device: bob.keys.id(),
+        },
+    );
+    let confession = forge(
+        &org,
+        &x.keys,
+        &heads,
+        Hlc(t.0 + 2),
+        Certificate::UserRevoked { user: x.user },
+    );
+    assert!(ada.log.ingest(vec![on_bob.clone()]).is_clean());
+    let (mut carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
+    sync(&mut ada, &mut bob);
+    let (by_bob, r) = org.try_write(
+        &mut bob,
+        Certificate::DeviceRevoked {
+            device: x.keys.id(),
+        },
+    );
+    assert!(r.is_clean(), "{:?}", r.rejected);
+    let mut all = base;
+    all.extend([on_bob.clone(), confession.clone(), by_bob.clone()]);
+    for d in [&mut ada, &mut bob, &mut carol] {
+        d.log.ingest(all.clone());
+    }
+    sync(&mut ada, &mut bob);
+    sync(&mut ada, &mut carol);
+    let st = ada.log.state();
+    assert!(
+        !st.dropped.contains(&id_of(&confession)),
+        "the confession counts"
+    );
+    assert!(
+        st.dropped.contains(&id_of(&on_bob)),
+        "what X wrote concurrently does not"
+    );
+    assert!(
+        !st.dropped.contains(&id_of(&by_bob)),
+        "Bob's revocation of X counts"
+    );
+    assert!(st.is_active(&bob.keys.id()));
+    assert!(!st.is_active(&x.keys.id()));
+    assert_eq!(bob.log.state(), st);
     assert_eq!(carol.log.state(), st);
 }

@@ -275,3 +275,90 @@ fn attack_6c_concurrent_epochs_need_a_rotation() {
     w.rotate(&mut d[0]);
     assert!(!d[0].st().needs_rotation);
 }
+
+/// An organization revocation that removal wins voided does not lock its target out of a
+/// workspace. X (an admin) revokes device 1 on its copy; device 2 builds on that revocation (it
+/// adds a phone); the founder revokes X concurrently, so X's revocation is voided and device 1
+/// is active, but every organization head now descends from it. Device 1's envelopes cite those
+/// heads: when workspace admission read the raw organization past, it refused them
+/// (`AuthorNotActive`) forever.
+#[test]
+fn a_voided_org_revocation_in_the_cited_past_does_not_lock_a_writer_out() {
+    let (mut w, mut d) = shared(31);
+    let mut x = w.add_user(&mut d[0], Profile::Admin, "x");
+    x.org.ingest(org_bytes(&d[0].org));
+    let founder = org_bytes(&d[0].org);
+    for dev in &mut d[1..] {
+        dev.org.ingest(founder.clone());
+    }
+    let victim = d[1].keys.id();
+    let revocation = w.org_write(&mut x, Certificate::DeviceRevoked { device: victim });
+    assert!(d[2].org.ingest(vec![revocation]).is_clean());
+    let phone = DeviceKeys::generate(&mut w.rng);
+    let claimed = author::claim_device(&phone, &w.org, &d[2].keys.id());
+    let add = Writer {
+        keys: &d[2].keys,
+        org_key: &w.key,
+        clock: &mut Clock::default(),
+    }
+    .device_added(&mut w.rng, &w.org, d[2].user, &claimed, "phone")
+    .unwrap();
+    w.org_write(&mut d[2], add);
+    w.org_write(
+        &mut d[0],
+        Certificate::DeviceRevoked {
+            device: x.keys.id(),
+        },
+    );
+    let mut all = org_bytes(&d[0].org);
+    all.extend(org_bytes(&x.org));
+    all.extend(org_bytes(&d[2].org));
+    for dev in d.iter_mut() {
+        dev.org.ingest(all.clone());
+        dev.ws.org_changed(&dev.org);
+    }
+    let st = d[1].org.state().clone();
+    assert!(st.is_active(&victim), "X's revocation is voided");
+    assert_eq!(st.dropped.len(), 1);
+    let (bytes, r) = w.content(&mut d[1]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    let id = EnvelopeId(*blake3::hash(&bytes).as_bytes());
+    let r = d[0].ingest_ws(vec![bytes]);
+    assert!(r.is_clean(), "{:?}", r.refused);
+    assert!(d[0].st().content.contains(&id), "it counts");
+}
+
+/// A role granted by a grant that removal wins voids backs nothing. The owner removes the
+/// manager (device 1); the manager, on its stale copy, raises the reader (device 2) to
+/// contributor; the reader, having seen that grant, writes content on top of it. The grant is
+/// voided, so the content needed a role its author never held among what counts.
+#[test]
+fn a_role_from_a_voided_grant_backs_nothing() {
+    let (mut w, mut d) = shared(67);
+    let (u1, u2) = (d[1].user, d[2].user);
+    raise_second(&mut w, &mut d, Role::Manager);
+    w.access(&mut d[0], AccessChange::Remove { user: u1 });
+    let grant = w.access(
+        &mut d[1],
+        AccessChange::Grant {
+            user: u2,
+            role: Role::Contributor,
+        },
+    );
+    let m1 = ws_bytes(&d[1].ws);
+    assert!(d[2].ingest_ws(m1).is_clean());
+    let (content, r) = w.content(&mut d[2]);
+    assert!(r.is_clean(), "{:?}", r.refused);
+    let id = EnvelopeId(*blake3::hash(&content).as_bytes());
+    assert!(d[0].ingest_ws(vec![grant, content]).is_clean());
+    let st = d[0].st();
+    assert_eq!(
+        st.members.get(&u2),
+        Some(&Role::Reader),
+        "the grant is voided"
+    );
+    assert!(
+        !st.content.contains(&id),
+        "so is what the grantee wrote with it"
+    );
+}

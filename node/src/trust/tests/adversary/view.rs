@@ -8,6 +8,30 @@ use crate::trust::admission::{least_privileged, needs_admin, profile_set};
 use crate::trust::ids::MAX_CLOCK_SKEW_MS;
 
 impl View {
+    /// Every entry: position, kept, author, certificate, parents (debugging a failure).
+    pub(super) fn dump(&self) -> String {
+        let mut out = String::new();
+        for (i, b) in self.bodies.iter().enumerate() {
+            let parents: Vec<usize> = b.parents.iter().map(|p| self.pos[p]).collect();
+            let cert = match &b.cert {
+                Certificate::Genesis(_) => "genesis".to_string(),
+                Certificate::UserAdded(u) => format!(
+                    "user_added {:?} dev {:?} {:?}",
+                    u.user, u.device.device, u.profile
+                ),
+                Certificate::DeviceAdded(d) => {
+                    format!("device_added {:?} to {:?}", d.device, d.user)
+                }
+                c => format!("{c:?}"),
+            };
+            out += &format!(
+                "{i} kept={} by {:?} {cert} parents {parents:?}\n",
+                self.kept[i], b.author
+            );
+        }
+        out
+    }
+
     pub(super) fn of(log: &OrgLog) -> View {
         let dropped: HashSet<EntryId> = log.state().dropped.iter().copied().collect();
         let (mut pos, mut bodies, mut anc, mut kept) =
@@ -28,10 +52,12 @@ impl View {
             anc.push(a);
             kept.push(!dropped.contains(&e.id()));
         }
-        let mut sorted: Vec<EntryId> = pos.keys().copied().collect();
+        let ids: Vec<EntryId> = log.entries().map(|e| e.id()).collect();
+        let mut sorted = ids.clone();
         sorted.sort_unstable();
         View {
             sorted,
+            ids,
             pos,
             bodies,
             anc,
@@ -54,7 +80,7 @@ impl View {
             Certificate::DeviceRevoked { device } => st.devices.get(device).map(|d| d.user),
             _ => None,
         };
-        needs_admin(b, user, owner, false)
+        needs_admin(&b.cert, user, owner, false)
     }
 
     /// Positions of the removals of `x` by a founder: revocations, or demotions.
@@ -90,6 +116,22 @@ impl View {
         })
     }
 
+    /// Whether entry `e` removes only its own author's user (a device of it, the user, or its
+    /// admin profile).
+    pub(super) fn confession(&self, e: usize, st: &OrgState) -> bool {
+        let user = st.devices.get(&self.bodies[e].author).map(|d| d.user);
+        match &self.bodies[e].cert {
+            Certificate::DeviceRevoked { device } => {
+                user.is_some() && st.devices.get(device).map(|d| d.user) == user
+            }
+            Certificate::UserRevoked { user: u } => Some(*u) == user,
+            Certificate::ProfileChanged { user: u, profile } => {
+                Some(*u) == user && *profile != Profile::Admin
+            }
+            _ => false,
+        }
+    }
+
     /// Whether entry `q` revokes the author of entry `r` (or its user), or demotes its user.
     pub(super) fn removes_author(&self, q: usize, r: usize, st: &OrgState) -> bool {
         let author = self.bodies[r].author;
@@ -119,7 +161,14 @@ impl View {
 }
 
 /// Invariant 2 (a, b) for adversary `x` on replica `ri`.
-pub(super) fn check_adversary(ri: usize, v: &View, st: &OrgState, x: &Adv, founders: &[DeviceId]) {
+pub(super) fn check_adversary(
+    ri: usize,
+    v: &View,
+    st: &OrgState,
+    x: &Adv,
+    founders: &[DeviceId],
+    unbacked: &HashSet<EntryId>,
+) {
     let me = x.keys.id();
     let mine: Vec<usize> = (0..v.bodies.len())
         .filter(|p| v.bodies[*p].author == me && v.kept[*p])
@@ -127,14 +176,24 @@ pub(super) fn check_adversary(ri: usize, v: &View, st: &OrgState, x: &Adv, found
     for revoke in [true, false] {
         for r in v.founder_removals(x, founders, revoke) {
             if !v.kept[r] {
+                // Written by a founder its own state did not count (admission used to refuse
+                // most of these; now admitted, they need not count): not a removal of X that an
+                // honest device would write.
+                if unbacked.contains(&v.ids[r]) {
+                    continue;
+                }
                 assert!(
                     v.voided_by_other_than(r, &me, st),
-                    "inv 2a: replica {ri}: a founder's removal of X ({:?}) is voided by X alone",
-                    v.bodies[r].cert
+                    "inv 2a: replica {ri}: a founder's removal of X ({:?}) is voided by X alone\n{}",
+                    v.bodies[r].cert,
+                    v.dump()
                 );
                 continue;
             }
-            for e in mine.iter().filter(|e| !v.on_removal_cycle(**e, r, st)) {
+            // X's removals of its own user (a confession) are never voided: they take rights
+            // only from X.
+            let others = |e: &&usize| !v.on_removal_cycle(**e, r, st) && !v.confession(**e, st);
+            for e in mine.iter().filter(others) {
                 assert!(
                     !(v.concurrent(*e, r) && (revoke || v.needs_admin(*e, st, &x.user))),
                     "inv 2a: replica {ri}: X's {:?} counts, concurrent with the founder removal {:?}",
@@ -154,14 +213,6 @@ pub(super) fn check_adversary(ri: usize, v: &View, st: &OrgState, x: &Adv, found
             .iter()
             .filter(|a| !settings.iter().any(|b| v.is_ancestor(**a, *b)));
         let profile = least_privileged(maximal.filter_map(|p| profile_set(&v.bodies[*p], &x.user)));
-        let voided_grant = (0..e).any(|p| {
-            !v.kept[p]
-                && v.is_ancestor(p, e)
-                && profile_set(&v.bodies[p], &x.user) == Some(Profile::Admin)
-        });
-        if SKIP_KNOWN && voided_grant {
-            continue;
-        }
         assert_eq!(
             profile,
             Some(Profile::Admin),
@@ -187,13 +238,9 @@ pub(super) fn send(entries: &[Vec<u8>], to: &mut OrgLog) {
     );
 }
 
-/// Known and not fixed (the ignored tests below): a removal of a device or user that removal
-/// wins voided still binds admission when it is in the causal past of a later draft, and rights
-/// granted by a voided entry still count. `true` skips exactly those two cases (invariants 4
-/// and 2b), so that the property test checks everything else; `false` finds them.
-pub(super) const SKIP_KNOWN: bool = true;
-
-/// Invariant 4 for `dev`'s own draft `bytes`, ingested by its log with report `r`.
+/// Invariant 4 for `dev`'s own draft `bytes`, ingested by its log with report `r`: not
+/// refused for a reason its own state contradicts, and once admitted, it counts (drafted on the
+/// kept heads, its kept past is that state).
 pub(super) fn may_write(
     dev: &Dev,
     bytes: &[u8],
@@ -211,49 +258,19 @@ pub(super) fn may_write(
                 | Rejection::TimeNotAfterParents
                 | Rejection::TimeOutOfRange
         );
-        let known = matches!(
-            why,
-            Rejection::AuthorRevoked { .. } | Rejection::NotAdmin { .. }
-        ) && dropped_in_past(&dev.log, &body.parents, |b| removes(b, dev));
-        if bad && !(SKIP_KNOWN && known) {
+        if bad {
             return Err(format!("refused {why:?} ({} parents)", body.parents.len()));
         }
+    }
+    let id = id_of(bytes);
+    if dev.log.contains(&id) && dev.log.state().dropped.contains(&id) {
+        return Err(format!(
+            "admitted but dropped ({} parents)",
+            body.parents.len()
+        ));
     }
     if !r.future.is_empty() && body.time.millis() > wall + MAX_CLOCK_SKEW_MS + 1 {
         return Err(format!("held until {:?}", body.time));
     }
     Ok(())
-}
-
-/// Whether `b` revokes `dev` or its user, or demotes its user.
-pub(super) fn removes(b: &EntryBody, dev: &Dev) -> bool {
-    match &b.cert {
-        Certificate::DeviceRevoked { device } => *device == dev.keys.id(),
-        Certificate::UserRevoked { user } => *user == dev.user,
-        Certificate::ProfileChanged { user, profile } => {
-            *user == dev.user && *profile != Profile::Admin
-        }
-        _ => false,
-    }
-}
-
-/// Whether an entry that removal wins dropped, and that `pred` selects, is among `heads` or
-/// their ancestors in `log`.
-pub(super) fn dropped_in_past(
-    log: &OrgLog,
-    heads: &[EntryId],
-    pred: impl Fn(&EntryBody) -> bool,
-) -> bool {
-    let dropped: HashSet<EntryId> = log.state().dropped.iter().copied().collect();
-    let (mut stack, mut seen) = (heads.to_vec(), HashSet::new());
-    while let Some(id) = stack.pop() {
-        let Some(e) = log.get(&id).filter(|_| seen.insert(id)) else {
-            continue;
-        };
-        if dropped.contains(&id) && pred(e.body()) {
-            return true;
-        }
-        stack.extend(&e.body().parents);
-    }
-    false
 }

@@ -56,6 +56,7 @@ impl World {
             hon: vec![ada, bob, carol, carol2],
             org,
             relay,
+            unbacked: HashSet::new(),
         };
         w.sync_all();
         for a in &mut w.advs {
@@ -150,8 +151,15 @@ impl World {
         };
         if let Some(cert) = cert {
             let own_device = matches!(act, Act::AddDevice);
+            if active && (admin || own_device) {
+                let ok = d.log.may_write(&d.keys.id(), &cert);
+                assert!(ok.is_ok(), "inv 4: honest device {by} ({act:?}): {ok:?}");
+            }
             let (bytes, r) = write(&mut self.org, d, cert);
             let id = id_of(&bytes);
+            if !(active && (admin || own_device)) {
+                self.unbacked.insert(id);
+            }
             if active && (admin || own_device) {
                 let wall = self.org.now;
                 if let Err(why) = may_write(d, &bytes, &r, wall) {
@@ -397,7 +405,7 @@ impl World {
         for (ri, (d, v)) in self.hon.iter().zip(&views).enumerate() {
             let st = d.log.state();
             for x in &self.advs {
-                check_adversary(ri, v, st, x, &founders);
+                check_adversary(ri, v, st, x, &founders, &self.unbacked);
             }
             for h in &self.hon {
                 if let Some(ds) = st.devices.get(&h.keys.id()) {
@@ -450,8 +458,10 @@ impl World {
                             continue;
                         };
                         let admin = v.needs_admin(*p, st, &x.user);
+                        // A confession (X removing its own user's devices or profile) still
+                        // counts: it takes rights only from X.
                         assert!(
-                            !v.kept[*p] || !(revoked || admin),
+                            !v.kept[*p] || !(revoked || admin) || v.confession(*p, st),
                             "inv 3: replica {ri}: {:?} by X (removed everywhere, revoked: {revoked}) counts",
                             v.bodies[*p].cert
                         );
@@ -529,7 +539,12 @@ impl World {
             {
                 continue;
             }
-            let late: HashSet<EntryId> = x.written[from..].iter().map(|e| id_of(e)).collect();
+            // X's late entries but its confessions, which still count (see invariant 3).
+            let late: HashSet<EntryId> = x.written[from..]
+                .iter()
+                .map(|e| id_of(e))
+                .filter(|id| v.pos.get(id).is_none_or(|p| !v.confession(*p, st)))
+                .collect();
             let others_on_late = log.entries().any(|e| {
                 !late.contains(&e.id()) && e.body().parents.iter().any(|p| late.contains(p))
             });
