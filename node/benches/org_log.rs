@@ -5,7 +5,9 @@
 //! user's first device, and 80,001 signatures, since every device certificate carries the new
 //! device's proof of possession). In the same run it measures a baseline: verifying the same
 //! signatures (entries and proofs) one by one with `verify_strict`, so the figure comes with a
-//! ratio that does not depend on how busy the machine is.
+//! ratio that does not depend on how busy the machine is. A third figure is the same cold start
+//! once one user in 20 had a device revoked (the revocations last), where every entry's
+//! verdict is computed (`trust::verdicts`) instead of the shortcut for a log without removals.
 //!
 //! Run: `cargo bench -p cloison-node --bench org_log`.
 
@@ -16,8 +18,14 @@ use cloison_node::testkit::Fixture;
 use cloison_node::trust::{OrgLog, Profile};
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
+/// The organization, and the same one after the admin revoked the second device of one user in
+/// `revoke_every` (the revocations come last).
+fn build(
+    users: usize,
+    revoke_every: usize,
+) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>, Vec<Vec<u8>>) {
     let mut f = Fixture::new(42);
+    let mut phones = Vec::new();
     for i in 0..users {
         let m = f.add_user_named(
             Profile::Standard,
@@ -25,9 +33,14 @@ fn build(users: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
             &format!("user{i}@example.org"),
         );
         // The second device is added by the user's first device.
-        f.add_device(m);
+        let phone = f.add_device(m);
+        if i % revoke_every == 0 {
+            phones.push(phone.id());
+        }
     }
-    (f.org.org(), f.entries())
+    let plain = f.entries();
+    f.revoke_devices(&phones);
+    (f.org.org(), plain, f.entries())
 }
 
 fn bench(c: &mut Criterion) {
@@ -35,7 +48,7 @@ fn bench(c: &mut Criterion) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(20_000);
-    let (org, entries) = build(users);
+    let (org, entries, with_revocations) = build(users, 20);
     let bytes: usize = entries.iter().map(Vec::len).sum();
     eprintln!(
         "org log: {} users, {} entries, {:.1} MB ({} B/entry)",
@@ -54,6 +67,23 @@ fn bench(c: &mut Criterion) {
             black_box(log.state().users.len())
         })
     });
+    // The same with one user in 20 having had a device revoked: removal wins and the rights
+    // on the kept past are then computed for every entry (`trust::verdicts`).
+    let revocations = with_revocations.len() - entries.len();
+    g.bench_function(
+        format!(
+            "ingest+state {} entries, {revocations} revocations",
+            with_revocations.len()
+        ),
+        |b| {
+            b.iter(|| {
+                let mut log = OrgLog::new(org);
+                let r = log.ingest(with_revocations.clone());
+                assert_eq!(r.admitted.len(), with_revocations.len());
+                black_box(log.state().devices.len())
+            })
+        },
+    );
     g.bench_function(
         format!("decode+verify_batch {} entries", entries.len()),
         |b| {

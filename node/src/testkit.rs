@@ -155,6 +155,29 @@ impl Fixture {
         keys
     }
 
+    /// The admin revokes `devices`, each revocation on the previous one (the first on the
+    /// current heads), ingested in one batch: one recomputation of the state, not one each.
+    pub fn revoke_devices(&mut self, devices: &[crate::trust::DeviceId]) {
+        let mut parents = self.org.draft_parents(&self.admin.keys.id());
+        self.clock.observe(self.org.max_time(&parents));
+        let mut batch = Vec::with_capacity(devices.len());
+        for d in devices {
+            self.now += 1;
+            let body = crate::trust::EntryBody {
+                org: self.org.org(),
+                parents,
+                author: self.admin.keys.id(),
+                time: self.clock.tick(self.now),
+                cert: Certificate::DeviceRevoked { device: *d },
+            };
+            let e = crate::trust::entry::sign(&self.admin.keys, &body);
+            parents = vec![crate::trust::EntryId(*blake3::hash(&e).as_bytes())];
+            batch.push(e);
+        }
+        let r = self.org.ingest(batch);
+        assert!(r.is_clean(), "fixture entry refused: {:?}", r.rejected);
+    }
+
     /// Every entry of the log, parents first.
     pub fn entries(&self) -> Vec<Vec<u8>> {
         self.org.entries().map(|e| e.bytes().to_vec()).collect()
