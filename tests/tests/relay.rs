@@ -12,7 +12,9 @@ use cloison_node::keystore::{KdfParams, Keystore};
 use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
 use cloison_node::node::Node;
 use cloison_node::relay::wire::{Refusal, RelayMsg};
-use cloison_node::trust::{DeviceId, DeviceKeys, Profile};
+use cloison_node::trust::{
+    Certificate, DeviceId, DeviceKeys, EntryBody, Hlc, OrgId, OrgLog, Profile, entry,
+};
 use cloison_tests::relay::Relay;
 use cloison_tests::{PASSPHRASE, TestHome, wait_until};
 
@@ -241,6 +243,21 @@ async fn introduce(
     }
 }
 
+/// `cert` signed by `keys` on the heads of `entries` (what any certified device can sign).
+fn signed_on(keys: &DeviceKeys, org: [u8; 32], entries: &[Vec<u8>], cert: Certificate) -> Vec<u8> {
+    let mut log = OrgLog::new(OrgId(org));
+    log.ingest(entries.to_vec());
+    let parents = log.heads();
+    let body = EntryBody {
+        org: OrgId(org),
+        time: Hlc(log.max_time(&parents).0 + 1),
+        parents,
+        author: keys.id(),
+        cert,
+    };
+    entry::sign(keys, &body)
+}
+
 fn org_log(home: &TestHome) -> ([u8; 32], Vec<Vec<u8>>, DeviceKeys) {
     let n = Node::open(home.path(), PASSPHRASE.as_bytes()).unwrap();
     let keys = Keystore::open(&home.path().join("keys.cloison"), PASSPHRASE.as_bytes())
@@ -285,7 +302,32 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
             reason: Refusal::NotActive
         }
     );
+    // He tries again with an entry of his own, admissible (a revocation of his own device, on
+    // his heads): refused, and the relay neither stores it nor passes it on to Ann.
+    let (_, ben_entries, _) = org_log(&t[1]);
+    let stored = relay.org()["entries"].as_u64();
+    let own = signed_on(
+        &ben_keys,
+        org,
+        &ben_entries,
+        Certificate::DeviceRevoked { device: ben },
+    );
+    let mut with_own = ben_entries.clone();
+    with_own.push(own.clone());
+    assert_eq!(
+        introduce(&ben_keys, &relay.addr, org, with_own).await,
+        RelayMsg::Refused {
+            reason: Refusal::NotActive
+        }
+    );
+    assert_eq!(
+        relay.org()["entries"].as_u64(),
+        stored,
+        "the relay stored it"
+    );
     a.stop();
+    let (_, ann_entries, _) = org_log(&t[0]);
+    assert!(!ann_entries.contains(&own), "the relay passed it on to Ann");
     // An organization that never authorized this relay.
     let other = TestHome::new();
     other

@@ -348,7 +348,9 @@ impl Relay {
         entries: Vec<Vec<u8>>,
     ) -> Result<(), RelayError> {
         let now = now_ms();
-        if !self.orgs.contains_key(&org) {
+        // A new organization is served only if its log, judged on a copy, makes the sender active.
+        let newly_served = !self.orgs.contains_key(&org);
+        if newly_served {
             if self.orgs.len() >= MAX_ORGS {
                 self.refuse(from, Refusal::NotAuthorized);
                 return Ok(());
@@ -380,7 +382,19 @@ impl Relay {
                     .holds(DocId::Org, blake3::hash(b).as_bytes())
             })
             .collect();
-        if !fresh.is_empty() {
+        // Entries are taken only from a device that counts: active in the relay's own state,
+        // or made active by what it brings (a newly enrolled device introduces itself with its
+        // certificate), judged on a copy first. A stranger's or a revoked device's entries are
+        // neither stored nor passed on.
+        let org_log = &s.engine.replica().org;
+        let takes = newly_served
+            || org_log.state().is_active(&from)
+            || (!fresh.is_empty() && certifies(&fresh, &from, org_log.state()) && {
+                let mut scratch = OrgLog::clone(org_log);
+                scratch.ingest(fresh.clone());
+                scratch.state().is_active(&from)
+            });
+        if takes && !fresh.is_empty() {
             let _ = s.engine.handle_local(now, DocId::Org, fresh);
         }
         let st = s.engine.replica().org.state();
@@ -605,4 +619,20 @@ fn coalesce_offers(
         }
     }
     out
+}
+
+/// Whether one of `entries` (raw, not yet verified: only a hint, the copy's verdict decides)
+/// certifies `device` and is signed by a device active in `st`: what a device the relay does
+/// not know yet brings to be welcomed. A stranger cannot make one, so it cannot make the relay
+/// judge a copy of the log for it.
+fn certifies(entries: &[Vec<u8>], device: &DeviceId, st: &crate::trust::OrgState) -> bool {
+    entries.iter().any(|b| {
+        crate::trust::entry::decode(b.clone()).is_ok_and(|e| {
+            st.is_active(&e.body().author)
+                && e.body()
+                    .cert
+                    .device_added()
+                    .is_some_and(|(d, _)| d.device == *device)
+        })
+    })
 }
