@@ -382,14 +382,16 @@ impl Relay {
                     .holds(DocId::Org, blake3::hash(b).as_bytes())
             })
             .collect();
-        // Entries are taken only from a device that counts: active in the relay's own state,
-        // or made active by what it brings (a newly enrolled device introduces itself with its
-        // certificate), judged on a copy first. A stranger's or a revoked device's entries are
-        // neither stored nor passed on.
+        // Entries are taken only from a device that counts once they are in: active in the
+        // relay's own state, or in that state with the entries added, judged on a copy first
+        // (a newly enrolled device brings its certificate; an honest device brings the
+        // revocation that voids a revoked one's forgeries, which may have reached the relay
+        // first). A stranger's or a revoked device's entries are neither stored nor passed on.
         let org_log = &s.engine.replica().org;
+        let st = org_log.state();
         let takes = newly_served
-            || org_log.state().is_active(&from)
-            || (!fresh.is_empty() && certifies(&fresh, &from, org_log.state()) && {
+            || st.is_active(&from)
+            || (signed_by_members(&fresh, st) && {
                 let mut scratch = OrgLog::clone(org_log);
                 scratch.ingest(fresh.clone());
                 scratch.state().is_active(&from)
@@ -622,17 +624,11 @@ fn coalesce_offers(
 }
 
 /// Whether one of `entries` (raw, not yet verified: only a hint, the copy's verdict decides)
-/// certifies `device` and is signed by a device active in `st`: what a device the relay does
-/// not know yet brings to be welcomed. A stranger cannot make one, so it cannot make the relay
-/// judge a copy of the log for it.
-fn certifies(entries: &[Vec<u8>], device: &DeviceId, st: &crate::trust::OrgState) -> bool {
+/// is signed by a device certified in `st`: a stranger cannot make one, so it cannot make the
+/// relay judge a copy of the log.
+fn signed_by_members(entries: &[Vec<u8>], st: &crate::trust::OrgState) -> bool {
     entries.iter().any(|b| {
-        crate::trust::entry::decode(b.clone()).is_ok_and(|e| {
-            st.is_active(&e.body().author)
-                && e.body()
-                    .cert
-                    .device_added()
-                    .is_some_and(|(d, _)| d.device == *device)
-        })
+        crate::trust::entry::decode(b.clone())
+            .is_ok_and(|e| st.devices.contains_key(&e.body().author))
     })
 }
