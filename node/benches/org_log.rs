@@ -8,6 +8,8 @@
 //! ratio that does not depend on how busy the machine is. A third figure is the same cold start
 //! once one user in 20 had a device revoked (the revocations last), where every entry's
 //! verdict is computed (`trust::verdicts`) instead of the shortcut for a log without removals.
+//! A second group measures a hostile admin's log (`hostile_settings`): many concurrent profile
+//! settings of one user, read by every admin-only entry of that user.
 //!
 //! Run: `cargo bench -p cloison-node --bench org_log`.
 
@@ -41,6 +43,67 @@ fn build(
     let plain = f.entries();
     f.revoke_devices(&phones);
     (f.org.org(), plain, f.entries())
+}
+
+/// A hostile admin's log: it sets one admin user's profile `k` times to STANDARD, each
+/// followed by a promotion back to ADMIN, all `k` pairs concurrent; the user then writes `k`
+/// admin-only entries, each on the previous one and up to 63 more promotions. Every such entry
+/// reads up to 2k settings: the cost of judging the admin profile on the kept past.
+fn hostile_settings(k: usize) -> (cloison_node::trust::OrgId, Vec<Vec<u8>>) {
+    use cloison_node::trust::{Certificate, EntryBody, EntryId, Hlc, author, entry};
+    let mut f = Fixture::new(43);
+    let u = f.add_user(Profile::Admin);
+    let org = f.org.org();
+    let heads = f.org.heads();
+    let t = f.org.max_time(&heads).0;
+    let id = |b: &[u8]| EntryId(*blake3::hash(b).as_bytes());
+    let sign =
+        |keys: &cloison_node::trust::DeviceKeys, mut parents: Vec<EntryId>, time: u64, cert| {
+            parents.sort_unstable();
+            let body = EntryBody {
+                org,
+                parents,
+                author: keys.id(),
+                time: Hlc(time),
+                cert,
+            };
+            entry::sign(keys, &body)
+        };
+    let user = f.members[u].user;
+    let mut out = f.entries();
+    let mut promotions = Vec::new();
+    for i in 0..k as u64 {
+        let set = |profile| Certificate::ProfileChanged { user, profile };
+        let d = sign(
+            &f.admin.keys,
+            heads.clone(),
+            t + 1 + 2 * i,
+            set(Profile::Standard),
+        );
+        let p = sign(
+            &f.admin.keys,
+            vec![id(&d)],
+            t + 2 + 2 * i,
+            set(Profile::Admin),
+        );
+        promotions.push(id(&p));
+        out.extend([d, p]);
+    }
+    let (mut prev, mut next, mut time) = (None, 0, t + 2 * k as u64 + 10);
+    for _ in 0..k {
+        let mut parents: Vec<EntryId> = prev.into_iter().collect();
+        while parents.len() < 64 && next < promotions.len() {
+            parents.push(promotions[next]);
+            next += 1;
+        }
+        time += 1;
+        let relay = cloison_node::trust::DeviceKeys::generate(&mut f.rng).id();
+        let cert = author::relay_authorized(relay, vec!["/ip4/127.0.0.1/tcp/1".into()]);
+        let e = sign(&f.members[u].keys, parents, time, cert);
+        prev = Some(id(&e));
+        out.push(e);
+    }
+    (org, out)
 }
 
 fn bench(c: &mut Criterion) {
@@ -110,6 +173,23 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    g.finish();
+    let mut g = c.benchmark_group("org_log_hostile_settings");
+    g.sample_size(10);
+    for k in [800, 1600] {
+        let (org, entries) = hostile_settings(k);
+        g.bench_function(
+            format!("ingest+state, {k} concurrent demotion/promotion pairs"),
+            |b| {
+                b.iter(|| {
+                    let mut log = OrgLog::new(org);
+                    let r = log.ingest(entries.clone());
+                    assert!(r.is_clean());
+                    black_box(log.state().dropped.len())
+                })
+            },
+        );
+    }
     g.finish();
 }
 

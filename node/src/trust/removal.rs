@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 /// attacks; between two of no seniority order, neither does, and both count. Removals left
 /// undecided *on* a longer cycle count; those only downstream of one are then decided like the
 /// rest (attacked by one that counts: voided). The workspace logs' rule; the organization log
-/// applies the same one with rights added (`super::verdicts`).
+/// applies it with rights added and breaks cycles by seniority instead (`super::verdicts`).
 pub(crate) fn grounded(
     candidates: &[u32],
     threatened: &HashMap<u32, Vec<u32>>,

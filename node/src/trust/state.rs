@@ -29,7 +29,8 @@
 //!    enrolment, so nothing an attacker writes later changes it). Between authors with no such
 //!    order, neither voids the other and both count. Rules 1 to 3 are solved together, as a
 //!    grounded labelling (in, out, undecided) propagated to its least fixpoint, and what is left
-//!    undecided on cycles is decided by fixed steps (`super::verdicts`). So a stolen admin device
+//!    undecided on cycles is decided by fixed steps (`super::verdicts`: on a cycle, the
+//!    removals of the most senior authors count first). So a stolen admin device
 //!    that revokes everyone on a stale copy, once revoked by a senior admin, removes nobody;
 //!    revoked by an admin of no seniority order, it takes that admin with it and nobody else
 //!    (docs/security.md, "Mutual removals").

@@ -11,9 +11,11 @@
 //! order: the grounded labelling, extended with the rights an entry reads in its past.
 //!
 //! What it leaves undecided lies on a cycle of dependencies that contains an attack. It is
-//! decided in three steps, each followed by propagation: removals whose rights hold and that lie
-//! on a cycle of attacks count (so a revoked device cannot shelter its other removals behind a
-//! cycle); then undecided grants (user and device additions, promotions) do not count (a right
+//! decided in steps, each followed by propagation: among the removals whose rights hold and that
+//! lie on a cycle of attacks, those of the most senior authors count (the least deep first
+//! certificate; a certificate is always deeper than its author's, so nobody makes itself or its
+//! accomplices senior), which unwinds the cycle from them, and this repeats while cycles remain;
+//! then undecided grants (user and device additions, promotions) do not count (a right
 //! is never taken from an entry whose own standing is in doubt); then nothing left counts. Each
 //! step only fixes entries no decided entry depends on the value of, so the result stays
 //! consistent, and each is a function of sets: the verdicts are a function of the set of
@@ -23,6 +25,7 @@
 //! ancestry queries as admission), one walk per removal over the entries of the devices it
 //! removes, then each entry is re-examined at most once per decided entry it reads.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::admission::{Index, device_owner, needs_admin, profile_set};
@@ -91,7 +94,10 @@ enum Label {
     Out,
 }
 
-/// Rows of positions, one per entry, stored flat.
+/// No settings list (an entry that does not need the admin profile).
+const NO_LIST: u32 = u32::MAX;
+
+/// Rows of positions (one per entry, or per list), stored flat.
 #[derive(Default)]
 struct Rows {
     start: Vec<u32>,
@@ -138,9 +144,21 @@ struct Graph<'a> {
     /// Removals of the author (device or user), and for a key rotation of its recipients, in
     /// the entry's past: none may count.
     removals: Rows,
-    /// For an entry that needs the admin profile: its author's user's profile settings in its
-    /// past (empty row otherwise).
+    /// Distinct lists of profile settings (of one user, in one entry's past): many entries
+    /// share one (every later entry of a user sees the same settings), so each list is stored,
+    /// and judged (`admin`), once however many entries read it.
     settings: Rows,
+    /// For an entry that needs the admin profile, the list of its author's user's profile
+    /// settings in its past (`NO_LIST` otherwise).
+    settings_of: Vec<u32>,
+    /// For each settings list, the entries that read it.
+    list_readers: Rows,
+    /// For each setting, the lists it is in.
+    lists_of: Rows,
+    /// Per settings list: how many of its settings were undecided when `admin` last judged it,
+    /// and the verdict. Labels only go from undecided to decided, so the same count means the
+    /// same labels and the same verdict.
+    admin_cache: RefCell<HashMap<u32, (usize, Label)>>,
     needs_admin: Vec<bool>,
     /// The author's user, by the certificates (`None`: a device certified to two users, which
     /// counts for neither).
@@ -150,6 +168,11 @@ struct Graph<'a> {
     /// Entries to re-examine when an entry is decided.
     readers: Rows,
     is_removal: Vec<bool>,
+    /// Per entry: the depth (longest path from the genesis) of its author's first certificate,
+    /// the smallest for the most senior (a certificate is deeper than its author's own, so no
+    /// member can make itself or those it adds more senior than it is). Breaks cycles of
+    /// removals.
+    author_depth: Vec<u32>,
 }
 
 impl<'a> Graph<'a> {
@@ -167,12 +190,26 @@ impl<'a> Graph<'a> {
             certs: Rows::default(),
             removals: Rows::default(),
             settings: Rows::default(),
+            settings_of: vec![NO_LIST; n],
+            list_readers: Rows::default(),
+            lists_of: Rows::default(),
+            admin_cache: RefCell::new(HashMap::new()),
             needs_admin: vec![false; n],
             user: vec![None; n],
             attackers: Rows::default(),
             readers: Rows::default(),
             is_removal: vec![false; n],
+            author_depth: vec![u32::MAX; n],
         };
+        let mut depth = vec![0u32; n];
+        for p in 0..n as u32 {
+            depth[p as usize] = dag
+                .parents(p)
+                .iter()
+                .map(|q| depth[*q as usize] + 1)
+                .max()
+                .unwrap_or(0);
+        }
         for r in &index.removals {
             g.is_removal[*r as usize] = true;
         }
@@ -182,18 +219,24 @@ impl<'a> Graph<'a> {
         let of_user = |m: &'a HashMap<UserId, Vec<u32>>, u: &UserId| -> &'a [u32] {
             m.get(u).map_or(&[][..], Vec::as_slice)
         };
+        let mut lists: HashMap<Vec<u32>, u32> = HashMap::new();
         for p in 0..n as u32 {
             let body = entries[p as usize].body();
             let past = |q: &&u32| dag.is_ancestor(**q, p);
             if let Certificate::Genesis(_) = body.cert {
                 g.certs.push_row([]);
                 g.removals.push_row([]);
-                g.settings.push_row([]);
                 continue;
             }
             let author = body.author;
             let user = owner(&author);
             g.user[p as usize] = user;
+            if let Some(first) = list(&index.device_adds, &author)
+                .iter()
+                .min_by_key(|c| entries[**c as usize].id())
+            {
+                g.author_depth[p as usize] = depth[*first as usize];
+            }
             g.certs.push_row(
                 list(&index.device_adds, &author)
                     .iter()
@@ -202,7 +245,6 @@ impl<'a> Graph<'a> {
             );
             let Some(u) = user else {
                 g.removals.push_row([]);
-                g.settings.push_row([]);
                 continue;
             };
             let mut rem: Vec<u32> = list(&index.device_revokes, &author)
@@ -234,16 +276,35 @@ impl<'a> Graph<'a> {
             let admin = needs_admin(&body.cert, &u, revoked_owner, recorded);
             g.needs_admin[p as usize] = admin;
             if admin {
-                g.settings.push_row(
-                    of_user(&index.user_profiles, &u)
-                        .iter()
-                        .filter(past)
-                        .copied(),
-                );
-            } else {
-                g.settings.push_row([]);
+                let list: Vec<u32> = of_user(&index.user_profiles, &u)
+                    .iter()
+                    .filter(past)
+                    .copied()
+                    .collect();
+                let next = lists.len() as u32;
+                let id = *lists.entry(list.clone()).or_insert_with(|| {
+                    g.settings.push_row(list);
+                    next
+                });
+                g.settings_of[p as usize] = id;
             }
         }
+        let n_lists = lists.len();
+        let mut list_pairs = Vec::new();
+        let mut member_pairs = Vec::new();
+        for p in 0..n as u32 {
+            let id = g.settings_of[p as usize];
+            if id != NO_LIST {
+                list_pairs.push((id, p));
+            }
+        }
+        for id in 0..n_lists as u32 {
+            for q in g.settings.row(id) {
+                member_pairs.push((*q, id));
+            }
+        }
+        g.list_readers = Rows::from_pairs(n_lists, list_pairs);
+        g.lists_of = Rows::from_pairs(n, member_pairs);
         g.attackers = g.attacks(index, owners);
         let mut pairs = Vec::new();
         for p in 0..n as u32 {
@@ -252,7 +313,6 @@ impl<'a> Graph<'a> {
                 .row(p)
                 .iter()
                 .chain(g.removals.row(p))
-                .chain(g.settings.row(p))
                 .chain(g.attackers.row(p))
             {
                 pairs.push((*q, p));
@@ -374,13 +434,31 @@ impl<'a> Graph<'a> {
             }
         }
         if self.needs_admin[p as usize] {
-            match self.admin(&user, self.settings.row(p), lab) {
+            match self.admin_cached(&user, self.settings_of[p as usize], lab) {
                 Label::Out => return Label::Out,
                 Label::Undecided => open = true,
                 Label::In => {}
             }
         }
         if open { Label::Undecided } else { Label::In }
+    }
+
+    /// [`Graph::admin`] of settings list `id`, judged again only if one of its settings was
+    /// decided since.
+    fn admin_cached(&self, user: &UserId, id: u32, lab: &[Label]) -> Label {
+        let list = self.settings.row(id);
+        let open = list
+            .iter()
+            .filter(|s| lab[**s as usize] == Label::Undecided)
+            .count();
+        if let Some((n, l)) = self.admin_cache.borrow().get(&id)
+            && *n == open
+        {
+            return *l;
+        }
+        let l = self.admin(user, list, lab);
+        self.admin_cache.borrow_mut().insert(id, (open, l));
+        l
     }
 
     /// Whether `user` is admin among the kept settings of `settings` (the least privileged of
@@ -450,13 +528,23 @@ impl<'a> Graph<'a> {
                 continue;
             }
             lab[p as usize] = l;
-            for q in self.readers.row(p) {
-                if lab[*q as usize] == Label::Undecided && !queued[*q as usize] {
-                    queued[*q as usize] = true;
-                    queue.push_back(*q);
+            for q in self.readers_of(p) {
+                if lab[q as usize] == Label::Undecided && !queued[q as usize] {
+                    queued[q as usize] = true;
+                    queue.push_back(q);
                 }
             }
         }
+    }
+
+    /// The entries whose verdict reads `p`'s label: directly, or through a settings list.
+    fn readers_of(&self, p: u32) -> impl Iterator<Item = u32> + '_ {
+        let through_lists = self
+            .lists_of
+            .row(p)
+            .iter()
+            .flat_map(|id| self.list_readers.row(*id).iter().copied());
+        self.readers.row(p).iter().copied().chain(through_lists)
     }
 
     /// Sets `set` to `l`, then propagates from what reads them.
@@ -464,7 +552,7 @@ impl<'a> Graph<'a> {
         let mut queue = VecDeque::new();
         for p in set {
             lab[p as usize] = l;
-            queue.extend(self.readers.row(p).iter().copied());
+            queue.extend(self.readers_of(p));
         }
         self.propagate(lab, queue);
     }
@@ -477,7 +565,8 @@ impl<'a> Graph<'a> {
             .filter(|p| lab[*p as usize] == Label::Undecided)
             .collect();
         while !undecided.is_empty() {
-            // 1. Removals whose rights hold and that lie on a cycle of attacks count.
+            // 1. Removals whose rights hold and that lie on a cycle of attacks: those of the most
+            // senior authors among them count (the least certificate depth; all of that depth).
             let candidates: Vec<u32> = undecided
                 .iter()
                 .copied()
@@ -491,8 +580,12 @@ impl<'a> Graph<'a> {
                 }
             }
             let cycles = on_cycles(&candidates, &attacks);
-            if !cycles.is_empty() {
-                self.fix(&mut lab, cycles, Label::In);
+            if let Some(senior) = cycles.iter().map(|p| self.author_depth[*p as usize]).min() {
+                let first: Vec<u32> = cycles
+                    .into_iter()
+                    .filter(|p| self.author_depth[*p as usize] == senior)
+                    .collect();
+                self.fix(&mut lab, first, Label::In);
             } else {
                 // 2. Undecided grants do not count; 3. then nothing left does.
                 let grants: Vec<u32> = undecided

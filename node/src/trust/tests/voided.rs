@@ -112,12 +112,14 @@ fn rights_granted_by_a_voided_entry_do_not_count() {
     );
 }
 
-/// Found by the property test (invariant 2a): three removals in a cycle, none senior to the
-/// next, all concurrent. Bob revokes X0; X0, on a stale copy, revokes X1 and Carol; X1, on a
-/// stale copy, revokes Bob. Grounded semantics leaves the cycle undecided, so all three count;
-/// Bob's revocation of X0 then voids X0's revocation of Carol. Before the fix, the removals of
-/// the cycle also voided each other, the kept set alternated from round to round, and the
-/// even round cap stopped it where nothing was voided: X0, revoked, revoked Carol.
+/// Found by the property test (invariant 2a): three removals in a cycle, all concurrent. Bob
+/// revokes X0; X0, on a stale copy, revokes X1 and Carol; X1, on a stale copy, revokes Bob.
+/// Grounded semantics leaves the cycle undecided; the removal of its most senior author (Bob,
+/// whose certificate is the least deep) counts, so X0's removals are voided (Carol among them),
+/// and X1's revocation of Bob, which no counting removal attacks any more, counts too. Before
+/// the first fix the kept set alternated from round to round and X0, revoked, revoked Carol;
+/// before the second, every removal on a cycle counted (so two colluding admins on a longer
+/// cycle could take both founders down: the next test).
 #[test]
 fn a_cycle_of_removals_does_not_save_what_a_revoked_device_wrote() {
     let (mut org, mut ada) = new_org(203);
@@ -129,8 +131,8 @@ fn a_cycle_of_removals_does_not_save_what_a_revoked_device_wrote() {
         sync(&mut ada, d);
     }
     let (b, x0d, x1d) = (bob.keys.id(), x0.keys.id(), x1.keys.id());
-    org.write(&mut x0, Certificate::DeviceRevoked { device: x1d });
-    org.write(&mut x0, Certificate::UserRevoked { user: carol.user });
+    let on_x1 = org.write(&mut x0, Certificate::DeviceRevoked { device: x1d });
+    let on_carol = org.write(&mut x0, Certificate::UserRevoked { user: carol.user });
     org.write(&mut x1, Certificate::DeviceRevoked { device: b });
     org.write(&mut bob, Certificate::DeviceRevoked { device: x0d });
     for d in [&mut bob, &mut x0, &mut x1, &mut carol] {
@@ -142,16 +144,62 @@ fn a_cycle_of_removals_does_not_save_what_a_revoked_device_wrote() {
         "voided by Bob's revocation of X0"
     );
     assert!(
-        !st.is_active(&x0d) && !st.is_active(&x1d) && !st.is_active(&b),
-        "the cycle counts"
+        !st.is_active(&x0d),
+        "Bob, the most senior on the cycle, wins"
     );
+    assert!(st.is_active(&x1d), "X0's revocation of X1 is voided");
+    assert!(!st.is_active(&b), "X1's revocation of Bob counts");
+    let mut dropped = vec![id_of(&on_x1), id_of(&on_carol)];
+    dropped.sort_unstable();
+    assert_eq!(st.dropped, dropped);
+    assert_eq!(carol.log.state(), st);
+}
+
+/// Found by the adversary property test: two colluding admins, X0 and X1, on stale copies.
+/// Ada revokes X1; X1 demotes Bob and revokes his device; Bob demotes X0; X0 revokes Ada. All
+/// concurrent: a cycle of four (Ada's removal voids X1's, which void Bob's, which voids X0's,
+/// which voids Ada's). When every removal on a cycle counted, both founders went down; now the
+/// most senior author's removal (Ada's, the genesis) counts and the cycle unwinds from it.
+#[test]
+fn two_colluding_admins_on_a_cycle_of_removals_do_not_take_the_founders_down() {
+    let (mut org, mut ada) = new_org(205);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+    let (mut x0, _) = org.add_user(&mut ada, Profile::Admin, "x0");
+    let (mut x1, _) = org.add_user(&mut ada, Profile::Admin, "x1");
+    for d in [&mut bob, &mut x0, &mut x1] {
+        sync(&mut ada, d);
+    }
+    let demote = |user| Certificate::ProfileChanged {
+        user,
+        profile: Profile::Outsider,
+    };
+    org.write(&mut ada, Certificate::UserRevoked { user: x1.user });
+    org.write(&mut x1, demote(bob.user));
+    org.write(
+        &mut x1,
+        Certificate::DeviceRevoked {
+            device: bob.keys.id(),
+        },
+    );
+    org.write(&mut bob, demote(x0.user));
+    org.write(&mut x0, Certificate::UserRevoked { user: ada.user });
+    for d in [&mut bob, &mut x0, &mut x1] {
+        sync(&mut ada, d);
+    }
+    sync(&mut ada, &mut bob);
+    let st = ada.log.state();
+    assert!(st.is_active(&ada.keys.id()) && st.is_active(&bob.keys.id()));
+    assert_eq!(st.users[&ada.user].profile, Profile::Admin);
+    assert_eq!(st.users[&bob.user].profile, Profile::Admin);
+    assert!(!st.is_active(&x1.keys.id()));
+    assert_eq!(st.users[&x0.user].profile, Profile::Outsider);
     assert_eq!(
         st.dropped.len(),
-        1,
-        "only X0's revocation of Carol: {:?}",
+        3,
+        "X1's two removals and X0's: {:?}",
         st.dropped
     );
-    assert_eq!(carol.log.state(), st);
+    assert_eq!(bob.log.state(), st);
 }
 
 /// Found by the adversary property test: X (an admin) revokes Bob's device and, concurrently,

@@ -73,11 +73,22 @@ impl View {
         a != b && !self.is_ancestor(a, b) && !self.is_ancestor(b, a)
     }
 
+    /// The user a device is certified to by the admitted certificates, counted or not (as
+    /// `trust::verdicts` reads it).
+    pub(super) fn raw_owner(&self, device: &DeviceId) -> Option<UserId> {
+        self.bodies.iter().find_map(|b| {
+            b.cert
+                .device_added()
+                .filter(|(d, _)| d.device == *device)
+                .map(|(d, _)| d.user)
+        })
+    }
+
     /// Whether entry `p` (by a device of `user`) needs the admin profile.
-    pub(super) fn needs_admin(&self, p: usize, st: &OrgState, user: &UserId) -> bool {
+    pub(super) fn needs_admin(&self, p: usize, _st: &OrgState, user: &UserId) -> bool {
         let b = &self.bodies[p];
         let owner = match &b.cert {
-            Certificate::DeviceRevoked { device } => st.devices.get(device).map(|d| d.user),
+            Certificate::DeviceRevoked { device } => self.raw_owner(device),
             _ => None,
         };
         needs_admin(&b.cert, user, owner, false)
@@ -121,8 +132,10 @@ impl View {
     pub(super) fn confession(&self, e: usize, st: &OrgState) -> bool {
         let user = st.devices.get(&self.bodies[e].author).map(|d| d.user);
         match &self.bodies[e].cert {
+            // By its certificates, counted or not (a device of X's that removal wins voided is
+            // still X's: revoking it is still a confession).
             Certificate::DeviceRevoked { device } => {
-                user.is_some() && st.devices.get(device).map(|d| d.user) == user
+                user.is_some() && self.raw_owner(device) == user
             }
             Certificate::UserRevoked { user: u } => Some(*u) == user,
             Certificate::ProfileChanged { user: u, profile } => {
@@ -148,7 +161,8 @@ impl View {
 
     /// Whether `e` and the removal `r` are on a cycle of three concurrent removals (`r`
     /// removes `e`'s author, `e` the author of a removal `q` of `r`'s author): grounded
-    /// semantics leaves it undecided and all three count (`trust::removal::grounded`).
+    /// semantics leaves it undecided and the most senior author's removal counts first
+    /// (`trust::verdicts`), which may leave `e` counting.
     pub(super) fn on_removal_cycle(&self, e: usize, r: usize, st: &OrgState) -> bool {
         (0..self.bodies.len()).any(|q| {
             self.kept[q]
@@ -196,9 +210,10 @@ pub(super) fn check_adversary(
             for e in mine.iter().filter(others) {
                 assert!(
                     !(v.concurrent(*e, r) && (revoke || v.needs_admin(*e, st, &x.user))),
-                    "inv 2a: replica {ri}: X's {:?} counts, concurrent with the founder removal {:?}",
+                    "inv 2a: replica {ri}: X's {:?} counts, concurrent with the founder removal {:?}\n{}",
                     v.bodies[*e].cert,
-                    v.bodies[r].cert
+                    v.bodies[r].cert,
+                    v.dump()
                 );
             }
         }

@@ -453,7 +453,16 @@ impl World {
                     if (!revoked && regranted) || !counts {
                         continue;
                     }
+                    // (An entry X signs again, byte for byte, is not late: found by the test.)
+                    let early: HashSet<EntryId> = from
+                        .map_or(&[][..], |f| &x.written[..f])
+                        .iter()
+                        .map(|e| id_of(e))
+                        .collect();
                     for e in late(from) {
+                        if early.contains(&id_of(e)) {
+                            continue;
+                        }
                         let Some(p) = v.pos.get(&id_of(e)) else {
                             continue;
                         };
@@ -540,9 +549,11 @@ impl World {
                 continue;
             }
             // X's late entries but its confessions, which still count (see invariant 3).
+            let early: HashSet<EntryId> = x.written[..from].iter().map(|e| id_of(e)).collect();
             let late: HashSet<EntryId> = x.written[from..]
                 .iter()
                 .map(|e| id_of(e))
+                .filter(|id| !early.contains(id))
                 .filter(|id| v.pos.get(id).is_none_or(|p| !v.confession(*p, st)))
                 .collect();
             let others_on_late = log.entries().any(|e| {
