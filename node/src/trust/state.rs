@@ -30,7 +30,7 @@
 //!    order, neither voids the other and both count. Rules 1 to 3 are solved together, as a
 //!    grounded labelling (in, out, undecided) propagated to its least fixpoint, and what is left
 //!    undecided on cycles is decided by fixed steps (`super::verdicts`: on a cycle, the
-//!    removals of the most senior authors count first). So a stolen admin device
+//!    removals of the authors no other one there is senior to count first). So a stolen admin device
 //!    that revokes everyone on a stale copy, once revoked by a senior admin, removes nobody;
 //!    revoked by an admin of no seniority order, it takes that admin with it and nobody else
 //!    (docs/security.md, "Mutual removals").
@@ -241,11 +241,9 @@ impl Derived {
             if !needs_admin(&body.cert, &author_user, None, false) {
                 return true;
             }
-            let settings = index.user_profiles.get(&author_user).into_iter().flatten();
+            let mut settings = index.user_profiles.get(&author_user).into_iter().flatten();
             self.state.users.get(&author_user).map(|u| u.profile) == Some(Profile::Admin)
-                && settings
-                    .clone()
-                    .all(|s| self.kept[*s as usize] && dag.in_past(*s, parents))
+                && settings.all(|s| self.kept[*s as usize] && dag.in_past(*s, parents))
         };
         let ok = at as usize == self.kept.len()
             && simple

@@ -12,9 +12,10 @@
 //!
 //! What it leaves undecided lies on a cycle of dependencies that contains an attack. It is
 //! decided in steps, each followed by propagation: among the removals whose rights hold and that
-//! lie on a cycle of attacks, those of the most senior authors count (the least deep first
-//! certificate; a certificate is always deeper than its author's, so nobody makes itself or its
-//! accomplices senior), which unwinds the cycle from them, and this repeats while cycles remain;
+//! lie on a cycle of attacks, those whose author no other one there is senior to count (the same
+//! seniority as for mutual pairs: certificate ancestry, which no author can turn in its favour,
+//! since citing an old past only makes its accomplices unordered, never senior), which unwinds
+//! the cycle from them, and this repeats while cycles remain;
 //! then undecided grants (user and device additions, promotions) do not count (a right
 //! is never taken from an entry whose own standing is in doubt); then nothing left counts. Each
 //! step only fixes entries no decided entry depends on the value of, so the result stays
@@ -168,11 +169,9 @@ struct Graph<'a> {
     /// Entries to re-examine when an entry is decided.
     readers: Rows,
     is_removal: Vec<bool>,
-    /// Per entry: the depth (longest path from the genesis) of its author's first certificate,
-    /// the smallest for the most senior (a certificate is deeper than its author's own, so no
-    /// member can make itself or those it adds more senior than it is). Breaks cycles of
-    /// removals.
-    author_depth: Vec<u32>,
+    /// Per entry: its author's first certificate (smallest id), `NO_LIST` if none. Seniority
+    /// is the ancestry of these (see [`Graph::senior`]).
+    first_cert: Vec<u32>,
 }
 
 impl<'a> Graph<'a> {
@@ -199,17 +198,8 @@ impl<'a> Graph<'a> {
             attackers: Rows::default(),
             readers: Rows::default(),
             is_removal: vec![false; n],
-            author_depth: vec![u32::MAX; n],
+            first_cert: vec![NO_LIST; n],
         };
-        let mut depth = vec![0u32; n];
-        for p in 0..n as u32 {
-            depth[p as usize] = dag
-                .parents(p)
-                .iter()
-                .map(|q| depth[*q as usize] + 1)
-                .max()
-                .unwrap_or(0);
-        }
         for r in &index.removals {
             g.is_removal[*r as usize] = true;
         }
@@ -235,7 +225,7 @@ impl<'a> Graph<'a> {
                 .iter()
                 .min_by_key(|c| entries[**c as usize].id())
             {
-                g.author_depth[p as usize] = depth[*first as usize];
+                g.first_cert[p as usize] = *first;
             }
             g.certs.push_row(
                 list(&index.device_adds, &author)
@@ -361,7 +351,7 @@ impl<'a> Graph<'a> {
         }
         let pairs: Vec<(u32, u32)> = threats
             .iter()
-            .filter(|(r, p)| !threats.contains(&(*p, *r)) || self.senior(index, *r, *p))
+            .filter(|(r, p)| !threats.contains(&(*p, *r)) || self.senior(*r, *p))
             .map(|(r, p)| (*p, *r))
             .collect();
         Rows::from_pairs(self.entries.len(), pairs)
@@ -394,20 +384,9 @@ impl<'a> Graph<'a> {
     /// that added `a`'s author is a strict ancestor of the one that added `b`'s (it was in the
     /// organization, as its adder saw it, before `b`'s author joined). Fixed when a device
     /// joins: nothing its author writes later changes it.
-    fn senior(&self, index: &Index, a: u32, b: u32) -> bool {
-        let added = |p: u32| -> Option<u32> {
-            let author = self.entries[p as usize].body().author;
-            index
-                .device_adds
-                .get(&author)?
-                .iter()
-                .copied()
-                .min_by_key(|p| self.entries[*p as usize].id())
-        };
-        match (added(a), added(b)) {
-            (Some(x), Some(y)) => self.dag.is_ancestor(x, y),
-            _ => false,
-        }
+    fn senior(&self, a: u32, b: u32) -> bool {
+        let (x, y) = (self.first_cert[a as usize], self.first_cert[b as usize]);
+        x != NO_LIST && y != NO_LIST && self.dag.is_ancestor(x, y)
     }
 
     /// Whether `p`'s author held what `p` needs among the kept entries of `p`'s past: a device
@@ -565,8 +544,8 @@ impl<'a> Graph<'a> {
             .filter(|p| lab[*p as usize] == Label::Undecided)
             .collect();
         while !undecided.is_empty() {
-            // 1. Removals whose rights hold and that lie on a cycle of attacks: those of the most
-            // senior authors among them count (the least certificate depth; all of that depth).
+            // 1. Removals whose rights hold and that lie on a cycle of attacks: those whose
+            // author no other one on a cycle is senior to count (all such, if several).
             let candidates: Vec<u32> = undecided
                 .iter()
                 .copied()
@@ -580,10 +559,11 @@ impl<'a> Graph<'a> {
                 }
             }
             let cycles = on_cycles(&candidates, &attacks);
-            if let Some(senior) = cycles.iter().map(|p| self.author_depth[*p as usize]).min() {
+            if !cycles.is_empty() {
                 let first: Vec<u32> = cycles
-                    .into_iter()
-                    .filter(|p| self.author_depth[*p as usize] == senior)
+                    .iter()
+                    .copied()
+                    .filter(|p| !cycles.iter().any(|q| self.senior(*q, *p)))
                     .collect();
                 self.fix(&mut lab, first, Label::In);
             } else {

@@ -115,7 +115,7 @@ fn rights_granted_by_a_voided_entry_do_not_count() {
 /// Found by the property test (invariant 2a): three removals in a cycle, all concurrent. Bob
 /// revokes X0; X0, on a stale copy, revokes X1 and Carol; X1, on a stale copy, revokes Bob.
 /// Grounded semantics leaves the cycle undecided; the removal of its most senior author (Bob,
-/// whose certificate is the least deep) counts, so X0's removals are voided (Carol among them),
+/// whose certificate is an ancestor of the two others) counts, so X0's removals are voided (Carol among them),
 /// and X1's revocation of Bob, which no counting removal attacks any more, counts too. Before
 /// the first fix the kept set alternated from round to round and X0, revoked, revoked Carol;
 /// before the second, every removal on a cycle counted (so two colluding admins on a longer
