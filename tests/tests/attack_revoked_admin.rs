@@ -73,6 +73,17 @@ impl Org3 {
         self.ids.get(name).map_or("", String::as_str)
     }
 
+    /// The organization (with `relay` authorized, if any) once ann has revoked mal's user and
+    /// mal, offline, has revoked ann, ben and cat on its stale copy; with how many entries mal
+    /// forged and how many ann's log then holds with them.
+    fn revoked_and_forged(relay: Option<&str>) -> (Org3, u64, u64) {
+        let o = Org3::new(relay);
+        o.ann.run(&["revoke", "user", &email("mal")]).success();
+        let forged = o.mal_forges(&["ann", "ben", "cat"]);
+        let total = entries(&o.ann) + forged;
+        (o, forged, total)
+    }
+
     /// Offline, mal's CLI revokes each of `victims` on its stale copy; returns how many entries
     /// it wrote. Checks that mal's own view believes them.
     fn mal_forges(&self, victims: &[&str]) -> u64 {
@@ -296,11 +307,8 @@ fn attack_3_over_peer_connections_a_stale_device_given_the_forgeries_first_recov
 fn attack_3_through_the_relay_a_revoked_admins_revocations_are_dropped_everywhere() {
     let t0 = Instant::now();
     let relay = Relay::start_temp();
-    let o = Org3::new(Some(&relay.addr));
     // Everyone offline; ann revokes mal, mal forges.
-    o.ann.run(&["revoke", "user", &email("mal")]).success();
-    let forged = o.mal_forges(&["ann", "ben", "cat"]);
-    let total = entries(&o.ann) + forged;
+    let (o, forged, total) = Org3::revoked_and_forged(Some(&relay.addr));
     // The worst order: mal reaches the relay first, which has heard of nothing else.
     let dm = o.mal.start(&[]);
     wait_until("the relay stores mal's log", WAIT, || {
@@ -426,10 +434,7 @@ fn attack_3_a_running_stale_device_that_took_its_own_forged_revocation_recovers_
 {
     let t0 = Instant::now();
     let relay = Relay::start_temp();
-    let o = Org3::new(Some(&relay.addr));
-    o.ann.run(&["revoke", "user", &email("mal")]).success();
-    let forged = o.mal_forges(&["ann", "ben", "cat"]);
-    let total = entries(&o.ann) + forged;
+    let (o, forged, total) = Org3::revoked_and_forged(Some(&relay.addr));
     let from_mal = carry(&o.mal, &[], "forged");
     // cat, stale, runs and is served by the relay; mal's bundle reaches cat while its daemon
     // runs: cat believes itself revoked, passes the entries on to the relay, which cuts it off.
@@ -483,10 +488,7 @@ fn attack_3_through_the_relay_a_stale_device_served_when_its_own_forged_revocati
  {
     let t0 = Instant::now();
     let relay = Relay::start_temp();
-    let o = Org3::new(Some(&relay.addr));
-    o.ann.run(&["revoke", "user", &email("mal")]).success();
-    let forged = o.mal_forges(&["ann", "ben", "cat"]);
-    let total = entries(&o.ann) + forged;
+    let (o, forged, total) = Org3::revoked_and_forged(Some(&relay.addr));
     let before_cat = entries(&o.cat);
     let dc = o.cat.start(&[]);
     let cat_dev = device_of(&o.cat);
