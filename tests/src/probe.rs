@@ -117,10 +117,18 @@ pub fn device_of(home: &TestHome) -> String {
         .to_owned()
 }
 
+/// Whether `home` syncs with `device` (a full link, not a listening one).
 pub fn connected_to(home: &TestHome, device: &str) -> bool {
+    peer_state(home, device).as_deref() == Some("connected")
+}
+
+/// The state `peers` shows for `device` on `home` ("connected", "listening", "refused"), if
+/// listed.
+pub fn peer_state(home: &TestHome, device: &str) -> Option<String> {
     let peers = json(home, &["peers"]);
-    peers["peers"].as_array().is_some_and(|a| {
+    peers["peers"].as_array().and_then(|a| {
         a.iter()
-            .any(|p| p["device"] == device && p["state"] == "connected")
+            .find(|p| p["device"] == device)
+            .and_then(|p| p["state"].as_str().map(str::to_owned))
     })
 }

@@ -17,11 +17,10 @@
 //! revocations count there meanwhile (the inherent race), and must stop counting once the
 //! revocation arrives.
 //!
-//! One known failure is `#[ignore]`d with its reason (docs/security.md, "Not yet shown"): the
-//! forged writes never count on a device that has the revocation, but over peer connections
-//! alone a stale device that gets a revoked admin's forged revocations first believes its
-//! honest peers revoked and refuses their connections, so it never gets the revocation that
-//! voids them (it heals through a relay or a bundle).
+//! Over peer connections, a stale device that got a revoked admin's forged revocations first
+//! believes its honest peers revoked: it keeps a *listening* link to them (it sends them nothing
+//! and takes only the organization entries that make them count again,
+//! `sync::engine::listen`), which is how the revocation that voids the forgeries reaches it.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -217,17 +216,26 @@ fn attack_3_over_peer_connections_devices_that_know_refuse_the_revoked_admin() {
     wait_honest(&o, "ben (online)", &o.ben);
     o.mal_forges(&["ann", "ben", "cat"]);
     let honest_entries = entries(&o.ann);
-    // mal's daemon dials both: each side refuses the other at the connection (ann and ben know
-    // mal is revoked; mal believes them revoked); nothing arrives, however long it tries.
+    // mal's daemon dials both: each side only listens to the other (ann and ben know mal is
+    // revoked; mal believes them revoked), neither sends what it holds; nothing arrives,
+    // however long it tries, and the listening links end.
     let dm = o.mal.start(&[da.addr(), db.addr()]);
     let mal_dev = device_of(&o.mal);
     let dial = o.mal.run(&["connect", da.addr()]);
     eprintln!("mal connects to ann: ok={} {}", dial.ok, dial.stderr.trim());
     std::thread::sleep(Duration::from_secs(3));
     for (who, h) in [("ann", &o.ann), ("ben", &o.ben)] {
-        assert!(!connected_to(h, &mal_dev), "{who} is connected to mal");
+        assert!(!connected_to(h, &mal_dev), "{who} syncs with mal");
         assert_eq!(entries(h), honest_entries, "{who} got mal's entries");
         o.assert_honest(who, h, 0);
+    }
+    wait_until("ann and ben end their listening links to mal", WAIT, || {
+        [&o.ann, &o.ben]
+            .iter()
+            .all(|h| peer_state(h, &mal_dev) == Some("refused".into()))
+    });
+    for (who, h) in [("ann", &o.ann), ("ben", &o.ben)] {
+        assert_eq!(entries(h), honest_entries, "{who} got mal's entries");
     }
     dm.stop();
     // The honest devices keep writing and converging.
@@ -241,7 +249,6 @@ fn attack_3_over_peer_connections_devices_that_know_refuse_the_revoked_admin() {
 }
 
 #[test]
-#[ignore = "known weakness (docs/security.md, Not yet shown): a stale device that took a revoked admin's forged revocations refuses the honest peers it now believes revoked, so over peer connections alone it never gets the revocation that voids them"]
 fn attack_3_over_peer_connections_a_stale_device_given_the_forgeries_first_recovers() {
     let t0 = Instant::now();
     let o = Org3::new(None);

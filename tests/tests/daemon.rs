@@ -191,7 +191,7 @@ fn a_device_killed_mid_transfer_completes_after_restart() {
 }
 
 #[test]
-fn strangers_and_revoked_devices_are_refused_at_connection() {
+fn strangers_are_refused_at_connection_and_revoked_devices_only_listened_to_then_cut_off() {
     let t = team(&["ann", "ben"]);
     let other = team(&["xavier"]);
     let a = t[0].start(&[]);
@@ -220,8 +220,16 @@ fn strangers_and_revoked_devices_are_refused_at_connection() {
     });
     rt.block_on(x.shutdown()).unwrap();
     assert_eq!(connected(&t[0]), 1, "the stranger is not linked");
-    // B is revoked while connected.
+    // B is revoked while connected: A only listens to it (sends it nothing, takes from it only
+    // what would make it count again), then cuts it off when that link ends.
     t[0].run(&["revoke", "device", "ben-dev"]).success();
+    wait_until("A lists B as listening", WAIT, || {
+        peers(&t[0]).as_array().is_some_and(|a| {
+            a.iter()
+                .any(|p| p["label"] == "ben-dev" && p["state"] == "listening")
+        })
+    });
+    assert_eq!(connected(&t[0]), 0, "A syncs with nobody");
     wait_until("A lists B as refused and revoked", WAIT, || {
         peers(&t[0]).as_array().is_some_and(|a| {
             a.iter().any(|p| {

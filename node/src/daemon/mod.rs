@@ -5,8 +5,10 @@
 //! Loop contract: after every input (a batch of network events, one control request, a timer
 //! tick) the node is settled ([`Node::settle`]: persist, store blocks, housekeeping), then every
 //! transmit is handed to the network and the allowlist is recomputed from the organization
-//! state (active devices and authorized relays), so a device revoked while connected is cut off
-//! in the same turn.
+//! state (its devices and authorized relays: a strange key never gets past the connection),
+//! and the peers the engine cuts off are disconnected. A device revoked while connected gets,
+//! in the same turn, a listening link (the engine sends it nothing and takes from it only what
+//! makes it count again; see `sync::engine::listen`), cut off when that ends.
 //!
 //! Invariants: only this task touches the node (the store is opened by one process: the
 //! control socket is how other commands get in); a failing request or a hostile message is
@@ -255,17 +257,9 @@ impl Io {
                 node.engine_mut().handle_disconnected(p);
             }
             NetEvent::Refused { peer, reason } => {
-                let why = match node.state().devices.get(&peer) {
-                    Some(d) if d.revoked_by.is_some() => "revoked device".to_owned(),
-                    Some(_) => format!("device not active ({reason})"),
-                    None => "not a device of this organization".to_owned(),
-                };
-                tracing::warn!(peer = %peer.short(), reason = %why, "connection refused");
                 self.connected.remove(&peer);
                 node.engine_mut().handle_disconnected(peer);
-                if self.refused.len() < 1024 || self.refused.contains_key(&peer) {
-                    self.refused.insert(peer, (why, now));
-                }
+                self.note_refused(node, peer, &reason.to_string());
             }
             NetEvent::Message { from, bytes } => {
                 if !(relays::RelayLinks::is_relay(node, &from)
@@ -321,6 +315,20 @@ impl Io {
         }
     }
 
+    /// Records that `peer` was refused or cut off (`detail`: by what), with why in terms of the
+    /// organization state.
+    fn note_refused(&mut self, node: &Node, peer: DeviceId, detail: &str) {
+        let why = match node.state().devices.get(&peer) {
+            Some(d) if d.revoked_by.is_some() => "revoked device".to_owned(),
+            Some(_) => format!("device not active ({detail})"),
+            None => "not a device of this organization".to_owned(),
+        };
+        tracing::warn!(peer = %peer.short(), reason = %why, "connection refused");
+        if self.refused.len() < 1024 || self.refused.contains_key(&peer) {
+            self.refused.insert(peer, (why, now_ms()));
+        }
+    }
+
     /// After an input: settle, transmit, update the allowlist.
     async fn turn(&mut self, node: &mut Node) {
         if let Err(e) = node.settle() {
@@ -333,6 +341,12 @@ impl Io {
         }
         for p in node.take_disconnects() {
             tracing::info!(peer = %p.short(), "engine cut the peer off");
+            if let Err(e) = self.net.disconnect(p).await {
+                tracing::debug!(peer = %p.short(), "disconnect: {e}");
+            }
+            if self.connected.remove(&p).is_some() {
+                self.note_refused(node, p, "cut off");
+            }
         }
         self.sync_allowlist(node).await;
         self.relays.dial_new(node);
@@ -340,15 +354,16 @@ impl Io {
         self.relays.flush(&self.net).await;
     }
 
-    /// The allowlist is every active device of the organization (but us) and every
-    /// authorized relay.
+    /// The allowlist is every device of the organization (but us), active or not (the engine
+    /// decides what an inactive one gets: a listening link, or nothing), and every authorized
+    /// relay.
     async fn sync_allowlist(&mut self, node: &Node) {
         let me = node.device_id();
         let st = node.state();
         let now: BTreeSet<DeviceId> = st
             .devices
             .keys()
-            .filter(|d| **d != me && st.is_active(d))
+            .filter(|d| **d != me)
             .chain(st.relays.keys())
             .copied()
             .collect();
@@ -418,7 +433,13 @@ impl Daemon {
     async fn status(&mut self) -> Result<Response, NodeError> {
         let mut s = exec::status(&mut self.node, true)?;
         s.listen = self.io.full_listen(&self.node);
-        s.peers = self.io.connected.len();
+        let listening = self.node.engine().listening_peers();
+        s.peers = self
+            .io
+            .connected
+            .keys()
+            .filter(|d| !listening.contains(d))
+            .count();
         Ok(Response::Status(s))
     }
 
@@ -444,11 +465,15 @@ impl Daemon {
                 .find(|x| x.id == id)
                 .map(|x| (x.label.clone(), x.user_name.clone()))
         };
-        let connected = self
-            .io
-            .connected
-            .iter()
-            .map(|(d, since)| (d, "connected", None, *since));
+        let listening = self.node.engine().listening_peers();
+        let connected = self.io.connected.iter().map(|(d, since)| {
+            if listening.contains(d) {
+                let why = "does not count here: receive-only".to_owned();
+                (d, "listening", Some(why), *since)
+            } else {
+                (d, "connected", None, *since)
+            }
+        });
         let refused = self
             .io
             .refused

@@ -387,15 +387,7 @@ impl Relay {
         // (a newly enrolled device brings its certificate; an honest device brings the
         // revocation that voids a revoked one's forgeries, which may have reached the relay
         // first). A stranger's or a revoked device's entries are neither stored nor passed on.
-        let org_log = &s.engine.replica().org;
-        let st = org_log.state();
-        let takes = newly_served
-            || st.is_active(&from)
-            || (signed_by_members(&fresh, st) && {
-                let mut scratch = OrgLog::clone(org_log);
-                scratch.ingest(fresh.clone());
-                scratch.state().is_active(&from)
-            });
+        let takes = newly_served || s.engine.replica().org.counts_with(&from, &fresh);
         if takes && !fresh.is_empty() {
             let _ = s.engine.handle_local(now, DocId::Org, fresh);
         }
@@ -621,14 +613,4 @@ fn coalesce_offers(
         }
     }
     out
-}
-
-/// Whether one of `entries` (raw, not yet verified: only a hint, the copy's verdict decides)
-/// is signed by a device certified in `st`: a stranger cannot make one, so it cannot make the
-/// relay judge a copy of the log.
-fn signed_by_members(entries: &[Vec<u8>], st: &crate::trust::OrgState) -> bool {
-    entries.iter().any(|b| {
-        crate::trust::entry::decode(b.clone())
-            .is_ok_and(|e| st.devices.contains_key(&e.body().author))
-    })
 }

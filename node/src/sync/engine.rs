@@ -26,9 +26,11 @@
 //!    another peer when one lacks a block, sends a wrong one, leaves or times out. The engine
 //!    checks every block against its id (BLAKE3 of its bytes); the shell stores and serves them.
 //!
-//! Zero trust: the engine talks only to active devices of the organization and to authorized
-//! relays, shares a workspace only with its members' devices (and relays), and asks the shell to
-//! disconnect a peer as soon as it is revoked. A relay runs the same engine with `relay = true`
+//! Zero trust: the engine syncs only with active devices of the organization and authorized
+//! relays, shares a workspace only with its members' devices (and relays), and, as soon as a
+//! linked device stops counting, only listens to it (see [`listen`]: it sends it nothing and
+//! takes from it only the organization entries that make it count again), or asks the shell to
+//! disconnect it. A relay runs the same engine with `relay = true`
 //! and no keys: devices give it every workspace, and it gives each device only the workspaces
 //! its user is a member of (membership is in clear access entries).
 
@@ -37,9 +39,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use negentropy::{Negentropy, NegentropyStorageVector};
 
 mod blocks;
+mod listen;
 mod reconcile;
 
 pub use blocks::{BLOCK_TIMEOUT_MS, PER_PEER};
+pub use listen::{
+    LISTEN_BYTES, LISTEN_COOLDOWN_MS, LISTEN_IDLE_MS, LISTEN_MAX_MS, LISTEN_TRIALS, MAX_LISTENING,
+};
 
 use super::msg::{DocId, Heads, ITEMS_TARGET, MAX_HEADS, MAX_IDS, Msg, MsgError};
 use super::replica::Replica;
@@ -147,8 +153,11 @@ pub struct Stats {
     pub duplicates_received: u64,
 }
 
+#[derive(Default)]
 struct Link {
     sessions: HashMap<DocId, Negentropy<'static, NegentropyStorageVector>>,
+    /// `Some` for a listening link (the peer does not count here; see [`listen`]).
+    listen: Option<listen::Listen>,
 }
 
 /// The engine.
@@ -172,6 +181,8 @@ pub struct Engine {
     blocks: BTreeMap<[u8; 32], blocks::Fetch>,
     /// The responder's reconciliation storage per document, with the set size it was built at.
     neg_cache: HashMap<DocId, (usize, NegentropyStorageVector)>,
+    /// Peers whose listening link ended without them coming to count: refused until then.
+    cooldown: BTreeMap<DeviceId, u64>,
     now: u64,
 }
 
@@ -197,6 +208,7 @@ impl Engine {
             inflight: HashMap::new(),
             blocks: BTreeMap::new(),
             neg_cache: HashMap::new(),
+            cooldown: BTreeMap::new(),
             now,
         }
     }
@@ -224,15 +236,18 @@ impl Engine {
         self.stats
     }
 
-    /// Linked peers.
+    /// Peers with a full link (see [`Engine::listening_peers`] for the others).
     pub fn peers(&self) -> Vec<DeviceId> {
-        self.links.keys().copied().collect()
+        self.links
+            .iter()
+            .filter(|(_, l)| l.listen.is_none())
+            .map(|(p, _)| *p)
+            .collect()
     }
 
-    /// Linked peers that share `doc` with us.
+    /// Peers with a full link that share `doc` with us.
     pub fn peers_sharing(&mut self, doc: DocId) -> Vec<DeviceId> {
-        let peers: Vec<DeviceId> = self.links.keys().copied().collect();
-        peers
+        self.peers()
             .into_iter()
             .filter(|p| self.may_share(p, doc))
             .collect()
@@ -248,9 +263,12 @@ impl Engine {
         self.replica.org.state().relays.contains_key(peer)
     }
 
-    /// Documents shared with `peer`.
+    /// Documents shared with `peer` (on a listening link: the organization log only).
     fn shared_docs(&mut self, peer: &DeviceId) -> Vec<DocId> {
         let mut docs = vec![DocId::Org];
+        if self.listening(peer) {
+            return docs;
+        }
         // To a relay: everything (it stores and forwards). From anyone, relay included, to a
         // device: the workspaces its user is a member of.
         if self.is_relay(peer) {
@@ -298,10 +316,16 @@ impl Engine {
         }
     }
 
+    /// Whether `doc` is shared with `peer`: the organization log with anyone linked (but a
+    /// listening link is sent nothing, see [`listen`]), a workspace with its members' devices
+    /// and relays.
     fn may_share(&mut self, peer: &DeviceId, doc: DocId) -> bool {
         let DocId::Workspace(w) = doc else {
             return true;
         };
+        if self.listening(peer) {
+            return false;
+        }
         if self.is_relay(peer) {
             return self.replica.workspaces.contains_key(&w);
         }
@@ -349,20 +373,25 @@ impl Engine {
     /// A connection to `peer` is up (after its transport authenticated it).
     pub fn handle_connected(&mut self, now: u64, peer: DeviceId) {
         self.set_now(now);
-        if peer == self.cfg.me || !self.may_talk(&peer) {
-            self.events.push_back(Event::Disconnect { peer });
-            return;
-        }
-        self.links.insert(
-            peer,
-            Link {
-                sessions: HashMap::new(),
-            },
-        );
+        let standing = if peer == self.cfg.me {
+            listen::Standing::Refuse
+        } else {
+            self.standing(&peer, self.links.contains_key(&peer))
+        };
         // A new link: whatever we asked of this peer on an earlier one may never come.
         self.release_asked_of(&peer);
-        self.hello(peer);
-        self.plan_blocks();
+        match standing {
+            listen::Standing::Refuse => {
+                self.links.remove(&peer);
+                self.events.push_back(Event::Disconnect { peer });
+            }
+            listen::Standing::Listen => self.listen_to(peer),
+            listen::Standing::Full => {
+                self.links.insert(peer, Link::default());
+                self.hello(peer);
+                self.plan_blocks();
+            }
+        }
     }
 
     /// The connection to `peer` is gone.
@@ -419,8 +448,7 @@ impl Engine {
         if items.is_empty() {
             return r;
         }
-        let peers: Vec<DeviceId> = self.links.keys().copied().collect();
-        for p in peers {
+        for p in self.peers() {
             if self.may_share(&p, doc) {
                 self.stats.items_sent += items.len() as u64;
                 self.send(
@@ -476,11 +504,11 @@ impl Engine {
         }
         if now >= self.next_anti_entropy {
             self.next_anti_entropy = now + self.cfg.anti_entropy_ms;
-            let peers: Vec<DeviceId> = self.links.keys().copied().collect();
-            for p in peers {
+            for p in self.peers() {
                 self.hello(p);
             }
         }
+        self.listen_tick();
         self.blocks_tick();
     }
 
@@ -489,7 +517,7 @@ impl Engine {
     pub fn poll_timeout(&self) -> Option<u64> {
         let block_deadline = self.blocks.values().filter_map(|f| f.deadline()).min();
         let due = self.replica.next_due_ms();
-        let first = [block_deadline, due]
+        let first = [block_deadline, due, self.listen_deadline()]
             .into_iter()
             .flatten()
             .fold(self.next_anti_entropy, u64::min);
@@ -534,10 +562,14 @@ impl Engine {
                 // A workspace we do not hold yet is offered by an active device that decided we
                 // are a member (as with `Items`); admission checks whatever then arrives.
                 let new_workspace = matches!(doc, DocId::Workspace(w)
-                    if !self.replica.workspaces.contains_key(&w));
+                    if !self.replica.workspaces.contains_key(&w))
+                    && !self.listening(&peer);
                 if self.may_share(&peer, doc) || self.cfg.relay || new_workspace {
                     self.want(peer, doc, ids);
                 }
+            }
+            Msg::Items { doc, items } if self.listening(&peer) => {
+                self.on_items_listening(peer, doc, items);
             }
             Msg::Items { doc, items } => self.on_items(peer, doc, items),
             Msg::BlockWant { doc, ids } => self.on_block_want(peer, doc, ids),
@@ -558,8 +590,9 @@ impl Engine {
     fn on_hello(&mut self, _now: u64, peer: DeviceId, docs: Vec<Heads>) {
         let theirs: BTreeMap<DocId, Heads> = docs.into_iter().map(|h| (h.doc, h)).collect();
         // Workspaces a peer offers that we do not hold yet: open them (members are told of the
-        // workspaces they belong to by peers that know the membership).
-        for doc in theirs.keys() {
+        // workspaces they belong to by peers that know the membership), unless it does not count.
+        let listening = self.listening(&peer);
+        for doc in theirs.keys().filter(|_| !listening) {
             if let DocId::Workspace(w) = doc {
                 self.replica.open_workspace(*w);
             }
@@ -587,7 +620,11 @@ impl Engine {
                     }
                     let all_known =
                         !h.heads.is_empty() && h.heads.iter().all(|id| self.replica.knows(doc, id));
-                    if !all_known {
+                    let in_session = self
+                        .links
+                        .get(&peer)
+                        .is_some_and(|l| l.sessions.contains_key(&doc));
+                    if !all_known && !in_session {
                         self.initiate(peer, doc);
                     }
                 }
@@ -605,8 +642,12 @@ impl Engine {
         self.send_items(peer, doc, ids);
     }
 
-    /// Sends the items among `ids` that we hold, parents first, in messages of bounded size.
+    /// Sends the items among `ids` that we hold, parents first, in messages of bounded size
+    /// (nothing on a listening link).
     fn send_items(&mut self, peer: DeviceId, doc: DocId, ids: Vec<[u8; 32]>) {
+        if self.listening(&peer) {
+            return;
+        }
         let mut found: Vec<(u64, [u8; 32], Vec<u8>)> = ids
             .iter()
             .filter_map(|id| {
@@ -675,10 +716,9 @@ impl Engine {
     /// (See [`by_doc`] for grouping an ingest's admitted ids.)
     fn pass_on(&mut self, from: Option<DeviceId>, fresh: BTreeMap<DocId, Vec<[u8; 32]>>) {
         let others: Vec<DeviceId> = self
-            .links
-            .keys()
-            .filter(|p| Some(**p) != from)
-            .copied()
+            .peers()
+            .into_iter()
+            .filter(|p| Some(*p) != from)
             .collect();
         for (d, ids) in fresh {
             if ids.is_empty() {
@@ -732,14 +772,8 @@ impl Engine {
             }
         }
         if org_changed || r.admitted.iter().any(|(d, _)| *d == DocId::Org) {
-            // Revocations cut peers off at once.
-            let peers: Vec<DeviceId> = self.links.keys().copied().collect();
-            for p in peers {
-                if !self.may_talk(&p) {
-                    self.links.remove(&p);
-                    self.events.push_back(Event::Disconnect { peer: p });
-                }
-            }
+            // Revocations take effect at once.
+            self.restand_links();
         }
     }
 }

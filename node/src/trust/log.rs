@@ -307,6 +307,34 @@ impl OrgLog {
         Ok(())
     }
 
+    /// Whether `device` counts here (is active), or would once `entries` are added.
+    ///
+    /// The one rule for taking organization entries from a device that does not count: a
+    /// relay's `Intro` and a device's receive-only link (`sync::engine::listen`). A stale copy
+    /// may believe an honest device revoked by a revoked admin's forgeries, and the entries that
+    /// void them may only come from that device; a revoked device's own entries never make it
+    /// count, so they are not taken. Judged on a copy, and only if one of `entries` (raw: a hint,
+    /// the copy's verdict decides) is signed by a device certified here: a stranger cannot make
+    /// one, so it cannot make us copy the log.
+    pub fn counts_with(&self, device: &DeviceId, entries: &[Vec<u8>]) -> bool {
+        if self.state().is_active(device) {
+            return true;
+        }
+        entries.iter().any(|b| self.signed_by_member(b)) && {
+            let mut copy = self.clone();
+            copy.ingest(entries.to_vec());
+            copy.state().is_active(device)
+        }
+    }
+
+    /// Whether `raw` decodes as an entry whose author is a device certified here (revoked or
+    /// not). Only a hint, before any signature check: what a receiver holds aside for a device
+    /// that does not count ([`OrgLog::counts_with`]), the rest is dropped at once.
+    pub fn signed_by_member(&self, raw: &[u8]) -> bool {
+        entry::decode(raw.to_vec())
+            .is_ok_and(|e| self.state().devices.contains_key(&e.body().author))
+    }
+
     /// The latest time among `ids` (to start a clock after them).
     pub fn max_time(&self, ids: &[EntryId]) -> Hlc {
         ids.iter()

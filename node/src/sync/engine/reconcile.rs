@@ -99,7 +99,12 @@ impl Engine {
                 link.sessions.remove(&doc);
             }
         }
-        let have: Vec<[u8; 32]> = have.iter().map(|i| *i.as_bytes()).collect();
+        // What the peer lacks is offered, unless we only listen to it.
+        let have: Vec<[u8; 32]> = if self.listening(&peer) {
+            Vec::new()
+        } else {
+            have.iter().map(|i| *i.as_bytes()).collect()
+        };
         for chunk in have.chunks(MAX_IDS) {
             self.send(
                 peer,
