@@ -8,7 +8,7 @@ use super::*;
 use crate::trust::ids::MAX_CLOCK_SKEW_MS;
 
 /// An envelope signed by `by` with exactly these parents and time (what a hostile device can do).
-fn forge(
+pub(super) fn forge(
     by: &Dev,
     parents: &[EnvelopeId],
     time: Hlc,
@@ -33,11 +33,11 @@ fn forge(
     envelope::sign(&by.keys, &header, payload)
 }
 
-fn id(b: &[u8]) -> EnvelopeId {
+pub(super) fn id(b: &[u8]) -> EnvelopeId {
     EnvelopeId(*blake3::hash(b).as_bytes())
 }
 
-fn ms(t: u64) -> Hlc {
+pub(super) fn ms(t: u64) -> Hlc {
     Hlc(t << 16)
 }
 

@@ -541,6 +541,7 @@ fn frozen_envelope_vector() {
     assert_eq!(e.header_bytes(), envelope::header_bytes(&header).as_slice());
 }
 
+mod adversary;
 mod attacks;
 mod keyring;
 mod props;
