@@ -169,10 +169,7 @@ impl Node {
         log: OrgLog,
         clock: Clock,
     ) -> Result<Node, NodeError> {
-        let mut replica = Replica {
-            org: Arc::new(log),
-            workspaces: BTreeMap::new(),
-        };
+        let mut replica = Replica::with_log(Arc::new(log));
         for w in store.workspaces()? {
             let r = replica.ingest(DocId::Workspace(w), store.load_workspace(w)?);
             if !r.refused.is_empty() {

@@ -6,7 +6,6 @@
 //! caller settles, then transmits); a stored item that no longer passes admission on load is
 //! logged and left out, never trusted.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,10 +78,7 @@ pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served
     if !report.rejected.is_empty() {
         tracing::warn!(org = %hex::encode(&org.0[..6]), refused = report.rejected.len(), "stored entries refused on load");
     }
-    let mut replica = Replica {
-        org: Arc::new(log),
-        workspaces: BTreeMap::new(),
-    };
+    let mut replica = Replica::with_log(Arc::new(log));
     let mut usage = Usage::default();
     for w in RelayStorage::workspaces(&store)? {
         let envs = RelayStorage::load_workspace(&store, w)?;

@@ -588,15 +588,10 @@ impl Engine {
     }
 
     fn on_hello(&mut self, _now: u64, peer: DeviceId, docs: Vec<Heads>) {
+        // A workspace the peer lists and we do not hold is not opened here (a `Hello` may name
+        // any ids): a peer that counts us a member pushes it, since our `Hello` lacks it, and the
+        // replica opens it from those items.
         let theirs: BTreeMap<DocId, Heads> = docs.into_iter().map(|h| (h.doc, h)).collect();
-        // Workspaces a peer offers that we do not hold yet: open them (members are told of the
-        // workspaces they belong to by peers that know the membership), unless it does not count.
-        let listening = self.listening(&peer);
-        for doc in theirs.keys().filter(|_| !listening) {
-            if let DocId::Workspace(w) = doc {
-                self.replica.open_workspace(*w);
-            }
-        }
         for doc in self.shared_docs(&peer) {
             let mine = self.replica.count(doc);
             match theirs.get(&doc) {
@@ -676,13 +671,9 @@ impl Engine {
     }
 
     fn on_items(&mut self, peer: DeviceId, doc: DocId, items: Vec<Vec<u8>>) {
-        if !self.cfg.relay && !self.may_share(&peer, doc) && doc != DocId::Org {
-            // A workspace we do not hold yet: accept it from an active device of our
-            // organization (it decided we are a member); admission still checks every item.
-            if let DocId::Workspace(w) = doc {
-                self.replica.open_workspace(w);
-            }
-        }
+        // A workspace we do not hold yet is taken from an active device of our organization (it
+        // decided we are a member): the replica opens it, tentatively until an envelope is
+        // admitted; admission checks every item.
         let dups = items
             .iter()
             .filter(|b| self.replica.holds(doc, blake3::hash(b).as_bytes()))

@@ -4,8 +4,13 @@
 //! Invariant: every item enters through [`OrgLog::ingest`] or [`WorkspaceLog::ingest`], the same
 //! admission as everywhere else; after organization entries are admitted, every workspace log is
 //! offered its waiting envelopes again.
+//!
+//! A workspace first seen in a peer's items is *tentative* until one of its envelopes is
+//! admitted: at most [`MAX_TENTATIVE`] are, the oldest empty one is dropped for a new one, so
+//! items for random workspace ids (junk, or envelopes waiting for parents that never come) never
+//! take the slots of the workspaces that hold something.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use super::msg::DocId;
@@ -14,6 +19,9 @@ use crate::workspace::{EnvelopeId, WorkspaceId, WorkspaceLog};
 
 /// Most workspaces a replica accepts from peers.
 pub const MAX_WORKSPACES: usize = 10_000;
+
+/// Most workspaces opened from peers' items that hold nothing admitted yet.
+pub const MAX_TENTATIVE: usize = 64;
 
 /// What one ingest did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -34,14 +42,22 @@ pub struct Replica {
     pub org: Arc<OrgLog>,
     /// Workspace DAGs.
     pub workspaces: BTreeMap<WorkspaceId, WorkspaceLog>,
+    /// Workspaces opened from items, oldest first, while they may hold nothing admitted.
+    tentative: VecDeque<WorkspaceId>,
 }
 
 impl Replica {
     /// An empty replica of `org`.
     pub fn new(org: OrgId) -> Self {
+        Replica::with_log(Arc::new(OrgLog::new(org)))
+    }
+
+    /// A replica of the organization log `org` and no workspace yet.
+    pub fn with_log(org: Arc<OrgLog>) -> Self {
         Replica {
-            org: Arc::new(OrgLog::new(org)),
+            org,
             workspaces: BTreeMap::new(),
+            tentative: VecDeque::new(),
         }
     }
 
@@ -170,6 +186,24 @@ impl Replica {
         true
     }
 
+    /// Opens `w` as a tentative workspace (see the module comment), dropping the oldest one still
+    /// empty if [`MAX_TENTATIVE`] are. False past [`MAX_WORKSPACES`].
+    fn open_tentative(&mut self, w: WorkspaceId) -> bool {
+        let workspaces = &self.workspaces;
+        self.tentative
+            .retain(|t| workspaces.get(t).is_some_and(WorkspaceLog::is_empty));
+        if self.tentative.len() >= MAX_TENTATIVE
+            && let Some(old) = self.tentative.pop_front()
+        {
+            self.workspaces.remove(&old);
+        }
+        if !self.open_workspace(w) {
+            return false;
+        }
+        self.tentative.push_back(w);
+        true
+    }
+
     /// Replaces the organization log by one that holds at least the same entries (a log another
     /// replica already brought up to date: the simulator shares logs this way), and offers every
     /// workspace its waiting envelopes again. Returns the envelopes that were admitted.
@@ -255,7 +289,7 @@ impl Replica {
                 self.org_ingested(&r, &mut out);
             }
             DocId::Workspace(w) => {
-                if !self.open_workspace(w) {
+                if !self.workspaces.contains_key(&w) && !self.open_tentative(w) {
                     return out;
                 }
                 let Some(log) = self.workspaces.get_mut(&w) else {

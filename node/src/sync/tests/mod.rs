@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use super::*;
 
 mod listen;
+mod slots;
 use crate::trust::author::Writer;
 use crate::trust::{
     Certificate, Clock, DeviceId, DeviceKeys, EntryId, Hlc, OrgKey, Profile, UserId,
