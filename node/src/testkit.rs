@@ -183,3 +183,10 @@ impl Fixture {
         self.org.entries().map(|e| e.bytes().to_vec()).collect()
     }
 }
+
+/// Shuffles `v` in place (Fisher-Yates) with `rng`: delivery orders in the property tests.
+pub fn shuffle<T>(v: &mut [T], rng: &mut StdRng) {
+    for i in (1..v.len()).rev() {
+        v.swap(i, rand::RngExt::random_range(rng, 0..=i));
+    }
+}

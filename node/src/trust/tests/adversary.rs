@@ -38,9 +38,9 @@
 use std::collections::{HashMap, HashSet};
 
 use proptest::prelude::*;
-use rand::{RngExt, rngs::StdRng};
 
 use super::*;
+pub(super) use crate::testkit::shuffle;
 
 mod view;
 mod world;
@@ -253,12 +253,6 @@ struct View {
     bodies: Vec<EntryBody>,
     anc: Vec<Vec<u64>>,
     kept: Vec<bool>,
-}
-
-fn shuffle<T>(v: &mut [T], rng: &mut StdRng) {
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.random_range(0..=i));
-    }
 }
 
 proptest! {

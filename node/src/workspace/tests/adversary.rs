@@ -31,6 +31,7 @@ use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::attacks::id;
 use super::*;
+pub(super) use crate::testkit::shuffle;
 
 mod check;
 mod forge;
@@ -419,12 +420,6 @@ impl Run {
             refused.retain(|(i, _)| !forged.contains(i));
             assert!(refused.is_empty(), "honest sync refused {refused:?}");
         }
-    }
-}
-
-fn shuffle<T>(v: &mut [T], rng: &mut StdRng) {
-    for i in (1..v.len()).rev() {
-        v.swap(i, rng.random_range(0..=i));
     }
 }
 
