@@ -385,6 +385,9 @@ impl Engine {
                 self.links.remove(&peer);
                 self.events.push_back(Event::Disconnect { peer });
             }
+            // Another connection of a peer we already listen to keeps the link's window and
+            // counts: reconnecting must not reset them.
+            listen::Standing::Listen if self.listening(&peer) => {}
             listen::Standing::Listen => self.listen_to(peer),
             listen::Standing::Full => {
                 self.links.insert(peer, Link::default());
