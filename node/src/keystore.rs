@@ -303,23 +303,28 @@ pub(crate) fn derive(
     Ok(kek)
 }
 
-/// Writes `bytes` to `path` atomically with mode 0600: temp file in the same directory, fsync,
-/// rename, fsync of the directory.
+/// Writes `bytes` to `path` atomically with mode 0600: a temporary file of a fresh random name in
+/// the same directory, created exclusively (`O_EXCL`, so a planted file or symlink of that name is
+/// never opened or followed), fsync, rename, fsync of the directory.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    #[cfg(unix)]
     {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))?;
     }
-    fs::rename(&tmp, path)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
     fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
@@ -363,6 +368,32 @@ mod tests {
             let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o600);
         }
+    }
+
+    /// A local attacker who plants a symlink where a fixed temporary name would be (the old
+    /// `keys.tmp`) gets nothing written through it: the temporary name is fresh and opened with
+    /// `O_EXCL`.
+    #[cfg(unix)]
+    #[test]
+    fn a_planted_temporary_symlink_is_never_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, b"untouched").unwrap();
+        let path = dir.path().join("keys");
+        std::os::unix::fs::symlink(&victim, dir.path().join("keys.tmp")).unwrap();
+        write_atomic(&path, b"new key file").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"untouched");
+        assert_eq!(fs::read(&path).unwrap(), b"new key file");
+        let left: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".tmp") && n != "keys.tmp")
+            .collect();
+        assert!(left.is_empty(), "temporary files left: {left:?}");
+        // Writing again replaces the file, never the planted link's target.
+        write_atomic(&path, b"second").unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"second");
+        assert_eq!(fs::read(&victim).unwrap(), b"untouched");
     }
 
     #[test]
