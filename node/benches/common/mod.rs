@@ -56,7 +56,6 @@ pub fn cloison(home: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_cloison"));
     c.env("CLOISON_HOME", home)
         .env("CLOISON_PASSPHRASE", PASS)
-        .env("CLOISON_MDNS", "0")
-        .env("CLOISON_TEST_FAST_KDF", "1");
+        .env("CLOISON_MDNS", "0");
     c
 }

@@ -272,13 +272,47 @@ pub(super) fn passphrase(new: bool) -> Result<Zeroizing<String>> {
     Ok(p)
 }
 
-/// Argon2 cost: the default, or the cheap test setting when `CLOISON_TEST_FAST_KDF=1` (said
-/// loudly, never silently).
+/// Argon2 cost: the default, or the cheap test setting when `CLOISON_TEST_FAST_KDF=1` in a test
+/// (debug) build, said loudly. A release build ignores the variable (and says so), so no key file
+/// made by a shipped binary is ever weak.
 pub(super) fn kdf_params() -> KdfParams {
-    if std::env::var("CLOISON_TEST_FAST_KDF").as_deref() == Ok("1") {
-        eprintln!("warning: CLOISON_TEST_FAST_KDF=1: weak key-file protection, for tests only");
-        KdfParams::TEST_ONLY
-    } else {
-        KdfParams::DEFAULT
+    let asked = std::env::var("CLOISON_TEST_FAST_KDF").as_deref() == Ok("1");
+    let (params, warning) = kdf_params_for(asked, cfg!(debug_assertions));
+    if let Some(w) = warning {
+        eprintln!("warning: {w}");
+    }
+    params
+}
+
+/// The rule of [`kdf_params`]: whether the weak setting was asked for, whether this is a test
+/// build → the parameters and the warning to print.
+fn kdf_params_for(asked: bool, test_build: bool) -> (KdfParams, Option<&'static str>) {
+    match (asked, test_build) {
+        (true, true) => (
+            KdfParams::TEST_ONLY,
+            Some("CLOISON_TEST_FAST_KDF=1: weak key-file protection, for tests only"),
+        ),
+        (true, false) => (
+            KdfParams::DEFAULT,
+            Some(
+                "CLOISON_TEST_FAST_KDF is ignored by release builds: the key file gets the full cost",
+            ),
+        ),
+        (false, _) => (KdfParams::DEFAULT, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_weak_key_file_setting_is_for_test_builds_only() {
+        assert_eq!(kdf_params_for(true, true).0, KdfParams::TEST_ONLY);
+        let (release, warning) = kdf_params_for(true, false);
+        assert_eq!(release, KdfParams::DEFAULT);
+        assert!(warning.is_some_and(|w| w.contains("ignored")));
+        assert_eq!(kdf_params_for(false, true), (KdfParams::DEFAULT, None));
+        assert_eq!(kdf_params_for(false, false), (KdfParams::DEFAULT, None));
     }
 }
