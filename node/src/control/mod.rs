@@ -1,6 +1,6 @@
 //! The control API: how the `cloison` command (and later the TUI) talks to a running daemon,
-//! over a Unix socket inside the home directory (mode 0600, so only the device's owner gets
-//! in).
+//! over a Unix socket inside the home directory (mode 0600 from its first moment, and the
+//! peer's uid checked on every connection, so only the device's owner gets in: [`socket`]).
 //!
 //! Wire format (version [`VERSION`]): frames of `u32` big-endian length then that many bytes of
 //! JSON, at most [`MAX_FRAME`] bytes. The client sends one [`RequestFrame`] per connection; the
@@ -17,6 +17,7 @@
 pub mod client;
 pub mod enrol;
 pub mod exec;
+pub mod socket;
 pub mod wire;
 
 use std::path::PathBuf;

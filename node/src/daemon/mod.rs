@@ -120,6 +120,11 @@ pub async fn run_mirroring(
 ) -> Result<(), DaemonError> {
     let sock = node.home().join(SOCKET);
     let listener = server::bind(&sock)?;
+    let owner =
+        crate::control::socket::owner_uid(node.home()).map_err(|err| DaemonError::Socket {
+            path: sock.clone(),
+            err,
+        })?;
     let keys = node.device_keys();
     let (net, events) = Net::start(
         &keys,
@@ -171,7 +176,7 @@ pub async fn run_mirroring(
         }
     }
     let (call_tx, mut calls) = mpsc::channel::<Call>(16);
-    let server = tokio::spawn(server::serve(listener, call_tx));
+    let server = tokio::spawn(server::serve(listener, owner, call_tx));
     d.mirrors.restore(&mut d.node, &extra);
     ready(&d.io.full_listen(&d.node));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -1,5 +1,6 @@
-//! The control socket: binds `control.sock` in the home directory (mode 0600) and turns each
-//! connection into one [`Call`] for the daemon's task, streaming back its frames.
+//! The control socket: binds `control.sock` in the home directory (mode 0600 from its first
+//! moment, see `control::socket`) and turns each connection of the home's owner into one
+//! [`Call`] for the daemon's task, streaming back its frames.
 //!
 //! Invariants: a socket file left by a dead daemon is replaced, one a live daemon answers on is
 //! not (two daemons never share a store); a client that sends garbage gets a typed error frame
@@ -12,38 +13,36 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::{Call, DaemonError};
+use crate::control::socket;
 use crate::control::wire::{self, WireError};
 use crate::control::{Frame, RequestFrame, VERSION};
 
 /// How long a client has to send its request.
 const READ_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Binds the socket, replacing a stale one.
+/// Binds the socket, replacing a stale one (`control::socket::bind_private`).
 pub(super) fn bind(path: &Path) -> Result<UnixListener, DaemonError> {
-    let sock_err = |err| DaemonError::Socket {
-        path: path.to_owned(),
-        err,
-    };
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
-            return Err(DaemonError::AlreadyRunning(path.to_owned()));
+    socket::bind_private(path).map_err(|err| {
+        if err.kind() == std::io::ErrorKind::AddrInUse {
+            DaemonError::AlreadyRunning(path.to_owned())
+        } else {
+            DaemonError::Socket {
+                path: path.to_owned(),
+                err,
+            }
         }
-        std::fs::remove_file(path).map_err(sock_err)?;
-    }
-    let listener = UnixListener::bind(path).map_err(sock_err)?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(sock_err)?;
-    }
-    Ok(listener)
+    })
 }
 
 /// Accepts connections until the daemon stops.
-pub(super) async fn serve(listener: UnixListener, calls: mpsc::Sender<Call>) {
+/// Only connections from the owner of the home (`owner`, a uid) are answered.
+pub(super) async fn serve(listener: UnixListener, owner: u32, calls: mpsc::Sender<Call>) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
-                tokio::spawn(connection(stream, calls.clone()));
+                if socket::peer_is(&stream, owner) {
+                    tokio::spawn(connection(stream, calls.clone()));
+                }
             }
             Err(e) => {
                 tracing::warn!("control socket accept: {e}");

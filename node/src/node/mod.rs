@@ -142,6 +142,7 @@ impl Node {
         if !home.join(KEY_FILE).exists() {
             return Err(NodeError::NotInitialized(home.to_owned()));
         }
+        tighten_home(home)?;
         let keys = Keystore::open(&home.join(KEY_FILE), passphrase)?;
         let store = Store::open(&home.join(STORE_FILE))?;
         store.set_org(keys.org())?;
@@ -285,6 +286,32 @@ pub(crate) fn prepare_home(dir: &Path) -> Result<(), NodeError> {
     restrict_dir(dir)
 }
 
+/// An existing home that other users may enter or list (a copy, a `chmod`, a loose umask when it
+/// was made) is tightened to 0700, with a warning: the key file is encrypted, but the store's
+/// sizes, ids and the control socket are the owner's alone.
+fn tighten_home(dir: &Path) -> Result<(), NodeError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir)
+            .map_err(|err| NodeError::Home {
+                path: dir.to_owned(),
+                err,
+            })?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                home = %dir.display(),
+                "the home directory was open to other users (mode {:o}): tightened to 0700",
+                mode & 0o777
+            );
+            return restrict_dir(dir);
+        }
+    }
+    Ok(())
+}
+
 fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
     #[cfg(unix)]
     {
@@ -298,3 +325,6 @@ fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod home_tests;

@@ -127,6 +127,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
     let keys = identity(&cfg.data)?;
     let me = keys.id();
     let listener = status::bind(&cfg.data).map_err(io_err(&cfg.data))?;
+    let owner = crate::control::socket::owner_uid(&cfg.data).map_err(io_err(&cfg.data))?;
     let mut orgs = BTreeMap::new();
     let orgs_dir = cfg.data.join("orgs");
     if orgs_dir.exists() {
@@ -182,7 +183,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         }
     }
     r.turn().await;
-    let server = tokio::spawn(status::serve(listener, shared));
+    let server = tokio::spawn(status::serve(listener, owner, shared));
     ready(&r.full_listen());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(io_err(&cfg.data))?;

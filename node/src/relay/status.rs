@@ -61,29 +61,30 @@ pub struct RelayStatus {
 /// The shared snapshot.
 pub(crate) type Shared = Arc<Mutex<RelayStatus>>;
 
-/// Binds the socket (a stale one is replaced, a live one means another relay runs).
+/// Binds the socket (a stale one is replaced, a live one means another relay runs:
+/// `control::socket::bind_private`).
 pub(crate) fn bind(dir: &Path) -> Result<UnixListener, std::io::Error> {
-    let path = dir.join(STATUS_SOCKET);
-    if path.exists() {
-        if std::os::unix::net::UnixStream::connect(&path).is_ok() {
-            return Err(std::io::Error::new(
+    crate::control::socket::bind_private(&dir.join(STATUS_SOCKET)).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            std::io::Error::new(
                 std::io::ErrorKind::AddrInUse,
                 "another relay runs on this data directory",
-            ));
+            )
+        } else {
+            e
         }
-        std::fs::remove_file(&path)?;
-    }
-    let l = UnixListener::bind(&path)?;
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(l)
+    })
 }
 
 /// Answers every connection with the current snapshot.
-pub(crate) async fn serve(listener: UnixListener, shared: Shared) {
+/// Only connections from `owner` (the uid owning the data directory) are answered.
+pub(crate) async fn serve(listener: UnixListener, owner: u32, shared: Shared) {
     loop {
         match listener.accept().await {
             Ok((mut stream, _)) => {
+                if !crate::control::socket::peer_is(&stream, owner) {
+                    continue;
+                }
                 let snap = shared.lock().map(|s| s.clone()).unwrap_or_default();
                 tokio::spawn(async move {
                     let _ = tokio::time::timeout(
