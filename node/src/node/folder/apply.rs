@@ -6,6 +6,9 @@
 //! exactly what was last synced (or still absent); otherwise the download lands beside it as a
 //! conflict copy and the local file stays. A delete removes a file only if it is still what was
 //! last synced, and a folder only if it is empty. A move never replaces an existing entry.
+//! Nothing is ever read, written, moved or deleted through a symbolic link: every local path is
+//! resolved by [`resolve`], which refuses one whose folders below the root hold a link (or a
+//! file) and creates missing folders one at a time, never following one.
 
 use std::fs;
 use std::io::Write;
@@ -13,6 +16,59 @@ use std::path::{Path, PathBuf};
 
 use super::plan::{BaseEntry, EntryKind};
 use super::scan::matches_base;
+
+/// `rel` (a `/`-separated path of the workspace) under the mirror's `root`. Refused when one of
+/// its folders below the root exists and is not a real folder: a symbolic link there would make
+/// a write land outside the mirror (the link's target is the local user's choice, the path is
+/// any contributor's). With `create`, missing folders are made, one at a time. The last
+/// component may be anything: a rename replaces a link rather than follow it, and a deletion
+/// removes the link itself.
+pub fn resolve(root: &Path, rel: &str, create: bool) -> std::io::Result<PathBuf> {
+    let parts: Vec<&str> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != "." && *c != ".." && !c.contains('\0'))
+        .collect();
+    let mut p = root.to_owned();
+    let Some((_, folders)) = parts.split_last() else {
+        return Ok(p);
+    };
+    for c in folders {
+        p.push(c);
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.is_dir() => {}
+            Ok(m) => {
+                let what = if m.file_type().is_symlink() {
+                    "a symbolic link"
+                } else {
+                    "not a folder"
+                };
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("{} is {what}: nothing is written through it", p.display()),
+                ));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                match fs::create_dir(&p) {
+                    Ok(()) => {}
+                    // Made meanwhile (another lander): checked again by the next component.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        if !fs::symlink_metadata(&p)?.is_dir() {
+                            return Err(std::io::Error::new(
+                                std::io::ErrorKind::InvalidInput,
+                                format!("{} is not a folder", p.display()),
+                            ));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            // Nothing below exists: the path is absent, there is no link to follow.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(parts.iter().fold(root.to_owned(), |p, c| p.join(c)))
+}
 
 /// Where a download landed.
 #[derive(Debug, PartialEq, Eq)]
@@ -104,7 +160,7 @@ pub struct Stamp {
 }
 
 /// Writes `chunks` to `target` atomically (see the module invariants), if they hash to `hash`.
-/// `who` names a conflict copy.
+/// `who` names a conflict copy. `target` comes from [`resolve`] (its folders exist).
 pub fn land(
     target: &Path,
     chunks: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
@@ -114,9 +170,6 @@ pub fn land(
     who: &str,
     now_ms: u64,
 ) -> std::io::Result<Landed> {
-    if let Some(dir) = target.parent() {
-        fs::create_dir_all(dir)?;
-    }
     let (tmp, mut f) = temp_beside(target)?;
     let written = (|| {
         let mut hasher = blake3::Hasher::new();
@@ -171,11 +224,8 @@ pub fn delete_if_still(path: &Path, expect: &BaseEntry) -> bool {
     }
 }
 
-/// Renames `from` to `to` unless `to` exists; creates `to`'s parents.
+/// Renames `from` to `to` unless `to` exists (both from [`resolve`], `to`'s folders made).
 pub fn move_no_clobber(from: &Path, to: &Path) -> std::io::Result<bool> {
-    if let Some(dir) = to.parent() {
-        fs::create_dir_all(dir)?;
-    }
     // A case-only rename on a case-insensitive file system sees `to` as existing: allow it when
     // it is the same file.
     if let (Ok(a), Ok(b)) = (fs::symlink_metadata(from), fs::symlink_metadata(to))
@@ -226,6 +276,49 @@ mod tests {
             );
             assert_eq!(super::super::scan::mode_bits(&meta), Some(expected));
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn nothing_is_resolved_through_a_symbolic_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (root, elsewhere) = (dir.path().join("m"), dir.path().join("elsewhere"));
+        fs::create_dir_all(root.join("real")).unwrap();
+        fs::create_dir(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, root.join("x")).unwrap();
+        fs::write(root.join("file"), b"f").unwrap();
+        for rel in ["x/a.txt", "x/deep/a.txt", "file/a.txt"] {
+            for create in [false, true] {
+                let e = resolve(&root, rel, create).unwrap_err();
+                assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{rel}");
+            }
+        }
+        assert_eq!(
+            fs::read_dir(&elsewhere).unwrap().count(),
+            0,
+            "wrote through the link"
+        );
+        // Real folders pass, missing ones are made only when asked, `..` never climbs out.
+        assert_eq!(
+            resolve(&root, "real/a", false).unwrap(),
+            root.join("real/a")
+        );
+        assert_eq!(
+            resolve(&root, "new/sub/a", false).unwrap(),
+            root.join("new/sub/a")
+        );
+        assert!(!root.join("new").exists());
+        assert_eq!(
+            resolve(&root, "new/sub/a", true).unwrap(),
+            root.join("new/sub/a")
+        );
+        assert!(root.join("new/sub").is_dir());
+        assert_eq!(
+            resolve(&root, "../../etc/x", true).unwrap(),
+            root.join("etc/x")
+        );
+        // The link itself (the last component) resolves: a rename replaces it, never follows.
+        assert_eq!(resolve(&root, "x", true).unwrap(), root.join("x"));
     }
 
     #[test]

@@ -106,13 +106,14 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> NodeError + '_ {
     }
 }
 
-/// The local path of a workspace path. Names come from the document, whose rules already refuse
-/// `.`, `..`, `/` and NUL; such components are dropped here anyway, so nothing lands outside the
-/// mirror's directory.
-fn local_path(dir: &Path, rel: &str) -> PathBuf {
-    rel.split('/')
-        .filter(|c| !c.is_empty() && *c != "." && *c != ".." && !c.contains('\0'))
-        .fold(dir.to_owned(), |p, c| p.join(c))
+/// The local path of a workspace path (`apply::resolve`: never through a symbolic link; with
+/// `create`, its folders are made). Names come from the document, whose rules already refuse
+/// `.`, `..`, `/` and NUL; such components are dropped anyway, so nothing lands outside the root.
+fn local_path(dir: &Path, rel: &str, create: bool) -> Result<PathBuf, NodeError> {
+    apply::resolve(dir, rel, create).map_err(|err| NodeError::Io {
+        path: dir.join(rel),
+        err,
+    })
 }
 
 /// A file uploaded: its manifest and its local state when read.
@@ -255,7 +256,7 @@ impl Node {
             let result: Result<(), NodeError> = (|| {
                 match a {
                     Action::LocalMove { from, to, base } => {
-                        let (f, t) = (local_path(&dir, from), local_path(&dir, to));
+                        let (f, t) = (local_path(&dir, from, false)?, local_path(&dir, to, true)?);
                         if apply::move_no_clobber(&f, &t).map_err(io(&t))? {
                             plan::rekey(&mut m.base, base, to);
                             report.moved += 1;
@@ -287,14 +288,24 @@ impl Node {
                         report.moved += 1;
                     }
                     Action::LocalMkdir { path, id } => {
-                        let p = local_path(&dir, path);
-                        std::fs::create_dir_all(&p).map_err(io(&p))?;
+                        let p = local_path(&dir, path, true)?;
+                        if let Err(e) = std::fs::create_dir(&p)
+                            && e.kind() != std::io::ErrorKind::AlreadyExists
+                        {
+                            return Err(io(&p)(e));
+                        }
                         let meta = std::fs::symlink_metadata(&p).map_err(io(&p))?;
+                        if !meta.is_dir() {
+                            return Err(io(&p)(std::io::Error::new(
+                                std::io::ErrorKind::InvalidInput,
+                                "not a folder (a symbolic link is never followed)",
+                            )));
+                        }
                         m.base.insert(path.clone(), folder_base(*id, &meta));
                         report.folders += 1;
                     }
                     Action::RemoteMkdir { path } => {
-                        let p = local_path(&dir, path);
+                        let p = local_path(&dir, path, false)?;
                         let parts: Vec<&str> = path.split('/').collect();
                         let id = self.ensure_folders(
                             w,
@@ -308,14 +319,14 @@ impl Node {
                         report.folders += 1;
                     }
                     Action::ConflictCopy { path } => {
-                        let p = local_path(&dir, path);
+                        let p = local_path(&dir, path, false)?;
                         let copy = apply::conflict_path(&p, &who, now);
                         std::fs::rename(&p, &copy).map_err(io(&p))?;
                         tracing::info!(path = %p.display(), copy = %copy.display(), "conflict: local version kept as a copy");
                         report.conflicts += 1;
                     }
                     Action::Upload { path, id } => {
-                        let p = local_path(&dir, path);
+                        let p = local_path(&dir, path, false)?;
                         let secret = self.convergence(w)?;
                         let Some(sealed) =
                             self.seal_file(&secret, &p, &mut pending, report, pump)?
@@ -388,7 +399,7 @@ impl Node {
                         }
                     }
                     Action::Download { path, id, expect } => {
-                        let p = local_path(&dir, path);
+                        let p = local_path(&dir, path, true)?;
                         let Some(node) = self.doc(w)?.crdt.stat(EntryId(*id)) else {
                             return Ok(());
                         };
@@ -462,7 +473,7 @@ impl Node {
                         record_landed(m, report, path, *id, hash, &p, landed)?;
                     }
                     Action::LocalDelete { path, expect } => {
-                        let p = local_path(&dir, path);
+                        let p = local_path(&dir, path, false)?;
                         if apply::delete_if_still(&p, expect) {
                             m.base.remove(path);
                             report.deleted += 1;

@@ -1,6 +1,12 @@
 //! The local side of a mirror: a scan of the directory (kind, size, mtime, inode, content hash)
 //! and the ignore rules (`.cloisonignore` in gitignore syntax, plus editors' temporary files).
 //!
+//! The root's `.cloisonignore` belongs to this device alone: it is never uploaded and a remote
+//! file of that name never lands (whatever its rules say), so no other member can change what
+//! this device keeps local (Syncthing never syncs `.stignore`, for the same reason). Rules are
+//! shared deliberately with an `#include PATH` line naming a file of the mirror, which syncs like
+//! any file and so can be changed by any contributor.
+//!
 //! Invariants: a file's hash is reused from the last-synced state only when size, mtime and
 //! inode are all unchanged; a file that changes while it is hashed is re-read (a few times), and
 //! one that keeps changing is reported as unsettled and left out of the round's decisions (its
@@ -52,7 +58,8 @@ pub struct Ignores {
 }
 
 impl Ignores {
-    /// The default rules plus the root's `.cloisonignore` (read again on every call).
+    /// The default rules plus the root's `.cloisonignore` and the files it includes (read again
+    /// on every call).
     pub fn load(root: &Path) -> Ignores {
         let mut b = GitignoreBuilder::new(root);
         for p in DEFAULT_IGNORES {
@@ -60,11 +67,11 @@ impl Ignores {
                 tracing::warn!("default ignore {p:?}: {e}");
             }
         }
-        if let Some(e) = b.add(root.join(IGNORE_FILE)) {
-            let missing =
-                matches!(&e, ignore::Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound);
-            if !missing {
-                tracing::warn!(dir = %root.display(), "{IGNORE_FILE}: {e}");
+        let own = root.join(IGNORE_FILE);
+        for line in rule_lines(&own) {
+            match line.strip_prefix("#include ") {
+                Some(rel) => add_included(&mut b, root, rel.trim()),
+                None => add_rule(&mut b, &own, &line),
             }
         }
         let rules = b.build().unwrap_or_else(|e| {
@@ -78,9 +85,13 @@ impl Ignores {
     }
 
     /// Whether a root-relative `/`-separated path is ignored (or inside an ignored folder).
+    /// The root's own `.cloisonignore` always is, whatever the rules say.
     pub fn ignored(&self, rel: &str, is_dir: bool) -> bool {
         if rel.is_empty() {
             return false;
+        }
+        if rel == IGNORE_FILE {
+            return true;
         }
         self.rules
             .matched_path_or_any_parents(Path::new(rel), is_dir)
@@ -90,6 +101,60 @@ impl Ignores {
     /// The mirror's root.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+}
+
+/// Largest ignore file read (bigger ones are skipped with a warning).
+pub const MAX_IGNORE_FILE: u64 = 1 << 20;
+
+/// The lines of an ignore file: none if it is missing, not a regular file (a symlink is not
+/// followed) or over [`MAX_IGNORE_FILE`] (those two are logged).
+fn rule_lines(path: &Path) -> Vec<String> {
+    let meta = match fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignore file: {e}");
+            return Vec::new();
+        }
+    };
+    if !meta.is_file() || meta.len() > MAX_IGNORE_FILE {
+        tracing::warn!(path = %path.display(), "ignore file skipped: not a regular file of at most 1 MiB");
+        return Vec::new();
+    }
+    match fs::read(path) {
+        Ok(b) => String::from_utf8_lossy(&b)
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), "ignore file: {e}");
+            Vec::new()
+        }
+    }
+}
+
+fn add_rule(b: &mut GitignoreBuilder, from: &Path, line: &str) {
+    if let Err(e) = b.add_line(Some(from.to_owned()), line) {
+        tracing::warn!(path = %from.display(), "ignore rule {line:?}: {e}");
+    }
+}
+
+/// The rules of a file of the mirror named by an `#include` line (root-relative; no `..`, no
+/// absolute path; its own `#include` lines are not followed).
+fn add_included(b: &mut GitignoreBuilder, root: &Path, rel: &str) {
+    let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.is_empty() || rel.starts_with('/') || parts.iter().any(|c| *c == ".." || *c == ".") {
+        tracing::warn!(
+            "{IGNORE_FILE}: #include {rel:?} skipped: a path inside the folder is needed"
+        );
+        return;
+    }
+    let path = parts.iter().fold(root.to_owned(), |p, c| p.join(c));
+    for line in rule_lines(&path) {
+        if !line.starts_with("#include ") {
+            add_rule(b, &path, &line);
+        }
     }
 }
 
@@ -326,8 +391,40 @@ mod tests {
         ] {
             assert!(ig.ignored(p, d), "{p} should be ignored");
         }
-        for p in ["a.txt", "doc.docx", "logs/x.txt", IGNORE_FILE] {
+        for p in ["a.txt", "doc.docx", "logs/x.txt", "sub/.cloisonignore"] {
             assert!(!ig.ignored(p, false), "{p} should not be ignored");
+        }
+    }
+
+    #[test]
+    fn the_own_ignore_file_stays_local_and_included_rules_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("team")).unwrap();
+        fs::write(
+            dir.path().join("team/shared-ignores"),
+            "*.bak\n#include other\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("other"), "*.tmp\n").unwrap();
+        // Even a rule that un-ignores it leaves the own ignore file local.
+        fs::write(
+            dir.path().join(IGNORE_FILE),
+            "!.cloisonignore\n!/.cloisonignore\n#include team/shared-ignores\n#include ../outside\nsecret.env\n",
+        )
+        .unwrap();
+        let ig = Ignores::load(dir.path());
+        assert!(ig.ignored(IGNORE_FILE, false));
+        assert!(ig.ignored("secret.env", false));
+        assert!(ig.ignored("old.bak", false), "included rule");
+        assert!(!ig.ignored("x.tmp", false), "nested include followed");
+        // A symlinked ignore file is not followed.
+        #[cfg(unix)]
+        {
+            let d2 = tempfile::tempdir().unwrap();
+            fs::write(d2.path().join("rules"), "*.env\n").unwrap();
+            std::os::unix::fs::symlink(d2.path().join("rules"), d2.path().join(IGNORE_FILE))
+                .unwrap();
+            assert!(!Ignores::load(d2.path()).ignored("a.env", false));
         }
     }
 
