@@ -347,6 +347,28 @@ fn expired_cancelled_used_and_guessed_tokens_are_refused() {
 }
 
 #[test]
+fn a_name_that_is_not_printable_is_refused_before_anything_is_sent() {
+    let (alice, _a) = start_admin();
+    let (id, token) = invite(&alice, &["user", "v@clinique.example"]);
+    let before = log_of(&alice);
+    let e = TestHome::new()
+        .run(&["join", &token, "--user", "V\u{1b}[31m", "--device", "v-pc"])
+        .failure();
+    assert!(
+        e.contains("the user name must be 1 to 256 bytes of printable text"),
+        "{e}"
+    );
+    assert!(!e.contains('\u{1b}'), "the raw escape was printed: {e:?}");
+    let e = TestHome::new()
+        .run(&["join", &token, "--user", "V", "--device", "pc\nroot"])
+        .failure();
+    assert!(e.contains("the device label must be"), "{e}");
+    // Nothing reached the greeter: the invitation is untouched and still usable.
+    assert_eq!(log_of(&alice), before);
+    assert_eq!(invitation_state(&alice, &id), "live");
+}
+
+#[test]
 fn a_dropped_connection_leaves_no_half_enrolled_device() {
     let (alice, _a) = start_admin();
     let (id, token) = invite(&alice, &["user", "d@clinique.example"]);

@@ -209,7 +209,7 @@ pub fn join(home: &Path, token: &str, user: Option<&str>, label: &str) -> Result
             home.display()
         );
     }
-    let (device, user_secret, claim) = new_claim(&token, user, label);
+    let (device, user_secret, claim) = new_claim(&token, user, label)?;
     let pass = passphrase(true)?;
     let addrs: Vec<Multiaddr> = token.addrs.iter().filter_map(|a| a.parse().ok()).collect();
     if addrs.is_empty() {
@@ -353,7 +353,7 @@ pub fn join_offline(
     use cloison_node::node::enrol_offline::PendingJoin;
     let out = out.ok_or_else(|| anyhow!("--offline needs --out FILE"))?;
     let token = Token::decode(token)?;
-    let (device, user_secret, claim) = new_claim(&token, user, label);
+    let (device, user_secret, claim) = new_claim(&token, user, label)?;
     let seed = seed();
     let (claimer, request) = OfflineClaimer::request(&token, &claim, seed)?;
     let pass = passphrase(true)?;
@@ -426,7 +426,7 @@ fn new_claim(
     token: &Token,
     user: Option<&str>,
     label: &str,
-) -> (DeviceKeys, Option<UserSecret>, Claim) {
+) -> Result<(DeviceKeys, Option<UserSecret>, Claim)> {
     let mut rng = rand::rng();
     let device = DeviceKeys::generate(&mut rng);
     let user_secret = user.map(|_| UserSecret::generate(0, &mut rng));
@@ -440,5 +440,7 @@ fn new_claim(
             user_key: user_secret.as_ref().map(|s| s.public()).unwrap_or_default(),
         }),
     );
-    (device, user_secret, claim)
+    // Said here, before anything is sent: the greeter would only see a malformed claim.
+    claim.check()?;
+    Ok((device, user_secret, claim))
 }

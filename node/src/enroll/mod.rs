@@ -42,6 +42,9 @@ pub enum EnrollError {
     /// The greeter refused the invitation.
     #[error("{}", .0.message())]
     Refused(RefuseStatus),
+    /// A name or label is empty, too long or not printable.
+    #[error(transparent)]
+    Text(#[from] crate::trust::author::TextError),
 }
 
 /// The two short codes of a session: the greeter's (read by the admin, typed by the claimer)

@@ -27,7 +27,7 @@ pub const MAX_PACKET: usize = 32 << 20;
 /// Most Noise messages in one packet.
 pub const MAX_FRAMES: usize = 1024;
 /// Longest name, label or reason.
-pub const MAX_TEXT: usize = 256;
+pub const MAX_TEXT: usize = author::MAX_TEXT;
 
 /// Why a greeter refused a hello (sent in clear, before any secret is proven: it says nothing
 /// about the organization).
@@ -203,15 +203,6 @@ pub struct NewUser {
     pub user_key: [u8; 32],
 }
 
-fn check_text(s: &str) -> Result<(), EnrollError> {
-    if s.is_empty() || s.len() > MAX_TEXT || s.chars().any(char::is_control) {
-        return Err(EnrollError::Malformed(
-            "text field empty, too long or not printable",
-        ));
-    }
-    Ok(())
-}
-
 impl Claim {
     /// The claim of `device` for an invitation of organization `org` greeted by `greeter`, with
     /// its proof of possession (one home for what the new device signs).
@@ -249,19 +240,26 @@ impl Claim {
         encode(self)
     }
 
-    /// Decodes and checks text fields.
+    /// Decodes and [`check`](Claim::check)s.
     pub fn decode(b: &[u8]) -> Result<Claim, EnrollError> {
         let c: Claim = decode(b)?;
-        check_text(&c.device_label)?;
+        c.check()?;
         if c.pop.len() != 64 {
             return Err(EnrollError::Malformed(
                 "proof of possession is not 64 bytes",
             ));
         }
-        if let Some(u) = &c.user {
-            check_text(&u.name)?;
-        }
         Ok(c)
+    }
+
+    /// Checks the text fields (`author::check_text`): what the greeter does with a claim it
+    /// receives, and what a claimer does before it sends one, so a bad name is reported as such.
+    pub fn check(&self) -> Result<(), EnrollError> {
+        author::check_text("the device label", &self.device_label)?;
+        if let Some(u) = &self.user {
+            author::check_text("the user name", &u.name)?;
+        }
+        Ok(())
     }
 }
 

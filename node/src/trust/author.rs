@@ -75,7 +75,9 @@ pub enum TextError {
     },
 }
 
-fn check_text(field: &'static str, s: &str) -> Result<(), TextError> {
+/// The one rule for a name, e-mail or label (here, in greeting messages, and in the command
+/// line before anything is sent).
+pub fn check_text(field: &'static str, s: &str) -> Result<(), TextError> {
     if s.is_empty() || s.len() > MAX_TEXT || s.chars().any(char::is_control) {
         return Err(TextError::Invalid { field });
     }
