@@ -56,17 +56,11 @@ enum Command {
 }
 
 fn init_tracing(verbose: u8) {
-    use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let default = match verbose {
+    cloison_node::logs::init(match verbose {
         0 => "info",
         1 => "info,cloison_node=debug",
         _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
-        .try_init();
+    });
 }
 
 fn main() -> Result<()> {

@@ -14,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
 use cloison_node::control::client::Client;
-use cloison_node::control::{Request, Response, SOCKET};
+use cloison_node::control::{Request, Response, SOCKET, shown};
 use tuirealm::event::Event;
 use tuirealm::listener::{Poll, PortResult};
 
@@ -110,10 +110,9 @@ fn call_once(
         Ok(None) => return Ok(None),
         Err(e) => return Err(format!("cannot reach the daemon: {e}")),
     };
-    client
-        .call(request, progress)
-        .map(Some)
-        .map_err(|e| e.to_string())
+    // Names are other members' choices: shown escaped (`control::shown`), on every screen.
+    let r = client.call(request, progress).map_err(|e| e.to_string())?;
+    shown::response(&r).map(Some).map_err(|e| e.to_string())
 }
 
 /// One polled call, as the event to send.

@@ -23,22 +23,18 @@ pub fn main() -> std::process::ExitCode {
     match run::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Errors quote names and paths that other members chose.
+            let text = format!("{e:#}");
+            eprintln!("error: {}", cloison_node::control::shown::escape(&text));
             std::process::ExitCode::FAILURE
         }
     }
 }
 
 fn init_tracing(verbose: u8) {
-    use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let default = match verbose {
+    cloison_node::logs::init(match verbose {
         0 => "warn",
         1 => "info",
         _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(fmt::layer().with_writer(std::io::stderr))
-        .try_init();
+    });
 }

@@ -1,8 +1,9 @@
 //! Tables and JSON for the listing commands. Tables are for people; `--json` prints one JSON
-//! document for scripts.
+//! document for scripts. Text output shows every string of a response through
+//! `control::shown` (control characters escaped); JSON carries names as they are.
 
 use anyhow::Result;
-use cloison_node::control::{PeerInfo, Request, Response, StatusInfo};
+use cloison_node::control::{PeerInfo, Request, Response, StatusInfo, shown};
 use cloison_node::node::{
     DeviceInfo, EntryInfo, MemberInfo, OrgInfo, UserInfo, VersionRow, WorkspaceInfo,
 };
@@ -104,6 +105,8 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
+    // Every name in a table is another member's choice: escaped once, here, for all of them.
+    let r = &shown::response(r)?;
     let text = match r {
         Response::Org(o) => org_text(o),
         Response::Users(u) => users_table(u),

@@ -17,6 +17,7 @@
 pub mod client;
 pub mod enrol;
 pub mod exec;
+pub mod shown;
 pub mod socket;
 pub mod wire;
 
