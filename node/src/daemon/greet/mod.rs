@@ -6,7 +6,15 @@
 //! the claimer stored its home → certificates admitted → done. A wrong code on either side, or
 //! an admin's abort, burns the invitation and answers the claimer's pending request with an
 //! abort. A dropped connection before the claimer stored its home ends the session with
-//! nothing written (the invitation stays live).
+//! nothing written; once the codes were shown it also burns the invitation (a man in the middle
+//! who holds the token gets one try at the codes, not one per reconnection), before that the
+//! invitation stays live.
+//!
+//! Half-open sessions (a `Hello` answered, the claimer's proof of the token secret not yet in)
+//! prove nothing, so they never block anyone: up to [`HALF_OPEN_PER_INVITATION`] are kept per
+//! invitation and [`MAX_HALF_OPEN`] in all (the oldest goes first), each for at most
+//! [`HALF_OPEN_MS`]; the first to finish the handshake becomes the invitation's session. Someone
+//! who knows only an invitation id cannot make the real claimer see `Busy`.
 //!
 //! Invariants: the organization log changes only in [`Greeting::on_request`] on the claimer's
 //! `Stored`, after both confirmations; every claimer request is answered (or dropped with its
@@ -34,10 +42,24 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 /// Most greeting sessions kept at once (finished ones are dropped first); a claimer that stops
 /// answering is bounded by its connection's idle timeout and then ends its session.
 const MAX_SESSIONS: usize = 16;
+/// Half-open sessions kept per invitation.
+pub const HALF_OPEN_PER_INVITATION: usize = 4;
+/// Half-open sessions kept in all.
+pub const MAX_HALF_OPEN: usize = 32;
+/// How long a half-open session waits for the claimer's handshake message (one round trip).
+pub const HALF_OPEN_MS: u64 = 10_000;
 
+/// A `Hello` answered, waiting for the handshake's last message.
+struct HalfOpen {
+    id: InvitationId,
+    peer: DeviceId,
+    greeter: Greeter,
+    since_ms: u64,
+}
+
+/// A session whose claimer proved the token secret (the handshake finished).
 struct Sess {
     peer: DeviceId,
-    greeter: Option<Greeter>,
     session: Option<Session>,
     claim: Option<Claim>,
     codes: Option<Codes>,
@@ -59,6 +81,7 @@ pub(crate) struct Greeting {
     net: Option<(GreetNet, mpsc::Receiver<GreetEvent>)>,
     addrs: Vec<Multiaddr>,
     sessions: HashMap<InvitationId, Sess>,
+    half_open: Vec<HalfOpen>,
 }
 
 fn greet_listen_of(cfg: &[Multiaddr]) -> Vec<Multiaddr> {
@@ -84,6 +107,7 @@ impl Greeting {
             net: None,
             addrs: Vec::new(),
             sessions: HashMap::new(),
+            half_open: Vec::new(),
         }
     }
 
@@ -220,10 +244,19 @@ impl Greeting {
                 }
             }
             Some(GreetEvent::Gone(peer)) => {
-                for s in self.sessions.values_mut() {
+                self.half_open.retain(|h| h.peer != peer);
+                for (id, s) in &mut self.sessions {
                     if s.peer == peer && !s.done && s.aborted.is_none() {
-                        s.aborted = Some("the connection to the claimer dropped".into());
                         s.pending = None;
+                        if s.codes.is_some() {
+                            tracing::warn!(invitation = %id, "the claimer dropped after the codes were shown; invitation burned");
+                            let _ = node.set_invitation_state(id, InviteState::Burned);
+                            s.aborted = Some(
+                                "the connection to the claimer dropped after the codes were shown: the invitation is burned".into(),
+                            );
+                        } else {
+                            s.aborted = Some("the connection to the claimer dropped".into());
+                        }
                     }
                 }
                 // Only now, with the claimer gone, can the swarm stop without cutting off an
@@ -262,42 +295,20 @@ impl Greeting {
             if let Some(r) = rec.refusal(now_ms()) {
                 return refused(r);
             }
-            if let Some(s) = self.sessions.get(&id)
-                && s.peer != peer
-                && !s.done
-                && s.aborted.is_none()
-            {
+            if self.busy(&id, peer) {
                 return refused(RefuseStatus::Busy);
-            }
-            if self.sessions.len() >= MAX_SESSIONS {
-                self.sessions.retain(|_, s| !s.done && s.aborted.is_none());
-                if self.sessions.len() >= MAX_SESSIONS {
-                    return refused(RefuseStatus::Busy);
-                }
             }
             let mut seed = [0u8; 32];
             rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
             let keys = node.device_keys();
             return match Greeter::respond(&node.org_id(), &rec.secret(), &keys, peer, seed, bytes) {
-                Ok((g, reply)) => {
-                    self.sessions.insert(
+                Ok((greeter, reply)) => {
+                    self.hold_half_open(HalfOpen {
                         id,
-                        Sess {
-                            peer,
-                            greeter: Some(g),
-                            session: None,
-                            claim: None,
-                            codes: None,
-                            choices: Vec::new(),
-                            admin_ok: false,
-                            pending: None,
-                            certs: Vec::new(),
-                            user: None,
-                            aborted: None,
-                            done: false,
-                            reported: false,
-                        },
-                    );
+                        peer,
+                        greeter,
+                        since_ms: now_ms(),
+                    });
                     Some(Some(reply))
                 }
                 Err(e) => {
@@ -306,47 +317,21 @@ impl Greeting {
                 }
             };
         }
+        // The handshake's last message of a half-open session: the claimer proves the secret.
+        if let Some(i) = self.half_open.iter().position(|h| h.peer == peer) {
+            let h = self.half_open.swap_remove(i);
+            if now_ms().saturating_sub(h.since_ms) >= HALF_OPEN_MS {
+                tracing::info!(peer = %peer.short(), "greeting handshake too late: say hello again");
+                return None;
+            }
+            return self.finish_handshake(node, h.id, peer, h.greeter, bytes);
+        }
         // Any other packet belongs to this peer's live session.
         let (id, s) = self
             .sessions
             .iter_mut()
             .find(|(_, s)| s.peer == peer && !s.done)?;
         let id = *id;
-        if let Some(g) = s.greeter.take() {
-            return match g.finish(bytes) {
-                Ok((mut session, claim)) => {
-                    let rec = node.invitation_by_id(&id).ok().flatten()?;
-                    let kind_ok = matches!(
-                        (&rec.kind, &claim.user),
-                        (InviteKind::User { .. }, Some(_)) | (InviteKind::Device { .. }, None)
-                    );
-                    if !kind_ok {
-                        s.aborted = Some("the claim does not match the invitation".into());
-                        return Some(
-                            session
-                                .seal(&GreetMsg::Abort {
-                                    reason: "this token is for another kind of enrolment".into(),
-                                })
-                                .ok(),
-                        );
-                    }
-                    let codes = session.codes().clone();
-                    let mut seed = [0u8; 32];
-                    rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
-                    s.choices = enroll::code_choices(&codes.claimer, seed);
-                    s.codes = Some(codes);
-                    s.claim = Some(claim);
-                    let r = session.seal(&GreetMsg::Ready).ok();
-                    s.session = Some(session);
-                    Some(r)
-                }
-                Err(e) => {
-                    tracing::warn!(peer = %peer.short(), "greeting handshake failed: {e}");
-                    s.aborted = Some("the claimer's handshake failed".into());
-                    refused(RefuseStatus::Unknown)
-                }
-            };
-        }
         let session = s.session.as_mut()?;
         let msg = match session.open(bytes) {
             Ok(m) => m,
@@ -400,6 +385,110 @@ impl Greeting {
                 .ok(),
         };
         Some(r)
+    }
+
+    /// Whether another claimer's proven session holds invitation `id` (a half-open one never
+    /// does). Finished and aborted sessions are dropped first when the table is full.
+    fn busy(&mut self, id: &InvitationId, peer: DeviceId) -> bool {
+        if let Some(s) = self.sessions.get(id)
+            && s.peer != peer
+            && !s.done
+            && s.aborted.is_none()
+        {
+            return true;
+        }
+        if self.sessions.len() >= MAX_SESSIONS {
+            self.sessions.retain(|_, s| !s.done && s.aborted.is_none());
+        }
+        self.sessions.len() >= MAX_SESSIONS && !self.sessions.contains_key(id)
+    }
+
+    /// Keeps a half-open session within the bounds of the module doc: expired ones and this
+    /// peer's earlier one go, then the oldest of the invitation, then the oldest of all.
+    fn hold_half_open(&mut self, h: HalfOpen) {
+        let now = h.since_ms;
+        self.half_open
+            .retain(|o| o.peer != h.peer && now.saturating_sub(o.since_ms) < HALF_OPEN_MS);
+        let oldest = |v: &Vec<HalfOpen>, of: Option<InvitationId>| {
+            v.iter()
+                .enumerate()
+                .filter(|(_, o)| of.is_none_or(|id| o.id == id))
+                .min_by_key(|(_, o)| o.since_ms)
+                .map(|(i, _)| i)
+        };
+        if self.half_open.iter().filter(|o| o.id == h.id).count() >= HALF_OPEN_PER_INVITATION
+            && let Some(i) = oldest(&self.half_open, Some(h.id))
+        {
+            self.half_open.swap_remove(i);
+        }
+        if self.half_open.len() >= MAX_HALF_OPEN
+            && let Some(i) = oldest(&self.half_open, None)
+        {
+            self.half_open.swap_remove(i);
+        }
+        self.half_open.push(h);
+    }
+
+    /// Finishes the handshake of a half-open session: on success it becomes the invitation's
+    /// session (unless another claimer's proven session took it meanwhile: `Busy`).
+    fn finish_handshake(
+        &mut self,
+        node: &mut Node,
+        id: InvitationId,
+        peer: DeviceId,
+        greeter: Greeter,
+        bytes: &[u8],
+    ) -> Option<Option<Vec<u8>>> {
+        let refused = |s| Some(Some(Packet::Refused(s).encode()));
+        let (mut session, claim) = match greeter.finish(bytes) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(peer = %peer.short(), "greeting handshake failed: {e}");
+                return refused(RefuseStatus::Unknown);
+            }
+        };
+        if self.busy(&id, peer) {
+            return refused(RefuseStatus::Busy);
+        }
+        let rec = node.invitation_by_id(&id).ok().flatten()?;
+        let mut s = Sess {
+            peer,
+            session: None,
+            claim: None,
+            codes: None,
+            choices: Vec::new(),
+            admin_ok: false,
+            pending: None,
+            certs: Vec::new(),
+            user: None,
+            aborted: None,
+            done: false,
+            reported: false,
+        };
+        let kind_ok = matches!(
+            (&rec.kind, &claim.user),
+            (InviteKind::User { .. }, Some(_)) | (InviteKind::Device { .. }, None)
+        );
+        let reply = if kind_ok {
+            let codes = session.codes().clone();
+            let mut seed = [0u8; 32];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+            s.choices = enroll::code_choices(&codes.claimer, seed);
+            s.codes = Some(codes);
+            s.claim = Some(claim);
+            let r = session.seal(&GreetMsg::Ready).ok();
+            s.session = Some(session);
+            r
+        } else {
+            s.aborted = Some("the claim does not match the invitation".into());
+            session
+                .seal(&GreetMsg::Abort {
+                    reason: "this token is for another kind of enrolment".into(),
+                })
+                .ok()
+        };
+        self.sessions.insert(id, s);
+        Some(reply)
     }
 
     /// Once both sides confirmed: signs the certificates and answers the claimer's held
