@@ -197,7 +197,7 @@ impl Node {
         let len = file.metadata().map_err(io_err)?.len();
         let mut entries = Vec::new();
         let mut envelopes: Vec<(WorkspaceId, Vec<u8>)> = Vec::new();
-        let mut pending: Vec<([u8; 32], Vec<u8>)> = Vec::new();
+        let mut pending: Vec<(WorkspaceId, [u8; 32], Vec<u8>)> = Vec::new();
         let mut pending_bytes = 0;
         let mut new_blocks = 0u64;
         // Ids of the blocks stored by batches during the read (the node's set is updated after).
@@ -227,17 +227,19 @@ impl Node {
                 match item {
                     Item::Entry(b) => entries.push(b),
                     Item::Envelope(w, b) => envelopes.push((w, b)),
-                    Item::Block(_, b) => {
+                    Item::Block(w, b) => {
                         pending_bytes += b.len();
-                        pending.push((*blake3::hash(&b).as_bytes(), b));
+                        pending.push((w, *blake3::hash(&b).as_bytes(), b));
                         if pending_bytes >= IMPORT_BATCH {
-                            let refs: Vec<(&[u8; 32], &[u8])> =
-                                pending.iter().map(|(id, b)| (id, b.as_slice())).collect();
+                            let refs: Vec<crate::store::BlockIn<'_>> = pending
+                                .iter()
+                                .map(|(w, id, b)| (*w, id, b.as_slice()))
+                                .collect();
                             match store.put_hashed_blocks(&refs) {
                                 Ok(n) => new_blocks += n as u64,
                                 Err(e) => block_error = Some(e),
                             }
-                            stored.extend(pending.iter().map(|(id, _)| *id));
+                            stored.extend(pending.iter().map(|(_, id, _)| *id));
                             pending.clear();
                             pending_bytes = 0;
                         }
@@ -264,10 +266,12 @@ impl Node {
         if let Some(e) = block_error {
             return Err(e.into());
         }
-        let refs: Vec<(&[u8; 32], &[u8])> =
-            pending.iter().map(|(id, b)| (id, b.as_slice())).collect();
+        let refs: Vec<crate::store::BlockIn<'_>> = pending
+            .iter()
+            .map(|(w, id, b)| (*w, id, b.as_slice()))
+            .collect();
         new_blocks += self.store.put_hashed_blocks(&refs)? as u64;
-        self.blocks.extend(pending.iter().map(|(id, _)| *id));
+        self.blocks.extend(pending.iter().map(|(_, id, _)| *id));
         report.blocks = new_blocks;
         let before_entries = self.log().len();
         let r = self.engine.handle_local(now_ms(), DocId::Org, entries);

@@ -282,7 +282,7 @@ impl Node {
                     pending.push((b.id, b.bytes));
                 }
                 if pending_bytes >= BLOCK_BATCH_BYTES {
-                    report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+                    report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
                     pending_bytes = 0;
                 }
                 if pumped.elapsed() >= PUMP_EVERY {
@@ -331,7 +331,7 @@ impl Node {
             since_commit += 1;
             bytes_since_commit += report.bytes - bytes_before;
             if since_commit >= FILES_PER_COMMIT || bytes_since_commit >= BYTES_PER_COMMIT {
-                report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+                report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
                 pending_bytes = 0;
                 report.envelopes += self.commit(w)? as u64;
                 since_commit = 0;
@@ -343,21 +343,23 @@ impl Node {
                 pumped = std::time::Instant::now();
             }
         }
-        report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+        report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
         report.envelopes += self.commit(w)? as u64;
         Ok(report)
     }
 
+    /// Stores the blocks sealed for workspace `w` so far.
     pub(super) fn flush_blocks(
         &mut self,
+        w: WorkspaceId,
         pending: &mut Vec<(BlockId, Vec<u8>)>,
     ) -> Result<usize, NodeError> {
         if pending.is_empty() {
             return Ok(0);
         }
-        let refs: Vec<(&[u8; 32], &[u8])> = pending
+        let refs: Vec<crate::store::BlockIn<'_>> = pending
             .iter()
-            .map(|(id, b)| (&id.0, b.as_slice()))
+            .map(|(id, b)| (w, &id.0, b.as_slice()))
             .collect();
         let n = self.store.put_hashed_blocks(&refs)?;
         self.blocks.extend(pending.iter().map(|(id, _)| id.0));

@@ -58,14 +58,16 @@ impl Node {
                 self.last_sync.insert(*w, now);
             }
             if !blocks.is_empty() {
-                let refs: Vec<(&[u8; 32], &[u8])> =
-                    blocks.iter().map(|(id, b)| (id, b.as_slice())).collect();
+                let refs: Vec<crate::store::BlockIn<'_>> = blocks
+                    .iter()
+                    .map(|(w, id, b)| (*w, id, b.as_slice()))
+                    .collect();
                 out.blocks += self.store.put_hashed_blocks(&refs)?;
-                self.blocks.extend(blocks.iter().map(|(id, _)| *id));
+                self.blocks.extend(blocks.iter().map(|(_, id, _)| *id));
             }
             let store = &self.store;
             self.engine
-                .answer_block_requests(d.requests, |id| store.block(id))?;
+                .answer_block_requests(d.requests, |w, id| store.block_for(w, id))?;
             // Housekeeping: the organization changed (a revocation, a rotation sealed to us, a
             // new member) or workspaces did.
             let mut touched: BTreeSet<WorkspaceId> = ws_ids.keys().copied().collect();

@@ -136,17 +136,19 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
             }
         }
         if !blocks.is_empty() {
-            let refs: Vec<(&[u8; 32], &[u8])> =
-                blocks.iter().map(|(id, b)| (id, b.as_slice())).collect();
+            let refs: Vec<crate::store::BlockIn<'_>> = blocks
+                .iter()
+                .map(|(w, id, b)| (*w, id, b.as_slice()))
+                .collect();
             let n = RelayStorage::put_blocks(&s.store, &refs)?;
             s.usage.blocks += n as u64;
             if n > 0 {
-                s.usage.bytes += blocks.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+                s.usage.bytes += blocks.iter().map(|(_, _, b)| b.len() as u64).sum::<u64>();
             }
         }
         let store = &s.store;
         s.engine
-            .answer_block_requests(d.requests, |id| RelayStorage::block(store, id))?;
+            .answer_block_requests(d.requests, |w, id| RelayStorage::block_for(store, w, id))?;
     }
     Ok(cut)
 }

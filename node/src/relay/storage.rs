@@ -7,7 +7,7 @@
 //! is durable when it returns (the relay answers a device only after it returns); nothing is
 //! ever deleted (retention: everything).
 
-use crate::store::{Store, StoreError};
+use crate::store::{BlockIn, Store, StoreError};
 use crate::trust::{Entry, OrgId};
 use crate::workspace::{Envelope, WorkspaceId};
 
@@ -37,9 +37,9 @@ pub trait RelayStorage {
     /// Stores admitted envelopes.
     fn put_envelopes(&self, w: WorkspaceId, envelopes: &[&Envelope]) -> Result<usize, StoreError>;
     /// Stores blocks already checked against their ids.
-    fn put_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError>;
-    /// A block's bytes.
-    fn block(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
+    fn put_blocks(&self, blocks: &[BlockIn<'_>]) -> Result<usize, StoreError>;
+    /// A block's bytes, for a device asking under workspace `w` (only blocks stored for `w`).
+    fn block_for(&self, w: WorkspaceId, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Whether a block is stored.
     fn has_block(&self, id: &[u8; 32]) -> Result<bool, StoreError>;
     /// Blocks stored and their total size.
@@ -65,11 +65,11 @@ impl RelayStorage for Store {
     fn put_envelopes(&self, w: WorkspaceId, envelopes: &[&Envelope]) -> Result<usize, StoreError> {
         Store::put_envelopes(self, w, envelopes.iter().copied())
     }
-    fn put_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError> {
+    fn put_blocks(&self, blocks: &[BlockIn<'_>]) -> Result<usize, StoreError> {
         Store::put_hashed_blocks(self, blocks)
     }
-    fn block(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        Store::block(self, id)
+    fn block_for(&self, w: WorkspaceId, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        Store::block_for(self, w, id)
     }
     fn has_block(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
         Store::has_block(self, id)

@@ -12,6 +12,8 @@
 //! - `block_locs`: block id -> `(segment, offset, length)` of the block's bytes (ciphertext, as
 //!   received) in the append-only pack files of `blocks/` beside the database (`packs`: why,
 //!   and their invariants); the id is BLAKE3 of the bytes, checked on write and on every read;
+//! - `block_workspaces`: `(block id, workspace) -> ()`: which workspaces a block was stored for
+//!   (module `blocks`), so a block is served only to a peer asking for one of them;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
 //!   `cloison connect` targets, kept across restarts);
 //! - `mirrors`, `mirror_base`: folder mirrors and their last-synced state (module `mirrors`).
@@ -21,12 +23,14 @@
 //! commit); every table is created at open so reads never meet `TableDoesNotExist`; bytes read back
 //! are still treated as hostile (the log re-verifies them on load).
 
+mod blocks;
 mod invitations;
 mod mirrors;
 mod packs;
 
 use std::path::Path;
 
+pub use blocks::BlockIn;
 pub use mirrors::MirrorRecord;
 pub use packs::{Loc, PackError, Packs};
 
@@ -47,6 +51,8 @@ const WS_ENVELOPES: TableDefinition<'_, ([u8; 16], [u8; 32]), &[u8]> =
 const WS_BY_TIME: TableDefinition<'_, ([u8; 16], u64, [u8; 32]), ()> =
     TableDefinition::new("ws_by_time");
 const BLOCKS: TableDefinition<'_, [u8; 32], (u32, u64, u32)> = TableDefinition::new("block_locs");
+const BLOCK_WS: TableDefinition<'_, ([u8; 32], [u8; 16]), ()> =
+    TableDefinition::new("block_workspaces");
 const INVITATIONS: TableDefinition<'_, [u8; 16], &[u8]> = TableDefinition::new("invitations");
 const DIAL: TableDefinition<'_, &str, u64> = TableDefinition::new("dial");
 /// Longest multiaddress kept in the dial table.
@@ -104,6 +110,7 @@ impl Store {
             tx.open_table(WS_ENVELOPES)?;
             tx.open_table(WS_BY_TIME)?;
             tx.open_table(BLOCKS)?;
+            tx.open_table(BLOCK_WS)?;
             tx.open_table(DIAL)?;
             mirrors::create_tables(&tx)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
@@ -256,101 +263,6 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores blocks whose id is BLAKE3 of their bytes (others are refused): the new ones are
-    /// appended to the packs and synced, then indexed in one transaction. Returns how many were
-    /// new.
-    pub fn put_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError> {
-        if blocks
-            .iter()
-            .any(|(id, b)| blake3::hash(b).as_bytes() != *id)
-        {
-            return Err(StoreError::Mismatch("block bytes do not match their id"));
-        }
-        self.put_hashed_blocks(blocks)
-    }
-
-    /// [`Store::put_blocks`] for blocks whose id the caller has just computed from these very
-    /// bytes: the sealer (`seal`) and the sync engine (which checks every block it receives)
-    /// both do, and hashing a gigabyte again cost 0.4 s on each side. Every read still checks.
-    pub fn put_hashed_blocks(&self, blocks: &[(&[u8; 32], &[u8])]) -> Result<usize, StoreError> {
-        let mut new: Vec<(&[u8; 32], &[u8])> = Vec::new();
-        {
-            let tx = self.db.begin_read()?;
-            let t = tx.open_table(BLOCKS)?;
-            let mut seen = std::collections::HashSet::new();
-            for (id, b) in blocks {
-                if t.get(**id)?.is_none() && seen.insert(**id) {
-                    new.push((id, b));
-                }
-            }
-        }
-        if new.is_empty() {
-            return Ok(0);
-        }
-        let bytes: Vec<&[u8]> = new.iter().map(|(_, b)| *b).collect();
-        let locs = self.packs.append(&bytes)?;
-        let tx = self.db.begin_write()?;
-        {
-            let mut t = tx.open_table(BLOCKS)?;
-            for ((id, _), loc) in new.iter().zip(&locs) {
-                t.insert(**id, (loc.segment, loc.offset, loc.len))?;
-            }
-        }
-        tx.commit()?;
-        Ok(new.len())
-    }
-
-    /// A stored block (checked against its id).
-    pub fn block(&self, id: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        let loc = {
-            let tx = self.db.begin_read()?;
-            let t = tx.open_table(BLOCKS)?;
-            t.get(*id)?.map(|v| {
-                let (segment, offset, len) = v.value();
-                Loc {
-                    segment,
-                    offset,
-                    len,
-                }
-            })
-        };
-        match loc {
-            Some(loc) => Ok(Some(self.packs.read(id, loc)?)),
-            None => Ok(None),
-        }
-    }
-
-    /// Whether a block is stored.
-    pub fn has_block(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        Ok(t.get(*id)?.is_some())
-    }
-
-    /// The ids of every stored block.
-    pub fn block_ids(&self) -> Result<std::collections::HashSet<[u8; 32]>, StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        let mut out = std::collections::HashSet::new();
-        for row in t.iter()? {
-            out.insert(row?.0.value());
-        }
-        Ok(out)
-    }
-
-    /// Blocks stored and the sum of their lengths (the relay's quota accounting).
-    pub fn block_usage(&self) -> Result<(u64, u64), StoreError> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(BLOCKS)?;
-        let (mut n, mut bytes) = (0u64, 0u64);
-        for row in t.iter()? {
-            let (_, _, len) = row?.1.value();
-            n += 1;
-            bytes += u64::from(len);
-        }
-        Ok((n, bytes))
-    }
-
     /// Remembers an address to dial at start. Returns false (and keeps nothing) for an address
     /// over [`MAX_DIAL_ADDR`] bytes or once [`MAX_DIAL`] are kept.
     pub fn add_dial(&self, addr: &str, now_ms: u64) -> Result<bool, StoreError> {
@@ -478,9 +390,10 @@ mod tests {
         let id = *blake3::hash(&b).as_bytes();
         {
             let store = Store::open(&path).unwrap();
-            assert_eq!(store.put_blocks(&[(&id, &b)]).unwrap(), 1);
-            assert_eq!(store.put_blocks(&[(&id, &b)]).unwrap(), 0);
-            assert!(store.put_blocks(&[(&[0; 32], &b)]).is_err());
+            let w = WorkspaceId([1; 16]);
+            assert_eq!(store.put_blocks(&[(w, &id, &b)]).unwrap(), 1);
+            assert_eq!(store.put_blocks(&[(w, &id, &b)]).unwrap(), 0);
+            assert!(store.put_blocks(&[(w, &[0; 32], &b)]).is_err());
         }
         let store = Store::open(&path).unwrap();
         assert_eq!(store.block(&id).unwrap(), Some(b));

@@ -22,8 +22,9 @@ pub struct Drained {
     pub org: Vec<[u8; 32]>,
     /// Envelopes admitted, per workspace.
     pub workspaces: BTreeMap<WorkspaceId, Vec<[u8; 32]>>,
-    /// Blocks received (checked against their ids by the engine).
-    pub blocks: Vec<([u8; 32], Vec<u8>)>,
+    /// Blocks received (checked against their ids by the engine), with the workspace they were
+    /// fetched for.
+    pub blocks: Vec<(WorkspaceId, [u8; 32], Vec<u8>)>,
     /// Block requests to answer.
     pub requests: Vec<BlockRequest>,
     /// Peers to disconnect.
@@ -56,25 +57,34 @@ impl Engine {
                     tracing::warn!(peer = %peer.short(), %error, "undecodable message from peer");
                 }
                 Event::BlockRequested { peer, doc, ids } => d.requests.push((peer, doc, ids)),
-                Event::BlockReceived { id, bytes, .. } => d.blocks.push((id, bytes)),
+                Event::BlockReceived { doc, id, bytes } => {
+                    if let DocId::Workspace(w) = doc {
+                        d.blocks.push((w, id, bytes));
+                    }
+                }
                 Event::Disconnect { peer } => d.disconnects.push(peer),
             }
         }
         any.then_some(d)
     }
 
-    /// Answers block requests from what `block` finds (the store): found blocks go back, the
-    /// others are said missing.
+    /// Answers block requests from what `block` finds for the workspace asked under (the
+    /// store's `block_for`: only blocks stored for it): found blocks go back, the others are
+    /// said missing.
     pub fn answer_block_requests<E>(
         &mut self,
         requests: Vec<BlockRequest>,
-        mut block: impl FnMut(&[u8; 32]) -> Result<Option<Vec<u8>>, E>,
+        mut block: impl FnMut(WorkspaceId, &[u8; 32]) -> Result<Option<Vec<u8>>, E>,
     ) -> Result<(), E> {
         for (peer, doc, ids) in requests {
             let mut found = Vec::new();
             let mut missing = Vec::new();
+            let DocId::Workspace(w) = doc else {
+                self.provide_blocks(peer, doc, found, ids);
+                continue;
+            };
             for id in ids {
-                match block(&id)? {
+                match block(w, &id)? {
                     Some(b) => found.push((id, b)),
                     None => missing.push(id),
                 }

@@ -329,7 +329,7 @@ impl Node {
                         let p = local_path(&dir, path, false)?;
                         let secret = self.convergence(w)?;
                         let Some(sealed) =
-                            self.seal_file(&secret, &p, &mut pending, report, pump)?
+                            self.seal_file(w, &secret, &p, &mut pending, report, pump)?
                         else {
                             report.unsettled += 1;
                             return Ok(());
@@ -389,7 +389,7 @@ impl Node {
                         files_since += 1;
                         bytes_since += size;
                         if files_since >= FILES_PER_COMMIT || bytes_since >= BYTES_PER_COMMIT {
-                            report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+                            report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
                             self.commit(w)?;
                             files_since = 0;
                             bytes_since = 0;
@@ -502,7 +502,7 @@ impl Node {
                 report.errors.push(format!("{}: {e}", plan::action_path(a)));
             }
             if pumped.elapsed() >= crate::node::files::PUMP_EVERY {
-                report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+                report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
                 if remote_dirty {
                     self.commit(w)?;
                     remote_dirty = false;
@@ -516,7 +516,7 @@ impl Node {
         if !batch.is_empty() {
             land_batch(m, report, batch, &who, now_ms());
         }
-        report.new_blocks += self.flush_blocks(&mut pending)? as u64;
+        report.new_blocks += self.flush_blocks(w, &mut pending)? as u64;
         if remote_dirty {
             self.commit(w)?;
         }
@@ -666,6 +666,7 @@ impl Node {
     /// Re-reads a file that changed while it was read; `None` if it kept changing.
     fn seal_file(
         &mut self,
+        w: WorkspaceId,
         secret: &seal::ConvergenceSecret,
         path: &Path,
         pending: &mut Vec<(BlockId, Vec<u8>)>,
@@ -701,7 +702,7 @@ impl Node {
                 // Blocks are content-addressed: storing them before we know the file held
                 // still costs nothing but space if it did not.
                 if pending_bytes >= BYTES_PER_COMMIT {
-                    report.new_blocks += self.flush_blocks(pending)? as u64;
+                    report.new_blocks += self.flush_blocks(w, pending)? as u64;
                 }
                 if pumped.elapsed() >= crate::node::files::PUMP_EVERY {
                     pump(self);
