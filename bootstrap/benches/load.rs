@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cloison_node::net::{Multiaddr, Net, NetConfig, NetEvent, addr_peer};
-use cloison_node::relay::wire::RelayMsg;
+use cloison_node::relay::wire::{RelayMsg, log_parts};
 use cloison_node::sync::{DocId, Msg};
 use cloison_node::testkit::Fixture;
 use cloison_node::trust::author::{Writer, relay_authorized};
@@ -198,17 +198,18 @@ fn main() {
         loop {
             match rx.recv().await {
                 Some(NetEvent::Connected(_)) => {
-                    let m = RelayMsg::Intro {
-                        org: org_id.0,
-                        entries: entries.clone(),
-                    };
+                    let m = RelayMsg::Intro { org: org_id.0 };
                     h.send(relay_id, m.encode()).await.expect("intro");
                 }
-                Some(NetEvent::Message { bytes, .. })
-                    if RelayMsg::decode(&bytes) == Ok(RelayMsg::Welcome) =>
-                {
-                    break;
-                }
+                Some(NetEvent::Message { bytes, .. }) => match RelayMsg::decode(&bytes) {
+                    Ok(RelayMsg::Welcome) => break,
+                    Ok(RelayMsg::LogWanted { .. }) => {
+                        for m in log_parts(entries.iter().map(Vec::as_slice)) {
+                            h.send(relay_id, m.encode()).await.expect("log");
+                        }
+                    }
+                    _ => {}
+                },
                 Some(_) => {}
                 None => panic!("admin network stopped"),
             }
@@ -260,12 +261,17 @@ fn main() {
                     tokio::select! {
                         ev = rx.recv() => match ev {
                             Some(NetEvent::Connected(_)) => {
-                                let m = RelayMsg::Intro { org: org_id.0, entries: entries.clone() };
+                                let m = RelayMsg::Intro { org: org_id.0 };
                                 let _ = h.send(relay_id, m.encode()).await;
                             }
                             Some(NetEvent::Message { bytes, .. }) => {
-                                if RelayMsg::decode(&bytes) == Ok(RelayMsg::Welcome) {
+                                let relay_msg = RelayMsg::decode(&bytes);
+                                if relay_msg == Ok(RelayMsg::Welcome) {
                                     welcomed = true;
+                                } else if let Ok(RelayMsg::LogWanted { .. }) = relay_msg {
+                                    for m in log_parts(entries.iter().map(Vec::as_slice)) {
+                                        let _ = h.send(relay_id, m.encode()).await;
+                                    }
                                 } else if let Ok(Msg::Offer { ids, .. }) = Msg::decode(&bytes) {
                                     let now = Instant::now();
                                     let sent = shared.sent.lock().expect("lock");

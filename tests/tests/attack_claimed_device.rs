@@ -213,15 +213,18 @@ fn attack_1_in_a_bundle_a_claimed_admin_device_is_not_revoked() {
     eprintln!("attack 1 by bundle: {:?}", t0.elapsed());
 }
 
-/// A raw libp2p client with `keys`: dials `addr`, sends `first` (if any) once connected, and
-/// `then` once the peer has said anything; returns what the peer said first.
+/// A raw libp2p client with `keys`: dials `addr`, sends `first` (if any) once connected,
+/// answers a relay's `LogWanted` with `log`, and sends `then` once the peer has said anything
+/// else; returns that first other message.
 async fn raw_session(
     keys: &cloison_node::trust::DeviceKeys,
     addr: &str,
     first: Option<Vec<u8>>,
+    log: &[Vec<u8>],
     then: Vec<Vec<u8>>,
 ) -> Vec<u8> {
     use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
+    use cloison_node::relay::wire::{RelayMsg, log_parts};
     let to: cloison_node::net::Multiaddr = addr.parse().unwrap_or_else(|e| panic!("{e}"));
     let peer = addr_peer(&to).unwrap_or_else(|| panic!("no peer id in {addr}"));
     let (h, mut rx) =
@@ -245,6 +248,14 @@ async fn raw_session(
                 }
             }
             NetEvent::Message { from, bytes } if from == peer => {
+                if let Ok(RelayMsg::LogWanted { .. }) = RelayMsg::decode(&bytes) {
+                    for m in log_parts(log.iter().map(Vec::as_slice)) {
+                        h.send(peer, m.encode())
+                            .await
+                            .unwrap_or_else(|e| panic!("{e}"));
+                    }
+                    continue;
+                }
                 for m in then {
                     h.send(peer, m).await.unwrap_or_else(|e| panic!("{e}"));
                 }
@@ -274,7 +285,7 @@ async fn attack_1_over_a_peer_connection_a_claimed_admin_device_is_not_revoked()
     let da = o.ann.start(&[]);
     let db = o.ben.start(&[da.addr()]);
     // mal is an active member: ann's daemon lets it in, and gets the forged pair pushed.
-    raw_session(&keys, da.addr(), None, vec![org_items(&forged)]).await;
+    raw_session(&keys, da.addr(), None, &[], vec![org_items(&forged)]).await;
     wait_until("ann refuses mal's claim", WAIT, || {
         o.ann.log().contains("bad_proof_of_possession")
     });
@@ -307,15 +318,15 @@ async fn attack_1_through_the_relay_a_claimed_admin_device_is_not_revoked() {
     let o = Org1::new(Some(&relay.addr));
     let honest = entries(&o.ann);
     let (keys, org, log, forged) = forge_claim_and_revoke(&o.mal);
-    // mal introduces itself with its log and the forged pair, then pushes the pair again.
-    let intro = RelayMsg::Intro {
-        org: org.0,
-        entries: log.iter().chain(&forged).cloned().collect(),
-    };
+    // mal introduces itself, sends its log and the forged pair when the relay asks for the
+    // log, then pushes the pair again.
+    let intro = RelayMsg::Intro { org: org.0 };
+    let sent: Vec<Vec<u8>> = log.iter().chain(&forged).cloned().collect();
     let answer = raw_session(
         &keys,
         &relay.addr,
         Some(intro.encode()),
+        &sent,
         vec![org_items(&forged)],
     )
     .await;

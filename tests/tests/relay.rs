@@ -11,7 +11,7 @@ use std::time::Duration;
 use cloison_node::keystore::{KdfParams, Keystore};
 use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
 use cloison_node::node::Node;
-use cloison_node::relay::wire::{Refusal, RelayMsg};
+use cloison_node::relay::wire::{Refusal, RelayMsg, log_parts};
 use cloison_node::trust::{
     Certificate, DeviceId, DeviceKeys, EntryBody, Hlc, OrgId, OrgLog, Profile, entry,
 };
@@ -206,8 +206,8 @@ fn devices_never_online_together_sync_through_the_relay_which_learns_nothing() {
     }
 }
 
-/// A raw libp2p client with `keys` that introduces itself to the relay with `entries` and
-/// returns the relay's answer.
+/// A raw libp2p client with `keys` that introduces itself to the relay, sends `entries` if the
+/// relay asks for its log, and returns the relay's answer.
 async fn introduce(
     keys: &DeviceKeys,
     relay: &str,
@@ -226,18 +226,23 @@ async fn introduce(
             .unwrap();
         match ev {
             NetEvent::Connected(p) if p == relay_id => {
-                let m = RelayMsg::Intro {
-                    org,
-                    entries: entries.clone(),
-                };
-                h.send(relay_id, m.encode()).await.unwrap();
+                h.send(relay_id, RelayMsg::Intro { org }.encode())
+                    .await
+                    .unwrap();
             }
-            NetEvent::Message { from, bytes } if from == relay_id => {
-                if let Ok(m) = RelayMsg::decode(&bytes) {
+            NetEvent::Message { from, bytes } if from == relay_id => match RelayMsg::decode(&bytes)
+            {
+                Ok(RelayMsg::LogWanted { .. }) => {
+                    for m in log_parts(entries.iter().map(Vec::as_slice)) {
+                        h.send(relay_id, m.encode()).await.unwrap();
+                    }
+                }
+                Ok(m) => {
                     let _ = h.shutdown().await;
                     return m;
                 }
-            }
+                Err(_) => {}
+            },
             _ => {}
         }
     }

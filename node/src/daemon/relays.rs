@@ -1,7 +1,8 @@
 //! The daemon's side of the relay protocol (`relay::wire`): it dials every relay the
-//! organization log authorizes (at start and whenever the log changes), introduces itself with
-//! its organization log, and links the relay to the sync engine only once welcomed (the engine
-//! then gives it every workspace). Once welcomed it listens through the relay
+//! organization log authorizes (at start and whenever the log changes), introduces itself (its
+//! organization; the part of its log the relay lacks when the relay asks for it), and links the
+//! relay to the sync engine only once welcomed (the engine then reconciles the organization log
+//! like any document and gives it every workspace). Once welcomed it listens through the relay
 //! (`…/p2p-circuit`: a reservation, so devices that cannot reach each other connect through the
 //! relay, and DCUtR may upgrade), dials the other active devices through it, and offers the
 //! relay the blocks it holds (again whenever it stores new ones). Every
@@ -99,7 +100,6 @@ impl RelayLinks {
         self.welcomed.remove(&relay);
         let msg = RelayMsg::Intro {
             org: node.state().org.0,
-            entries: node.log_entry_bytes(),
         };
         self.out.push((relay, msg.encode()));
     }
@@ -166,7 +166,13 @@ impl RelayLinks {
                     ),
                 );
             }
-            RelayMsg::Intro { .. } | RelayMsg::BlockOffer { .. } => {
+            RelayMsg::LogWanted { heads } => {
+                let parts = node.log_parts_beyond(&heads);
+                tracing::info!(relay = %from.short(), parts = parts.len(), "relay asked for our organization log");
+                self.out
+                    .extend(parts.into_iter().map(|m| (from, m.encode())));
+            }
+            RelayMsg::Intro { .. } | RelayMsg::BlockOffer { .. } | RelayMsg::LogPart { .. } => {
                 tracing::debug!(relay = %from.short(), "relay sent a device's message: ignored");
             }
         }

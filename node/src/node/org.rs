@@ -47,7 +47,7 @@ impl Node {
         let device = self.keys.device();
         self.log()
             .may_write(&device.id(), &cert)
-            .map_err(|r| NodeError::Refused(r.label().to_owned()))?;
+            .map_err(|r| NodeError::Refused(format!("{}: {r}", r.label())))?;
         let org_key = self.keys.org_key();
         let bytes = Writer {
             keys: &device,

@@ -8,6 +8,7 @@
 use super::{Node, NodeError};
 use crate::control::RelayInfo;
 use crate::net::{Multiaddr, addr_peer, peer_id};
+use crate::trust::EntryId;
 use crate::trust::author::relay_authorized;
 
 /// Longest relay address accepted here (the log's own limit applies too).
@@ -87,5 +88,12 @@ impl Node {
     /// The organization log's entries as signed, for introducing this device to a relay.
     pub fn log_entry_bytes(&self) -> Vec<Vec<u8>> {
         self.log().entries().map(|e| e.bytes().to_vec()).collect()
+    }
+
+    /// The answer to a relay's `LogWanted`: the entries of our log outside the causal past of
+    /// its heads, in parts (`relay::wire::log_parts`).
+    pub fn log_parts_beyond(&self, heads: &[[u8; 32]]) -> Vec<crate::relay::wire::RelayMsg> {
+        let heads: Vec<EntryId> = heads.iter().map(|h| EntryId(*h)).collect();
+        crate::relay::wire::log_parts(self.log().entries_beyond(&heads).map(|e| e.bytes()))
     }
 }

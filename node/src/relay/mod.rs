@@ -7,6 +7,8 @@
 //! - [`wire`]: the relay's own messages (introduction, welcome or refusal, block offers, quota
 //!   errors), beside the sync protocol on the same stream.
 //! - `server`: the loop ([`run`]), how an organization becomes known, quotas.
+//! - `server::intro`: introductions: welcome at once, or collect the part of the organization
+//!   log the relay lacks and judge the device on it.
 //! - [`status`]: the status snapshot and its socket.
 //!
 //! **Invariant (nothing to read):** the relay stores and logs only what DESIGN §11 allows:

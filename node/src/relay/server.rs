@@ -1,13 +1,18 @@
 //! The relay's loop (`cloison-bootstrap run`): one tokio task owns the network handle and one
 //! keyless sync engine (`sync::Config::relay`) with its store per organization served.
 //!
-//! How an organization becomes known: a device connects and sends [`RelayMsg::Intro`] with its
-//! organization log. For an organization not served yet, the log is verified in a scratch
-//! [`OrgLog`] and the organization is served (a directory and a store created) only if the log
-//! authorizes *this* relay's key and the device is active in it. For a served one, the entries
-//! the relay lacks go through the engine (admission as always). The device is then linked to
-//! that organization's engine and welcomed; otherwise refused (typed, counted) and disconnected.
-//! A device that does not introduce itself within [`INTRO_TIMEOUT_MS`] is disconnected.
+//! How an organization becomes known: a device connects and sends [`RelayMsg::Intro`] naming
+//! its organization. A device active in the log of a served organization that authorizes this
+//! relay is welcomed at once (the engine then reconciles the log like any document). Otherwise
+//! the relay asks for the entries it lacks ([`RelayMsg::LogWanted`] with its heads, or none for
+//! an organization it does not serve) and collects them (`intro`). For an organization not
+//! served yet, the log is verified in a scratch [`OrgLog`](crate::trust::OrgLog) and the organization is served (a
+//! directory and a store created) only if the log authorizes *this* relay's key and the device
+//! is active in it. For a served one, the entries go through the engine (admission as always)
+//! only if the device counts with them. The device is then linked to that organization's engine
+//! and welcomed; otherwise refused (typed, counted) and disconnected. A device that does not
+//! introduce itself within [`INTRO_TIMEOUT_MS`] (or between two parts of its log) is
+//! disconnected.
 //!
 //! Loop contract (as the daemon's): after every input, each engine's events are persisted
 //! (admitted items, received blocks) **before** any transmit leaves, so whatever the relay
@@ -22,6 +27,8 @@
 //! [`RelayMsg::QuotaExceeded`] (counted, logged). Blocks are asked for only under the quota, so
 //! it may be passed by at most one batch; nothing accepted is ever dropped.
 
+mod intro;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -34,7 +41,7 @@ use crate::net::{Multiaddr, Net, NetConfig, NetError, NetEvent, NetHandle, peer_
 use crate::node::now_ms;
 use crate::store::StoreError;
 use crate::sync::{DocId, Msg};
-use crate::trust::{DeviceId, OrgId, OrgLog};
+use crate::trust::{DeviceId, OrgId};
 use crate::workspace::WorkspaceId;
 
 /// How long a connected peer has to introduce itself.
@@ -104,8 +111,10 @@ struct Relay {
     peer_org: HashMap<DeviceId, OrgId>,
     /// `peer_org` as last given to the rendezvous server.
     rendezvous_shared: HashMap<DeviceId, OrgId>,
-    /// Connected, not yet introduced: since when.
+    /// Connected, not yet introduced: since when (or since their last part of log).
     pending: HashMap<DeviceId, u64>,
+    /// Logs being collected from devices not welcomed at once.
+    intro_logs: intro::IntroLogs,
     connected: BTreeSet<DeviceId>,
     /// Relay messages to send after the next persist.
     replies: Vec<(DeviceId, RelayMsg)>,
@@ -165,6 +174,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         peer_org: HashMap::new(),
         rendezvous_shared: HashMap::new(),
         pending: HashMap::new(),
+        intro_logs: intro::IntroLogs::default(),
         connected: BTreeSet::new(),
         replies: Vec::new(),
         closing: Vec::new(),
@@ -243,6 +253,7 @@ impl Relay {
             NetEvent::Disconnected(p) | NetEvent::Refused { peer: p, .. } => {
                 self.connected.remove(&p);
                 self.pending.remove(&p);
+                self.intro_logs.forget(&p);
                 if let Some(org) = self.peer_org.remove(&p)
                     && let Some(s) = self.orgs.get_mut(&org)
                 {
@@ -330,90 +341,16 @@ impl Relay {
 
     fn on_relay_msg(&mut self, from: DeviceId, m: RelayMsg) {
         match m {
-            RelayMsg::Intro { org, entries } => {
-                if let Err(e) = self.on_intro(from, OrgId(org), entries) {
-                    tracing::error!("introduction: {e}");
-                }
-            }
+            RelayMsg::Intro { org } => self.on_intro(from, OrgId(org)),
+            RelayMsg::LogPart { entries, last } => self.on_log_part(from, entries, last),
             RelayMsg::BlockOffer { workspace, ids } => self.on_block_offer(from, workspace, ids),
-            RelayMsg::Welcome | RelayMsg::Refused { .. } | RelayMsg::QuotaExceeded { .. } => {
+            RelayMsg::Welcome
+            | RelayMsg::Refused { .. }
+            | RelayMsg::QuotaExceeded { .. }
+            | RelayMsg::LogWanted { .. } => {
                 tracing::debug!(peer = %from.short(), "relay message meant for a device: ignored");
             }
         }
-    }
-
-    fn on_intro(
-        &mut self,
-        from: DeviceId,
-        org: OrgId,
-        entries: Vec<Vec<u8>>,
-    ) -> Result<(), RelayError> {
-        let now = now_ms();
-        // A new organization is served only if its log, judged on a copy, makes the sender active.
-        let newly_served = !self.orgs.contains_key(&org);
-        if newly_served {
-            if self.orgs.len() >= MAX_ORGS {
-                self.refuse(from, Refusal::NotAuthorized);
-                return Ok(());
-            }
-            // Nothing is stored for an organization that does not authorize us.
-            let mut scratch = OrgLog::new(org);
-            scratch.ingest(entries.clone());
-            let st = scratch.state();
-            if !st.relays.contains_key(&self.me) {
-                self.refuse(from, Refusal::NotAuthorized);
-                return Ok(());
-            }
-            if !st.is_active(&from) {
-                self.refuse(from, Refusal::NotActive);
-                return Ok(());
-            }
-            let served = open_served(self.me, &org_dir(&self.data, &org), org)?;
-            tracing::info!(org = %hex::encode(&org.0[..6]), "now serving an organization");
-            self.orgs.insert(org, served);
-        }
-        let Some(s) = self.orgs.get_mut(&org) else {
-            return Ok(());
-        };
-        let fresh: Vec<Vec<u8>> = entries
-            .into_iter()
-            .filter(|b| {
-                !s.engine
-                    .replica()
-                    .holds(DocId::Org, blake3::hash(b).as_bytes())
-            })
-            .collect();
-        // Entries are taken only from a device that counts once they are in: active in the
-        // relay's own state, or in that state with the entries added, judged on a copy first
-        // (a newly enrolled device brings its certificate; an honest device brings the
-        // revocation that voids a revoked one's forgeries, which may have reached the relay
-        // first). A stranger's or a revoked device's entries are neither stored nor passed on.
-        let takes = newly_served || s.engine.replica().org.counts_with(&from, &fresh);
-        if takes && !fresh.is_empty() {
-            let _ = s.engine.handle_local(now, DocId::Org, fresh);
-        }
-        let st = s.engine.replica().org.state();
-        let (authorized, active) = (st.relays.contains_key(&self.me), st.is_active(&from));
-        if !authorized {
-            self.refuse(from, Refusal::NotAuthorized);
-        } else if !active {
-            self.refuse(from, Refusal::NotActive);
-        } else {
-            self.pending.remove(&from);
-            if let Some(old) = self.peer_org.insert(from, org)
-                && old != org
-                && let Some(o) = self.orgs.get_mut(&old)
-            {
-                o.engine.handle_disconnected(from);
-            }
-            // The welcome goes out first (replies are sent before the engine's transmits).
-            self.replies.push((from, RelayMsg::Welcome));
-            if let Some(s) = self.orgs.get_mut(&org) {
-                s.engine.handle_connected(now, from);
-            }
-            tracing::info!(peer = %from.short(), org = %hex::encode(&org.0[..6]), "device welcomed");
-        }
-        Ok(())
     }
 
     fn on_block_offer(&mut self, from: DeviceId, w: WorkspaceId, ids: Vec<[u8; 32]>) {
@@ -458,7 +395,13 @@ impl Relay {
             .collect();
         for p in late {
             self.pending.remove(&p);
+            self.intro_logs.forget(&p);
             *self.refused.entry("no_intro".into()).or_default() += 1;
+            self.closing.push((p, now));
+        }
+        for p in self.intro_logs.expire(now) {
+            self.pending.remove(&p);
+            *self.refused.entry("log_too_slow".into()).or_default() += 1;
             self.closing.push((p, now));
         }
     }

@@ -26,7 +26,16 @@
 //!   devices of that user;
 //! - an invitation for a new user is recorded by an admin's device, one for a new device by a
 //!   device of that user, each id once; it is closed (once) by an admin or by the recording
-//!   device.
+//!   device;
+//! - caps per user, counted in the cited past (so a refusal stays right whatever comes later:
+//!   later entries can only add to that past): a device is added to a user only while the user
+//!   has fewer than [`MAX_USER_DEVICES`] devices not revoked there and fewer than
+//!   [`MAX_USER_DEVICE_CERTS`] device certificates in all; an invitation is recorded only while
+//!   fewer than [`MAX_PENDING_INVITATIONS`] recorded by the author's user are open there
+//!   (neither closed nor expired at the new entry's time), and one for a new device only while
+//!   its user has room for a device. Concurrent entries each see only
+//!   their own past, so a member who writes k branches on purpose gets k times the cap; the
+//!   caps bound what honest software writes and how much one past can hold (docs/security.md).
 
 use std::collections::HashMap;
 
@@ -58,7 +67,18 @@ pub struct Index {
     pub invitation_records: HashMap<[u8; 16], Vec<u32>>,
     /// Entries closing an invitation.
     pub invitation_closes: HashMap<[u8; 16], Vec<u32>>,
+    /// Entries certifying a device to each user (genesis and user additions included).
+    pub user_devices: HashMap<UserId, Vec<u32>>,
+    /// Entries recording an invitation, per author device.
+    pub invitations_by: HashMap<DeviceId, Vec<u32>>,
 }
+
+/// Most devices of one user not revoked in the cited past when a device is added.
+pub const MAX_USER_DEVICES: usize = 32;
+/// Most device certificates of one user, revoked ones included (bounds churn in the log).
+pub const MAX_USER_DEVICE_CERTS: usize = 256;
+/// Most invitations recorded by one user's devices and still open in the cited past.
+pub const MAX_PENDING_INVITATIONS: usize = 128;
 
 impl Index {
     /// Records an admitted entry at position `at`.
@@ -69,6 +89,7 @@ impl Index {
         }
         if let Some((d, _)) = body.cert.device_added() {
             self.device_adds.entry(d.device).or_default().push(at);
+            self.user_devices.entry(d.user).or_default().push(at);
         }
         if !matches!(body.cert, Certificate::Genesis(_)) {
             self.by_author.entry(body.author).or_default().push(at);
@@ -95,6 +116,7 @@ impl Index {
             Certificate::RelayAuthorized(_) => {}
             Certificate::InvitationRecorded(i) => {
                 self.invitation_records.entry(i.id).or_default().push(at);
+                self.invitations_by.entry(body.author).or_default().push(at);
             }
             Certificate::InvitationClosed { id, .. } => {
                 self.invitation_closes.entry(*id).or_default().push(at);
@@ -231,6 +253,48 @@ impl At<'_> {
             return Err(Rejection::UnknownUser { user: *user });
         }
         Ok(())
+    }
+
+    /// `user`'s device certificates in the causal past, and how many of those devices are not
+    /// revoked there (nor their user).
+    fn user_devices(&self, user: &UserId) -> (usize, usize) {
+        let certs = self.ancestors_in(self.index.user_devices.get(user));
+        if self.any_in(self.index.user_revokes.get(user)) {
+            return (certs.len(), 0);
+        }
+        let mut devices: Vec<DeviceId> = certs
+            .iter()
+            .filter_map(|p| self.entries[*p as usize].body().cert.device_added())
+            .map(|(d, _)| d.device)
+            .collect();
+        devices.sort_unstable();
+        devices.dedup();
+        let active = devices
+            .iter()
+            .filter(|d| !self.any_in(self.index.device_revokes.get(d)))
+            .count();
+        (certs.len(), active)
+    }
+
+    /// Invitations recorded by devices of `user` in the causal past that are still open at
+    /// `time`: not closed there, not expired.
+    fn open_invitations(&self, user: &UserId, time: u64) -> usize {
+        let devices = self
+            .ancestors_in(self.index.user_devices.get(user))
+            .into_iter()
+            .filter_map(|p| self.entries[p as usize].body().cert.device_added())
+            .map(|(d, _)| d.device)
+            .collect::<std::collections::BTreeSet<_>>();
+        devices
+            .iter()
+            .flat_map(|d| self.ancestors_in(self.index.invitations_by.get(d)))
+            .filter(|p| match &self.entries[*p as usize].body().cert {
+                Certificate::InvitationRecorded(i) => {
+                    i.expires_ms > time && !self.any_in(self.index.invitation_closes.get(&i.id))
+                }
+                _ => false,
+            })
+            .count()
     }
 
     fn generation(&self, user: &UserId) -> u32 {
@@ -450,6 +514,61 @@ pub fn check(
         && !q.ever_admin(&author_user)
     {
         return Err(rights_error(&body.cert, author, revoked_owner));
+    }
+    caps(&q, &body.cert, &author_user, body.time.millis())
+}
+
+/// The caps per user (module doc), for `cert` by a device of `author_user` at `time_ms`, in
+/// the causal past of `past`: admission's rule, and a writer's own check on its current heads
+/// ([`OrgLog::may_write`](super::OrgLog::may_write)) so that it says why before signing.
+pub fn check_caps(
+    dag: &Dag,
+    entries: &[Entry],
+    index: &Index,
+    past: &[u32],
+    cert: &Certificate,
+    author_user: &UserId,
+    time_ms: u64,
+) -> Result<(), Rejection> {
+    let q = At {
+        dag,
+        entries,
+        index,
+        past,
+    };
+    caps(&q, cert, author_user, time_ms)
+}
+
+fn caps(
+    q: &At<'_>,
+    cert: &Certificate,
+    author_user: &UserId,
+    time_ms: u64,
+) -> Result<(), Rejection> {
+    let room_for_a_device = |user: &UserId| {
+        let (certs, active) = q.user_devices(user);
+        if active >= MAX_USER_DEVICES || certs >= MAX_USER_DEVICE_CERTS {
+            return Err(Rejection::TooManyDevices {
+                user: *user,
+                active,
+                certs,
+            });
+        }
+        Ok(())
+    };
+    match cert {
+        Certificate::DeviceAdded(d) => room_for_a_device(&d.user)?,
+        Certificate::InvitationRecorded(i) => {
+            let open = q.open_invitations(author_user, time_ms);
+            if open >= MAX_PENDING_INVITATIONS {
+                return Err(Rejection::TooManyInvitations { open });
+            }
+            // A device invitation that could never be used is not recorded.
+            if let Invited::Device { user } = &i.invited {
+                room_for_a_device(user)?;
+            }
+        }
+        _ => {}
     }
     Ok(())
 }

@@ -191,6 +191,19 @@ impl OrgLog {
         self.entries.iter()
     }
 
+    /// Admitted entries outside the causal past of `heads` (heads unknown here are ignored),
+    /// parents before children: what a peer whose log has these heads lacks of ours.
+    pub fn entries_beyond(&self, heads: &[EntryId]) -> impl Iterator<Item = &Entry> {
+        let known = self
+            .dag
+            .closure(heads.iter().filter_map(|h| self.pos.get(h).copied()));
+        self.entries
+            .iter()
+            .zip(known)
+            .filter(|(_, k)| !k)
+            .map(|(e, _)| e)
+    }
+
     /// The heads of the whole DAG (including entries that revocation dropped), sorted.
     pub fn heads(&self) -> Vec<EntryId> {
         let mut h: Vec<EntryId> = self
@@ -264,7 +277,8 @@ impl OrgLog {
 
     /// Whether `author` may write `cert` now: an active device of the current state whose user
     /// holds the right (the admin profile where [`admission::needs_admin`] says so), and a key
-    /// rotation sealed only to active devices of its user. A writer
+    /// rotation sealed only to active devices of its user, within the caps per user
+    /// ([`admission::check_caps`], on every head, at the wall clock). A writer
     /// checks this before signing: admission refuses only what no later entry can make right
     /// (see [`admission`]), so an entry by a revoked device or a demoted admin is admitted and
     /// then does not count; this gives the writer the reason instead. Drafted on the kept heads
@@ -304,7 +318,16 @@ impl OrgLog {
         if admission::needs_admin(cert, &dev.user, revoked_owner, recorded) && !admin {
             return Err(admission::rights_error(cert, *author, revoked_owner));
         }
-        Ok(())
+        let heads: Vec<u32> = self.dag.heads().collect();
+        admission::check_caps(
+            &self.dag,
+            &self.entries,
+            &self.index,
+            &heads,
+            cert,
+            &dev.user,
+            self.wall_ms().unwrap_or(0),
+        )
     }
 
     /// Whether `device` counts here (is active), or would once `entries` are added.

@@ -167,6 +167,29 @@ pub enum Rejection {
         /// The invitation id.
         id: [u8; 16],
     },
+    /// The user already has as many devices as one user may (in the entry's causal past).
+    #[error(
+        "user {user:?} has {active} devices and {certs} device certificates: at most {} devices and {} certificates per user; revoke a device first",
+        super::admission::MAX_USER_DEVICES,
+        super::admission::MAX_USER_DEVICE_CERTS
+    )]
+    TooManyDevices {
+        /// The user.
+        user: UserId,
+        /// Its devices not revoked in that past.
+        active: usize,
+        /// Its device certificates in that past.
+        certs: usize,
+    },
+    /// The author's user has as many open invitations as one user may.
+    #[error(
+        "{open} invitations are open (at most {} per user): cancel some or let them expire",
+        super::admission::MAX_PENDING_INVITATIONS
+    )]
+    TooManyInvitations {
+        /// Open invitations in the entry's causal past.
+        open: usize,
+    },
 }
 
 impl Rejection {
@@ -206,6 +229,8 @@ impl Rejection {
             Rejection::InvitationExists { .. } => "invitation_exists",
             Rejection::UnknownInvitation { .. } => "unknown_invitation",
             Rejection::InvitationAlreadyClosed { .. } => "invitation_already_closed",
+            Rejection::TooManyDevices { .. } => "too_many_devices",
+            Rejection::TooManyInvitations { .. } => "too_many_invitations",
         }
     }
 }

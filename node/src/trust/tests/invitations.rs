@@ -6,7 +6,7 @@ use super::*;
 
 impl Org {
     /// `dev` records invitation `id` (a user invitation when `email` is given).
-    fn record(
+    pub(super) fn record(
         &mut self,
         dev: &mut Dev,
         id: [u8; 16],
@@ -24,13 +24,18 @@ impl Org {
         self.try_write(dev, cert).1
     }
 
-    fn close(&mut self, dev: &mut Dev, id: [u8; 16], reason: CloseReason) -> IngestReport {
+    pub(super) fn close(
+        &mut self,
+        dev: &mut Dev,
+        id: [u8; 16],
+        reason: CloseReason,
+    ) -> IngestReport {
         self.try_write(dev, Certificate::InvitationClosed { id, reason })
             .1
     }
 }
 
-const USER_INV: Invited = Invited::User {
+pub(super) const USER_INV: Invited = Invited::User {
     profile: Profile::Standard,
 };
 

@@ -646,6 +646,7 @@ fn revoking_a_device_marks_the_user_key_for_rotation_until_a_sibling_rotates_it(
 
 mod adversary;
 mod attacks;
+mod caps;
 mod invitations;
 mod props;
 mod vectors;
