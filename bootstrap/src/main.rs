@@ -140,6 +140,9 @@ fn text(s: &RelayStatus) -> String {
     for (why, n) in &s.refused {
         t += &format!("  refused {why}: {n}\n");
     }
+    for (what, n) in &s.introductions {
+        t += &format!("  introductions {what}: {n}\n");
+    }
     if s.quota_refusals > 0 {
         t += &format!("  quota refusals: {}\n", s.quota_refusals);
     }

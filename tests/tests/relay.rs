@@ -87,13 +87,21 @@ fn canary_files(dir: &Path, prefix: &str, n: usize) -> Vec<String> {
     canaries
 }
 
+/// Whether the trees under `a` and `b` hold the same files with the same bytes.
 fn same_tree(a: &Path, b: &Path) {
-    let mut names: Vec<_> = std::fs::read_dir(a)
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    names.sort();
+    let rel = |root: &Path| {
+        let mut files = Vec::new();
+        files_under(root, &mut files);
+        let mut r: Vec<PathBuf> = files
+            .iter()
+            .map(|f| f.strip_prefix(root).unwrap().to_owned())
+            .collect();
+        r.sort();
+        r
+    };
+    let names = rel(a);
     assert!(!names.is_empty());
+    assert_eq!(names, rel(b));
     for n in names {
         assert_eq!(
             std::fs::read(a.join(&n)).unwrap(),
@@ -365,6 +373,11 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     assert_eq!(dirs, 1);
 }
 
+/// How many times `introductions[what]` was counted by the relay since it started.
+fn introductions(relay: &Relay, what: &str) -> u64 {
+    relay.status()["introductions"][what].as_u64().unwrap_or(0)
+}
+
 #[test]
 fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() {
     let data = tempfile::tempdir().unwrap();
@@ -374,6 +387,8 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     let t = org_with_relay(&["ann", "ben"], &relay.addr);
     let a = t[0].start(&[]);
     wait_until("A is welcomed", WAIT, || relay.connected() == 1);
+    // A new relay does not serve the organization yet: it asked A for the whole log.
+    assert_eq!(introductions(&relay, "log_asked"), 1);
     t[0].run(&["workspace", "create", WS]).success();
     t[0].run(&[
         "workspace",
@@ -385,36 +400,51 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     ])
     .success();
     let src = t[0].path().join("big");
-    std::fs::create_dir_all(&src).unwrap();
-    for i in 0..24 {
-        let mut b = vec![0u8; 2 << 20];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
-        std::fs::write(src.join(format!("f{i:02}.bin")), b).unwrap();
+    // Several rounds: each uploads a new folder and kills the relay once it has stored part of
+    // it; nothing the relay had stored is ever lost, and the upload completes after the restart.
+    for round in 0..3 {
+        let dir = src.join(format!("r{round}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..12 {
+            let mut b = vec![0u8; 2 << 20];
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
+            std::fs::write(dir.join(format!("f{i:02}.bin")), b).unwrap();
+        }
+        let start = relay.stored();
+        t[0].run(&["put", WS, dir.to_str().unwrap(), &format!("big/r{round}")])
+            .success();
+        let mine = held(&t[0]);
+        wait_until("the relay stored part of the upload", WAIT, || {
+            relay.stored().1 > start.1
+        });
+        let before = relay.stored();
+        relay.kill();
+        eprintln!("round {round}: relay killed holding {before:?} of {mine:?} (envelopes, blocks)");
+        assert!(before.1 < mine.1 || before == mine);
+        relay = relay.restart(&log);
+        let after = relay.stored();
+        assert!(
+            after.0 >= before.0 && after.1 >= before.1,
+            "round {round} lost: {before:?} -> {after:?}"
+        );
+        wait_until("A is back with the relay", WAIT, || relay.connected() == 1);
+        // The relay knows the organization from its store and counts A: welcomed on a bare
+        // introduction, no log sent (the engine reconciles the log).
+        assert_eq!(introductions(&relay, "log_asked"), 0, "round {round}");
+        assert!(
+            introductions(&relay, "welcomed_at_once") >= 1,
+            "round {round}"
+        );
+        wait_until("the relay completes the upload", WAIT, || {
+            relay.stored() == mine
+        });
     }
-    t[0].run(&["put", WS, src.to_str().unwrap(), "big"])
-        .success();
-    let mine = held(&t[0]);
-    wait_until("the relay stored part of the upload", WAIT, || {
-        relay.stored().1 > 0
-    });
-    let before = relay.stored();
-    relay.kill();
-    eprintln!("relay killed holding {before:?} of {mine:?} (envelopes, blocks)");
-    assert!(before.1 < mine.1 || before == mine);
-    let relay = relay.restart(&log);
-    let after = relay.stored();
-    assert!(
-        after.0 >= before.0 && after.1 >= before.1,
-        "lost: {before:?} -> {after:?}"
-    );
-    wait_until("A is back with the relay", WAIT, || relay.connected() == 1);
-    wait_until("the relay completes the upload", WAIT, || {
-        relay.stored() == mine
-    });
     a.stop();
     let b = t[1].start(&[]);
     let out = t[1].path().join("got");
-    wait_until("B lists the files", WAIT, || t[1].ls(WS, "big").len() == 24);
+    wait_until("B lists the files", WAIT, || {
+        (0..3).all(|r| t[1].ls(WS, &format!("big/r{r}")).len() == 12)
+    });
     t[1].run(&["get", WS, "big", out.to_str().unwrap(), "--wait", "60"])
         .success();
     same_tree(&src, &out);

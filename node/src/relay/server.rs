@@ -125,6 +125,8 @@ struct Relay {
     allowed_at: (usize, usize),
     refused: BTreeMap<String, u64>,
     quota_refusals: u64,
+    /// Introductions by outcome (`RelayStatus::introductions`).
+    introductions: BTreeMap<String, u64>,
     listen: Vec<Multiaddr>,
     shared: status::Shared,
 }
@@ -182,6 +184,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         allowed_at: (0, 0),
         refused: BTreeMap::new(),
         quota_refusals: 0,
+        introductions: BTreeMap::new(),
         listen: Vec::new(),
         shared: shared.clone(),
     };
@@ -524,6 +527,7 @@ impl Relay {
             organizations,
             refused: self.refused.clone(),
             quota_refusals: self.quota_refusals,
+            introductions: self.introductions.clone(),
         };
         if let Ok(mut s) = self.shared.lock() {
             *s = snap;

@@ -54,6 +54,10 @@ pub struct RelayStatus {
     pub refused: BTreeMap<String, u64>,
     /// Items and offers refused because a quota was reached.
     pub quota_refusals: u64,
+    /// Introductions since start: `welcomed_at_once` (the device counted: no log sent),
+    /// `log_asked` (a `LogWanted` sent), `log_entries_received` (entries in the answers).
+    #[serde(default)]
+    pub introductions: BTreeMap<String, u64>,
     /// Bytes stored in all.
     pub bytes_stored: u64,
 }

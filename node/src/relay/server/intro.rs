@@ -168,6 +168,10 @@ impl Relay {
                 }
             }
             Part::Done(org, entries) => {
+                *self
+                    .introductions
+                    .entry("log_entries_received".into())
+                    .or_default() += entries.len() as u64;
                 if let Err(e) = self.judge_intro(from, org, entries) {
                     tracing::error!("introduction: {e}");
                 }
@@ -183,6 +187,10 @@ impl Relay {
                 let log = &s.engine.replica().org;
                 let st = log.state();
                 if st.relays.contains_key(&self.me) && st.is_active(&from) {
+                    *self
+                        .introductions
+                        .entry("welcomed_at_once".into())
+                        .or_default() += 1;
                     self.welcome(from, org);
                     return;
                 }
@@ -196,7 +204,10 @@ impl Relay {
             None => Vec::new(),
         };
         match self.intro_logs.start(from, org, now_ms()) {
-            Ok(()) => self.replies.push((from, RelayMsg::LogWanted { heads })),
+            Ok(()) => {
+                *self.introductions.entry("log_asked".into()).or_default() += 1;
+                self.replies.push((from, RelayMsg::LogWanted { heads }));
+            }
             Err(r) => self.refuse(from, r),
         }
     }
