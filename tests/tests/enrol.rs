@@ -592,7 +592,7 @@ fn offline_enrolment_through_a_request_and_an_answer_file() {
         let _ = std::fs::remove_file(&ans);
         let join = [
             "join",
-            &token,
+            token,
             "--offline",
             "--out",
             r,
@@ -601,7 +601,7 @@ fn offline_enrolment_through_a_request_and_an_answer_file() {
             "--device",
             "olga-pc",
         ];
-        let greet = ["greet", &id, "--request", r, "--out", s];
+        let greet = ["greet", id, "--request", r, "--out", s];
         let (ok, gout) = offline_codes(&olga, &join, &alice, &greet, admin_types);
         if !ok {
             return (false, None);
