@@ -406,7 +406,9 @@ fn say_code(claimer: &cloison_node::enroll::OfflineClaimer) -> Result<()> {
         println!("no code typed: run `cloison join --code` when the admin reads it to you");
         return Ok(());
     }
-    let challenge = enroll::Challenge::parse(&line)?;
+    let challenge = enroll::Challenge::parse(&line).map_err(|_| {
+        anyhow!("the admin's code has six digits: run `cloison join --code` to type it again")
+    })?;
     println!("Read this code to the admin:");
     println!("{}", claimer.code(&challenge));
     println!("then run `cloison join --answer FILE` with the answer they give you");
