@@ -57,19 +57,24 @@ impl Driven {
 
     /// The next line that is a 6-digit code.
     fn code(&mut self) -> String {
+        self.wait_for(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+    }
+
+    /// The next line that `want` accepts (bounded in time).
+    fn wait_for(&mut self, want: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + WAIT;
         while let Some(left) = deadline.checked_duration_since(Instant::now()) {
             match self.lines.recv_timeout(left) {
                 Ok(l) => {
                     self.seen.push(l.clone());
-                    if l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()) {
+                    if want(&l) {
                         return l;
                     }
                 }
                 Err(_) => break,
             }
         }
-        panic!("no code; output so far:\n{}", self.seen.join("\n"));
+        panic!("no such line; output so far:\n{}", self.seen.join("\n"));
     }
 
     fn type_line(&mut self, s: &str) {
@@ -538,99 +543,103 @@ fn an_invitation_survives_a_daemon_restart() {
     );
 }
 
-/// The air-gapped enrolment: a request file and an answer file, codes compared out of band.
+/// The air-gapped exchange up to the answer: `join --offline` writes the request and waits for
+/// the admin's challenge; `greet --request` shows the challenge (drawn after it read the
+/// request), the claimer types it and reads back its code, and the admin types what
+/// `admin_types` makes of it. Returns the greeter's success and output.
+fn offline_codes(
+    claimer: &TestHome,
+    join: &[&str],
+    admin: &TestHome,
+    greet: &[&str],
+    admin_types: fn(&str) -> String,
+) -> (bool, String) {
+    let mut j = Driven::start(claimer, join);
+    j.wait_for(|l| l.starts_with("When the admin reads you their code"));
+    let mut g = Driven::start(admin, greet);
+    let challenge = g.code();
+    j.type_line(&challenge);
+    let code = j.code();
+    let (ok, jout) = j.finish();
+    assert!(ok, "{jout}");
+    g.type_line(&admin_types(&code));
+    g.finish()
+}
+
+/// The air-gapped enrolment: a request file and an answer file; the admin's challenge, the
+/// claimer's code and the greeter's code said out of band.
 #[test]
 fn offline_enrolment_through_a_request_and_an_answer_file() {
     let (alice, a) = start_admin();
-    let (id, token) = invite(&alice, &["user", "olga@clinique.example"]);
     let olga = TestHome::new();
     let req = olga.path().join("request.file");
     let ans = olga.path().join("answer.file");
+    let (r, s) = (req.to_str().unwrap(), ans.to_str().unwrap());
     let code_in = |out: &str| {
         out.lines()
+            .rev()
             .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
             .unwrap_or_else(|| panic!("no code in:\n{out}"))
             .to_owned()
     };
-    let out = olga
-        .run(&[
+    // One attempt on the invitation (id, token): the admin types the claimer's code as
+    // `admin_types` makes it; if the greeter answers, the claimer types the greeter's code as
+    // `claimer_types` makes it. Returns greet's success and `join --answer`'s.
+    let run_once = |(id, token): &(String, String),
+                    admin_types: fn(&str) -> String,
+                    claimer_types: fn(&str) -> String|
+     -> (bool, Option<(bool, String)>) {
+        let _ = std::fs::remove_file(&ans);
+        let join = [
             "join",
-            &token,
+            token,
             "--offline",
             "--out",
-            req.to_str().unwrap(),
+            r,
             "--user",
             "Olga",
             "--device",
             "olga-pc",
-        ])
-        .success();
-    let claimer_code = code_in(&out);
+        ];
+        let greet = ["greet", id, "--request", r, "--out", s];
+        let (ok, gout) = offline_codes(&olga, &join, &alice, &greet, admin_types);
+        if !ok {
+            return (false, None);
+        }
+        let greeter_code = code_in(&gout);
+        let mut j = Driven::start(&olga, &["join", "--answer", s]);
+        j.type_line(&claimer_types(&greeter_code));
+        (true, Some(j.finish()))
+    };
 
     // A wrong claimer code first: burned, no answer, the log unchanged.
+    let inv = invite(&alice, &["user", "olga-burned@clinique.example"]);
     let before = log_of(&alice);
-    let mut g = Driven::start(
-        &alice,
-        &[
-            "greet",
-            &id,
-            "--request",
-            req.to_str().unwrap(),
-            "--out",
-            ans.to_str().unwrap(),
-        ],
-    );
-    g.type_line(&wrong(&claimer_code));
-    let (ok, gout) = g.finish();
-    assert!(!ok, "{gout}");
+    let (ok, _) = run_once(&inv, wrong, same);
+    assert!(!ok);
     assert!(!ans.exists());
-    assert_eq!(invitation_state(&alice, &id), "burned");
+    assert_eq!(invitation_state(&alice, &inv.0), "burned");
     assert_eq!(log_of(&alice), before);
 
-    // A new invitation, the right code at the greeter; then a wrong greeter code at the
-    // claimer stores nothing, and a fresh request goes through.
+    // The right code at the greeter; then a wrong greeter code at the claimer stores nothing,
+    // and a fresh request goes through.
     // (Offline, the greeter certifies before the claimer checks its code: the first attempt
     // leaves a certified device without keys anywhere, under another e-mail here.)
-    let run_once = |email: &str, claimer_types: fn(&str) -> String| -> (bool, String) {
-        let (id, token) = invite(&alice, &["user", email]);
-        let _ = std::fs::remove_file(&ans);
-        let out = olga
-            .run(&[
-                "join",
-                &token,
-                "--offline",
-                "--out",
-                req.to_str().unwrap(),
-                "--user",
-                "Olga",
-                "--device",
-                "olga-pc",
-            ])
-            .success();
-        let mut g = Driven::start(
-            &alice,
-            &[
-                "greet",
-                &id,
-                "--request",
-                req.to_str().unwrap(),
-                "--out",
-                ans.to_str().unwrap(),
-            ],
-        );
-        g.type_line(&code_in(&out));
-        let (ok, gout) = g.finish();
-        assert!(ok, "{gout}");
-        let greeter_code = code_in(&gout);
-        let mut j = Driven::start(&olga, &["join", "--answer", ans.to_str().unwrap()]);
-        j.type_line(&claimer_types(&greeter_code));
-        j.finish()
-    };
-    let (ok, jout) = run_once("olga-first@clinique.example", wrong);
-    assert!(!ok && jout.contains("wrong code"), "{jout}");
+    let (ok, j) = run_once(
+        &invite(&alice, &["user", "olga-first@clinique.example"]),
+        same,
+        wrong,
+    );
+    let (jok, jout) = j.unwrap();
+    assert!(ok && !jok && jout.contains("wrong code"), "{jout}");
     assert!(!olga.path().join("keys.cloison").exists());
-    let (ok, jout) = run_once("olga@clinique.example", same);
-    assert!(ok, "{jout}");
+    let (ok, j) = run_once(
+        &invite(&alice, &["user", "olga@clinique.example"]),
+        same,
+        same,
+    );
+    let (jok, jout) = j.unwrap();
+    assert!(ok && jok, "{jout}");
 
     // The new device is a member: it syncs a workspace shared with Olga.
     let _o = olga.start(&[a.addr()]);
@@ -659,7 +668,9 @@ fn offline_enrolment_through_a_request_and_an_answer_file() {
 }
 
 /// Without any daemon: the invitation names no address, and the air-gapped files still work
-/// (the admin's command opens the store itself).
+/// (the admin's command opens the store itself). The claimer leaves `join --offline` before the
+/// admin calls, and answers the challenge with `join --code`. A version 1 request is refused as
+/// such.
 #[test]
 fn offline_enrolment_works_without_a_daemon() {
     let alice = team(&["alice"]).into_iter().next().unwrap();
@@ -669,39 +680,50 @@ fn offline_enrolment_works_without_a_daemon() {
     let phone = TestHome::new();
     let req = phone.path().join("req");
     let ans = phone.path().join("ans");
+    let (r, s) = (req.to_str().unwrap(), ans.to_str().unwrap());
+    // stdin closed at once: the request is written, the code is left for `join --code`.
     let out = phone
         .run(&[
             "join",
             &token,
             "--offline",
             "--out",
-            req.to_str().unwrap(),
+            r,
             "--device",
             "alice-phone",
         ])
         .success();
-    let code = |s: &str| {
-        s.lines()
-            .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
-            .unwrap()
-            .to_owned()
-    };
+    assert!(out.contains("cloison join --code"), "{out}");
+
+    let v1 = phone.path().join("req-v1");
+    let mut bytes = std::fs::read(&req).unwrap();
+    bytes[8] = 1;
+    std::fs::write(&v1, &bytes).unwrap();
     let mut g = Driven::start(
         &alice,
-        &[
-            "greet",
-            &id,
-            "--request",
-            req.to_str().unwrap(),
-            "--out",
-            ans.to_str().unwrap(),
-        ],
+        &["greet", &id, "--request", v1.to_str().unwrap(), "--out", s],
     );
-    g.type_line(&code(&out));
+    g.type_line("000000");
     let (ok, gout) = g.finish();
+    assert!(!ok && gout.contains("older cloison"), "{gout}");
+    assert_eq!(invitation_state(&alice, &id), "live");
+
+    let (ok, gout) = offline_codes(
+        &phone,
+        &["join", "--code"],
+        &alice,
+        &["greet", &id, "--request", r, "--out", s],
+        same,
+    );
     assert!(ok, "{gout}");
-    let mut j = Driven::start(&phone, &["join", "--answer", ans.to_str().unwrap()]);
-    j.type_line(&code(&gout));
+    let code = gout
+        .lines()
+        .rev()
+        .find(|l| l.len() == 6 && l.chars().all(|c| c.is_ascii_digit()))
+        .unwrap()
+        .to_owned();
+    let mut j = Driven::start(&phone, &["join", "--answer", s]);
+    j.type_line(&code);
     let (ok, jout) = j.finish();
     assert!(ok, "{jout}");
     let devices = alice.run(&["devices", "--json"]).json().to_string();

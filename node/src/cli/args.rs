@@ -243,14 +243,14 @@ pub enum Command {
     /// Join an organization with an invitation token: creates this device's home and keys.
     /// The admin's code is read from stdin.
     Join {
-        /// The token (not with `--answer`).
-        #[arg(required_unless_present = "answer")]
+        /// The token (not with `--answer` or `--code`).
+        #[arg(required_unless_present_any = ["answer", "code"])]
         token: Option<String>,
         /// Your name (a user invitation; omit it for a device invitation).
         #[arg(long)]
         user: Option<String>,
         /// A label for this new device.
-        #[arg(long, required_unless_present = "answer")]
+        #[arg(long, required_unless_present_any = ["answer", "code"])]
         device: Option<String>,
         /// Air-gapped: write a request file for the admin instead of connecting.
         #[arg(long, requires = "out", conflicts_with = "answer")]
@@ -261,6 +261,10 @@ pub enum Command {
         /// Air-gapped: read the admin's answer file and finish joining.
         #[arg(long, value_name = "FILE", conflicts_with = "token")]
         answer: Option<PathBuf>,
+        /// Air-gapped: type the admin's code and get yours to read back (`--offline` asks it
+        /// already; this asks it again).
+        #[arg(long, conflicts_with_all = ["token", "answer"])]
+        code: bool,
     },
     /// Relays (`cloison-bootstrap`) that store and forward this organization's ciphertext.
     #[command(subcommand)]

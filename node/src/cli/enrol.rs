@@ -296,6 +296,8 @@ fn greeting(home: &Path, req: Request) -> Result<GreetStep> {
 }
 
 /// `cloison greet ID --request FILE --out FILE`: the admin's side of an air-gapped enrolment.
+/// The daemon (or the store) opens the request and draws the challenge; this process carries
+/// it to the second step.
 pub fn greet_offline(home: &Path, id: &str, request: &Path, out: &Path) -> Result<()> {
     let request = abs(request)?;
     let step = greeting(
@@ -312,12 +314,18 @@ pub fn greet_offline(home: &Path, id: &str, request: &Path, out: &Path) -> Resul
             println!("claimer: {} with device {:?}", c.name, c.device_label);
         }
     }
-    let code = read_code("Type the claimer's code (told to you out of band):")?;
+    let challenge = step
+        .greeter_code
+        .ok_or_else(|| anyhow!("the daemon gave no code"))?;
+    println!("Read this code to the claimer (they type it, then read you theirs):");
+    println!("{challenge}");
+    let code = read_code("Type the claimer's code:")?;
     let s = greeting(
         home,
         Request::GreetOfflineAnswer {
             id: id.to_owned(),
             request,
+            challenge,
             code,
             out: abs(out)?,
         },
@@ -325,7 +333,7 @@ pub fn greet_offline(home: &Path, id: &str, request: &Path, out: &Path) -> Resul
     match (s.state.as_str(), s.greeter_code) {
         ("done", Some(code)) => {
             println!("answer written to {}", out.display());
-            println!("Tell the claimer this code:");
+            println!("Give it to the claimer with this code:");
             println!("{code}");
             println!(
                 "enrolled: user {}, device {}",
@@ -341,7 +349,8 @@ pub fn greet_offline(home: &Path, id: &str, request: &Path, out: &Path) -> Resul
     }
 }
 
-/// `cloison join TOKEN --offline --out FILE`: writes the request and keeps the pending state.
+/// `cloison join TOKEN --offline --out FILE`: writes the request, keeps the pending state, then
+/// waits for the admin's code (as `cloison join --code` does).
 pub fn join_offline(
     home: &Path,
     token: &str,
@@ -371,8 +380,37 @@ pub fn join_offline(
         "request written to {}; carry it to the admin",
         out.display()
     );
-    println!("Tell the admin this code:");
-    println!("{}", claimer.code());
+    say_code(&claimer)
+}
+
+/// `cloison join --code`: the claimer's code for the admin's challenge (again, or after
+/// `join --offline` was left before the admin called).
+pub fn join_code(home: &Path) -> Result<()> {
+    use cloison_node::enroll::OfflineClaimer;
+    use cloison_node::node::enrol_offline::PendingJoin;
+    let pass = passphrase(false)?;
+    let p = PendingJoin::load(home, pass.as_bytes())?;
+    let (claimer, _) = OfflineClaimer::request(&p.token, &p.claim, p.seed)?;
+    say_code(&claimer)
+}
+
+/// Reads the admin's challenge from stdin and prints the claimer's code for it.
+fn say_code(claimer: &cloison_node::enroll::OfflineClaimer) -> Result<()> {
+    println!("When the admin reads you their code, type it here:");
+    let mut line = String::new();
+    let n = std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the code from stdin")?;
+    if n == 0 {
+        println!("no code typed: run `cloison join --code` when the admin reads it to you");
+        return Ok(());
+    }
+    let challenge = enroll::Challenge::parse(&line).map_err(|_| {
+        anyhow!("the admin's code has six digits: run `cloison join --code` to type it again")
+    })?;
+    println!("Read this code to the admin:");
+    println!("{}", claimer.code(&challenge));
     println!("then run `cloison join --answer FILE` with the answer they give you");
     Ok(())
 }
@@ -389,7 +427,7 @@ pub fn join_answer(home: &Path, answer: &Path) -> Result<()> {
     let (greeter_code, msg) = claimer
         .read_answer(&bytes)
         .map_err(|e| anyhow!("the answer does not open: {e}"))?;
-    let typed = read_code("Type the admin's code:")?;
+    let typed = read_code("Type the code the admin gave with the answer:")?;
     if !enroll::code_matches(&typed, &greeter_code) {
         PendingJoin::remove(home);
         bail!("wrong code: the answer is refused and nothing was stored");

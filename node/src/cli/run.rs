@@ -49,14 +49,16 @@ pub fn run(cli: Cli) -> Result<()> {
             offline,
             out,
             answer,
+            code,
         } => {
             return match (token, device, answer) {
+                _ if code => super::enrol::join_code(&home),
                 (_, _, Some(a)) => super::enrol::join_answer(&home, &a),
                 (Some(t), Some(d), None) if offline => {
                     super::enrol::join_offline(&home, &t, user.as_deref(), &d, out.as_deref())
                 }
                 (Some(t), Some(d), None) => super::enrol::join(&home, &t, user.as_deref(), &d),
-                _ => bail!("give a token and --device, or --answer FILE"),
+                _ => bail!("give a token and --device, or --code, or --answer FILE"),
             };
         }
         Command::Sync {

@@ -110,7 +110,7 @@ pub fn execute(
             Ok(Response::Greeting(GreetStep {
                 id: rec.id().to_string(),
                 state: "codes".into(),
-                greeter_code: None,
+                greeter_code: Some(o.challenge.as_str().to_owned()),
                 claimer_choices: o.choices,
                 claimer: Some(claimer_info(&o.claim)),
                 reason: None,
@@ -121,6 +121,7 @@ pub fn execute(
         Request::GreetOfflineAnswer {
             id,
             request,
+            challenge,
             code,
             out,
         } => {
@@ -137,7 +138,7 @@ pub fn execute(
                 user: None,
                 device: None,
             };
-            match node.offline_answer(&id, &bytes, &code)? {
+            match node.offline_answer(&id, &bytes, &challenge, &code)? {
                 OfflineOutcome::WrongCode => {
                     step.reason = Some("wrong code: the claimer's code did not match".into());
                 }

@@ -236,21 +236,26 @@ pub enum Request {
         id: String,
     },
     /// Air-gapped greeting, step 1: open a claimer's request file. Answers
-    /// [`Response::Greeting`] in state `codes` (the claimer and `claimer_choices`).
+    /// [`Response::Greeting`] in state `codes`: the claimer, `greeter_code` (the challenge,
+    /// drawn after the request was read: say it to the claimer, who reads back their code) and
+    /// `claimer_choices` (under that challenge).
     GreetOfflineOpen {
         /// The invitation.
         id: String,
         /// The request file (absolute).
         request: PathBuf,
     },
-    /// Air-gapped greeting, step 2: with the claimer's code (told out of band), certify the
-    /// claimer and write the answer file. State `done` with `greeter_code` to tell the
-    /// claimer, or `aborted` (a wrong code burns the invitation; no file is written).
+    /// Air-gapped greeting, step 2: with the claimer's code (told out of band) for the
+    /// challenge of step 1, certify the claimer and write the answer file. State `done` with
+    /// `greeter_code` to tell the claimer, or `aborted` (a wrong code burns the invitation; no
+    /// file is written).
     GreetOfflineAnswer {
         /// The invitation.
         id: String,
         /// The request file (absolute).
         request: PathBuf,
+        /// The challenge step 1 returned for this request (as `greeter_code`).
+        challenge: String,
         /// The claimer's code.
         code: String,
         /// The answer file to write (absolute).

@@ -9,6 +9,8 @@
 //!
 //! Codes: each side derives two 6-digit codes from the handshake hash, one per direction; each
 //! person reads theirs aloud and types the other's. A code typed wrong aborts both sides.
+//! Offline, the claimer's code also mixes in a [`Challenge`] the greeter draws after reading
+//! the request (commit before reveal: see [`offline`]).
 //!
 //! Invariants: no I/O, no clock, no ambient randomness (seeds are inputs); secrets (the
 //! invitation secret, the PSK, the organization key and sealed user keys in a `Welcome`)
@@ -24,7 +26,7 @@ mod tests;
 
 pub use handshake::{Claimer, Greeter, Session};
 pub use msg::{Claim, GreetMsg, NewUser, Packet, RefuseStatus, Secret32, Welcome};
-pub use offline::{OfflineClaimer, OfflineGreeter};
+pub use offline::{Challenge, OfflineClaimer, OfflineGreeter};
 pub use token::{InvitationId, InvitationSecret, Token};
 
 /// Why an enrolment step failed.
@@ -42,6 +44,12 @@ pub enum EnrollError {
     /// The greeter refused the invitation.
     #[error("{}", .0.message())]
     Refused(RefuseStatus),
+    /// An air-gapped file of version 1 (before the greeter's challenge).
+    #[error(
+        "this {0} file was made by an older cloison (version 1, without the admin's challenge): \
+         the claimer must make a new request with this version"
+    )]
+    OldOffline(&'static str),
     /// A name or label is empty, too long or not printable.
     #[error(transparent)]
     Text(#[from] crate::trust::author::TextError),
@@ -67,7 +75,7 @@ impl Codes {
     }
 }
 
-fn code_of(domain: &str, h: &[u8]) -> String {
+pub(super) fn code_of(domain: &str, h: &[u8]) -> String {
     let d = blake3::derive_key(domain, h);
     let n = u64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]]) % 1_000_000;
     format!("{n:06}")

@@ -1,4 +1,5 @@
-//! Air-gapped enrolment: the greeting carried in two files, a request and an answer.
+//! Air-gapped enrolment: the greeting carried in two files, a request and an answer, and three
+//! short codes said aloud.
 //!
 //! Files travel once each way, so the pattern is the two-message
 //! `Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s`: the same primitives, the same PSK (from the token
@@ -7,18 +8,30 @@
 //! by the PSK).
 //!
 //! ```text
-//! request = "CLOISONQ" || 0x01 || invitation id (16) || claimer device (32) || Noise msg 1
-//!           msg 1 = psk, e; payload Claim            → claimer code from the hash after it
-//! answer  = "CLOISONA" || 0x01 || Frames packet [msg 2 (e, ee), transport(Welcome) ...]
-//!           → greeter code from the hash after msg 2
+//! request = "CLOISONQ" || 0x02 || invitation id (16) || claimer device (32) || Noise msg 1
+//!           msg 1 = psk, e; payload Claim            → h1, the handshake hash after it
+//! admin:    reads the request, then draws the challenge nB (6 digits) and says it
+//! claimer:  claimer code = code(h1 || nB), said back; the admin types it, then the greeter signs
+//! answer  = "CLOISONA" || 0x02 || Frames packet [msg 2 (e, ee), transport(Welcome) ...]
+//!           → greeter code from the hash after msg 2, said to the claimer, who types it
 //! ```
 //!
-//! The claimer reads its code to the admin, who types it before the greeter signs anything;
-//! the admin reads the greeter's code back, and the claimer types it before it stores anything
-//! from the answer. The claimer rebuilds its side from the same seed (randomness is an input),
-//! so nothing but the seed and its keys need be kept between the two steps.
+//! **Commit before reveal.** In version 1 the claimer's code came from `h1` alone, which the
+//! request fixes: anyone holding the token who intercepted a request could grind a substitute
+//! (its own device, its own ephemeral key) to the same code in about a million tries, offline.
+//! Now the code also depends on the [`Challenge`], which the greeter draws *after* it read the
+//! request it will sign for: a substitute is fixed before its challenge exists, so it matches the
+//! code the real claimer reads back with probability 10⁻⁶, and a wrong code burns the invitation
+//! (one try per invitation). The challenge needs no secrecy, only freshness. The answer needs no
+//! such step: an answer is worth something only if its `Welcome` makes the new device active in
+//! the token's organization, certified by the token's greeter device (`Node::join` checks both),
+//! which nobody but that device can sign.
 //!
-//! Invariants: bounded sizes, exact parsing (magic, version, no trailing bytes), typed errors.
+//! The claimer rebuilds its side from the same seed (randomness is an input), so nothing but
+//! the seed and its keys need be kept between its steps; the greeter's challenge is an input too.
+//!
+//! Invariants: bounded sizes, exact parsing (magic, version, no trailing bytes), typed errors;
+//! a version 1 file is refused as such.
 
 use snow::HandshakeState;
 use snow::params::NoiseParams;
@@ -27,7 +40,7 @@ use zeroize::Zeroizing;
 use super::handshake::{prologue, resolver};
 use super::msg::{Claim, GreetMsg, MAX_PACKET, Packet};
 use super::token::{InvitationId, InvitationSecret, Token};
-use super::{Codes, EnrollError};
+use super::{Codes, EnrollError, code_of};
 use crate::trust::{DeviceId, OrgId};
 
 /// The offline Noise protocol.
@@ -36,7 +49,10 @@ pub const OFFLINE_PARAMS: &str = "Noise_NNpsk0_25519_ChaChaPoly_BLAKE2s";
 pub const REQUEST_MAGIC: &[u8; 8] = b"CLOISONQ";
 /// Magic of an answer file.
 pub const ANSWER_MAGIC: &[u8; 8] = b"CLOISONA";
-const V1: u8 = 0x01;
+/// Version of both files: 2 since the claimer's code depends on the greeter's challenge.
+pub const OFFLINE_V2: u8 = 0x02;
+/// The version before the challenge, refused.
+const OFFLINE_V1: u8 = 0x01;
 const NOISE_MAX: usize = 65_535;
 
 fn build(
@@ -57,10 +73,43 @@ fn build(
     })
 }
 
+/// The greeter's challenge (nB): six digits drawn after the request was read, said to the
+/// claimer, and mixed into the claimer's code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge(String);
+
+impl Challenge {
+    /// The challenge from fresh randomness (the caller draws it after reading the request).
+    pub fn from_random(random: [u8; 8]) -> Challenge {
+        Challenge(format!("{:06}", u64::from_le_bytes(random) % 1_000_000))
+    }
+
+    /// A challenge as typed: six digits (spaces, dashes and the like are ignored).
+    pub fn parse(typed: &str) -> Result<Challenge, EnrollError> {
+        let d = super::normalize_code(typed);
+        if d.len() != 6 {
+            return Err(EnrollError::Malformed("the admin's code has six digits"));
+        }
+        Ok(Challenge(d))
+    }
+
+    /// The six digits.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The claimer's code: the handshake hash after message 1 and the challenge.
+fn claimer_code(h1: &[u8], challenge: &Challenge) -> String {
+    let mut input = h1.to_vec();
+    input.extend_from_slice(challenge.0.as_bytes());
+    code_of("cloison 2026 offline claimer code v2", &input)
+}
+
 /// The claimer between its request and the answer.
 pub struct OfflineClaimer {
     hs: HandshakeState,
-    code: String,
+    h1: Vec<u8>,
 }
 
 impl OfflineClaimer {
@@ -76,18 +125,18 @@ impl OfflineClaimer {
         let plain = Zeroizing::new(claim.encode()?);
         let mut buf = vec![0u8; NOISE_MAX];
         let n = hs.write_message(&plain, &mut buf)?;
-        let code = Codes::from_hash(hs.get_handshake_hash()).claimer;
+        let h1 = hs.get_handshake_hash().to_vec();
         let mut file = REQUEST_MAGIC.to_vec();
-        file.push(V1);
+        file.push(OFFLINE_V2);
         file.extend_from_slice(&token.secret.id().0);
         file.extend_from_slice(&claim.device.0);
         file.extend_from_slice(&buf[..n]);
-        Ok((OfflineClaimer { hs, code }, file))
+        Ok((OfflineClaimer { hs, h1 }, file))
     }
 
-    /// The code the claimer reads to the admin.
-    pub fn code(&self) -> &str {
-        &self.code
+    /// The code the claimer reads to the admin, once the admin said the `challenge`.
+    pub fn code(&self, challenge: &Challenge) -> String {
+        claimer_code(&self.h1, challenge)
     }
 
     /// Reads the answer: the greeter's code (the claimer must type it before using the
@@ -96,10 +145,7 @@ impl OfflineClaimer {
         if answer.len() > MAX_PACKET + 9 {
             return Err(EnrollError::Malformed("answer too large"));
         }
-        let rest = answer
-            .strip_prefix(ANSWER_MAGIC.as_slice())
-            .and_then(|r| r.strip_prefix(&[V1]))
-            .ok_or(EnrollError::Malformed("not an answer file (v1)"))?;
+        let rest = versioned(answer, ANSWER_MAGIC, ("answer", "not an answer file"))?;
         let Packet::Frames(frames) = Packet::decode(rest)? else {
             return Err(EnrollError::Malformed("answer without frames"));
         };
@@ -120,12 +166,27 @@ impl OfflineClaimer {
     }
 }
 
+/// The body of a file after its magic and version (2; version 1 is refused as such).
+fn versioned<'a>(
+    file: &'a [u8],
+    magic: &[u8; 8],
+    (what, not): (&'static str, &'static str),
+) -> Result<&'a [u8], EnrollError> {
+    let rest = file
+        .strip_prefix(magic.as_slice())
+        .ok_or(EnrollError::Malformed(not))?;
+    match rest.split_first() {
+        Some((&OFFLINE_V2, body)) => Ok(body),
+        Some((&OFFLINE_V1, _)) => Err(EnrollError::OldOffline(what)),
+        _ => Err(EnrollError::Malformed(
+            "unknown version of an air-gapped file",
+        )),
+    }
+}
+
 /// What a request file names before it is opened.
 pub fn request_header(file: &[u8]) -> Result<(InvitationId, DeviceId), EnrollError> {
-    let rest = file
-        .strip_prefix(REQUEST_MAGIC.as_slice())
-        .and_then(|r| r.strip_prefix(&[V1]))
-        .ok_or(EnrollError::Malformed("not a request file (v1)"))?;
+    let rest = versioned(file, REQUEST_MAGIC, ("request", "not a request file"))?;
     if rest.len() < 48 + 48 || rest.len() > 48 + 4096 {
         return Err(EnrollError::Malformed("request of the wrong size"));
     }
@@ -139,8 +200,7 @@ pub fn request_header(file: &[u8]) -> Result<(InvitationId, DeviceId), EnrollErr
 /// The greeter after reading a request.
 pub struct OfflineGreeter {
     hs: HandshakeState,
-    /// The codes: `claimer` is known now; `greeter` once the answer is written.
-    pub claimer_code: String,
+    h1: Vec<u8>,
 }
 
 impl OfflineGreeter {
@@ -166,8 +226,13 @@ impl OfflineGreeter {
         if claim.device != claimer {
             return Err(EnrollError::Malformed("the claim names another device"));
         }
-        let claimer_code = Codes::from_hash(hs.get_handshake_hash()).claimer;
-        Ok((OfflineGreeter { hs, claimer_code }, claim))
+        let h1 = hs.get_handshake_hash().to_vec();
+        Ok((OfflineGreeter { hs, h1 }, claim))
+    }
+
+    /// The code the claimer of this request reads back for `challenge` (drawn after `open`).
+    pub fn claimer_code(&self, challenge: &Challenge) -> String {
+        claimer_code(&self.h1, challenge)
     }
 
     /// Writes the answer carrying `msg` (a welcome, or an abort); returns it with the greeter's
@@ -187,8 +252,12 @@ impl OfflineGreeter {
             frames.push(b);
         }
         let mut file = ANSWER_MAGIC.to_vec();
-        file.push(V1);
+        file.push(OFFLINE_V2);
         file.extend_from_slice(&Packet::Frames(frames).encode());
         Ok((file, code))
     }
 }
+
+#[cfg(test)]
+#[path = "offline_tests.rs"]
+mod tests;

@@ -512,7 +512,7 @@ impl Node {
     /// The claimer's side: builds a new home for `device` from a `Welcome`. `user_secret` is
     /// the generation-0 key the claimer made for a user invitation (None for a device
     /// invitation, whose keys come sealed in the welcome). Removes what it wrote if the log does
-    /// not make the device active.
+    /// not make the device active, certified by the token's greeter device.
     #[allow(clippy::too_many_arguments)]
     pub fn join(
         home: &Path,
@@ -569,6 +569,19 @@ impl Node {
                     "the organization log from the greeter does not make this device active".into(),
                 ));
             }
+            // Certified by the greeter the token names, not by another member who held the
+            // token (an air-gapped answer is authenticated by the token alone).
+            let certifier = node
+                .state()
+                .devices
+                .get(&device.id())
+                .and_then(|d| node.log().get(&d.added_by))
+                .map(|e| e.body().author);
+            if certifier != Some(token.greeter) {
+                return Err(NodeError::Refused(
+                    "this device is not certified by the greeter the token names".into(),
+                ));
+            }
             Ok(node)
         })();
         if built.is_err() {
@@ -582,4 +595,4 @@ impl Node {
 
 #[cfg(test)]
 #[path = "enrol_tests.rs"]
-mod tests;
+pub(super) mod tests;

@@ -1,14 +1,17 @@
-//! Air-gapped enrolment on a node: the greeter opens a request file and, once the admin typed
-//! the claimer's code, certifies the claimer and writes the answer; the claimer keeps its
-//! pending state (keys, seed, token) between its two steps in a passphrase-sealed file.
+//! Air-gapped enrolment on a node: the greeter opens a request file and draws the challenge the
+//! admin says to the claimer (after reading the request, never before: `enroll::offline`); once
+//! the admin typed the claimer's code for that challenge, it certifies the claimer and writes the
+//! answer. The challenge travels between the two calls with the caller (the admin's `cloison
+//! greet`, which may run without a daemon), so nothing is kept between them here. The claimer
+//! keeps its pending state (keys, seed, token) between its steps in a passphrase-sealed file.
 //!
 //! Pending file (`join-pending.cloison` in the new home, mode 0600):
 //! `0x01 || m_kib u32le || t u32le || p u32le || salt (16) || sealed`, `sealed` = XChaCha20-
 //! Poly1305 under the Argon2id key of the passphrase (as the key file), aad
 //! `"cloison join pending v1"`, plaintext `postcard(PendingPlain)`.
 //!
-//! Invariants: the greeter signs nothing before the admin typed the right claimer code (a
-//! wrong one burns the invitation); the claimer stores nothing from an answer before its user
+//! Invariants: the greeter signs nothing before the admin typed the right claimer code for the
+//! challenge (a wrong one burns the invitation); the claimer stores nothing from an answer before its user
 //! typed the right greeter code; secrets in the pending state zeroize.
 
 use std::path::Path;
@@ -19,7 +22,7 @@ use zeroize::Zeroizing;
 
 use super::enrol::InviteState;
 use super::{Node, NodeError};
-use crate::enroll::{self, Claim, GreetMsg, OfflineGreeter, Token};
+use crate::enroll::{self, Challenge, Claim, GreetMsg, OfflineGreeter, Token};
 use crate::keystore::{self, KdfParams, KeystoreError};
 use crate::trust::keys::{open_sym, seal_sym};
 use crate::trust::{DeviceKeys, UserSecret};
@@ -33,7 +36,10 @@ const MAX_PENDING: usize = 16 * 1024;
 pub struct OfflineOpened {
     /// The claim.
     pub claim: Claim,
-    /// Four candidates for the claimer's code, one right.
+    /// The challenge to say to the claimer (drawn now, after the request was read), and to pass
+    /// back to [`Node::offline_answer`].
+    pub challenge: Challenge,
+    /// Four candidates for the claimer's code under that challenge, one right.
     pub choices: Vec<String>,
 }
 
@@ -81,25 +87,34 @@ impl Node {
         Ok((rec, g, claim))
     }
 
-    /// Opens a request file: who claims, and choices for the claimer's code.
+    /// Opens a request file: who claims, a fresh challenge (drawn after the request was read)
+    /// and choices for the claimer's code under it.
     pub fn offline_open(&self, query: &str, request: &[u8]) -> Result<OfflineOpened, NodeError> {
         let (_, g, claim) = self.offline_greeter(query, request)?;
+        let mut random = [0u8; 8];
+        rand::rng().fill_bytes(&mut random);
+        let challenge = Challenge::from_random(random);
         Ok(OfflineOpened {
             claim,
-            choices: enroll::code_choices(&g.claimer_code, seed()),
+            choices: enroll::code_choices(&g.claimer_code(&challenge), seed()),
+            challenge,
         })
     }
 
-    /// Answers a request once the admin typed the claimer's code: certifies the claimer
-    /// (admitted at once: the answer travels alone) and returns the answer file.
+    /// Answers a request once the admin typed the claimer's code for `challenge` (the one
+    /// [`Node::offline_open`] drew for this request): certifies the claimer (admitted at once:
+    /// the answer travels alone) and returns the answer file. A wrong code burns the invitation.
     pub fn offline_answer(
         &mut self,
         query: &str,
         request: &[u8],
+        challenge: &str,
         typed: &str,
     ) -> Result<OfflineOutcome, NodeError> {
+        let challenge =
+            Challenge::parse(challenge).map_err(|e| NodeError::Invalid(e.to_string()))?;
         let (rec, g, claim) = self.offline_greeter(query, request)?;
-        if !enroll::code_matches(typed, &g.claimer_code) {
+        if !enroll::code_matches(typed, &g.claimer_code(&challenge)) {
             self.set_invitation_state(&rec.id(), InviteState::Burned)?;
             return Ok(OfflineOutcome::WrongCode);
         }
@@ -233,3 +248,7 @@ impl PendingJoin {
         let _ = std::fs::remove_file(home.join(PENDING_FILE));
     }
 }
+
+#[cfg(test)]
+#[path = "enrol_offline_tests.rs"]
+mod tests;

@@ -6,9 +6,9 @@ use super::*;
 use crate::enroll::{Claimer, GreetMsg, Greeter, NewUser};
 use crate::node::InitParams;
 
-const PASS: &[u8] = b"pass";
+pub(crate) const PASS: &[u8] = b"pass";
 
-fn admin(dir: &Path) -> Node {
+pub(crate) fn admin(dir: &Path) -> Node {
     Node::init(
         &dir.join("a"),
         PASS,
@@ -23,7 +23,7 @@ fn admin(dir: &Path) -> Node {
     .unwrap()
 }
 
-fn user_invite(email: &str) -> Invitee {
+pub(crate) fn user_invite(email: &str) -> Invitee {
     Invitee::User {
         email: email.into(),
         profile: "standard".into(),
