@@ -12,6 +12,7 @@
 //! Invariants: every process a test starts is waited for (or killed and reaped on drop); daemons
 //! bind only 127.0.0.1 on ports the OS picks; every wait is bounded ([`wait_until`]).
 
+pub mod enrol;
 pub mod mirror;
 pub mod probe;
 pub mod relay;

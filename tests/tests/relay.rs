@@ -15,6 +15,7 @@ use cloison_node::relay::wire::{Refusal, RelayMsg, log_parts};
 use cloison_node::trust::{
     Certificate, DeviceId, DeviceKeys, EntryBody, Hlc, OrgId, OrgLog, Profile, entry,
 };
+use cloison_tests::probe::{connected_to, device_of};
 use cloison_tests::relay::Relay;
 use cloison_tests::{PASSPHRASE, TestHome, wait_until};
 
@@ -451,19 +452,6 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     b.stop();
 }
 
-fn peer_connected(home: &TestHome, device: &str) -> bool {
-    let v = home.run(&["peers", "--json"]).json();
-    v["peers"].as_array().is_some_and(|a| {
-        a.iter()
-            .any(|p| p["state"] == "connected" && p["device"] == device)
-    })
-}
-
-fn device_of(home: &TestHome) -> String {
-    let v = home.run(&["org", "show", "--json"]).json();
-    v["this_device"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     let data = tempfile::tempdir().unwrap();
@@ -485,7 +473,7 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     });
     let b = t[1].start(&[]);
     wait_until("A and B are connected to each other", WAIT, || {
-        peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
+        connected_to(&t[0], &db) && connected_to(&t[1], &da)
     });
     t[0].run(&["workspace", "create", WS]).success();
     t[0].run(&[
@@ -589,7 +577,7 @@ fn devices_that_only_know_the_relay_find_each_other_through_rendezvous_and_conne
         },
     );
     wait_until("A and B are connected to each other", WAIT, || {
-        peer_connected(&t[0], &db) && peer_connected(&t[1], &da)
+        connected_to(&t[0], &db) && connected_to(&t[1], &da)
     });
     t[0].run(&["workspace", "create", WS]).success();
     t[0].run(&[

@@ -244,6 +244,8 @@ impl Io {
             NetEvent::Listening(a) => {
                 tracing::info!(addr = %a, "listening");
                 self.listen.push(a);
+                // Told to the devices we enrol (`Welcome::peers`).
+                node.set_advertised(self.full_listen(node));
             }
             NetEvent::Connected(p) => {
                 tracing::info!(peer = %p.short(), "peer connected");

@@ -6,8 +6,12 @@
 //!   kind 1 Hello    : invitation id (16) || Noise message 1 (`e`, 48 bytes: psk3 keys the empty payload)
 //!   kind 2 Frames   : (u16be length || Noise message)*       at most MAX_FRAMES
 //!   kind 3 Refused  : status u8 (1 unknown, 2 expired, 3 cancelled, 4 used, 5 burned, 6 busy)
-//! inside Noise: Claim = 0x01 || postcard(Claim); GreetMsg = 0x01 || postcard(GreetMsg)
+//! inside Noise: Claim = 0x01 || postcard(Claim); GreetMsg = 0x02 || postcard(GreetMsg)
 //! ```
+//!
+//! `GreetMsg` is at version 2: its `Welcome` carries the greeter's own sync addresses
+//! ([`Welcome::peers`]), so a new device knows where to dial without mDNS; a version-1 message
+//! is refused by name.
 //!
 //! Invariants: every decode is bounded ([`MAX_PACKET`], [`MAX_FRAMES`], text limits), consumes
 //! its input exactly, and fails with a typed error; secrets in a `Welcome` zeroize on drop.
@@ -20,8 +24,14 @@ use super::token::InvitationId;
 use crate::trust::author::{self, Claimed};
 use crate::trust::{DeviceId, DeviceKeys, OrgId, UserId};
 
-/// Version byte of every greeting format.
+/// Version byte of every greeting format but [`GreetMsg`].
 pub const GREET_V1: u8 = 0x01;
+/// Version byte of [`GreetMsg`].
+pub const GREET_MSG_V2: u8 = 0x02;
+/// Most addresses in [`Welcome::peers`].
+pub const MAX_WELCOME_PEERS: usize = 16;
+/// Longest address in [`Welcome::peers`].
+pub const MAX_PEER_ADDR: usize = 256;
 /// Largest packet (a `Welcome` carries the organization log).
 pub const MAX_PACKET: usize = 32 << 20;
 /// Most Noise messages in one packet.
@@ -285,6 +295,9 @@ pub struct Welcome {
     pub user_keys: Vec<(u32, Vec<u8>)>,
     /// The organization log, parents first, ending with the new certificates.
     pub entries: Vec<Vec<u8>>,
+    /// Where the greeter's daemon listens for sync (`…/p2p/<peer id>`; empty when it greets
+    /// without one): the new device remembers them and dials them when its daemon starts.
+    pub peers: Vec<String>,
 }
 
 /// Messages after the handshake, inside the Noise transport.
@@ -310,29 +323,50 @@ pub enum GreetMsg {
 impl GreetMsg {
     /// Encodes.
     pub fn encode(&self) -> Result<Vec<u8>, EnrollError> {
-        encode(self)
+        encode_as(GREET_MSG_V2, self)
     }
 
     /// Decodes.
     pub fn decode(b: &[u8]) -> Result<GreetMsg, EnrollError> {
-        let m: GreetMsg = decode(b)?;
-        if let GreetMsg::Abort { reason } = &m
-            && reason.len() > MAX_TEXT
-        {
-            return Err(EnrollError::Malformed("reason too long"));
+        if b.first() == Some(&GREET_V1) {
+            return Err(EnrollError::Malformed(
+                "greeting message version 1: the other side runs an older cloison, update it",
+            ));
         }
-        Ok(m)
+        let m: GreetMsg = decode_as(GREET_MSG_V2, b)?;
+        match &m {
+            GreetMsg::Abort { reason } if reason.len() > MAX_TEXT => {
+                Err(EnrollError::Malformed("reason too long"))
+            }
+            GreetMsg::Welcome(w)
+                if w.peers.len() > MAX_WELCOME_PEERS
+                    || w.peers.iter().any(|a| a.len() > MAX_PEER_ADDR) =>
+            {
+                Err(EnrollError::Malformed(
+                    "too many or too long peer addresses",
+                ))
+            }
+            _ => Ok(m),
+        }
     }
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, EnrollError> {
-    let mut b = vec![GREET_V1];
+    encode_as(GREET_V1, v)
+}
+
+fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, EnrollError> {
+    decode_as(GREET_V1, b)
+}
+
+fn encode_as<T: Serialize>(version: u8, v: &T) -> Result<Vec<u8>, EnrollError> {
+    let mut b = vec![version];
     postcard::to_io(v, &mut b).map_err(|_| EnrollError::Malformed("cannot encode"))?;
     Ok(b)
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(b: &[u8]) -> Result<T, EnrollError> {
-    let [GREET_V1, rest @ ..] = b else {
+fn decode_as<T: for<'de> Deserialize<'de>>(version: u8, b: &[u8]) -> Result<T, EnrollError> {
+    let Some((_, rest)) = b.split_first().filter(|(v, _)| **v == version) else {
         return Err(EnrollError::Malformed("unknown message version"));
     };
     match postcard::take_from_bytes::<T>(rest) {

@@ -33,6 +33,7 @@ fn offline_files_carry_the_same_exchange() {
         org_key: Secret32([2; 32]),
         user_keys: vec![],
         entries: (0..200).map(|i| vec![i as u8; 1000]).collect(),
+        peers: vec![],
     }));
     let (answer, gcode) = og.answer(&w).unwrap();
     let (ccode, msg) = again.read_answer(&answer).unwrap();

@@ -104,6 +104,7 @@ fn transport_messages_cross_both_ways_even_large_ones() {
         org_key: Secret32([2; 32]),
         user_keys: vec![(0, vec![3; 80])],
         entries: (0..400).map(|i| vec![i as u8; 1000]).collect(),
+        peers: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooW".into()],
     }));
     let p = gs.seal(&w).unwrap();
     assert_eq!(cs.open(&p).unwrap(), w);
@@ -204,7 +205,7 @@ fn packets_are_bounded_and_exact() {
     assert!(Claim::decode(&[2]).is_err());
 }
 
-const VECTORS: &str = include_str!("vectors/greet_v1.txt");
+const VECTORS: &str = include_str!("vectors/greet_v2.txt");
 
 fn vector(name: &str) -> &'static str {
     VECTORS
@@ -248,7 +249,7 @@ fn frozen_vectors() {
         std::fs::write(
             concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/src/enroll/vectors/greet_v1.txt"
+                "/src/enroll/vectors/greet_v2.txt"
             ),
             out,
         )
@@ -282,4 +283,33 @@ fn frozen_vectors() {
         vector("abort")
     );
     let _ = DeviceId([0; 32]);
+}
+
+#[test]
+fn greeting_messages_are_version_2_and_bound_the_welcomes_peers() {
+    use super::msg::{GREET_MSG_V2, MAX_PEER_ADDR, MAX_WELCOME_PEERS};
+    let b = GreetMsg::Confirm.encode().unwrap();
+    assert_eq!(b[0], GREET_MSG_V2);
+    // A version-1 message (an older cloison) is refused by name.
+    let mut v1 = b.clone();
+    v1[0] = 0x01;
+    let e = GreetMsg::decode(&v1).unwrap_err().to_string();
+    assert!(e.contains("older cloison"), "{e}");
+    let welcome = |peers: Vec<String>| {
+        GreetMsg::Welcome(Box::new(Welcome {
+            user: UserId([1; 16]),
+            org_key: Secret32([2; 32]),
+            user_keys: vec![],
+            entries: vec![],
+            peers,
+        }))
+    };
+    let ok = welcome(vec!["a".repeat(MAX_PEER_ADDR); MAX_WELCOME_PEERS]);
+    assert_eq!(GreetMsg::decode(&ok.encode().unwrap()).unwrap(), ok);
+    for bad in [
+        welcome(vec!["a".into(); MAX_WELCOME_PEERS + 1]),
+        welcome(vec!["a".repeat(MAX_PEER_ADDR + 1)]),
+    ] {
+        assert!(GreetMsg::decode(&bad.encode().unwrap()).is_err());
+    }
 }

@@ -19,6 +19,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::{KEY_FILE, Node, NodeError, STORE_FILE, now_ms, prepare_home};
 use crate::control::enrol::{InvitationInfo, Invitee};
+use crate::enroll::msg::{MAX_PEER_ADDR, MAX_WELCOME_PEERS};
 use crate::enroll::{
     Claim, InvitationId, InvitationSecret, RefuseStatus, Secret32, Token, Welcome,
 };
@@ -496,6 +497,13 @@ impl Node {
                 org_key: Secret32(*org_key.as_bytes()),
                 user_keys,
                 entries,
+                peers: self
+                    .advertised
+                    .iter()
+                    .filter(|a| a.len() <= MAX_PEER_ADDR)
+                    .take(MAX_WELCOME_PEERS)
+                    .cloned()
+                    .collect(),
             },
             bytes,
         ))
@@ -582,6 +590,7 @@ impl Node {
                     "this device is not certified by the greeter the token names".into(),
                 ));
             }
+            node.remember_greeter(token, &welcome.peers)?;
             Ok(node)
         })();
         if built.is_err() {
@@ -590,6 +599,27 @@ impl Node {
             let _ = std::fs::remove_dir_all(home.join("blocks"));
         }
         built
+    }
+}
+
+impl Node {
+    /// Keeps the greeter's sync addresses from its welcome, to dial when our daemon starts (a
+    /// new device knows no peer otherwise when mDNS is off or finds nobody): only addresses
+    /// that parse and name the greeter's own peer id.
+    fn remember_greeter(&mut self, token: &Token, peers: &[String]) -> Result<(), NodeError> {
+        for a in peers.iter().take(MAX_WELCOME_PEERS) {
+            let named = a
+                .parse::<crate::net::Multiaddr>()
+                .ok()
+                .and_then(|m| crate::net::addr_peer(&m))
+                == Some(token.greeter);
+            if named {
+                self.store.add_dial(a, now_ms())?;
+            } else {
+                tracing::warn!(addr = %crate::control::shown::escape(a), "greeter address ignored (does not name the greeter)");
+            }
+        }
+        Ok(())
     }
 }
 

@@ -172,6 +172,7 @@ fn a_substituted_answer_gains_an_attacker_nothing() {
         org_key: crate::enroll::Secret32([2; 32]),
         user_keys: vec![],
         entries: a.log_entry_bytes(),
+        peers: vec![],
     });
     assert!(join(&dir.path().join("o1"), &outsider).is_err());
 

@@ -89,6 +89,9 @@ pub struct Node {
     /// Workspaces whose heads hold another device's work that we have not built on, and since
     /// when (see `Node::tick`).
     merge_due: BTreeMap<WorkspaceId, u64>,
+    /// Where our daemon listens (`…/p2p/<peer id>`), told by the daemon: a device we enrol
+    /// remembers them (`Welcome::peers`).
+    advertised: Vec<String>,
 }
 
 /// The wall clock in unix milliseconds (the node, the daemon and the control API read it here;
@@ -191,12 +194,18 @@ impl Node {
             last_sync: BTreeMap::new(),
             disconnects: Vec::new(),
             merge_due: BTreeMap::new(),
+            advertised: Vec::new(),
         })
     }
 
     /// The home directory.
     pub fn home(&self) -> &Path {
         &self.home
+    }
+
+    /// Where our daemon listens (full addresses), for the devices we enrol.
+    pub fn set_advertised(&mut self, addrs: Vec<String>) {
+        self.advertised = addrs;
     }
 
     /// This device's id.
