@@ -179,12 +179,16 @@ pub struct Engine {
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
     /// Blocks wanted.
     blocks: BTreeMap<[u8; 32], blocks::Fetch>,
-    /// The responder's reconciliation storage per document, with the set size it was built at.
-    neg_cache: HashMap<DocId, (usize, NegentropyStorageVector)>,
+    /// The responder's reconciliation storage per document, with the set's key
+    /// ([`Replica::reconcile_key`]) it was built at.
+    neg_cache: HashMap<DocId, (ReconcileKey, NegentropyStorageVector)>,
     /// Peers whose listening link ended without them coming to count: refused until then.
     cooldown: BTreeMap<DeviceId, u64>,
     now: u64,
 }
+
+/// What identifies a reconciliation set's content (see [`Replica::reconcile_key`]).
+type ReconcileKey = (usize, u64);
 
 /// How long an id asked for stays reserved to the peer it was asked from.
 const INFLIGHT_MS: u64 = 60_000;
