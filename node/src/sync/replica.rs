@@ -124,6 +124,36 @@ impl Replica {
             }
     }
 
+    /// Whether an item waits in a holding area (for parents or organization heads; not for the
+    /// wall clock): what [`Replica::unhold`] can take out.
+    pub fn in_holding(&self, doc: DocId, id: &[u8; 32]) -> bool {
+        match doc {
+            DocId::Org => self.org.holding().contains(&EntryId(*id)),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .is_some_and(|l| l.holding().contains(&EnvelopeId(*id))),
+        }
+    }
+
+    /// Takes items out of a holding area without a verdict; they leave the reconciliation set
+    /// and are asked for again later. Returns how many were held.
+    pub fn unhold(&mut self, doc: DocId, ids: &[[u8; 32]]) -> usize {
+        match doc {
+            DocId::Org => {
+                let ids: Vec<EntryId> = ids.iter().map(|i| EntryId(*i)).collect();
+                if !ids.iter().any(|id| self.org.holding().contains(id)) {
+                    return 0;
+                }
+                Arc::make_mut(&mut self.org).unhold(&ids)
+            }
+            DocId::Workspace(w) => self.workspaces.get_mut(&w).map_or(0, |l| {
+                let ids: Vec<EnvelopeId> = ids.iter().map(|i| EnvelopeId(*i)).collect();
+                l.unhold(&ids)
+            }),
+        }
+    }
+
     /// `(time, id)` of every admitted item, for sending everything.
     pub fn items(&self, doc: DocId) -> Vec<(u64, [u8; 32])> {
         match doc {

@@ -185,6 +185,14 @@ impl OrgLog {
         &self.pending
     }
 
+    /// Takes entries out of the holding area without a verdict (a peer past its budget of held
+    /// bytes, see `sync::engine`): peers offer them again. Returns how many were held.
+    pub fn unhold(&mut self, ids: &[EntryId]) -> usize {
+        let n = ids.iter().filter(|id| self.pending.take(id).is_some()).count();
+        self.dropped += n as u64;
+        n
+    }
+
     /// Whether an entry of this log certifies `device` (revoked or not): the authors whose held
     /// items are accounted to themselves; the others share one account.
     pub fn certifies(&self, device: &DeviceId) -> bool {

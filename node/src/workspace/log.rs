@@ -159,6 +159,14 @@ impl WorkspaceLog {
         self.dropped
     }
 
+    /// Takes envelopes out of the holding area without a verdict (a peer past its budget of
+    /// held bytes, see `sync::engine`): peers offer them again. Returns how many were held.
+    pub fn unhold(&mut self, ids: &[EnvelopeId]) -> usize {
+        let n = ids.iter().filter(|id| self.pending.take(id).is_some()).count();
+        self.dropped += n as u64;
+        n
+    }
+
     /// Whether an envelope held is now too old (the next `ingest` or `org_changed` drops it).
     pub fn has_expired(&self, org: &OrgLog) -> bool {
         self.pending.has_expired(org.wall_ms())

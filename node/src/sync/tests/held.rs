@@ -165,3 +165,76 @@ fn a_members_orphans_stay_within_the_held_bounds_and_a_real_share_arrives() {
     );
     assert_eq!(s.heads(victim), s.heads(0));
 }
+
+#[test]
+fn a_peer_past_its_budget_of_held_bytes_has_its_orphans_taken_out_in_every_log() {
+    let mut s = Sim::new(3, 24);
+    let (attacker, victim) = (s.devs[1].keys.id(), 2);
+    // The victim's engine with a budget of 512 KiB per peer.
+    let budget = 512 << 10;
+    let org = s.devs[0].engine.replica().org.clone();
+    let mut r = Replica::new(org.org());
+    let entries: Vec<Vec<u8>> = org.entries().map(|e| e.bytes().to_vec()).collect();
+    assert!(std::sync::Arc::make_mut(&mut r.org).ingest(entries).is_clean());
+    let cfg = Config {
+        held_per_peer: budget,
+        ..Config::device(s.devs[victim].keys.id())
+    };
+    s.devs[victim].engine = Engine::new(cfg, r, 0);
+    s.connect_all();
+    s.run();
+    let now = s.now;
+    let orphan = |s: &Sim, ws: WorkspaceId, i: u32| {
+        let header = Header {
+            org: org.org(),
+            workspace: ws,
+            author: attacker,
+            parents: vec![EnvelopeId(id32("pp", i))],
+            org_heads: org.heads(),
+            time: Hlc((now + 1) << 16),
+            epoch: Some(EnvelopeId(id32("epoch", i))),
+            kind: Kind::Content,
+        };
+        envelope::sign(&s.devs[1].keys, &header, &vec![0x5a; 16 << 10])
+    };
+    // 16 KiB orphans, 8 in each of 20 workspaces: 2.5 MiB, within every log's bounds.
+    let mut sent = 0;
+    for w in 0..20u32 {
+        let ws = WorkspaceId(*id32("budget", w).first_chunk().unwrap());
+        let items: Vec<Vec<u8>> = (0..8).map(|i| orphan(&s, ws, w * 8 + i)).collect();
+        sent += items.iter().map(Vec::len).sum::<usize>();
+        let msg = Msg::Items {
+            doc: DocId::Workspace(ws),
+            items,
+        };
+        s.devs[victim]
+            .engine
+            .handle_message(now, attacker, &msg.encode());
+    }
+    s.queue.clear();
+    let (org_held, ws_held) = held_bytes(&s, victim);
+    let e = &s.devs[victim].engine;
+    eprintln!(
+        "orphans sent: {sent} bytes; held: {ws_held} bytes (budget {budget}), {} items taken out",
+        e.stats().held_over_budget
+    );
+    assert_eq!(org_held, 0);
+    assert!(ws_held > 0 && ws_held <= budget, "{ws_held}");
+    assert_eq!(e.held_charged(&attacker), ws_held);
+    assert!(e.stats().held_over_budget > 0);
+    // What was taken out is not reported held: it would be asked for again.
+    let last = WorkspaceId(*id32("budget", 19).first_chunk().unwrap());
+    let dropped = blake3::hash(&orphan(&s, last, 19 * 8)).as_bytes().to_owned();
+    assert!(!e.replica().holds(DocId::Workspace(last), &dropped));
+    // A real share still arrives; the window ends with the age bound.
+    let epoch = s.share_with_all();
+    s.run();
+    let content = s.write(0, Kind::Content, Some(epoch), b"real".to_vec());
+    s.run();
+    let r = s.devs[victim].engine.replica();
+    assert!(r.knows(DocId::Workspace(s.ws), blake3::hash(&content).as_bytes()));
+    s.now += MAX_HELD_AGE_MS;
+    let later = s.now;
+    s.devs[victim].engine.handle_timeout(later);
+    assert_eq!(s.devs[victim].engine.held_charged(&attacker), 0);
+}
