@@ -264,8 +264,7 @@ impl Replica {
             .filter_map(WorkspaceLog::next_due_ms)
             .min();
         let expired = self.workspaces.values().any(|l| l.has_expired(&self.org));
-        if expired
-            || matches!((ws_due, self.org.wall_ms()), (Some(due), Some(wall)) if due <= wall)
+        if expired || matches!((ws_due, self.org.wall_ms()), (Some(due), Some(wall)) if due <= wall)
         {
             self.org_changed(&mut out);
         }

@@ -188,7 +188,10 @@ impl OrgLog {
     /// Takes entries out of the holding area without a verdict (a peer past its budget of held
     /// bytes, see `sync::engine`): peers offer them again. Returns how many were held.
     pub fn unhold(&mut self, ids: &[EntryId]) -> usize {
-        let n = ids.iter().filter(|id| self.pending.take(id).is_some()).count();
+        let n = ids
+            .iter()
+            .filter(|id| self.pending.take(id).is_some())
+            .count();
         self.dropped += n as u64;
         n
     }

@@ -80,7 +80,9 @@ fn one_owner_takes_at_most_its_share_and_evicts_nobody() {
     check(&h);
     // Count share alone: many tiny items.
     let mut h = Area::new(LIMITS);
-    let ok = (0..100).filter(|i| orphan(&mut h, *i, 3, 1).is_ok()).count();
+    let ok = (0..100)
+        .filter(|i| orphan(&mut h, *i, 3, 1).is_ok())
+        .count();
     assert_eq!(ok, LIMITS.owner_items());
 }
 

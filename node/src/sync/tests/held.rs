@@ -175,7 +175,11 @@ fn a_peer_past_its_budget_of_held_bytes_has_its_orphans_taken_out_in_every_log()
     let org = s.devs[0].engine.replica().org.clone();
     let mut r = Replica::new(org.org());
     let entries: Vec<Vec<u8>> = org.entries().map(|e| e.bytes().to_vec()).collect();
-    assert!(std::sync::Arc::make_mut(&mut r.org).ingest(entries).is_clean());
+    assert!(
+        std::sync::Arc::make_mut(&mut r.org)
+            .ingest(entries)
+            .is_clean()
+    );
     let cfg = Config {
         held_per_peer: budget,
         ..Config::device(s.devs[victim].keys.id())
@@ -224,7 +228,9 @@ fn a_peer_past_its_budget_of_held_bytes_has_its_orphans_taken_out_in_every_log()
     assert!(e.stats().held_over_budget > 0);
     // What was taken out is not reported held: it would be asked for again.
     let last = WorkspaceId(*id32("budget", 19).first_chunk().unwrap());
-    let dropped = blake3::hash(&orphan(&s, last, 19 * 8)).as_bytes().to_owned();
+    let dropped = blake3::hash(&orphan(&s, last, 19 * 8))
+        .as_bytes()
+        .to_owned();
     assert!(!e.replica().holds(DocId::Workspace(last), &dropped));
     // A real share still arrives; the window ends with the age bound.
     let epoch = s.share_with_all();
