@@ -3,8 +3,9 @@
 //! [`OrgLog::ingest`] takes raw entries in any order and any batch size: it decodes them, checks
 //! signatures in batches, holds entries whose parents are missing (bounded by [`HELD_LIMITS`]:
 //! count, bytes, a quarter per author with every author the log does not certify sharing one
-//! quarter, and age in wall time; see [`crate::dag::Holding`]), and admits each entry once its parents are present if
-//! [`admission`](super::admission) says its author could make it in the state of its causal past.
+//! quarter, and age in wall time; see [`crate::dag::Holding`]), and admits each entry once its
+//! parents are present if [`admission`](super::admission) says its author could make it in the
+//! state of its causal past.
 //!
 //! Invariants:
 //! - Only admitted entries are in the DAG; a refused entry leaves no trace but its

@@ -194,6 +194,8 @@ impl WorkspaceLog {
     /// Decodes, verifies and admits envelopes in any order.
     pub fn ingest(&mut self, batch: Vec<Vec<u8>>, org: &OrgLog) -> Report {
         let mut report = Report::default();
+        // First what expired or came due, so that a copy of either in `batch` is judged anew.
+        self.release_due(org, &mut report);
         let mut keys = KeyCache::default();
         let mut seen = std::collections::HashSet::new();
         let mut fresh = Vec::new();
@@ -218,7 +220,6 @@ impl WorkspaceLog {
             }
         }
         ok.sort_by_key(|e| (e.header().time, e.id()));
-        self.release_due(org, &mut report);
         for e in ok {
             self.offer(e, org, &mut report);
         }

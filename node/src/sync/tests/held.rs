@@ -1,5 +1,5 @@
 //! Held items against a member's hostile peer (issue 15, item 2): megabytes of signed orphans
-//! (organization entries and envelopes whose parents never come) and a `Hello` naming 10,000
+//! (organization entries, its own and under fresh keys, and envelopes whose parents never come) and a `Hello` naming 10,000
 //! random workspaces. The victim's holding areas stay within their bounds (the attacker takes at
 //! most its quarter of each), the orphans expire with the wall clock and leave the
 //! reconciliation set, and a real share still arrives in full.
@@ -64,6 +64,25 @@ fn a_members_orphans_stay_within_the_held_bounds_and_a_real_share_arrives() {
         };
         entries.push(entry::sign(&s.devs[1].keys, &body));
     }
+    // And 1,000 more, each signed by a fresh key (an author id is a self-made key).
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(5);
+    let mut strangers = Vec::new();
+    for i in 1_000..2_000u32 {
+        let keys = DeviceKeys::generate(&mut rng);
+        let mut parents: Vec<EntryId> = (0..64).map(|p| EntryId(id32("ep", i * 64 + p))).collect();
+        parents.sort_unstable();
+        let body = EntryBody {
+            org: org.org(),
+            parents,
+            author: keys.id(),
+            time: Hlc(now << 16),
+            cert: Certificate::DeviceRevoked {
+                device: DeviceId(id32("dev", i)),
+            },
+        };
+        strangers.push(entry::sign(&keys, &body));
+    }
+    entries.extend(strangers);
     sent += entries.iter().map(Vec::len).sum::<usize>();
     for chunk in entries.chunks(100) {
         let items = chunk.to_vec();
@@ -121,22 +140,30 @@ fn a_members_orphans_stay_within_the_held_bounds_and_a_real_share_arrives() {
     let ws_share = crate::workspace::log::HELD_LIMITS.owner_bytes();
     eprintln!(
         "orphans sent: {sent} bytes; held by the victim: organization {org_held} bytes \
-         ({} entries, bound {share}), workspaces {ws_held} bytes in {} logs (bound {ws_share} \
+         ({} entries, bound {share} per author and for all strangers), workspaces {ws_held} bytes in {} logs (bound {ws_share} \
          each), {} bytes in all",
         r.org.holding().len(),
         r.workspaces.len(),
         org_held + ws_held,
     );
     assert!(sent > 8 << 20, "{sent} bytes sent");
-    assert!(org_held > 0 && org_held <= share, "{org_held}");
-    assert_eq!(r.org.holding().owner_usage(&Some(attacker)).1, org_held);
+    let (mine, theirs) = (
+        r.org.holding().owner_usage(&Some(attacker)).1,
+        r.org.holding().owner_usage(&None).1,
+    );
+    assert!(mine > 0 && mine <= share, "{mine}");
+    assert!(
+        theirs > 0 && theirs <= share,
+        "strangers share one account: {theirs}"
+    );
+    assert_eq!(mine + theirs, org_held);
     assert!(r.workspaces.len() <= MAX_TENTATIVE);
     for l in r.workspaces.values() {
         assert!(l.holding().bytes() <= ws_share);
     }
     let in_ws = r.workspaces.get(&ws).map_or(0, |l| l.holding().bytes());
     assert!(in_ws > 0 && in_ws <= ws_share, "{in_ws}");
-    assert!(org_held + ws_held <= share + MAX_TENTATIVE * ws_share);
+    assert!(org_held + ws_held <= 2 * share + MAX_TENTATIVE * ws_share);
     // The real share arrives in full, next to the attacker's orphans in the same workspace.
     let epoch = s.share_with_all();
     s.run();
