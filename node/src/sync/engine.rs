@@ -66,7 +66,8 @@ pub struct Config {
     pub relay: bool,
     /// Period of the anti-entropy `Hello` to every linked peer, in ms.
     pub anti_entropy_ms: u64,
-    /// Bytes of a peer's items that may end up held, per window (see [`held`]).
+    /// Bytes of a peer's items that may end up held, per window (`engine/held.rs`;
+    /// default [`HELD_PER_PEER`]).
     pub held_per_peer: usize,
 }
 
@@ -156,7 +157,7 @@ pub struct Stats {
     pub items_sent: u64,
     /// Items received that were already known.
     pub duplicates_received: u64,
-    /// Items taken out of holding because their peer was past its budget (see [`held`]).
+    /// Items taken out of holding because their peer was past its budget (`engine/held.rs`).
     pub held_over_budget: u64,
 }
 
