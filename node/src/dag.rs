@@ -10,9 +10,14 @@
 //! comparison; otherwise the query walks back only through the concurrency window of `b`.
 //! `low` is a lower bound computed with a bounded walk, so a pathological DAG costs slower
 //! queries, never a wrong answer.
+//!
+//! The logs' holding area for items that wait ([`Holding`], bounded) lives in `holding`.
 
 /// How many nodes [`Dag::push`] may visit to tighten `low`; past it `low` stays conservative.
 const LOW_WALK_BUDGET: usize = 512;
+
+mod holding;
+pub use holding::{HeldLimits, Holding, MAX_HELD_AGE_MS};
 
 /// An append-only DAG of positions.
 #[derive(Debug, Default)]
@@ -249,107 +254,6 @@ impl Dag {
         (0..self.len())
             .filter(|n| set[*n] && !has_child[*n])
             .map(|n| n as u32)
-            .collect()
-    }
-}
-
-/// Items that wait for missing parents, released when the parents arrive (or refused with them).
-///
-/// Invariant: an item is held once, under each parent it misses; it leaves when its last missing
-/// parent is admitted ([`Holding::admitted`]) or when any of them is refused
-/// ([`Holding::refused`]), never otherwise. The number of held items is bounded by `limit`.
-#[derive(Debug, Clone)]
-pub struct Holding<K, T> {
-    items: std::collections::HashMap<K, (T, Vec<K>)>,
-    waiting: std::collections::HashMap<K, Vec<K>>,
-    limit: usize,
-}
-
-impl<K: Copy + Eq + std::hash::Hash + Ord, T> Holding<K, T> {
-    /// An empty holding area of at most `limit` items.
-    pub fn new(limit: usize) -> Self {
-        Holding {
-            items: std::collections::HashMap::new(),
-            waiting: std::collections::HashMap::new(),
-            limit,
-        }
-    }
-
-    /// Number of held items.
-    pub fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    /// Whether nothing is held.
-    pub fn is_empty(&self) -> bool {
-        self.items.is_empty()
-    }
-
-    /// The held items.
-    pub fn values(&self) -> impl Iterator<Item = &T> {
-        self.items.values().map(|(t, _)| t)
-    }
-
-    /// Whether `id` is held.
-    pub fn contains(&self, id: &K) -> bool {
-        self.items.contains_key(id)
-    }
-
-    /// Holds `item` until every id in `parents` for which `present` is false arrives. Gives the
-    /// item back if the area is full.
-    pub fn hold(
-        &mut self,
-        id: K,
-        item: T,
-        parents: &[K],
-        present: impl Fn(&K) -> bool,
-    ) -> Result<(), T> {
-        if self.items.len() >= self.limit {
-            return Err(item);
-        }
-        for p in parents.iter().filter(|p| !present(p)) {
-            self.waiting.entry(*p).or_default().push(id);
-        }
-        self.items.insert(id, (item, parents.to_vec()));
-        Ok(())
-    }
-
-    /// `id` was admitted: returns the held items that no longer miss any parent.
-    pub fn admitted(&mut self, id: &K, present: impl Fn(&K) -> bool) -> Vec<T> {
-        let mut ready = Vec::new();
-        for c in self.waiting.remove(id).unwrap_or_default() {
-            let complete = self
-                .items
-                .get(&c)
-                .is_some_and(|(_, ps)| ps.iter().all(|p| p == id || present(p)));
-            if complete && let Some((item, _)) = self.items.remove(&c) {
-                ready.push(item);
-            }
-        }
-        ready
-    }
-
-    /// `id` was refused: removes and returns every held item that descends from it.
-    pub fn refused(&mut self, id: K) -> Vec<(K, T)> {
-        let mut out = Vec::new();
-        let mut stack = vec![id];
-        while let Some(id) = stack.pop() {
-            for c in self.waiting.remove(&id).unwrap_or_default() {
-                if let Some((item, _)) = self.items.remove(&c) {
-                    out.push((c, item));
-                    stack.push(c);
-                }
-            }
-        }
-        out
-    }
-
-    /// Missing parents that are not themselves held: what to ask peers for.
-    pub fn missing(&self) -> std::collections::BTreeSet<K> {
-        self.waiting
-            .keys()
-            .filter(|k| !self.items.contains_key(k))
-            .copied()
             .collect()
     }
 }

@@ -329,9 +329,9 @@ impl Simulator {
         } = world;
         let engine_for = |keys: &DeviceKeys, relay: bool, replica, rng: &mut StdRng| {
             let cfg = Config {
-                me: keys.id(),
                 relay,
                 anti_entropy_ms: cfg.anti_entropy_ms,
+                ..Config::device(keys.id())
             };
             // Engines start at random phases so their anti-entropy rounds are spread out.
             let phase = rng.random_range(0..cfg.anti_entropy_ms);

@@ -39,10 +39,12 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use negentropy::{Negentropy, NegentropyStorageVector};
 
 mod blocks;
+mod held;
 mod listen;
 mod reconcile;
 
 pub use blocks::{BLOCK_TIMEOUT_MS, PER_PEER};
+pub use held::HELD_PER_PEER;
 pub use listen::{
     LISTEN_BYTES, LISTEN_COOLDOWN_MS, LISTEN_IDLE_MS, LISTEN_MAX_MS, LISTEN_TRIALS, MAX_LISTENING,
 };
@@ -64,6 +66,9 @@ pub struct Config {
     pub relay: bool,
     /// Period of the anti-entropy `Hello` to every linked peer, in ms.
     pub anti_entropy_ms: u64,
+    /// Bytes of a peer's items that may end up held, per window (`engine/held.rs`;
+    /// default [`HELD_PER_PEER`]).
+    pub held_per_peer: usize,
 }
 
 impl Config {
@@ -73,6 +78,7 @@ impl Config {
             me,
             relay: false,
             anti_entropy_ms: 30_000,
+            held_per_peer: HELD_PER_PEER,
         }
     }
 }
@@ -151,6 +157,8 @@ pub struct Stats {
     pub items_sent: u64,
     /// Items received that were already known.
     pub duplicates_received: u64,
+    /// Items taken out of holding because their peer was past its budget (`engine/held.rs`).
+    pub held_over_budget: u64,
 }
 
 #[derive(Default)]
@@ -179,12 +187,18 @@ pub struct Engine {
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
     /// Blocks wanted.
     blocks: BTreeMap<[u8; 32], blocks::Fetch>,
-    /// The responder's reconciliation storage per document, with the set size it was built at.
-    neg_cache: HashMap<DocId, (usize, NegentropyStorageVector)>,
+    /// The responder's reconciliation storage per document, with the set's key
+    /// ([`Replica::reconcile_key`]) it was built at.
+    neg_cache: HashMap<DocId, (ReconcileKey, NegentropyStorageVector)>,
     /// Peers whose listening link ended without them coming to count: refused until then.
     cooldown: BTreeMap<DeviceId, u64>,
+    /// Per peer: the start of its window of held items and the bytes charged in it.
+    held_from: HashMap<DeviceId, (u64, usize)>,
     now: u64,
 }
+
+/// What identifies a reconciliation set's content (see [`Replica::reconcile_key`]).
+type ReconcileKey = (usize, u64);
 
 /// How long an id asked for stays reserved to the peer it was asked from.
 const INFLIGHT_MS: u64 = 60_000;
@@ -209,6 +223,7 @@ impl Engine {
             blocks: BTreeMap::new(),
             neg_cache: HashMap::new(),
             cooldown: BTreeMap::new(),
+            held_from: HashMap::new(),
             now,
         }
     }
@@ -513,6 +528,7 @@ impl Engine {
         }
         self.listen_tick();
         self.blocks_tick();
+        self.held_tick();
     }
 
     /// When to call [`Engine::handle_timeout`]: anti-entropy, block deadlines, and the wall time
@@ -677,19 +693,23 @@ impl Engine {
         // A workspace we do not hold yet is taken from an active device of our organization (it
         // decided we are a member): the replica opens it, tentatively until an envelope is
         // admitted; admission checks every item.
-        let dups = items
+        let ids: Vec<[u8; 32]> = items.iter().map(|b| *blake3::hash(b).as_bytes()).collect();
+        let fresh: Vec<([u8; 32], usize)> = ids
             .iter()
-            .filter(|b| self.replica.holds(doc, blake3::hash(b).as_bytes()))
-            .count();
-        self.stats.duplicates_received += dups as u64;
+            .zip(&items)
+            .filter(|(id, _)| !self.replica.holds(doc, id))
+            .map(|(id, b)| (*id, b.len()))
+            .collect();
+        self.stats.duplicates_received += (ids.len() - fresh.len()) as u64;
         let mut awaited_from_peer = false;
-        if let Some(ids) = self.inflight.get_mut(&doc) {
-            for b in &items {
-                ids.remove(blake3::hash(b).as_bytes());
+        if let Some(inflight) = self.inflight.get_mut(&doc) {
+            for id in &ids {
+                inflight.remove(id);
             }
-            awaited_from_peer = ids.values().any(|(p, _)| *p == peer);
+            awaited_from_peer = inflight.values().any(|(p, _)| *p == peer);
         }
         let r = self.replica.ingest(doc, items);
+        self.charge_held(peer, doc, &fresh);
         self.after_ingest(Some(peer), &r, false);
         // Pass what was new on to the other peers sharing each document.
         self.pass_on(Some(peer), by_doc(&r));

@@ -98,15 +98,17 @@ impl Replica {
         }
     }
 
-    /// The size of [`Replica::reconcile_set`], cheaply. Sets only grow (an item held for its
-    /// parents moves to admitted without leaving it), so an unchanged size means an unchanged set.
-    pub fn reconcile_len(&self, doc: DocId) -> usize {
+    /// The size of [`Replica::reconcile_set`] and the count of items that left it, cheaply. An
+    /// item held moves to admitted without leaving the set; it leaves only when refused or
+    /// dropped from holding (too old), which the count counts, so an unchanged key means an
+    /// unchanged set.
+    pub fn reconcile_key(&self, doc: DocId) -> (usize, u64) {
         match doc {
-            DocId::Org => self.org.len() + self.org.pending_len(),
+            DocId::Org => (self.org.len() + self.org.pending_len(), self.org.dropped()),
             DocId::Workspace(w) => self
                 .workspaces
                 .get(&w)
-                .map_or(0, |l| l.len() + l.pending_len()),
+                .map_or((0, 0), |l| (l.len() + l.pending_len(), l.dropped())),
         }
     }
 
@@ -120,6 +122,36 @@ impl Replica {
                     .get(&w)
                     .is_some_and(|l| l.is_held(&EnvelopeId(*id))),
             }
+    }
+
+    /// Whether an item waits in a holding area (for parents or organization heads; not for the
+    /// wall clock): what [`Replica::unhold`] can take out.
+    pub fn in_holding(&self, doc: DocId, id: &[u8; 32]) -> bool {
+        match doc {
+            DocId::Org => self.org.holding().contains(&EntryId(*id)),
+            DocId::Workspace(w) => self
+                .workspaces
+                .get(&w)
+                .is_some_and(|l| l.holding().contains(&EnvelopeId(*id))),
+        }
+    }
+
+    /// Takes items out of a holding area without a verdict; they leave the reconciliation set
+    /// and are asked for again later. Returns how many were held.
+    pub fn unhold(&mut self, doc: DocId, ids: &[[u8; 32]]) -> usize {
+        match doc {
+            DocId::Org => {
+                let ids: Vec<EntryId> = ids.iter().map(|i| EntryId(*i)).collect();
+                if !ids.iter().any(|id| self.org.holding().contains(id)) {
+                    return 0;
+                }
+                Arc::make_mut(&mut self.org).unhold(&ids)
+            }
+            DocId::Workspace(w) => self.workspaces.get_mut(&w).map_or(0, |l| {
+                let ids: Vec<EnvelopeId> = ids.iter().map(|i| EnvelopeId(*i)).collect();
+                l.unhold(&ids)
+            }),
+        }
     }
 
     /// `(time, id)` of every admitted item, for sending everything.
@@ -217,11 +249,12 @@ impl Replica {
         out
     }
 
-    /// Offers again the organization entries that waited for the wall clock and are now due
-    /// (the engine calls this from its timer; a shared log is copied only when some are due).
+    /// Offers again the organization entries that waited for the wall clock and are now due,
+    /// and drops the items held too long for their parents (the engine calls this from its
+    /// timer; a shared log is copied only when some are due or too old).
     pub fn release_due(&mut self) -> Ingested {
         let mut out = Ingested::default();
-        if self.org.has_due() {
+        if self.org.has_due() || self.org.has_expired() {
             let r = Arc::make_mut(&mut self.org).release_due();
             self.org_ingested(&r, &mut out);
         }
@@ -230,8 +263,8 @@ impl Replica {
             .values()
             .filter_map(WorkspaceLog::next_due_ms)
             .min();
-        if let (Some(due), Some(wall)) = (ws_due, self.org.wall_ms())
-            && due <= wall
+        let expired = self.workspaces.values().any(|l| l.has_expired(&self.org));
+        if expired || matches!((ws_due, self.org.wall_ms()), (Some(due), Some(wall)) if due <= wall)
         {
             self.org_changed(&mut out);
         }

@@ -1,9 +1,11 @@
 //! The organization log: a DAG of signed entries, admitted one by one against their causal past.
 //!
 //! [`OrgLog::ingest`] takes raw entries in any order and any batch size: it decodes them, checks
-//! signatures in batches, holds entries whose parents are missing (bounded by
-//! [`MAX_PENDING`]), and admits each entry once its parents are present if
-//! [`admission`](super::admission) says its author could make it in the state of its causal past.
+//! signatures in batches, holds entries whose parents are missing (bounded by [`HELD_LIMITS`]:
+//! count, bytes, a quarter per author with every author the log does not certify sharing one
+//! quarter, and age in wall time; see [`crate::dag::Holding`]), and admits each entry once its
+//! parents are present if [`admission`](super::admission) says its author could make it in the
+//! state of its causal past.
 //!
 //! Invariants:
 //! - Only admitted entries are in the DAG; a refused entry leaves no trace but its
@@ -22,10 +24,21 @@ use super::future::{FutureHold, too_early};
 use super::ids::{DeviceId, EntryId, Hlc, OrgId};
 use super::rejection::Rejection;
 use super::state::{Derived, OrgState};
-use crate::dag::{Dag, Holding};
+use crate::dag::{Dag, HeldLimits, Holding, MAX_HELD_AGE_MS};
 
 /// Most entries held while their parents are missing.
 pub const MAX_PENDING: usize = 100_000;
+
+/// Most bytes of entries held while their parents are missing: 128 entries of the largest size
+/// ([`entry::MAX_ENTRY_BYTES`]), thousands of ordinary ones; an author takes at most a quarter.
+pub const MAX_PENDING_BYTES: usize = 8 << 20;
+
+/// The bounds of the organization log's holding area.
+pub const HELD_LIMITS: HeldLimits = HeldLimits {
+    items: MAX_PENDING,
+    bytes: MAX_PENDING_BYTES,
+    max_age_ms: MAX_HELD_AGE_MS,
+};
 
 /// What one [`OrgLog::ingest`] call did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -39,6 +52,8 @@ pub struct IngestReport {
     /// Entries held (not admitted, not refused) because they are dated more than
     /// [`MAX_CLOCK_SKEW_MS`](super::ids::MAX_CLOCK_SKEW_MS) ahead of the wall clock.
     pub future: Vec<EntryId>,
+    /// Entries dropped from holding because they waited for parents too long.
+    pub expired: usize,
 }
 
 impl IngestReport {
@@ -56,8 +71,11 @@ pub struct OrgLog {
     pos: HashMap<EntryId, u32>,
     dag: Dag,
     index: Index,
-    /// Entries waiting for parents.
-    pending: Holding<EntryId, Entry>,
+    /// Entries waiting for parents, accounted to their author if certified here (else to
+    /// `None`, shared by every stranger).
+    pending: Holding<EntryId, Option<DeviceId>, Entry>,
+    /// Entries refused or dropped from holding so far (see [`OrgLog::dropped`]).
+    dropped: u64,
     derived: std::sync::OnceLock<Derived>,
     /// Entries dated beyond the wall clock plus the allowed skew.
     future: FutureHold<EntryId, Entry>,
@@ -86,7 +104,8 @@ impl OrgLog {
             pos: HashMap::new(),
             dag: Dag::new(),
             index: Index::default(),
-            pending: Holding::new(MAX_PENDING),
+            pending: Holding::new(HELD_LIMITS),
+            dropped: 0,
             derived: std::sync::OnceLock::new(),
             future: FutureHold::default(),
             wall: WallClock(AtomicU64::new(u64::MAX)),
@@ -128,16 +147,60 @@ impl OrgLog {
         matches!((self.next_due_ms(), self.wall_ms()), (Some(d), Some(w)) if d <= w)
     }
 
-    /// Offers again the held future entries that are now due.
+    /// Offers again the held future entries that are now due, and drops the entries held for
+    /// their parents longer than [`MAX_HELD_AGE_MS`].
     pub fn release_due(&mut self) -> IngestReport {
         let mut report = IngestReport::default();
+        self.expire(&mut report);
         let Some(wall) = self.wall_ms() else {
             return report;
         };
         for e in self.future.take_due(wall) {
             self.offer(e, &mut report);
         }
+        self.dropped += report.rejected.len() as u64;
         report
+    }
+
+    /// Whether an entry held for its parents is now too old ([`OrgLog::release_due`] drops it).
+    pub fn has_expired(&self) -> bool {
+        self.pending.has_expired(self.wall_ms())
+    }
+
+    /// Drops the entries held for their parents for [`MAX_HELD_AGE_MS`] or more.
+    fn expire(&mut self, report: &mut IngestReport) {
+        let n = self.pending.expire(self.wall_ms());
+        report.expired += n;
+        self.dropped += n as u64;
+    }
+
+    /// Entries refused or dropped from holding so far. The reconciliation set (admitted and
+    /// held entries) loses an entry only when this moves: an unchanged size and count mean an
+    /// unchanged set.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// The holding area for entries missing parents (its bounds and counters).
+    pub fn holding(&self) -> &Holding<EntryId, Option<DeviceId>, Entry> {
+        &self.pending
+    }
+
+    /// Takes entries out of the holding area without a verdict (a peer past its budget of held
+    /// bytes, see `sync::engine`): peers offer them again. Returns how many were held.
+    pub fn unhold(&mut self, ids: &[EntryId]) -> usize {
+        let n = ids
+            .iter()
+            .filter(|id| self.pending.take(id).is_some())
+            .count();
+        self.dropped += n as u64;
+        n
+    }
+
+    /// Whether an entry of this log certifies `device` (revoked or not): the authors whose held
+    /// items are accounted to themselves; the others share one account.
+    pub fn certifies(&self, device: &DeviceId) -> bool {
+        self.index.device_adds.contains_key(device)
     }
 
     /// The organization.
@@ -370,6 +433,7 @@ impl OrgLog {
     /// Decodes, verifies and admits a batch of raw entries, in any order.
     pub fn ingest(&mut self, batch: Vec<Vec<u8>>) -> IngestReport {
         let mut report = IngestReport::default();
+        self.expire(&mut report);
         let mut fresh = Vec::with_capacity(batch.len());
         let mut seen = std::collections::HashSet::new();
         let mut keys = entry::KeyCache::default();
@@ -400,6 +464,7 @@ impl OrgLog {
         for e in verified {
             self.offer(e, &mut report);
         }
+        self.dropped += report.rejected.len() as u64;
         report
     }
 
@@ -420,11 +485,13 @@ impl OrgLog {
         }
         let pos = &self.pos;
         if !e.body().parents.iter().all(|p| pos.contains_key(p)) {
-            let id = e.id();
+            let (id, size, author) = (e.id(), e.bytes().len(), e.body().author);
+            let owner = self.certifies(&author).then_some(author);
             let parents = e.body().parents.clone();
+            let pos = &self.pos;
             if self
                 .pending
-                .hold(id, e, &parents, |p| pos.contains_key(p))
+                .hold(id, e, &parents, owner, size, |p| pos.contains_key(p))
                 .is_err()
             {
                 report.rejected.push((id, Rejection::PendingFull));

@@ -7,7 +7,10 @@
 //! again by [`WorkspaceLog::org_changed`]; so do envelopes dated more than
 //! [`MAX_CLOCK_SKEW_MS`](crate::trust::ids::MAX_CLOCK_SKEW_MS) after the device's wall clock (`OrgLog::wall_ms`, when the shell has set
 //! it), until the wall clock reaches them (offered again by the next `ingest` or `org_changed`).
-//! All holding is bounded ([`MAX_PENDING`] each). Verdicts never change once given.
+//! Holding is bounded: the clock's hold by `trust::future`; parents and organization heads
+//! share one [`Holding`] area within [`HELD_LIMITS`] (count, bytes, a quarter per author with
+//! every author the organization does not certify sharing one quarter, and age in wall time).
+//! Verdicts never change once given.
 //!
 //! [`WorkspaceLog::draft`] never lets other envelopes block a writer: it cites at most
 //! [`envelope::MAX_PARENTS`] kept heads (merging in steps, state-bearing heads first, then those
@@ -22,13 +25,25 @@ use super::envelope::{self, Envelope};
 use super::ids::{EnvelopeId, WorkspaceId};
 use super::rejection::Refusal;
 use super::state::WorkspaceState;
-use crate::dag::{Dag, Holding};
+use crate::dag::{Dag, HeldLimits, Holding, MAX_HELD_AGE_MS};
 use crate::trust::entry::KeyCache;
 use crate::trust::future::{FutureHold, too_early};
-use crate::trust::{DeviceKeys, Hlc, OrgId, OrgLog};
+use crate::trust::{DeviceId, DeviceKeys, Hlc, OrgId, OrgLog};
 
 /// Most envelopes held (missing parents, or organization heads not yet known).
 pub const MAX_PENDING: usize = 100_000;
+
+/// Most bytes of envelopes held (missing parents, or organization heads not yet known): four
+/// envelopes of the largest size ([`envelope::MAX_ENVELOPE_BYTES`]), so an author's quarter
+/// always fits one.
+pub const MAX_PENDING_BYTES: usize = 8 << 20;
+
+/// The bounds of a workspace log's holding area.
+pub const HELD_LIMITS: HeldLimits = HeldLimits {
+    items: MAX_PENDING,
+    bytes: MAX_PENDING_BYTES,
+    max_age_ms: MAX_HELD_AGE_MS,
+};
 
 /// What one [`WorkspaceLog::ingest`] call did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -57,8 +72,11 @@ pub struct WorkspaceLog {
     pos: HashMap<EnvelopeId, u32>,
     dag: Dag,
     index: Index,
-    pending: Holding<EnvelopeId, Envelope>,
-    waiting_org: Vec<Envelope>,
+    /// Envelopes waiting for parents, or parked until the organization log has the heads they
+    /// name; accounted to their author if the organization certifies it (else to `None`).
+    pending: Holding<EnvelopeId, Option<DeviceId>, Envelope>,
+    /// Envelopes refused or dropped from holding so far (see [`WorkspaceLog::dropped`]).
+    dropped: u64,
     /// Dated beyond the wall clock plus the skew.
     future: FutureHold<EnvelopeId, Envelope>,
 }
@@ -73,8 +91,8 @@ impl WorkspaceLog {
             pos: HashMap::new(),
             dag: Dag::new(),
             index: Index::default(),
-            pending: Holding::new(MAX_PENDING),
-            waiting_org: Vec::new(),
+            pending: Holding::new(HELD_LIMITS),
+            dropped: 0,
             future: FutureHold::default(),
         }
     }
@@ -111,18 +129,13 @@ impl WorkspaceLog {
 
     /// Whether an envelope is held for missing parents, organization heads or the wall clock.
     pub fn is_held(&self, id: &EnvelopeId) -> bool {
-        self.pending.contains(id)
-            || self.waiting_org.iter().any(|e| e.id() == *id)
-            || self.future.contains(id)
+        self.pending.contains(id) || self.future.contains(id)
     }
 
     /// Envelopes held for missing parents, organization heads or the wall clock (signature
     /// checked, not admitted).
     pub fn held(&self) -> impl Iterator<Item = &Envelope> {
-        self.pending
-            .values()
-            .chain(self.waiting_org.iter())
-            .chain(self.future.values())
+        self.pending.values().chain(self.future.values())
     }
 
     /// Whether admitted.
@@ -132,7 +145,34 @@ impl WorkspaceLog {
 
     /// Envelopes waiting (for parents, organization heads or the wall clock).
     pub fn pending_len(&self) -> usize {
-        self.pending.len() + self.waiting_org.len() + self.future.len()
+        self.pending.len() + self.future.len()
+    }
+
+    /// The holding area for envelopes missing parents or organization heads.
+    pub fn holding(&self) -> &Holding<EnvelopeId, Option<DeviceId>, Envelope> {
+        &self.pending
+    }
+
+    /// Envelopes refused or dropped from holding so far. The reconciliation set (admitted and
+    /// held envelopes) loses an envelope only when this moves.
+    pub fn dropped(&self) -> u64 {
+        self.dropped
+    }
+
+    /// Takes envelopes out of the holding area without a verdict (a peer past its budget of
+    /// held bytes, see `sync::engine`): peers offer them again. Returns how many were held.
+    pub fn unhold(&mut self, ids: &[EnvelopeId]) -> usize {
+        let n = ids
+            .iter()
+            .filter(|id| self.pending.take(id).is_some())
+            .count();
+        self.dropped += n as u64;
+        n
+    }
+
+    /// Whether an envelope held is now too old (the next `ingest` or `org_changed` drops it).
+    pub fn has_expired(&self, org: &OrgLog) -> bool {
+        self.pending.has_expired(org.wall_ms())
     }
 
     /// Missing parents.
@@ -154,6 +194,8 @@ impl WorkspaceLog {
     /// Decodes, verifies and admits envelopes in any order.
     pub fn ingest(&mut self, batch: Vec<Vec<u8>>, org: &OrgLog) -> Report {
         let mut report = Report::default();
+        // First what expired or came due, so that a copy of either in `batch` is judged anew.
+        self.release_due(org, &mut report);
         let mut keys = KeyCache::default();
         let mut seen = std::collections::HashSet::new();
         let mut fresh = Vec::new();
@@ -178,26 +220,36 @@ impl WorkspaceLog {
             }
         }
         ok.sort_by_key(|e| (e.header().time, e.id()));
-        self.release_due(org, &mut report);
         for e in ok {
             self.offer(e, org, &mut report);
         }
+        self.dropped += report.refused.len() as u64;
         report
     }
 
-    /// Offers again the envelopes that waited for organization heads or the wall clock.
+    /// Offers again the envelopes that waited for organization heads or the wall clock (those
+    /// whose organization heads are still unknown stay where they are, keeping their age).
     pub fn org_changed(&mut self, org: &OrgLog) -> Report {
         let mut report = Report::default();
         self.release_due(org, &mut report);
-        let waiting = std::mem::take(&mut self.waiting_org);
-        for e in waiting {
-            self.offer(e, org, &mut report);
+        let ready: Vec<EnvelopeId> = self
+            .pending
+            .parked()
+            .filter(|(_, e)| !matches!(self.judge(e, org), Ok(None)))
+            .map(|(id, _)| id)
+            .collect();
+        for id in ready {
+            if let Some(e) = self.pending.take(&id) {
+                self.offer(e, org, &mut report);
+            }
         }
+        self.dropped += report.refused.len() as u64;
         report
     }
 
-    /// Offers the envelopes the wall clock has reached.
+    /// Drops what was held too long, then offers the envelopes the wall clock has reached.
     fn release_due(&mut self, org: &OrgLog, report: &mut Report) {
+        self.dropped += self.pending.expire(org.wall_ms()) as u64;
         let Some(wall) = org.wall_ms() else {
             return;
         };
@@ -221,10 +273,11 @@ impl WorkspaceLog {
         }
         let pos = &self.pos;
         if !h.parents.iter().all(|p| pos.contains_key(p)) {
-            let (id, parents) = (e.id(), h.parents.clone());
+            let (id, parents, owner) = (e.id(), h.parents.clone(), owner_of(&e, org));
+            let size = e.bytes().len();
             if self
                 .pending
-                .hold(id, e, &parents, |p| pos.contains_key(p))
+                .hold(id, e, &parents, owner, size, |p| pos.contains_key(p))
                 .is_err()
             {
                 report.refused.push((id, Refusal::PendingFull));
@@ -264,10 +317,10 @@ impl WorkspaceLog {
                 Ok(Some(()))
             }
             None => {
-                if self.waiting_org.len() >= MAX_PENDING {
-                    return Err(Refusal::PendingFull);
-                }
-                self.waiting_org.push(e);
+                let (id, owner, size) = (e.id(), owner_of(&e, org), e.bytes().len());
+                self.pending
+                    .hold(id, e, &[], owner, size, |_| true)
+                    .map_err(|_| Refusal::PendingFull)?;
                 Ok(None)
             }
         }
@@ -442,4 +495,11 @@ impl WorkspaceLog {
         ids.sort_unstable();
         ids
     }
+}
+
+/// Whom a held envelope is accounted to: its author if the organization certifies it, else the
+/// account all strangers share.
+fn owner_of(e: &Envelope, org: &OrgLog) -> Option<DeviceId> {
+    let author = e.header().author;
+    org.certifies(&author).then_some(author)
 }

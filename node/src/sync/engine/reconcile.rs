@@ -54,12 +54,12 @@ impl Engine {
         }
         // The responder's storage is kept while the set does not change: a device serving several
         // catching-up peers, or one peer over several rounds, sorts its items once.
-        let len = self.replica.reconcile_len(doc);
-        if self.neg_cache.get(&doc).is_none_or(|(l, _)| *l != len) {
+        let key = self.replica.reconcile_key(doc);
+        if self.neg_cache.get(&doc).is_none_or(|(k, _)| *k != key) {
             let Some(storage) = self.storage(doc) else {
                 return;
             };
-            self.neg_cache.insert(doc, (len, storage));
+            self.neg_cache.insert(doc, (key, storage));
         }
         let Some((_, storage)) = self.neg_cache.get(&doc) else {
             return;

@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 
 use super::*;
 
+mod held;
 mod listen;
 mod slots;
 use crate::trust::author::Writer;
