@@ -18,7 +18,8 @@
 //! Rules (docs/security.md, "The organization log"):
 //! - every author is a device certified in the causal past, to one user only;
 //! - admins add users (each with a first device whose key signed its own certificate, the user
-//!   id derived from that key), change profiles, revoke users, authorize relays;
+//!   id derived from that key), change profiles, revoke users, authorize relays and revoke them
+//!   (a relay authorized in the causal past);
 //! - a device is added only by another device of the same user: an admin enrols a user, never a
 //!   device of someone else;
 //! - a device is revoked by an admin or by another device of the same user;
@@ -58,6 +59,10 @@ pub struct Index {
     pub invitation_records: HashMap<[u8; 16], Vec<u32>>,
     /// Entries closing an invitation.
     pub invitation_closes: HashMap<[u8; 16], Vec<u32>>,
+    /// Entries authorizing a relay.
+    pub relay_authorizations: HashMap<DeviceId, Vec<u32>>,
+    /// Entries revoking a relay.
+    pub relay_revocations: HashMap<DeviceId, Vec<u32>>,
 }
 
 impl Index {
@@ -92,7 +97,15 @@ impl Index {
                 self.user_revokes.entry(*user).or_default().push(at);
                 self.removals.push(at);
             }
-            Certificate::RelayAuthorized(_) => {}
+            Certificate::RelayAuthorized(r) => {
+                self.relay_authorizations
+                    .entry(r.relay)
+                    .or_default()
+                    .push(at);
+            }
+            Certificate::RelayRevoked { relay } => {
+                self.relay_revocations.entry(*relay).or_default().push(at);
+            }
             Certificate::InvitationRecorded(i) => {
                 self.invitation_records.entry(i.id).or_default().push(at);
             }
@@ -160,7 +173,8 @@ pub fn needs_admin(
         Certificate::UserAdded(_)
         | Certificate::ProfileChanged { .. }
         | Certificate::UserRevoked { .. }
-        | Certificate::RelayAuthorized(_) => true,
+        | Certificate::RelayAuthorized(_)
+        | Certificate::RelayRevoked { .. } => true,
         Certificate::DeviceRevoked { .. } => revoked_owner.as_ref() != Some(author_user),
         Certificate::InvitationRecorded(i) => matches!(i.invited, Invited::User { .. }),
         Certificate::InvitationClosed { .. } => !author_recorded,
@@ -420,6 +434,11 @@ pub fn check(
             Err(DeviceStatus::Doubled) => {}
         },
         Certificate::RelayAuthorized(_) => {}
+        Certificate::RelayRevoked { relay } => {
+            if !q.any_in(index.relay_authorizations.get(relay)) {
+                return Err(Rejection::UnknownRelay { relay: *relay });
+            }
+        }
         Certificate::InvitationRecorded(i) => {
             if let Invited::Device { user } = i.invited
                 && user != author_user

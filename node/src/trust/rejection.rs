@@ -167,6 +167,12 @@ pub enum Rejection {
         /// The invitation id.
         id: [u8; 16],
     },
+    /// Revoking a relay that no entry in the causal past authorizes.
+    #[error("relay {relay:?} is not authorized in this entry's past")]
+    UnknownRelay {
+        /// The relay.
+        relay: DeviceId,
+    },
 }
 
 impl Rejection {
@@ -206,6 +212,7 @@ impl Rejection {
             Rejection::InvitationExists { .. } => "invitation_exists",
             Rejection::UnknownInvitation { .. } => "unknown_invitation",
             Rejection::InvitationAlreadyClosed { .. } => "invitation_already_closed",
+            Rejection::UnknownRelay { .. } => "unknown_relay",
         }
     }
 }

@@ -648,5 +648,6 @@ mod adversary;
 mod attacks;
 mod invitations;
 mod props;
+mod relays;
 mod vectors;
 mod voided;
