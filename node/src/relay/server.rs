@@ -17,6 +17,17 @@
 //! Rendezvous: the welcomed devices and their organization are handed to the network (before
 //! the welcome leaves) so each reaches only its own organization's rendezvous server.
 //!
+//! Revocation: once the log this relay holds for an organization counts a `RelayRevoked` of its
+//! key (brought like any entry, typically by the revoking admin's farewell `Intro`), the
+//! organization is no longer served: its welcomed devices get `Refused { RelayRevoked }` and are
+//! cut off, its devices leave the allowlist (no reservation, no circuit), every later `Intro`
+//! is refused the same way and nothing more is stored for it. What is stored is kept: it is
+//! sealed and the relay never could read it, so deleting it protects nothing, and a revocation
+//! that counts on a stale copy (a revoked admin's) may be voided later: an `Intro` whose
+//! entries, judged on a copy, make this relay authorized again and the sender active is taken
+//! and serves the organization again. Deleting is the operator's choice (`status` lists the
+//! organization as revoked).
+//!
 //! Quotas: once an organization stores its byte or envelope quota, workspace `Items` and
 //! `Offer`s and block offers from its devices are not passed to the engine; the device gets
 //! [`RelayMsg::QuotaExceeded`] (counted, logged). Blocks are asked for only under the quota, so
@@ -243,11 +254,7 @@ impl Relay {
             NetEvent::Disconnected(p) | NetEvent::Refused { peer: p, .. } => {
                 self.connected.remove(&p);
                 self.pending.remove(&p);
-                if let Some(org) = self.peer_org.remove(&p)
-                    && let Some(s) = self.orgs.get_mut(&org)
-                {
-                    s.engine.handle_disconnected(p);
-                }
+                self.unlink(p);
             }
             NetEvent::Message { from, bytes } => {
                 if is_relay_msg(&bytes) {
@@ -307,6 +314,9 @@ impl Relay {
             return;
         };
         let Some(s) = self.orgs.get(&org) else { return };
+        if s.revoked {
+            return;
+        }
         if let Some(q) = self.over_quota(s) {
             let new_content = matches!(
                 Msg::decode(bytes),
@@ -360,6 +370,10 @@ impl Relay {
             let mut scratch = OrgLog::new(org);
             scratch.ingest(entries.clone());
             let st = scratch.state();
+            if st.revoked_relays.contains_key(&self.me) {
+                self.refuse(from, Refusal::RelayRevoked);
+                return Ok(());
+            }
             if !st.relays.contains_key(&self.me) {
                 self.refuse(from, Refusal::NotAuthorized);
                 return Ok(());
@@ -388,13 +402,34 @@ impl Relay {
         // (a newly enrolled device brings its certificate; an honest device brings the
         // revocation that voids a revoked one's forgeries, which may have reached the relay
         // first). A stranger's or a revoked device's entries are neither stored nor passed on.
+        if s.revoked {
+            // Served no more: nothing is taken, unless the entries (judged on a copy) void the
+            // revocation and make the sender active.
+            let me = self.me;
+            let back = s
+                .engine
+                .replica()
+                .org
+                .state_with(&fresh)
+                .is_some_and(|st| st.relays.contains_key(&me) && st.is_active(&from));
+            if !back {
+                self.refuse(from, Refusal::RelayRevoked);
+                return Ok(());
+            }
+            s.revoked = false;
+            tracing::warn!(org = %hex::encode(&org.0[..6]), "revocation voided: serving the organization again");
+        }
         let takes = newly_served || s.engine.replica().org.counts_with(&from, &fresh);
         if takes && !fresh.is_empty() {
             let _ = s.engine.handle_local(now, DocId::Org, fresh);
         }
         let st = s.engine.replica().org.state();
         let (authorized, active) = (st.relays.contains_key(&self.me), st.is_active(&from));
-        if !authorized {
+        if st.revoked_relays.contains_key(&self.me) {
+            // This introduction brought the revocation (the turn then cuts the others off).
+            self.unlink(from);
+            self.refuse(from, Refusal::RelayRevoked);
+        } else if !authorized {
             self.refuse(from, Refusal::NotAuthorized);
         } else if !active {
             self.refuse(from, Refusal::NotActive);
@@ -421,6 +456,9 @@ impl Relay {
             return;
         };
         let Some(s) = self.orgs.get(&org) else { return };
+        if s.revoked {
+            return;
+        }
         let missing: Vec<[u8; 32]> = ids
             .into_iter()
             .filter(|id| !matches!(s.store.has_block(id), Ok(true)))
@@ -487,6 +525,7 @@ impl Relay {
             self.peer_org.remove(&p);
             self.closing.push((p, now_ms()));
         }
+        self.apply_revocations();
         self.share_rendezvous().await;
         for (peer, m) in std::mem::take(&mut self.replies) {
             let _ = self.net.send(peer, m.encode()).await;
@@ -523,6 +562,7 @@ impl Relay {
         let allowed: BTreeSet<DeviceId> = self
             .orgs
             .values()
+            .filter(|s| !s.revoked)
             .flat_map(|s| {
                 let st = s.engine.replica().org.state();
                 st.devices
@@ -539,6 +579,48 @@ impl Relay {
             self.allowed = allowed;
         }
         self.snapshot();
+    }
+
+    /// Organizations whose log now revokes this relay: served no more (each welcomed device of
+    /// theirs is refused and cut off; the allowlist, recomputed after, drops them all).
+    fn apply_revocations(&mut self) {
+        let me = self.me;
+        let mut newly = Vec::new();
+        for (org, s) in &mut self.orgs {
+            let revoked = s
+                .engine
+                .replica()
+                .org
+                .state()
+                .revoked_relays
+                .contains_key(&me);
+            if revoked && !s.revoked {
+                newly.push(*org);
+            }
+            s.revoked = revoked;
+        }
+        for org in newly {
+            tracing::warn!(org = %hex::encode(&org.0[..6]), "the organization revoked this relay: no longer serving it (stored data kept)");
+            let peers: Vec<DeviceId> = self
+                .peer_org
+                .iter()
+                .filter(|(_, o)| **o == org)
+                .map(|(p, _)| *p)
+                .collect();
+            for p in peers {
+                self.unlink(p);
+                self.refuse(p, Refusal::RelayRevoked);
+            }
+        }
+    }
+
+    /// Forgets which organization welcomed `peer` and unlinks it from that engine.
+    fn unlink(&mut self, peer: DeviceId) {
+        if let Some(org) = self.peer_org.remove(&peer)
+            && let Some(s) = self.orgs.get_mut(&org)
+        {
+            s.engine.handle_disconnected(peer);
+        }
     }
 
     /// Tells the network which devices may use rendezvous, and in which organization: the
@@ -570,6 +652,7 @@ impl Relay {
                     envelopes: s.usage.envelopes,
                     blocks: s.usage.blocks,
                     bytes: s.usage.bytes,
+                    revoked: s.revoked,
                 }
             })
             .collect();

@@ -29,6 +29,9 @@ pub enum Refusal {
     NotActive,
     /// The introduction did not decode or its log did not verify.
     BadIntro,
+    /// The organization log revokes this relay (`RelayRevoked`): it serves the organization
+    /// no more.
+    RelayRevoked,
 }
 
 impl Refusal {
@@ -38,6 +41,7 @@ impl Refusal {
             Refusal::NotAuthorized => "relay_not_authorized",
             Refusal::NotActive => "device_not_active",
             Refusal::BadIntro => "bad_intro",
+            Refusal::RelayRevoked => "relay_revoked",
         }
     }
 }
@@ -165,6 +169,13 @@ mod tests {
             }
             .encode(),
             vec![0xC1, 0x02, 0x01]
+        );
+        assert_eq!(
+            RelayMsg::Refused {
+                reason: Refusal::RelayRevoked
+            }
+            .encode(),
+            vec![0xC1, 0x02, 0x03]
         );
         assert_eq!(
             RelayMsg::QuotaExceeded {
