@@ -636,3 +636,108 @@ fn an_old_version_is_restored_from_the_relay_alone() {
     );
     b.stop();
 }
+
+/// Issue 15 item 4: an admin revokes the relay (`cloison relay revoke`). The relay, once it holds
+/// the revocation (the admin's daemon brings it), serves the organization no more: it refuses
+/// every `Intro` with `RelayRevoked` (a stale device's too), cuts the organization's devices off
+/// and stores nothing more for it; devices list it as revoked and never use it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let t = org_with_relay(&["ann", "ben"], &relay.addr);
+    let (org, _, ben_keys) = org_log(&t[1]);
+    let refused_revoked = || {
+        relay.status()["refused"]["relay_revoked"]
+            .as_u64()
+            .unwrap_or(0)
+    };
+    // Both sync through the relay.
+    let a = t[0].start(&[]);
+    let b = t[1].start(&[]);
+    wait_until("both devices are welcomed", WAIT, || relay.connected() == 2);
+    t[0].run(&["workspace", "create", WS]).success();
+    t[0].run(&[
+        "workspace",
+        "share",
+        WS,
+        "ben@clinique.example",
+        "--role",
+        "contributor",
+    ])
+    .success();
+    let before = t[0].path().join("before.txt");
+    std::fs::write(&before, b"written before the revocation").unwrap();
+    t[0].run(&["put", WS, before.to_str().unwrap(), "before.txt"])
+        .success();
+    wait_until("B lists the file", WAIT, || {
+        t[1].ls(WS, "").contains_key("before.txt")
+    });
+    wait_until(
+        "the relay stored the workspace and the file's block",
+        WAIT,
+        || {
+            let (envelopes, blocks) = relay.stored();
+            envelopes > 0 && blocks > 0
+        },
+    );
+    // Ben goes offline: his copy of the log will not hold the revocation.
+    b.stop();
+    let (_, stale_entries, _) = org_log(&t[1]);
+    // Ann revokes the relay through her daemon (by a prefix of its PeerId).
+    let pid = relay.addr.rsplit('/').next().unwrap();
+    let out = t[0].run(&["relay", "revoke", &pid[..16]]).success();
+    assert!(out.contains("revoked"), "{out}");
+    wait_until(
+        "the relay holds the revocation and serves nobody",
+        WAIT,
+        || {
+            let o = relay.org();
+            o["revoked"] == true && o["devices_connected"] == 0
+        },
+    );
+    assert!(refused_revoked() >= 1, "{}", relay.status());
+    let list = t[0].run(&["relay", "list", "--json"]).json();
+    assert_eq!(list["relays"][0]["status"], "revoked", "{list}");
+    assert!(list["relays"][0]["revoked_by"].is_string(), "{list}");
+    let text = t[0].run(&["relay", "list"]).success();
+    assert!(text.contains("revoked"), "{text}");
+    // Ann's daemon closed its connection to the relay and dials it no more.
+    let relay_id = addr_peer(&relay.addr.parse().unwrap()).unwrap().to_string();
+    wait_until("Ann is no longer connected to the relay", WAIT, || {
+        !peer_connected(&t[0], &relay_id)
+    });
+    // Ben, offline and stale, writes; then his daemon comes back and introduces itself with a
+    // log that still authorizes the relay: refused, and nothing of his reaches the relay.
+    let stored = relay.stored();
+    let entries = relay.org()["entries"].as_u64();
+    let after = t[1].path().join("after.txt");
+    std::fs::write(&after, b"written after the revocation").unwrap();
+    t[1].run(&["put", WS, after.to_str().unwrap(), "after.txt"])
+        .success();
+    let seen = refused_revoked();
+    let b = t[1].start(&[]);
+    wait_until("the relay refused Ben's daemon", WAIT, || {
+        refused_revoked() > seen
+    });
+    let peers = t[1].run(&["peers", "--json"]).json();
+    assert!(peers.to_string().contains("relay_revoked"), "{peers}");
+    b.stop();
+    // A raw client with Ben's key and his stale log: the typed refusal.
+    assert_eq!(
+        introduce(&ben_keys, &relay.addr, org, stale_entries).await,
+        RelayMsg::Refused {
+            reason: Refusal::RelayRevoked
+        }
+    );
+    assert_eq!(relay.stored(), stored, "the relay stored something after");
+    assert_eq!(relay.org()["entries"].as_u64(), entries);
+    assert_eq!(relay.connected(), 0);
+    a.stop();
+    // What was stored is kept (sealed; the operator may delete it).
+    let s = relay.status();
+    assert_eq!(s["organizations"][0]["revoked"], true, "{s}");
+    let org_hex: String = org.iter().map(|b| format!("{b:02x}")).collect();
+    assert!(data.path().join("orgs").join(org_hex).exists());
+}
