@@ -3,7 +3,8 @@
 //! byte-identical, both ways; the relay's data directory and log hold none of the plaintext;
 //! non-members, revoked devices and devices of organizations that did not authorize the relay
 //! are refused; a `kill -9` of the relay mid-upload loses nothing it had stored; two devices
-//! that only know the relay's address connect through circuit relay v2 and sync live.
+//! that only know the relay's address connect through circuit relay v2 and sync live; a relay
+//! the organization revokes serves it no more (until a revocation that voids the revoker).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -740,4 +741,83 @@ async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
     assert_eq!(s["organizations"][0]["revoked"], true, "{s}");
     let org_hex: String = org.iter().map(|b| format!("{b:02x}")).collect();
     assert!(data.path().join("orgs").join(org_hex).exists());
+}
+
+/// A revocation that counts on the relay's stale copy can be voided later: a revoked admin's
+/// `RelayRevoked` reaches the relay first (it stops serving the organization), then an `Intro`
+/// brings the founder's concurrent revocation of that admin; judged on a copy, it makes the relay
+/// authorized again, so it is taken and the organization is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_admins_relay_revocation_stops_the_relay_until_it_is_voided() {
+    let data = tempfile::tempdir().unwrap();
+    let logs = tempfile::tempdir().unwrap();
+    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
+    let t = org_with_relay(&["ann"], &relay.addr);
+    let mal_home = TestHome::new();
+    Node::open(t[0].path(), PASSPHRASE.as_bytes())
+        .unwrap()
+        .provision_user(
+            mal_home.path(),
+            PASSPHRASE.as_bytes(),
+            KdfParams::TEST_ONLY,
+            "mal",
+            "mal@clinique.example",
+            "mal-dev",
+            Profile::Admin,
+        )
+        .unwrap();
+    let (org, base, ann_keys) = org_log(&t[0]);
+    let (_, _, mal_keys) = org_log(&mal_home);
+    let relay_id = addr_peer(&relay.addr.parse().unwrap()).unwrap();
+    // Concurrent, on the same heads: Mal revokes the relay, Ann revokes Mal's device.
+    let forged = signed_on(
+        &mal_keys,
+        org,
+        &base,
+        Certificate::RelayRevoked { relay: relay_id },
+    );
+    let voiding = signed_on(
+        &ann_keys,
+        org,
+        &base,
+        Certificate::DeviceRevoked {
+            device: mal_keys.id(),
+        },
+    );
+    let with = |extra: &[&Vec<u8>]| {
+        let mut v = base.clone();
+        v.extend(extra.iter().map(|e| (*e).clone()));
+        v
+    };
+    assert_eq!(
+        introduce(&ann_keys, &relay.addr, org, base.clone()).await,
+        RelayMsg::Welcome
+    );
+    // The forgery arrives first: the relay's copy counts it and stops serving.
+    assert_eq!(
+        introduce(&ann_keys, &relay.addr, org, with(&[&forged])).await,
+        RelayMsg::Refused {
+            reason: Refusal::RelayRevoked
+        }
+    );
+    wait_until("the relay lists the organization as revoked", WAIT, || {
+        relay.org()["revoked"] == true
+    });
+    // Without the voiding entry, nothing is taken.
+    let entries = relay.org()["entries"].as_u64();
+    assert_eq!(
+        introduce(&ann_keys, &relay.addr, org, base.clone()).await,
+        RelayMsg::Refused {
+            reason: Refusal::RelayRevoked
+        }
+    );
+    assert_eq!(relay.org()["entries"].as_u64(), entries);
+    // Ann's revocation of Mal voids it: taken, and served again.
+    assert_eq!(
+        introduce(&ann_keys, &relay.addr, org, with(&[&forged, &voiding])).await,
+        RelayMsg::Welcome
+    );
+    wait_until("the relay serves the organization again", WAIT, || {
+        relay.org()["revoked"] == false
+    });
 }
