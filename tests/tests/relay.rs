@@ -709,6 +709,10 @@ async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
     wait_until("Ann is no longer connected to the relay", WAIT, || {
         !peer_connected(&t[0], &relay_id)
     });
+    // She told it once (her farewell `Intro`), and was refused once.
+    assert_eq!(refused_revoked(), 1, "{}", relay.status());
+    let log = t[0].log();
+    assert_eq!(log.matches("relay revoked: telling it").count(), 1, "{log}");
     // Ben, offline and stale, writes; then his daemon comes back and introduces itself with a
     // log that still authorizes the relay: refused, and nothing of his reaches the relay.
     let stored = relay.stored();

@@ -143,7 +143,22 @@ impl RelayLinks {
                 self.farewell.insert(relay, now + FAREWELL_MS);
             }
         }
-        self.farewell.retain(|_, until| *until > now);
+        let over: Vec<DeviceId> = self
+            .farewell
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        for relay in over {
+            self.end_farewell(&relay);
+        }
+    }
+
+    /// A farewell is over: the relay counts as gone (it gets none again; leaving the allowlist
+    /// closes its connection).
+    fn end_farewell(&mut self, relay: &DeviceId) {
+        self.farewell.remove(relay);
+        self.connected.remove(relay);
     }
 
     /// A relay connected: introduce ourselves (the engine links it after the welcome).
@@ -211,8 +226,9 @@ impl RelayLinks {
             }
             RelayMsg::Refused {
                 reason: Refusal::RelayRevoked,
-            } if self.farewell.remove(&from).is_some() => {
+            } if self.farewell.contains_key(&from) => {
                 tracing::info!(relay = %from.short(), "the revoked relay took the revocation");
+                self.end_farewell(&from);
             }
             RelayMsg::Refused { reason } => {
                 tracing::warn!(relay = %from.short(), reason = reason.label(), "relay refused us");
