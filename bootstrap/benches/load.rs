@@ -198,7 +198,10 @@ fn main() {
         loop {
             match rx.recv().await {
                 Some(NetEvent::Connected(_)) => {
-                    let m = RelayMsg::Intro { org: org_id.0 };
+                    let m = RelayMsg::Intro {
+                        org: org_id.0,
+                        heads: vec![],
+                    };
                     h.send(relay_id, m.encode()).await.expect("intro");
                 }
                 Some(NetEvent::Message { bytes, .. }) => match RelayMsg::decode(&bytes) {
@@ -261,7 +264,7 @@ fn main() {
                     tokio::select! {
                         ev = rx.recv() => match ev {
                             Some(NetEvent::Connected(_)) => {
-                                let m = RelayMsg::Intro { org: org_id.0 };
+                                let m = RelayMsg::Intro { org: org_id.0, heads: vec![] };
                                 let _ = h.send(relay_id, m.encode()).await;
                             }
                             Some(NetEvent::Message { bytes, .. }) => {

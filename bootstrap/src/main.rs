@@ -125,6 +125,16 @@ fn text(s: &RelayStatus) -> String {
         t += &format!("  listen {a}\n");
     }
     for o in &s.organizations {
+        if o.revoked {
+            t += &format!(
+                "  org {}: REVOKED this relay: not served (devices refused; {} envelopes, {} blocks, {} bytes kept)\n",
+                &o.org[..12.min(o.org.len())],
+                o.envelopes,
+                o.blocks,
+                o.bytes
+            );
+            continue;
+        }
         t += &format!(
             "  org {}: {} device(s) connected of {} active, {} entries, {} workspace(s), {} envelopes, {} blocks, {} bytes\n",
             &o.org[..12.min(o.org.len())],

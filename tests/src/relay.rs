@@ -135,3 +135,16 @@ impl Drop for Relay {
         self.kill();
     }
 }
+
+/// A raw client's `Intro` for a device holding `entries`: it names (the last 1,024 of) their
+/// ids as heads, so a relay that lacks any of them asks for the log (a hint, as a device's).
+pub fn intro(org: [u8; 32], entries: &[Vec<u8>]) -> cloison_node::relay::wire::RelayMsg {
+    let max = cloison_node::relay::wire::MAX_WANTED_HEADS;
+    cloison_node::relay::wire::RelayMsg::Intro {
+        org,
+        heads: entries[entries.len().saturating_sub(max)..]
+            .iter()
+            .map(|e| *blake3::hash(e).as_bytes())
+            .collect(),
+    }
+}

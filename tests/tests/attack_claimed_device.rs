@@ -320,8 +320,8 @@ async fn attack_1_through_the_relay_a_claimed_admin_device_is_not_revoked() {
     let (keys, org, log, forged) = forge_claim_and_revoke(&o.mal);
     // mal introduces itself, sends its log and the forged pair when the relay asks for the
     // log, then pushes the pair again.
-    let intro = RelayMsg::Intro { org: org.0 };
     let sent: Vec<Vec<u8>> = log.iter().chain(&forged).cloned().collect();
+    let intro = cloison_tests::relay::intro(org.0, &sent);
     let answer = raw_session(
         &keys,
         &relay.addr,

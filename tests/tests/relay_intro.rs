@@ -10,7 +10,7 @@ use cloison_node::sync::msg::MAX_MESSAGE;
 use cloison_node::testkit::Fixture;
 use cloison_node::trust::author::{Writer, relay_authorized};
 use cloison_node::trust::{DeviceKeys, Profile};
-use cloison_tests::relay::Relay;
+use cloison_tests::relay::{Relay, intro};
 use cloison_tests::wait_until;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -36,7 +36,7 @@ async fn introduce(
             .expect("the network runs");
         match ev {
             NetEvent::Connected(p) if p == relay_id => {
-                h.send(relay_id, RelayMsg::Intro { org }.encode())
+                h.send(relay_id, intro(org, entries).encode())
                     .await
                     .unwrap();
             }

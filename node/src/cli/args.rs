@@ -313,7 +313,13 @@ pub enum RelayCommand {
         /// e.g. /ip4/192.0.2.7/tcp/4001/p2p/12D3Koo...
         addr: String,
     },
-    /// List the authorized relays.
+    /// Revoke a relay (admin), for good: devices stop using it at once, and the relay stops
+    /// serving this organization once it holds the revocation.
+    Revoke {
+        /// Its id, PeerId, address (ending in /p2p/<PeerId>), or a prefix of its id or PeerId.
+        relay: String,
+    },
+    /// List the authorized relays, then the revoked ones.
     List {
         /// One JSON document instead of a table.
         #[arg(long)]

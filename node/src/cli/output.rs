@@ -297,7 +297,10 @@ fn relays_table(r: &[cloison_node::control::RelayInfo]) -> String {
     }
     let mut t = String::new();
     for x in r {
-        t += &format!("{}  (entry {})\n", x.peer_id, x.authorized_by);
+        t += &match &x.revoked_by {
+            Some(by) => format!("{}  revoked (entry {by}): never used again\n", x.peer_id),
+            None => format!("{}  (entry {})\n", x.peer_id, x.authorized_by),
+        };
         for a in &x.addrs {
             t += &format!("  {a}\n");
         }

@@ -195,6 +195,7 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         Command::Invitations { json } => (Request::Invitations, json),
         Command::Relay(r) => match r {
             RelayCommand::Add { addr } => (Request::RelayAdd { addr }, false),
+            RelayCommand::Revoke { relay } => (Request::RelayRevoke { relay }, false),
             RelayCommand::List { json } => (Request::RelayList, json),
         },
         Command::Sync {

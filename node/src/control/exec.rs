@@ -143,6 +143,15 @@ pub fn execute(
                 r.peer_id, r.authorized_by
             ))
         }
+        Request::RelayRevoke { relay } => {
+            let r = node.relay_revoke(&relay)?;
+            Response::Message(format!(
+                "relay {} revoked (entry {}); devices stop using it, and it stops serving this \
+                 organization once it holds the revocation",
+                r.peer_id,
+                r.revoked_by.unwrap_or_default()
+            ))
+        }
         Request::RelayList => Response::Relays(node.relays()),
         Request::SyncAdd { ws, dir } => {
             let w = node.find_workspace(&ws)?;

@@ -266,7 +266,12 @@ pub enum Request {
         /// The address.
         addr: String,
     },
-    /// The authorized relays.
+    /// Revoke a relay (admins; final).
+    RelayRevoke {
+        /// Its id, PeerId, address ending in `/p2p/<PeerId>`, or a prefix of its id or PeerId.
+        relay: String,
+    },
+    /// The authorized relays, then the revoked ones.
     RelayList,
     /// Mirror a local directory to a workspace (kept across daemon restarts).
     SyncAdd {
@@ -355,7 +360,7 @@ pub enum Response {
     Mirrors(Vec<MirrorInfo>),
 }
 
-/// An authorized relay, for `cloison relay list`.
+/// A relay, for `cloison relay list`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RelayInfo {
     /// Its id (hex of its Ed25519 key).
@@ -364,8 +369,21 @@ pub struct RelayInfo {
     pub peer_id: String,
     /// Its addresses.
     pub addrs: Vec<String>,
-    /// The authorizing entry (short).
+    /// The authorizing entry (short; empty for a revoked relay).
     pub authorized_by: String,
+    /// `authorized` or `revoked`.
+    #[serde(default)]
+    pub status: String,
+    /// The revoking entry (short), for a revoked relay.
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+}
+
+impl RelayInfo {
+    /// [`RelayInfo::status`] of a relay devices use.
+    pub const AUTHORIZED: &'static str = "authorized";
+    /// [`RelayInfo::status`] of a revoked relay (never used again).
+    pub const REVOKED: &'static str = "revoked";
 }
 
 /// A folder mirror, as `sync --list` shows it.

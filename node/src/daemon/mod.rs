@@ -269,9 +269,9 @@ impl Io {
                 self.note_refused(node, peer, &reason.to_string());
             }
             NetEvent::Message { from, bytes } => {
-                if !(relays::RelayLinks::is_relay(node, &from)
-                    && self.relays.on_message(node, from, &bytes))
-                {
+                let relay =
+                    relays::RelayLinks::is_relay(node, &from) || self.relays.in_farewell(&from);
+                if !(relay && self.relays.on_message(node, from, &bytes)) {
                     node.engine_mut().handle_message(now, from, &bytes);
                 }
             }
@@ -346,7 +346,12 @@ impl Io {
                 tracing::debug!(peer = %t.peer.short(), "send: {e}");
             }
         }
+        self.relays.drop_unauthorized(node);
         for p in node.take_disconnects() {
+            if self.relays.in_farewell(&p) {
+                // A revoked relay: closed once its farewell ends (see `relays`).
+                continue;
+            }
             tracing::info!(peer = %p.short(), "engine cut the peer off");
             if let Err(e) = self.net.disconnect(p).await {
                 tracing::debug!(peer = %p.short(), "disconnect: {e}");
@@ -363,7 +368,7 @@ impl Io {
 
     /// The allowlist is every device of the organization (but us), active or not (the engine
     /// decides what an inactive one gets: a listening link, or nothing), and every authorized
-    /// relay.
+    /// relay (a revoked one only during its farewell: leaving the list closes its connection).
     async fn sync_allowlist(&mut self, node: &Node) {
         let me = node.device_id();
         let st = node.state();
@@ -372,6 +377,7 @@ impl Io {
             .keys()
             .filter(|d| **d != me)
             .chain(st.relays.keys())
+            .chain(self.relays.farewells())
             .copied()
             .collect();
         if now != self.allowed {

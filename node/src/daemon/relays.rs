@@ -10,16 +10,23 @@
 //! its organization's namespace) and discovers the other devices' there, which the network
 //! dials directly; the circuit dials stay the fallback.
 //!
+//! A relay revoked while connected (`RelayRevoked` counts here: it left the authorized relays)
+//! gets a farewell: one more `Intro` whose heads name the revocation, so the relay asks for it
+//! (`LogWanted`) and its
+//! copy holds it and it stops serving the organization (it answers `Refused { RelayRevoked }`).
+//! Its connection is kept (allowlisted, the engine's cut deferred) until that answer or
+//! [`FAREWELL_MS`], then closed; it is never dialled, linked or listened through again.
+//!
 //! Invariants: a relay's sync messages that arrive before its welcome are held (bounded) and
 //! replayed after it, so none is lost to the race between streams; refusals and quota errors
 //! are logged and shown in `cloison peers`, never fatal; nothing here decides what a relay
-//! may receive (the engine does).
+//! may receive (the engine does; a revoked relay is linked to nothing).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::net::{Multiaddr, NetHandle, peer_id, rendezvous::namespace_of};
 use crate::node::{Node, now_ms};
-use crate::relay::wire::{MAX_OFFER_IDS, RelayMsg, is_relay_msg};
+use crate::relay::wire::{MAX_OFFER_IDS, Refusal, RelayMsg, is_relay_msg};
 use crate::trust::DeviceId;
 
 /// Sync messages held per relay before its welcome.
@@ -32,6 +39,9 @@ const REDIAL_MS: u64 = 30_000;
 /// How often we register again at our relays' rendezvous and discover the other devices there
 /// (registrations last `net::rendezvous::CLIENT_TTL`, far longer).
 const RENDEZVOUS_EVERY_MS: u64 = 20_000;
+/// Longest a revoked relay's connection is kept for its farewell (the `Intro` that brings it
+/// the revocation) when it does not answer.
+pub(super) const FAREWELL_MS: u64 = 5_000;
 
 /// What the daemon knows of its relays.
 #[derive(Default)]
@@ -61,6 +71,8 @@ pub(super) struct RelayLinks {
     rendezvous_next: u64,
     dials: Vec<Multiaddr>,
     listens: Vec<Multiaddr>,
+    /// Revoked relays still connected for their farewell, until when.
+    farewell: BTreeMap<DeviceId, u64>,
 }
 
 impl RelayLinks {
@@ -93,15 +105,67 @@ impl RelayLinks {
         }
     }
 
+    /// Whether `peer` is a revoked relay kept connected for its farewell (its messages come
+    /// here, the allowlist keeps it, the engine's cut waits).
+    pub(super) fn in_farewell(&self, peer: &DeviceId) -> bool {
+        self.farewell.contains_key(peer)
+    }
+
+    /// Revoked relays kept connected for their farewell.
+    pub(super) fn farewells(&self) -> impl Iterator<Item = &DeviceId> {
+        self.farewell.keys()
+    }
+
+    /// After the organization changed: forgets relays no longer authorized (no dial, circuit,
+    /// rendezvous or block offer again); a connected one that was revoked gets its farewell
+    /// (our log, with the revocation); farewells past [`FAREWELL_MS`] end (the allowlist then
+    /// closes the connection).
+    pub(super) fn drop_unauthorized(&mut self, node: &Node) {
+        let st = node.state();
+        let now = now_ms();
+        self.dialled.retain(|id, _| st.relays.contains_key(id));
+        let gone: Vec<DeviceId> = self
+            .connected
+            .iter()
+            .filter(|r| !st.relays.contains_key(r) && !self.farewell.contains_key(r))
+            .copied()
+            .collect();
+        for relay in gone {
+            self.welcomed.remove(&relay);
+            self.early.remove(&relay);
+            self.circuits.remove(&relay);
+            self.offered.remove(&relay);
+            if st.revoked_relays.contains_key(&relay) {
+                tracing::info!(relay = %relay.short(), "relay revoked: telling it, then closing");
+                // Our heads name the revocation, which the relay lacks: it asks for it.
+                self.out.push((relay, node.relay_intro().encode()));
+                self.farewell.insert(relay, now + FAREWELL_MS);
+            }
+        }
+        let over: Vec<DeviceId> = self
+            .farewell
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(r, _)| *r)
+            .collect();
+        for relay in over {
+            self.end_farewell(&relay);
+        }
+    }
+
+    /// A farewell is over: the relay counts as gone (it gets none again; leaving the allowlist
+    /// closes its connection).
+    fn end_farewell(&mut self, relay: &DeviceId) {
+        self.farewell.remove(relay);
+        self.connected.remove(relay);
+    }
+
     /// A relay connected: introduce ourselves (the engine links it after the welcome).
     pub(super) fn on_connected(&mut self, node: &Node, relay: DeviceId) {
         tracing::info!(relay = %relay.short(), "relay connected; introducing");
         self.connected.insert(relay);
         self.welcomed.remove(&relay);
-        let msg = RelayMsg::Intro {
-            org: node.state().org.0,
-        };
-        self.out.push((relay, msg.encode()));
+        self.out.push((relay, node.relay_intro().encode()));
     }
 
     /// A relay's connection is gone.
@@ -111,12 +175,16 @@ impl RelayLinks {
         self.early.remove(relay);
         self.circuits.remove(relay);
         self.offered.remove(relay);
+        self.farewell.remove(relay);
     }
 
     /// A message from a relay. Returns true if it was handled here (the caller gives the others
     /// to the engine).
     pub(super) fn on_message(&mut self, node: &mut Node, from: DeviceId, bytes: &[u8]) -> bool {
         if !is_relay_msg(bytes) {
+            if self.farewell.contains_key(&from) {
+                return true;
+            }
             if self.welcomed.contains(&from) {
                 return false;
             }
@@ -150,6 +218,12 @@ impl RelayLinks {
                 self.rendezvous_next = 0;
                 self.offered.remove(&from);
                 self.offer_blocks(node, true);
+            }
+            RelayMsg::Refused {
+                reason: Refusal::RelayRevoked,
+            } if self.farewell.contains_key(&from) => {
+                tracing::info!(relay = %from.short(), "the revoked relay took the revocation");
+                self.end_farewell(&from);
             }
             RelayMsg::Refused { reason } => {
                 tracing::warn!(relay = %from.short(), reason = reason.label(), "relay refused us");

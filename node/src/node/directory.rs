@@ -225,7 +225,7 @@ impl Node {
     }
 }
 
-fn pick(what: &'static str, query: &str, hits: &[&str]) -> Result<String, NodeError> {
+pub(super) fn pick(what: &'static str, query: &str, hits: &[&str]) -> Result<String, NodeError> {
     match hits {
         [] => Err(NodeError::NotFound {
             what,

@@ -337,3 +337,5 @@ fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
 
 #[cfg(test)]
 mod home_tests;
+#[cfg(test)]
+mod relay_tests;

@@ -23,6 +23,9 @@ pub(super) struct Served {
     pub(super) engine: Engine,
     pub(super) store: Store,
     pub(super) usage: Usage,
+    /// The log this relay holds revokes it (`RelayRevoked`): the organization is served no
+    /// more (its devices refused and cut off, nothing more stored); what is stored is kept.
+    pub(super) revoked: bool,
 }
 
 /// Loads the relay's identity, or creates it (mode 0600, written atomically).
@@ -96,10 +99,12 @@ pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served
         relay: true,
         ..Config::device(me)
     };
+    let revoked = replica.org.state().revoked_relays.contains_key(&me);
     Ok(Served {
         engine: Engine::new(cfg, replica, now_ms()),
         store,
         usage,
+        revoked,
     })
 }
 

@@ -22,6 +22,17 @@
 //! Rendezvous: the welcomed devices and their organization are handed to the network (before
 //! the welcome leaves) so each reaches only its own organization's rendezvous server.
 //!
+//! Revocation: once the log this relay holds for an organization counts a `RelayRevoked` of its
+//! key (brought like any entry, typically by the revoking admin's farewell `Intro`), the
+//! organization is no longer served: its welcomed devices get `Refused { RelayRevoked }` and are
+//! cut off, its devices leave the allowlist (no reservation, no circuit), every later `Intro`
+//! is refused the same way and nothing more is stored for it. What is stored is kept: it is
+//! sealed and the relay never could read it, so deleting it protects nothing, and a revocation
+//! that counts on a stale copy (a revoked admin's) may be voided later: an `Intro` whose
+//! entries, judged on a copy, make this relay authorized again and the sender active is taken
+//! and serves the organization again. Deleting is the operator's choice (`status` lists the
+//! organization as revoked).
+//!
 //! Quotas: once an organization stores its byte or envelope quota, workspace `Items` and
 //! `Offer`s and block offers from its devices are not passed to the engine; the device gets
 //! [`RelayMsg::QuotaExceeded`] (counted, logged). Blocks are asked for only under the quota, so
@@ -34,7 +45,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::served::{Served, identity, open_served, org_dir, settle};
+use super::served::{Served, identity, open_served, settle};
 use super::status::{self, OrgStatus, RelayStatus};
 use super::wire::{Quota, Refusal, RelayMsg, is_relay_msg};
 use crate::net::{Multiaddr, Net, NetConfig, NetError, NetEvent, NetHandle, peer_id};
@@ -257,11 +268,7 @@ impl Relay {
                 self.connected.remove(&p);
                 self.pending.remove(&p);
                 self.intro_logs.forget(&p);
-                if let Some(org) = self.peer_org.remove(&p)
-                    && let Some(s) = self.orgs.get_mut(&org)
-                {
-                    s.engine.handle_disconnected(p);
-                }
+                self.unlink(p);
             }
             NetEvent::Message { from, bytes } => {
                 if is_relay_msg(&bytes) {
@@ -321,6 +328,9 @@ impl Relay {
             return;
         };
         let Some(s) = self.orgs.get(&org) else { return };
+        if s.revoked {
+            return;
+        }
         if let Some(q) = self.over_quota(s) {
             let new_content = matches!(
                 Msg::decode(bytes),
@@ -344,7 +354,7 @@ impl Relay {
 
     fn on_relay_msg(&mut self, from: DeviceId, m: RelayMsg) {
         match m {
-            RelayMsg::Intro { org } => self.on_intro(from, OrgId(org)),
+            RelayMsg::Intro { org, heads } => self.on_intro(from, OrgId(org), &heads),
             RelayMsg::LogPart { entries, last } => self.on_log_part(from, entries, last),
             RelayMsg::BlockOffer { workspace, ids } => self.on_block_offer(from, workspace, ids),
             RelayMsg::Welcome
@@ -361,6 +371,9 @@ impl Relay {
             return;
         };
         let Some(s) = self.orgs.get(&org) else { return };
+        if s.revoked {
+            return;
+        }
         let missing: Vec<[u8; 32]> = ids
             .into_iter()
             .filter(|id| !matches!(s.store.has_block(id), Ok(true)))
@@ -433,6 +446,7 @@ impl Relay {
             self.peer_org.remove(&p);
             self.closing.push((p, now_ms()));
         }
+        self.apply_revocations();
         self.share_rendezvous().await;
         for (peer, m) in std::mem::take(&mut self.replies) {
             let _ = self.net.send(peer, m.encode()).await;
@@ -469,6 +483,7 @@ impl Relay {
         let allowed: BTreeSet<DeviceId> = self
             .orgs
             .values()
+            .filter(|s| !s.revoked)
             .flat_map(|s| {
                 let st = s.engine.replica().org.state();
                 st.devices
@@ -516,6 +531,7 @@ impl Relay {
                     envelopes: s.usage.envelopes,
                     blocks: s.usage.blocks,
                     bytes: s.usage.bytes,
+                    revoked: s.revoked,
                 }
             })
             .collect();

@@ -37,6 +37,10 @@ pub struct OrgStatus {
     pub blocks: u64,
     /// Bytes stored (envelopes and blocks).
     pub bytes: u64,
+    /// The log the relay holds revokes it: the organization is no longer served (its devices
+    /// are refused; what was stored is kept).
+    #[serde(default)]
+    pub revoked: bool,
 }
 
 /// The relay's status.

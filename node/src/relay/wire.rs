@@ -44,6 +44,9 @@ pub enum Refusal {
     /// The log sent is larger than the relay takes from one device at once, or too many
     /// devices are sending theirs.
     LogTooLarge,
+    /// The organization log revokes this relay (`RelayRevoked`): it serves the organization
+    /// no more.
+    RelayRevoked,
 }
 
 impl Refusal {
@@ -54,6 +57,7 @@ impl Refusal {
             Refusal::NotActive => "device_not_active",
             Refusal::BadIntro => "bad_intro",
             Refusal::LogTooLarge => "log_too_large",
+            Refusal::RelayRevoked => "relay_revoked",
         }
     }
 }
@@ -70,12 +74,16 @@ pub enum Quota {
 /// A relay message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RelayMsg {
-    /// Device → relay, first thing on a connection: the organization. The relay welcomes a
-    /// device that is active in the log it holds; otherwise it asks for the log with
-    /// [`RelayMsg::LogWanted`] and judges the device once the log is in.
+    /// Device → relay, first thing on a connection: the organization and the device's log
+    /// heads. The relay welcomes a device that is active in the log it holds and names only
+    /// heads it holds; otherwise it asks for the log with [`RelayMsg::LogWanted`] and judges
+    /// the device once the log is in.
     Intro {
         /// The organization id (its root verifying key).
         org: [u8; 32],
+        /// The device's organization heads (at most [`MAX_WANTED_HEADS`]; a hint: a device
+        /// with more sends some of them).
+        heads: Vec<[u8; 32]>,
     },
     /// Relay → device: introduction accepted; sync may start.
     Welcome,
@@ -197,7 +205,9 @@ impl RelayMsg {
         }
         let ok = match &m {
             RelayMsg::LogPart { entries, .. } => entries.len() <= MAX_LOG_PART_ENTRIES,
-            RelayMsg::LogWanted { heads } => heads.len() <= MAX_WANTED_HEADS,
+            RelayMsg::LogWanted { heads } | RelayMsg::Intro { heads, .. } => {
+                heads.len() <= MAX_WANTED_HEADS
+            }
             RelayMsg::BlockOffer { ids, .. } => ids.len() <= MAX_OFFER_IDS,
             _ => true,
         };
@@ -216,9 +226,14 @@ mod tests {
     /// Frozen bytes: changing the format must change this test (and docs/protocol.md).
     #[test]
     fn frozen_vectors() {
-        let intro = RelayMsg::Intro { org: [7; 32] };
+        let intro = RelayMsg::Intro {
+            org: [7; 32],
+            heads: vec![[8; 32]],
+        };
         let mut want = vec![0xC2, 0x00];
         want.extend([7u8; 32]);
+        want.push(0x01);
+        want.extend([8u8; 32]);
         assert_eq!(intro.encode(), want);
         assert_eq!(RelayMsg::Welcome.encode(), vec![0xC2, 0x01]);
         assert_eq!(
@@ -227,6 +242,13 @@ mod tests {
             }
             .encode(),
             vec![0xC2, 0x02, 0x03]
+        );
+        assert_eq!(
+            RelayMsg::Refused {
+                reason: Refusal::RelayRevoked
+            }
+            .encode(),
+            vec![0xC2, 0x02, 0x04]
         );
         assert_eq!(
             RelayMsg::QuotaExceeded {

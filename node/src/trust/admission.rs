@@ -18,7 +18,8 @@
 //! Rules (docs/security.md, "The organization log"):
 //! - every author is a device certified in the causal past, to one user only;
 //! - admins add users (each with a first device whose key signed its own certificate, the user
-//!   id derived from that key), change profiles, revoke users, authorize relays;
+//!   id derived from that key), change profiles, revoke users, authorize relays and revoke them
+//!   (a relay authorized in the causal past);
 //! - a device is added only by another device of the same user: an admin enrols a user, never a
 //!   device of someone else;
 //! - a device is revoked by an admin or by another device of the same user;
@@ -71,6 +72,10 @@ pub struct Index {
     pub user_devices: HashMap<UserId, Vec<u32>>,
     /// Entries recording an invitation, per author device.
     pub invitations_by: HashMap<DeviceId, Vec<u32>>,
+    /// Entries authorizing a relay.
+    pub relay_authorizations: HashMap<DeviceId, Vec<u32>>,
+    /// Entries revoking a relay.
+    pub relay_revocations: HashMap<DeviceId, Vec<u32>>,
 }
 
 /// Most devices of one user not revoked in the cited past when a device is added.
@@ -113,7 +118,15 @@ impl Index {
                 self.user_revokes.entry(*user).or_default().push(at);
                 self.removals.push(at);
             }
-            Certificate::RelayAuthorized(_) => {}
+            Certificate::RelayAuthorized(r) => {
+                self.relay_authorizations
+                    .entry(r.relay)
+                    .or_default()
+                    .push(at);
+            }
+            Certificate::RelayRevoked { relay } => {
+                self.relay_revocations.entry(*relay).or_default().push(at);
+            }
             Certificate::InvitationRecorded(i) => {
                 self.invitation_records.entry(i.id).or_default().push(at);
                 self.invitations_by.entry(body.author).or_default().push(at);
@@ -182,7 +195,8 @@ pub fn needs_admin(
         Certificate::UserAdded(_)
         | Certificate::ProfileChanged { .. }
         | Certificate::UserRevoked { .. }
-        | Certificate::RelayAuthorized(_) => true,
+        | Certificate::RelayAuthorized(_)
+        | Certificate::RelayRevoked { .. } => true,
         Certificate::DeviceRevoked { .. } => revoked_owner.as_ref() != Some(author_user),
         Certificate::InvitationRecorded(i) => matches!(i.invited, Invited::User { .. }),
         Certificate::InvitationClosed { .. } => !author_recorded,
@@ -484,6 +498,11 @@ pub fn check(
             Err(DeviceStatus::Doubled) => {}
         },
         Certificate::RelayAuthorized(_) => {}
+        Certificate::RelayRevoked { relay } => {
+            if !q.any_in(index.relay_authorizations.get(relay)) {
+                return Err(Rejection::UnknownRelay { relay: *relay });
+            }
+        }
         Certificate::InvitationRecorded(i) => {
             if let Invited::Device { user } = i.invited
                 && user != author_user

@@ -466,3 +466,8 @@ pub fn open_rotation(
 pub fn relay_authorized(relay: DeviceId, addrs: Vec<String>) -> Certificate {
     Certificate::RelayAuthorized(RelayAuthorized { relay, addrs })
 }
+
+/// A relay revocation certificate (final: no later authorization of that relay counts).
+pub fn relay_revoked(relay: DeviceId) -> Certificate {
+    Certificate::RelayRevoked { relay }
+}

@@ -109,6 +109,12 @@ pub enum Certificate {
         /// Why.
         reason: CloseReason,
     },
+    /// A relay may no longer serve this organization, for good (admins; last, so that the
+    /// encodings of the earlier variants do not change).
+    RelayRevoked {
+        /// The relay's libp2p identity key (authorized in the entry's causal past).
+        relay: DeviceId,
+    },
 }
 
 /// Who a recorded invitation is for.
@@ -264,6 +270,7 @@ impl Certificate {
             Certificate::RelayAuthorized(_) => "relay-authorized",
             Certificate::InvitationRecorded(_) => "invitation-recorded",
             Certificate::InvitationClosed { .. } => "invitation-closed",
+            Certificate::RelayRevoked { .. } => "relay-revoked",
         }
     }
 }
@@ -336,7 +343,7 @@ impl EntryBody {
                     && private_ok(&i.private)
                     && user != i.private.is_empty()
             }
-            Certificate::InvitationClosed { .. } => true,
+            Certificate::InvitationClosed { .. } | Certificate::RelayRevoked { .. } => true,
         };
         if ok {
             Ok(())

@@ -403,14 +403,20 @@ impl OrgLog {
     /// the copy's verdict decides) is signed by a device certified here: a stranger cannot make
     /// one, so it cannot make us copy the log.
     pub fn counts_with(&self, device: &DeviceId, entries: &[Vec<u8>]) -> bool {
-        if self.state().is_active(device) {
-            return true;
-        }
-        entries.iter().any(|b| self.signed_by_member(b)) && {
+        self.state().is_active(device)
+            || self
+                .state_with(entries)
+                .is_some_and(|st| st.is_active(device))
+    }
+
+    /// The state once `entries` are added, judged on a copy; `None` (and no copy made) unless
+    /// one of them is signed by a device certified here (see [`OrgLog::counts_with`]).
+    pub fn state_with(&self, entries: &[Vec<u8>]) -> Option<OrgState> {
+        entries.iter().any(|b| self.signed_by_member(b)).then(|| {
             let mut copy = self.clone();
             copy.ingest(entries.to_vec());
-            copy.state().is_active(device)
-        }
+            copy.state().clone()
+        })
     }
 
     /// Whether `raw` decodes as an entry whose author is a device certified here (revoked or

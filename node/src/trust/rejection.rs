@@ -190,6 +190,12 @@ pub enum Rejection {
         /// Open invitations in the entry's causal past.
         open: usize,
     },
+    /// Revoking a relay that no entry in the causal past authorizes.
+    #[error("relay {relay:?} is not authorized in this entry's past")]
+    UnknownRelay {
+        /// The relay.
+        relay: DeviceId,
+    },
 }
 
 impl Rejection {
@@ -231,6 +237,7 @@ impl Rejection {
             Rejection::InvitationAlreadyClosed { .. } => "invitation_already_closed",
             Rejection::TooManyDevices { .. } => "too_many_devices",
             Rejection::TooManyInvitations { .. } => "too_many_invitations",
+            Rejection::UnknownRelay { .. } => "unknown_relay",
         }
     }
 }

@@ -37,7 +37,9 @@
 //! 4. **Fold.** Every rule is a function of sets, never of times: a profile is the least
 //!    privileged of the latest (maximal) kept settings; a user key is the highest generation
 //!    (the smallest entry id among concurrent rotations to it, all by that user's devices);
-//!    display fields come from the certificate with the smallest id.
+//!    display fields come from the certificate with the smallest id. A relay is authorized
+//!    by a kept `RelayAuthorized` unless a `RelayRevoked` of it is kept: a revocation is final,
+//!    whatever authorizations come before, after or concurrently.
 //!
 //! Invariant: the result is a function of the set of admitted entries only (never of arrival
 //! order, positions or timestamps), so every device with the same entries computes the same
@@ -105,6 +107,17 @@ pub struct RelayState {
     pub authorized_by: EntryId,
 }
 
+/// A revoked relay: it serves the organization no more, whatever authorizes it (a revocation
+/// is final).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedRelay {
+    /// Its addresses, from its kept authorization with the smallest id (none if every
+    /// authorization of it was voided).
+    pub addrs: Vec<String>,
+    /// The revoking entry that counts, with the smallest id.
+    pub revoked_by: EntryId,
+}
+
 /// An invitation recorded in the log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvitationState {
@@ -139,8 +152,10 @@ pub struct OrgState {
     pub users: BTreeMap<UserId, UserState>,
     /// Devices by id.
     pub devices: BTreeMap<DeviceId, DeviceState>,
-    /// Relays by id.
+    /// Authorized relays by id: a relay with a kept authorization and no kept revocation.
     pub relays: BTreeMap<DeviceId, RelayState>,
+    /// Relays with a kept revocation (never in `relays`).
+    pub revoked_relays: BTreeMap<DeviceId, RevokedRelay>,
     /// Recorded invitations by id (a cancel beats a use; two records of one id close it).
     pub invitations: BTreeMap<[u8; 16], InvitationState>,
     /// Heads of the kept entries: the parents of the next local entry. Sorted.
@@ -233,7 +248,10 @@ impl Derived {
             Certificate::DeviceAdded(d) => {
                 once(&index.device_adds, &d.device) && self.state.users.contains_key(&d.user)
             }
-            Certificate::RelayAuthorized(r) => !self.state.relays.contains_key(&r.relay),
+            Certificate::RelayAuthorized(r) => {
+                !self.state.relays.contains_key(&r.relay)
+                    && !index.relay_revocations.contains_key(&r.relay)
+            }
             Certificate::InvitationRecorded(i) => once(&index.invitation_records, &i.id),
             _ => false,
         };
@@ -469,7 +487,9 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
             u.key.needs_rotation = true;
         }
     }
-    // Relays: the certificate with the smallest id gives the addresses.
+    // Relays: the certificate with the smallest id gives the addresses; a kept revocation
+    // (the smallest id names it) moves the relay to `revoked_relays`, whatever authorizes it
+    // before, after or concurrently.
     for p in (0..entries.len()).filter(|p| kept[*p]) {
         let e = &entries[p];
         if let Certificate::RelayAuthorized(r) = &e.body().cert {
@@ -487,6 +507,19 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
                 );
             }
         }
+    }
+    for (relay, revokes) in &index.relay_revocations {
+        let Some(first) = kept_by_id(entries, kept, Some(revokes)).first().copied() else {
+            continue;
+        };
+        let addrs = st.relays.remove(relay).map(|r| r.addrs).unwrap_or_default();
+        st.revoked_relays.insert(
+            *relay,
+            RevokedRelay {
+                addrs,
+                revoked_by: entries[first as usize].id(),
+            },
+        );
     }
     // Invitations: two records of one id close it; a cancel beats a use.
     for (id, records) in &index.invitation_records {

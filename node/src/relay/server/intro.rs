@@ -3,10 +3,17 @@
 //! in its copy of the log), between its [`RelayMsg::LogWanted`] and the device's last
 //! [`RelayMsg::LogPart`].
 //!
-//! A device that counts in the relay's log is welcomed on its bare `Intro` and the organization
-//! log is then reconciled by the sync engine like any document, so a reconnection carries no log
-//! at all. Only the others send entries, and only those outside the causal past of the relay's
-//! heads.
+//! A device that counts in the relay's log, and whose `Intro` names only heads the relay holds,
+//! is welcomed at once and the organization log is then reconciled by the sync engine like any
+//! document, so a reconnection carries no log at all. The others send entries, and only those
+//! outside the causal past of the relay's heads (a device that wrote while away sends just what
+//! it wrote; an admin that revoked this relay sends the revocation, its farewell).
+//!
+//! A relay revocation: an organization whose log, judged on a scratch copy, does not authorize
+//! this relay or revokes it is not served; one whose log comes to revoke it is served no more
+//! (its devices are refused and unlinked, nothing more is stored; what is stored is kept)
+//! unless entries a device brings, judged on a copy, void the revocation and make the sender
+//! active.
 //!
 //! Invariants: nothing is collected that was not asked for; per device at most
 //! [`MAX_LOG_BYTES`] and [`MAX_LOG_ENTRIES`], at most [`MAX_COLLECTING`] devices and
@@ -19,8 +26,9 @@
 
 use std::collections::HashMap;
 
-use super::{MAX_ORGS, Relay, RelayError, open_served, org_dir};
+use super::{MAX_ORGS, Relay, RelayError};
 use crate::node::now_ms;
+use crate::relay::served::{open_served, org_dir};
 use crate::relay::wire::{MAX_WANTED_HEADS, Refusal, RelayMsg};
 use crate::sync::DocId;
 use crate::trust::{DeviceId, OrgId, OrgLog};
@@ -180,13 +188,21 @@ impl Relay {
         }
     }
 
-    /// An `Intro`: welcome a device that counts here, else ask for the log this relay lacks.
-    pub(super) fn on_intro(&mut self, from: DeviceId, org: OrgId) {
+    /// An `Intro`: welcome a device that counts here and brings nothing new, else ask for the
+    /// log this relay lacks.
+    pub(super) fn on_intro(&mut self, from: DeviceId, org: OrgId, their_heads: &[[u8; 32]]) {
         let heads = match self.orgs.get(&org) {
             Some(s) => {
                 let log = &s.engine.replica().org;
                 let st = log.state();
-                if st.relays.contains_key(&self.me) && st.is_active(&from) {
+                let nothing_new = their_heads
+                    .iter()
+                    .all(|h| s.engine.replica().holds(DocId::Org, h));
+                if !s.revoked
+                    && st.relays.contains_key(&self.me)
+                    && st.is_active(&from)
+                    && nothing_new
+                {
                     *self
                         .introductions
                         .entry("welcomed_at_once".into())
@@ -230,6 +246,10 @@ impl Relay {
             let mut scratch = OrgLog::new(org);
             scratch.ingest(entries.clone());
             let st = scratch.state();
+            if st.revoked_relays.contains_key(&self.me) {
+                self.refuse(from, Refusal::RelayRevoked);
+                return Ok(());
+            }
             if !st.relays.contains_key(&self.me) {
                 self.refuse(from, Refusal::NotAuthorized);
                 return Ok(());
@@ -258,13 +278,34 @@ impl Relay {
         // (a newly enrolled device brings its certificate; an honest device brings the
         // revocation that voids a revoked one's forgeries, which may have reached the relay
         // first). A stranger's or a revoked device's entries are neither stored nor passed on.
+        if s.revoked {
+            // Served no more: nothing is taken, unless the entries (judged on a copy) void the
+            // revocation and make the sender active.
+            let me = self.me;
+            let back = s
+                .engine
+                .replica()
+                .org
+                .state_with(&fresh)
+                .is_some_and(|st| st.relays.contains_key(&me) && st.is_active(&from));
+            if !back {
+                self.refuse(from, Refusal::RelayRevoked);
+                return Ok(());
+            }
+            s.revoked = false;
+            tracing::warn!(org = %hex::encode(&org.0[..6]), "revocation voided: serving the organization again");
+        }
         let takes = newly_served || s.engine.replica().org.counts_with(&from, &fresh);
         if takes && !fresh.is_empty() {
             let _ = s.engine.handle_local(now_ms(), DocId::Org, fresh);
         }
         let st = s.engine.replica().org.state();
         let (authorized, active) = (st.relays.contains_key(&self.me), st.is_active(&from));
-        if !authorized {
+        if st.revoked_relays.contains_key(&self.me) {
+            // This introduction brought the revocation (the turn then cuts the others off).
+            self.unlink(from);
+            self.refuse(from, Refusal::RelayRevoked);
+        } else if !authorized {
             self.refuse(from, Refusal::NotAuthorized);
         } else if !active {
             self.refuse(from, Refusal::NotActive);
@@ -290,6 +331,48 @@ impl Relay {
             s.engine.handle_connected(now_ms(), from);
         }
         tracing::info!(peer = %from.short(), org = %hex::encode(&org.0[..6]), "device welcomed");
+    }
+
+    /// Organizations whose log now revokes this relay: served no more (each welcomed device of
+    /// theirs is refused and cut off; the allowlist, recomputed after, drops them all).
+    pub(super) fn apply_revocations(&mut self) {
+        let me = self.me;
+        let mut newly = Vec::new();
+        for (org, s) in &mut self.orgs {
+            let revoked = s
+                .engine
+                .replica()
+                .org
+                .state()
+                .revoked_relays
+                .contains_key(&me);
+            if revoked && !s.revoked {
+                newly.push(*org);
+            }
+            s.revoked = revoked;
+        }
+        for org in newly {
+            tracing::warn!(org = %hex::encode(&org.0[..6]), "the organization revoked this relay: no longer serving it (stored data kept)");
+            let peers: Vec<DeviceId> = self
+                .peer_org
+                .iter()
+                .filter(|(_, o)| **o == org)
+                .map(|(p, _)| *p)
+                .collect();
+            for p in peers {
+                self.unlink(p);
+                self.refuse(p, Refusal::RelayRevoked);
+            }
+        }
+    }
+
+    /// Forgets which organization welcomed `peer` and unlinks it from that engine.
+    pub(super) fn unlink(&mut self, peer: DeviceId) {
+        if let Some(org) = self.peer_org.remove(&peer)
+            && let Some(s) = self.orgs.get_mut(&org)
+        {
+            s.engine.handle_disconnected(peer);
+        }
     }
 }
 

@@ -649,5 +649,6 @@ mod attacks;
 mod caps;
 mod invitations;
 mod props;
+mod relays;
 mod vectors;
 mod voided;

@@ -43,6 +43,13 @@ enum Op {
         n: u8,
         used: bool,
     },
+    /// Authorizes (or revokes) relay `n` (a small pool, so that authorizations and
+    /// revocations of one relay race).
+    Relay {
+        by: usize,
+        n: u8,
+        revoke: bool,
+    },
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -55,6 +62,7 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..8usize, 0..8usize).prop_map(|(a, b)| Op::Sync { a, b }),
         1 => (0..8usize, 0..4u8, any::<bool>()).prop_map(|(by, n, user)| Op::Invite { by, n, user }),
         1 => (0..8usize, 0..4u8, any::<bool>()).prop_map(|(by, n, used)| Op::Close { by, n, used }),
+        1 => (0..8usize, 0..2u8, any::<bool>()).prop_map(|(by, n, revoke)| Op::Relay { by, n, revoke }),
     ]
 }
 
@@ -155,6 +163,21 @@ fn run_history(seed: u64, ops: &[Op]) -> (OrgId, Vec<Vec<u8>>) {
                 let (bytes, _) = org.try_write(&mut devs[by], cert);
                 written.push(bytes);
             }
+            Op::Relay {
+                by,
+                n: slot,
+                revoke,
+            } => {
+                let by = by % n;
+                let relay = DeviceKeys::from_secrets(&[slot + 100; 32], &[1; 32]).id();
+                let cert = if revoke {
+                    author::relay_revoked(relay)
+                } else {
+                    author::relay_authorized(relay, vec!["/ip4/127.0.0.1/tcp/1".into()])
+                };
+                let (bytes, _) = org.try_write(&mut devs[by], cert);
+                written.push(bytes);
+            }
             Op::Sync { a, b } => {
                 let (a, b) = (a % n, b % n);
                 if a != b {
@@ -226,6 +249,8 @@ proptest! {
         }
         let (v2, s2) = replay(org, &entries, &shuffled, batch);
         prop_assert_eq!(v1, v2);
-        prop_assert_eq!(s1, s2);
+        prop_assert_eq!(&s1, &s2);
+        // A revoked relay is never authorized.
+        prop_assert!(s1.relays.keys().all(|r| !s1.revoked_relays.contains_key(r)));
     }
 }
