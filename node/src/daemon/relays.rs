@@ -118,7 +118,7 @@ impl RelayLinks {
 
     /// After the organization changed: forgets relays no longer authorized (no dial, circuit,
     /// rendezvous or block offer again); a connected one that was revoked gets its farewell
-    /// (our log, with the revocation); farewells past [`FAREWELL_MS`] end (the allowlist then
+    /// (an `Intro` whose heads name the revocation, which the relay then asks for); farewells past [`FAREWELL_MS`] end (the allowlist then
     /// closes the connection).
     pub(super) fn drop_unauthorized(&mut self, node: &Node) {
         let st = node.state();
