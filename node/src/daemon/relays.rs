@@ -12,8 +12,7 @@
 //!
 //! A relay revoked while connected (`RelayRevoked` counts here: it left the authorized relays)
 //! gets a farewell: one more `Intro` whose heads name the revocation, so the relay asks for it
-//! (`LogWanted`) and its
-//! copy holds it and it stops serving the organization (it answers `Refused { RelayRevoked }`).
+//! (`LogWanted`), its copy holds it and it stops serving the organization (it answers `Refused { RelayRevoked }`).
 //! Its connection is kept (allowlisted, the engine's cut deferred) until that answer or
 //! [`FAREWELL_MS`], then closed; it is never dialled, linked or listened through again.
 //!
@@ -118,8 +117,8 @@ impl RelayLinks {
 
     /// After the organization changed: forgets relays no longer authorized (no dial, circuit,
     /// rendezvous or block offer again); a connected one that was revoked gets its farewell
-    /// (an `Intro` whose heads name the revocation, which the relay then asks for); farewells past [`FAREWELL_MS`] end (the allowlist then
-    /// closes the connection).
+    /// (an `Intro` whose heads name the revocation, which the relay then asks for); farewells
+    /// past [`FAREWELL_MS`] end (the allowlist then closes the connection).
     pub(super) fn drop_unauthorized(&mut self, node: &Node) {
         let st = node.state();
         let now = now_ms();
