@@ -3,13 +3,22 @@
 //!
 //! Invariants: the relay binds only 127.0.0.1; [`Relay::start`] returns only once the relay has
 //! printed its address (or panics, the process killed); `status` reads the relay's own store
-//! with `cloison-bootstrap status --json`.
+//! with `cloison-bootstrap status --json`. Beside it: an organization that authorizes a relay
+//! ([`org_with_relay`]) and a raw client that introduces itself as any device would
+//! ([`introduce`]), with what it needs to forge entries ([`signed_on`], [`org_log`]).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use crate::bin;
+use std::time::Duration;
+
+use cloison_node::keystore::Keystore;
+use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
+use cloison_node::relay::wire::{RelayMsg, log_parts};
+use cloison_node::trust::{Certificate, DeviceKeys, EntryBody, Hlc, OrgId, OrgLog, entry};
+
+use crate::{PASSPHRASE, TestHome, bin};
 
 /// A running relay.
 pub struct Relay {
@@ -147,4 +156,120 @@ pub fn intro(org: [u8; 32], entries: &[Vec<u8>]) -> cloison_node::relay::wire::R
             .map(|e| *blake3::hash(e).as_bytes())
             .collect(),
     }
+}
+
+/// The organization name of [`org_with_relay`] (a canary: it must never appear in clear).
+pub const ORG: &str = "Clinique-canary-org";
+
+/// An organization that authorizes `relay`: the admin (`cloison init`, `cloison relay add`)
+/// then users provisioned by the admin's device (so they know the relay from their log).
+pub fn org_with_relay(names: &[&str], relay: &str) -> Vec<TestHome> {
+    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
+    let first = names[0];
+    homes[0]
+        .run(&[
+            "init",
+            "--org",
+            ORG,
+            "--user",
+            first,
+            "--email",
+            &format!("{first}@clinique.example"),
+            "--device",
+            &format!("{first}-dev"),
+        ])
+        .success();
+    homes[0].run(&["relay", "add", relay]).success();
+    let list = homes[0].run(&["relay", "list", "--json"]).json();
+    assert_eq!(list["relays"].as_array().map(Vec::len), Some(1), "{list}");
+    let mut admin = cloison_node::node::Node::open(homes[0].path(), PASSPHRASE.as_bytes()).unwrap();
+    for (i, n) in names[1..].iter().enumerate() {
+        admin
+            .provision_user(
+                homes[i + 1].path(),
+                PASSPHRASE.as_bytes(),
+                cloison_node::keystore::KdfParams::TEST_ONLY,
+                n,
+                &format!("{n}@clinique.example"),
+                &format!("{n}-dev"),
+                cloison_node::trust::Profile::Standard,
+            )
+            .unwrap();
+    }
+    homes
+}
+
+/// A raw libp2p client with `keys` introduces itself to the relay at `relay` as a device
+/// holding `entries` ([`intro`]), sends them when the relay asks for its log, and returns the
+/// relay's verdict and how many parts it sent.
+pub async fn introduce(
+    keys: &DeviceKeys,
+    relay: &str,
+    org: [u8; 32],
+    entries: impl AsRef<[Vec<u8>]>,
+) -> (RelayMsg, usize) {
+    let entries = entries.as_ref();
+    let relay_id = addr_peer(&relay.parse().unwrap()).unwrap();
+    let (h, mut rx) = Net::start(keys, NetConfig::loopback()).unwrap();
+    h.set_allowed([relay_id].into()).await.unwrap();
+    h.dial(relay.parse().unwrap()).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut parts = 0;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("the relay answers in time")
+            .expect("the network runs");
+        match ev {
+            NetEvent::Connected(p) if p == relay_id => {
+                h.send(relay_id, intro(org, entries).encode())
+                    .await
+                    .unwrap();
+            }
+            NetEvent::Message { from, bytes } if from == relay_id => match RelayMsg::decode(&bytes)
+            {
+                Ok(RelayMsg::LogWanted { .. }) => {
+                    for m in log_parts(entries.iter().map(Vec::as_slice)) {
+                        h.send(relay_id, m.encode()).await.unwrap();
+                        parts += 1;
+                    }
+                }
+                Ok(m) => {
+                    let _ = h.shutdown().await;
+                    return (m, parts);
+                }
+                Err(_) => {}
+            },
+            _ => {}
+        }
+    }
+}
+
+/// `cert` signed by `keys` on the heads of `entries` (what any certified device can sign).
+pub fn signed_on(
+    keys: &DeviceKeys,
+    org: [u8; 32],
+    entries: &[Vec<u8>],
+    cert: Certificate,
+) -> Vec<u8> {
+    let mut log = OrgLog::new(OrgId(org));
+    log.ingest(entries.to_vec());
+    let parents = log.heads();
+    let body = EntryBody {
+        org: OrgId(org),
+        time: Hlc(log.max_time(&parents).0 + 1),
+        parents,
+        author: keys.id(),
+        cert,
+    };
+    entry::sign(keys, &body)
+}
+
+/// A home's organization id, log entries and device keys (its daemon stopped).
+pub fn org_log(home: &TestHome) -> ([u8; 32], Vec<Vec<u8>>, DeviceKeys) {
+    let n = cloison_node::node::Node::open(home.path(), PASSPHRASE.as_bytes()).unwrap();
+    let keys = Keystore::open(&home.path().join("keys.cloison"), PASSPHRASE.as_bytes())
+        .unwrap()
+        .device();
+    (n.state().org.0, n.log_entry_bytes(), keys)
 }

@@ -7,12 +7,13 @@
 use std::time::Duration;
 
 use cloison_tests::enrol::*;
-use cloison_tests::{TestHome, team, wait_until};
+use cloison_tests::{Daemon, TestHome, team, wait_until};
 
 const WAIT: Duration = Duration::from_secs(60);
 
-#[test]
-fn a_user_then_a_second_device_enrol_and_sync_the_shared_workspace() {
+/// Alice's daemon runs; she invites Bob, who joins with the right codes. Returns Alice's home
+/// and daemon, the invitation id, Bob's home and what `greet` printed.
+fn alice_enrols_bob() -> (TestHome, Daemon, String, TestHome, String) {
     let (alice, a) = start_admin();
     let (id, token) = invite(&alice, &["user", "bob@clinique.example"]);
     let bob = TestHome::new();
@@ -25,6 +26,12 @@ fn a_user_then_a_second_device_enrol_and_sync_the_shared_workspace() {
         same,
     );
     assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    (alice, a, id, bob, gout)
+}
+
+#[test]
+fn a_user_then_a_second_device_enrol_and_sync_the_shared_workspace() {
+    let (alice, a, id, bob, gout) = alice_enrols_bob();
     assert!(gout.contains("Bob") && gout.contains("enrolled"), "{gout}");
     assert_eq!(invitation_state(&alice, &id), "used");
     let users = alice.run(&["users", "--json"]).json();
@@ -564,18 +571,7 @@ fn offline_enrolment_works_without_a_daemon() {
 #[test]
 fn a_joined_device_finds_its_greeter_with_mdns_off_and_no_peer_given() {
     use cloison_tests::probe::{connected_to, device_of};
-    let (alice, a) = start_admin();
-    let (id, token) = invite(&alice, &["user", "bob@clinique.example"]);
-    let bob = TestHome::new();
-    let (gok, gout, jok, jout) = enrol(
-        &alice,
-        &id,
-        &bob,
-        &["join", &token, "--user", "Bob", "--device", "bob-laptop"],
-        same,
-        same,
-    );
-    assert!(gok && jok, "greet:\n{gout}\njoin:\n{jout}");
+    let (alice, a, _, bob, _) = alice_enrols_bob();
     // Bob's daemon starts with mDNS off and no `--peer`: it dials the addresses of Alice's
     // daemon that the welcome carried, which Bob's home remembers.
     let b = bob.start(&[]);

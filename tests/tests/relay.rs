@@ -3,64 +3,20 @@
 //! byte-identical, both ways; the relay's data directory and log hold none of the plaintext;
 //! non-members, revoked devices and devices of organizations that did not authorize the relay
 //! are refused; a `kill -9` of the relay mid-upload loses nothing it had stored; two devices
-//! that only know the relay's address connect through circuit relay v2 and sync live; a relay
-//! the organization revokes serves it no more (until a revocation that voids the revoker).
+//! that only know the relay's address connect through circuit relay v2 and sync live (a relay
+//! the organization revokes: `relay_revoked.rs`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cloison_node::keystore::{KdfParams, Keystore};
-use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
-use cloison_node::node::Node;
-use cloison_node::relay::wire::{Refusal, RelayMsg, log_parts};
-use cloison_node::trust::{
-    Certificate, DeviceId, DeviceKeys, EntryBody, Hlc, OrgId, OrgLog, Profile, entry,
-};
+use cloison_node::relay::wire::{Refusal, RelayMsg};
+use cloison_node::trust::{Certificate, DeviceId, DeviceKeys};
 use cloison_tests::probe::{connected_to, device_of};
-use cloison_tests::relay::{Relay, intro};
-use cloison_tests::{PASSPHRASE, TestHome, wait_until};
+use cloison_tests::relay::{ORG, Relay, introduce, org_log, org_with_relay, signed_on};
+use cloison_tests::{TestHome, wait_until};
 
 const WAIT: Duration = Duration::from_secs(90);
-const ORG: &str = "Clinique-canary-org";
 const WS: &str = "Dossiers-canary-ws";
-
-/// An organization that authorizes `relay`: the admin (`cloison init`, `cloison relay add`)
-/// then users provisioned by the admin's device (so they know the relay from their log).
-fn org_with_relay(names: &[&str], relay: &str) -> Vec<TestHome> {
-    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
-    let first = names[0];
-    homes[0]
-        .run(&[
-            "init",
-            "--org",
-            ORG,
-            "--user",
-            first,
-            "--email",
-            &format!("{first}@clinique.example"),
-            "--device",
-            &format!("{first}-dev"),
-        ])
-        .success();
-    homes[0].run(&["relay", "add", relay]).success();
-    let list = homes[0].run(&["relay", "list", "--json"]).json();
-    assert_eq!(list["relays"].as_array().map(Vec::len), Some(1), "{list}");
-    let mut admin = Node::open(homes[0].path(), PASSPHRASE.as_bytes()).unwrap();
-    for (i, n) in names[1..].iter().enumerate() {
-        admin
-            .provision_user(
-                homes[i + 1].path(),
-                PASSPHRASE.as_bytes(),
-                KdfParams::TEST_ONLY,
-                n,
-                &format!("{n}@clinique.example"),
-                &format!("{n}-dev"),
-                Profile::Standard,
-            )
-            .unwrap();
-    }
-    homes
-}
 
 /// `(envelopes, blocks)` a device holds.
 fn held(home: &TestHome) -> (u64, u64) {
@@ -216,71 +172,6 @@ fn devices_never_online_together_sync_through_the_relay_which_learns_nothing() {
     }
 }
 
-/// A raw libp2p client with `keys` that introduces itself to the relay, sends `entries` if the
-/// relay asks for its log, and returns the relay's answer.
-async fn introduce(
-    keys: &DeviceKeys,
-    relay: &str,
-    org: [u8; 32],
-    entries: Vec<Vec<u8>>,
-) -> RelayMsg {
-    let relay_id = addr_peer(&relay.parse().unwrap()).unwrap();
-    let (h, mut rx) = Net::start(keys, NetConfig::loopback()).unwrap();
-    h.set_allowed([relay_id].into()).await.unwrap();
-    h.dial(relay.parse().unwrap()).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .unwrap()
-            .unwrap();
-        match ev {
-            NetEvent::Connected(p) if p == relay_id => {
-                h.send(relay_id, intro(org, &entries).encode())
-                    .await
-                    .unwrap();
-            }
-            NetEvent::Message { from, bytes } if from == relay_id => match RelayMsg::decode(&bytes)
-            {
-                Ok(RelayMsg::LogWanted { .. }) => {
-                    for m in log_parts(entries.iter().map(Vec::as_slice)) {
-                        h.send(relay_id, m.encode()).await.unwrap();
-                    }
-                }
-                Ok(m) => {
-                    let _ = h.shutdown().await;
-                    return m;
-                }
-                Err(_) => {}
-            },
-            _ => {}
-        }
-    }
-}
-
-/// `cert` signed by `keys` on the heads of `entries` (what any certified device can sign).
-fn signed_on(keys: &DeviceKeys, org: [u8; 32], entries: &[Vec<u8>], cert: Certificate) -> Vec<u8> {
-    let mut log = OrgLog::new(OrgId(org));
-    log.ingest(entries.to_vec());
-    let parents = log.heads();
-    let body = EntryBody {
-        org: OrgId(org),
-        time: Hlc(log.max_time(&parents).0 + 1),
-        parents,
-        author: keys.id(),
-        cert,
-    };
-    entry::sign(keys, &body)
-}
-
-fn org_log(home: &TestHome) -> ([u8; 32], Vec<Vec<u8>>, DeviceKeys) {
-    let n = Node::open(home.path(), PASSPHRASE.as_bytes()).unwrap();
-    let keys = Keystore::open(&home.path().join("keys.cloison"), PASSPHRASE.as_bytes())
-        .unwrap()
-        .device();
-    (n.state().org.0, n.log_entry_bytes(), keys)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     let data = tempfile::tempdir().unwrap();
@@ -291,13 +182,17 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     let (_, _, ben_keys) = org_log(&t[1]);
     // A member is welcomed; the organization is now served.
     assert_eq!(
-        introduce(&ann_keys, &relay.addr, org, entries.clone()).await,
+        introduce(&ann_keys, &relay.addr, org, entries.clone())
+            .await
+            .0,
         RelayMsg::Welcome
     );
     // A stranger with the organization's (public) log.
     let stranger = DeviceKeys::generate(&mut rand::rng());
     assert_eq!(
-        introduce(&stranger, &relay.addr, org, entries.clone()).await,
+        introduce(&stranger, &relay.addr, org, entries.clone())
+            .await
+            .0,
         RelayMsg::Refused {
             reason: Refusal::NotActive
         }
@@ -312,7 +207,9 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     b.stop();
     // Ben introduces himself with the log he had before his revocation: refused.
     assert_eq!(
-        introduce(&ben_keys, &relay.addr, org, entries.clone()).await,
+        introduce(&ben_keys, &relay.addr, org, entries.clone())
+            .await
+            .0,
         RelayMsg::Refused {
             reason: Refusal::NotActive
         }
@@ -330,7 +227,7 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
     let mut with_own = ben_entries.clone();
     with_own.push(own.clone());
     assert_eq!(
-        introduce(&ben_keys, &relay.addr, org, with_own).await,
+        introduce(&ben_keys, &relay.addr, org, with_own).await.0,
         RelayMsg::Refused {
             reason: Refusal::NotActive
         }
@@ -360,7 +257,7 @@ async fn strangers_revoked_devices_and_other_organizations_are_refused() {
         .success();
     let (org2, entries2, zed_keys) = org_log(&other);
     assert_eq!(
-        introduce(&zed_keys, &relay.addr, org2, entries2).await,
+        introduce(&zed_keys, &relay.addr, org2, entries2).await.0,
         RelayMsg::Refused {
             reason: Refusal::NotAuthorized
         }
@@ -659,192 +556,4 @@ fn an_old_version_is_restored_from_the_relay_alone() {
         b"the first version, overwritten while B is down"
     );
     b.stop();
-}
-
-/// Issue 15 item 4: an admin revokes the relay (`cloison relay revoke`). The relay, once it holds
-/// the revocation (the admin's daemon brings it), serves the organization no more: it refuses
-/// every `Intro` with `RelayRevoked` (a stale device's too), cuts the organization's devices off
-/// and stores nothing more for it; devices list it as revoked and never use it again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
-    let data = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
-    let t = org_with_relay(&["ann", "ben"], &relay.addr);
-    let (org, _, ben_keys) = org_log(&t[1]);
-    let refused_revoked = || {
-        relay.status()["refused"]["relay_revoked"]
-            .as_u64()
-            .unwrap_or(0)
-    };
-    // Both sync through the relay.
-    let a = t[0].start(&[]);
-    let b = t[1].start(&[]);
-    wait_until("both devices are welcomed", WAIT, || relay.connected() == 2);
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
-        WS,
-        "ben@clinique.example",
-        "--role",
-        "contributor",
-    ])
-    .success();
-    let before = t[0].path().join("before.txt");
-    std::fs::write(&before, b"written before the revocation").unwrap();
-    t[0].run(&["put", WS, before.to_str().unwrap(), "before.txt"])
-        .success();
-    wait_until("B lists the file", WAIT, || {
-        t[1].ls(WS, "").contains_key("before.txt")
-    });
-    wait_until(
-        "the relay stored the workspace and the file's block",
-        WAIT,
-        || {
-            let (envelopes, blocks) = relay.stored();
-            envelopes > 0 && blocks > 0
-        },
-    );
-    // Ben goes offline: his copy of the log will not hold the revocation.
-    b.stop();
-    let (_, stale_entries, _) = org_log(&t[1]);
-    // Ann revokes the relay through her daemon (by a prefix of its PeerId).
-    let pid = relay.addr.rsplit('/').next().unwrap();
-    let out = t[0].run(&["relay", "revoke", &pid[..16]]).success();
-    assert!(out.contains("revoked"), "{out}");
-    wait_until(
-        "the relay holds the revocation and serves nobody",
-        WAIT,
-        || {
-            let o = relay.org();
-            o["revoked"] == true && o["devices_connected"] == 0
-        },
-    );
-    assert!(refused_revoked() >= 1, "{}", relay.status());
-    let list = t[0].run(&["relay", "list", "--json"]).json();
-    assert_eq!(list["relays"][0]["status"], "revoked", "{list}");
-    assert!(list["relays"][0]["revoked_by"].is_string(), "{list}");
-    let text = t[0].run(&["relay", "list"]).success();
-    assert!(text.contains("revoked"), "{text}");
-    // Ann's daemon closed its connection to the relay and dials it no more.
-    let relay_id = addr_peer(&relay.addr.parse().unwrap()).unwrap().to_string();
-    wait_until("Ann is no longer connected to the relay", WAIT, || {
-        !connected_to(&t[0], &relay_id)
-    });
-    // She told it once (her farewell `Intro`), and was refused once.
-    assert_eq!(refused_revoked(), 1, "{}", relay.status());
-    let log = t[0].log();
-    assert_eq!(log.matches("relay revoked: telling it").count(), 1, "{log}");
-    // Ben, offline and stale, writes; then his daemon comes back and introduces itself with a
-    // log that still authorizes the relay: refused, and nothing of his reaches the relay.
-    let stored = relay.stored();
-    let entries = relay.org()["entries"].as_u64();
-    let after = t[1].path().join("after.txt");
-    std::fs::write(&after, b"written after the revocation").unwrap();
-    t[1].run(&["put", WS, after.to_str().unwrap(), "after.txt"])
-        .success();
-    let seen = refused_revoked();
-    let b = t[1].start(&[]);
-    wait_until("the relay refused Ben's daemon", WAIT, || {
-        refused_revoked() > seen
-    });
-    let peers = t[1].run(&["peers", "--json"]).json();
-    assert!(peers.to_string().contains("relay_revoked"), "{peers}");
-    b.stop();
-    // A raw client with Ben's key and his stale log: the typed refusal.
-    assert_eq!(
-        introduce(&ben_keys, &relay.addr, org, stale_entries).await,
-        RelayMsg::Refused {
-            reason: Refusal::RelayRevoked
-        }
-    );
-    assert_eq!(relay.stored(), stored, "the relay stored something after");
-    assert_eq!(relay.org()["entries"].as_u64(), entries);
-    assert_eq!(relay.connected(), 0);
-    a.stop();
-    // What was stored is kept (sealed; the operator may delete it).
-    let s = relay.status();
-    assert_eq!(s["organizations"][0]["revoked"], true, "{s}");
-    let org_hex: String = org.iter().map(|b| format!("{b:02x}")).collect();
-    assert!(data.path().join("orgs").join(org_hex).exists());
-}
-
-/// A revocation that counts on the relay's stale copy can be voided later: a revoked admin's
-/// `RelayRevoked` reaches the relay first (it stops serving the organization), then an `Intro`
-/// brings the founder's concurrent revocation of that admin; judged on a copy, it makes the relay
-/// authorized again, so it is taken and the organization is served again.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_admins_relay_revocation_stops_the_relay_until_it_is_voided() {
-    let data = tempfile::tempdir().unwrap();
-    let logs = tempfile::tempdir().unwrap();
-    let relay = Relay::start(data.path(), &logs.path().join("relay.log"));
-    let t = org_with_relay(&["ann"], &relay.addr);
-    let mal_home = TestHome::new();
-    Node::open(t[0].path(), PASSPHRASE.as_bytes())
-        .unwrap()
-        .provision_user(
-            mal_home.path(),
-            PASSPHRASE.as_bytes(),
-            KdfParams::TEST_ONLY,
-            "mal",
-            "mal@clinique.example",
-            "mal-dev",
-            Profile::Admin,
-        )
-        .unwrap();
-    let (org, base, ann_keys) = org_log(&t[0]);
-    let (_, _, mal_keys) = org_log(&mal_home);
-    let relay_id = addr_peer(&relay.addr.parse().unwrap()).unwrap();
-    // Concurrent, on the same heads: Mal revokes the relay, Ann revokes Mal's device.
-    let forged = signed_on(
-        &mal_keys,
-        org,
-        &base,
-        Certificate::RelayRevoked { relay: relay_id },
-    );
-    let voiding = signed_on(
-        &ann_keys,
-        org,
-        &base,
-        Certificate::DeviceRevoked {
-            device: mal_keys.id(),
-        },
-    );
-    let with = |extra: &[&Vec<u8>]| {
-        let mut v = base.clone();
-        v.extend(extra.iter().map(|e| (*e).clone()));
-        v
-    };
-    assert_eq!(
-        introduce(&ann_keys, &relay.addr, org, base.clone()).await,
-        RelayMsg::Welcome
-    );
-    // The forgery arrives first: the relay's copy counts it and stops serving.
-    assert_eq!(
-        introduce(&ann_keys, &relay.addr, org, with(&[&forged])).await,
-        RelayMsg::Refused {
-            reason: Refusal::RelayRevoked
-        }
-    );
-    wait_until("the relay lists the organization as revoked", WAIT, || {
-        relay.org()["revoked"] == true
-    });
-    // Without the voiding entry, nothing is taken.
-    let entries = relay.org()["entries"].as_u64();
-    assert_eq!(
-        introduce(&ann_keys, &relay.addr, org, base.clone()).await,
-        RelayMsg::Refused {
-            reason: Refusal::RelayRevoked
-        }
-    );
-    assert_eq!(relay.org()["entries"].as_u64(), entries);
-    // Ann's revocation of Mal voids it: taken, and served again.
-    assert_eq!(
-        introduce(&ann_keys, &relay.addr, org, with(&[&forged, &voiding])).await,
-        RelayMsg::Welcome
-    );
-    wait_until("the relay serves the organization again", WAIT, || {
-        relay.org()["revoked"] == false
-    });
 }

@@ -4,61 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use cloison_node::net::{Net, NetConfig, NetEvent, addr_peer};
-use cloison_node::relay::wire::{RelayMsg, log_parts};
+use cloison_node::relay::wire::RelayMsg;
 use cloison_node::sync::msg::MAX_MESSAGE;
 use cloison_node::testkit::Fixture;
+use cloison_node::trust::Profile;
 use cloison_node::trust::author::{Writer, relay_authorized};
-use cloison_node::trust::{DeviceKeys, Profile};
-use cloison_tests::relay::{Relay, intro};
+use cloison_tests::relay::{Relay, introduce};
 use cloison_tests::wait_until;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-/// A raw client with `keys` introduces itself; answers `LogWanted` with `entries`; returns the
-/// relay's verdict and how many parts it sent.
-async fn introduce(
-    keys: &DeviceKeys,
-    relay: &str,
-    org: [u8; 32],
-    entries: &[Vec<u8>],
-) -> (RelayMsg, usize) {
-    let relay_id = addr_peer(&relay.parse().unwrap()).unwrap();
-    let (h, mut rx) = Net::start(keys, NetConfig::loopback()).unwrap();
-    h.set_allowed([relay_id].into()).await.unwrap();
-    h.dial(relay.parse().unwrap()).await.unwrap();
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let mut parts = 0;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, rx.recv())
-            .await
-            .expect("the relay answers in time")
-            .expect("the network runs");
-        match ev {
-            NetEvent::Connected(p) if p == relay_id => {
-                h.send(relay_id, intro(org, entries).encode())
-                    .await
-                    .unwrap();
-            }
-            NetEvent::Message { from, bytes } if from == relay_id => {
-                match RelayMsg::decode(&bytes) {
-                    Ok(RelayMsg::LogWanted { .. }) => {
-                        for m in log_parts(entries.iter().map(Vec::as_slice)) {
-                            h.send(relay_id, m.encode()).await.unwrap();
-                            parts += 1;
-                        }
-                    }
-                    Ok(m) => {
-                        let _ = h.shutdown().await;
-                        return (m, parts);
-                    }
-                    Err(_) => {}
-                }
-            }
-            _ => {}
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_larger_than_one_message_is_introduced_in_parts_and_never_again() {

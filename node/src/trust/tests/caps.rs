@@ -6,23 +6,6 @@ use super::invitations::USER_INV;
 use super::*;
 use crate::trust::admission::{MAX_PENDING_INVITATIONS, MAX_USER_DEVICE_CERTS, MAX_USER_DEVICES};
 
-impl Org {
-    /// The certificate adding a fresh device to `by`'s user.
-    fn device_cert(&mut self, by: &Dev) -> (DeviceKeys, Certificate) {
-        let keys = DeviceKeys::generate(&mut self.rng);
-        let w = Writer {
-            keys: &by.keys,
-            org_key: &self.key,
-            clock: &mut Clock::default(),
-        };
-        let claimed = author::claim_device(&keys, &self.org, &by.keys.id());
-        let c = w
-            .device_added(&mut self.rng, &self.org, by.user, &claimed, "phone")
-            .unwrap();
-        (keys, c)
-    }
-}
-
 fn active_devices(dev: &Dev) -> usize {
     dev.log.state().active_devices_of(&dev.user).len()
 }

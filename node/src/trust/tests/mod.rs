@@ -121,8 +121,8 @@ impl Org {
         )
     }
 
-    /// `by` adds a second device to its own user.
-    fn add_own_device(&mut self, by: &mut Dev) -> Dev {
+    /// The certificate by which `by` adds a fresh device to its own user, and that device's keys.
+    fn device_cert(&mut self, by: &Dev) -> (DeviceKeys, Certificate) {
         let keys = DeviceKeys::generate(&mut self.rng);
         let w = Writer {
             keys: &by.keys,
@@ -133,6 +133,12 @@ impl Org {
         let c = w
             .device_added(&mut self.rng, &self.org, by.user, &claimed, "phone")
             .unwrap();
+        (keys, c)
+    }
+
+    /// `by` adds a second device to its own user.
+    fn add_own_device(&mut self, by: &mut Dev) -> Dev {
+        let (keys, c) = self.device_cert(by);
         self.write(by, c);
         let mut log = OrgLog::new(self.org);
         assert!(log.ingest(all_bytes(&by.log)).is_clean());
