@@ -145,6 +145,24 @@ pub struct Daemon {
 }
 
 impl TestHome {
+    /// Creates workspace `ws` and shares it with `email` as `role` (through the daemon if one
+    /// runs).
+    pub fn create_and_share(&self, ws: &str, email: &str, role: &str) {
+        self.run(&["workspace", "create", ws]).success();
+        self.run(&["workspace", "share", ws, email, "--role", role])
+            .success();
+    }
+
+    /// Writes `bytes` to a local file `name` in the home and puts it at `/name` in `ws`;
+    /// returns the local file.
+    pub fn put_bytes(&self, ws: &str, name: &str, bytes: &[u8]) -> PathBuf {
+        let local = self.path().join(name);
+        std::fs::write(&local, bytes).unwrap_or_else(|e| panic!("{}: {e}", local.display()));
+        self.run(&["put", ws, &local.to_string_lossy(), name])
+            .success();
+        local
+    }
+
     /// `cloison ls WS PATH --json` as name → content hash (empty when the listing fails, e.g.
     /// while the workspace has not arrived yet).
     pub fn ls(&self, ws: &str, path: &str) -> std::collections::BTreeMap<String, String> {
@@ -399,6 +417,15 @@ pub fn team_with(
     members: &[(&str, cloison_node::trust::Profile)],
     relay: Option<&str>,
 ) -> Vec<TestHome> {
+    team_named("Clinique", members, relay)
+}
+
+/// [`team_with`] for an organization named `org`.
+pub fn team_named(
+    org: &str,
+    members: &[(&str, cloison_node::trust::Profile)],
+    relay: Option<&str>,
+) -> Vec<TestHome> {
     let homes: Vec<TestHome> = members.iter().map(|_| TestHome::new()).collect();
     let ((first, _), rest) = members
         .split_first()
@@ -407,7 +434,7 @@ pub fn team_with(
         .run(&[
             "init",
             "--org",
-            "Clinique",
+            org,
             "--user",
             first,
             "--email",

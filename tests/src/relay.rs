@@ -161,41 +161,17 @@ pub fn intro(org: [u8; 32], entries: &[Vec<u8>]) -> cloison_node::relay::wire::R
 /// The organization name of [`org_with_relay`] (a canary: it must never appear in clear).
 pub const ORG: &str = "Clinique-canary-org";
 
-/// An organization that authorizes `relay`: the admin (`cloison init`, `cloison relay add`)
-/// then users provisioned by the admin's device (so they know the relay from their log).
+/// An organization named [`ORG`] that authorizes `relay`: the admin (`cloison init`,
+/// `cloison relay add`) then standard users provisioned by the admin's device (so they know the
+/// relay from their log).
 pub fn org_with_relay(names: &[&str], relay: &str) -> Vec<TestHome> {
-    let homes: Vec<TestHome> = names.iter().map(|_| TestHome::new()).collect();
-    let first = names[0];
-    homes[0]
-        .run(&[
-            "init",
-            "--org",
-            ORG,
-            "--user",
-            first,
-            "--email",
-            &format!("{first}@clinique.example"),
-            "--device",
-            &format!("{first}-dev"),
-        ])
-        .success();
-    homes[0].run(&["relay", "add", relay]).success();
+    let members: Vec<(&str, cloison_node::trust::Profile)> = names
+        .iter()
+        .map(|n| (*n, cloison_node::trust::Profile::Standard))
+        .collect();
+    let homes = crate::team_named(ORG, &members, Some(relay));
     let list = homes[0].run(&["relay", "list", "--json"]).json();
     assert_eq!(list["relays"].as_array().map(Vec::len), Some(1), "{list}");
-    let mut admin = cloison_node::node::Node::open(homes[0].path(), PASSPHRASE.as_bytes()).unwrap();
-    for (i, n) in names[1..].iter().enumerate() {
-        admin
-            .provision_user(
-                homes[i + 1].path(),
-                PASSPHRASE.as_bytes(),
-                cloison_node::keystore::KdfParams::TEST_ONLY,
-                n,
-                &format!("{n}@clinique.example"),
-                &format!("{n}-dev"),
-                cloison_node::trust::Profile::Standard,
-            )
-            .unwrap();
-    }
     homes
 }
 

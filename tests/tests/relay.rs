@@ -98,16 +98,7 @@ fn hand_over(
         relay.connected() == 1
     });
     if first {
-        from.run(&["workspace", "create", WS]).success();
-        from.run(&[
-            "workspace",
-            "share",
-            WS,
-            "bertrand-canary@clinique.example",
-            "--role",
-            "contributor",
-        ])
-        .success();
+        from.create_and_share(WS, "bertrand-canary@clinique.example", "contributor");
     }
     let src = from.path().join(format!("{prefix}-src"));
     let canaries = canary_files(&src, prefix, 50);
@@ -288,16 +279,7 @@ fn a_relay_killed_mid_upload_keeps_what_it_stored_and_completes_after_restart() 
     wait_until("A is welcomed", WAIT, || relay.connected() == 1);
     // A new relay does not serve the organization yet: it asked A for the whole log.
     assert_eq!(introductions(&relay, "log_asked"), 1);
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
-        WS,
-        "ben@clinique.example",
-        "--role",
-        "reader",
-    ])
-    .success();
+    t[0].create_and_share(WS, "ben@clinique.example", "reader");
     let src = t[0].path().join("big");
     // Several rounds: each uploads a new folder and kills the relay once it has stored part of
     // it; nothing the relay had stored is ever lost, and the upload completes after the restart.
@@ -373,20 +355,8 @@ fn devices_that_only_know_the_relay_connect_through_it_and_sync_live() {
     wait_until("A and B are connected to each other", WAIT, || {
         connected_to(&t[0], &db) && connected_to(&t[1], &da)
     });
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
-        WS,
-        "ben@clinique.example",
-        "--role",
-        "reader",
-    ])
-    .success();
-    let src = t[0].path().join("live.txt");
-    std::fs::write(&src, b"written while both are online").unwrap();
-    t[0].run(&["put", WS, src.to_str().unwrap(), "live.txt"])
-        .success();
+    t[0].create_and_share(WS, "ben@clinique.example", "reader");
+    t[0].put_bytes(WS, "live.txt", b"written while both are online");
     wait_until("B lists the file", WAIT, || {
         t[1].ls(WS, "").contains_key("live.txt")
     });
@@ -477,20 +447,8 @@ fn devices_that_only_know_the_relay_find_each_other_through_rendezvous_and_conne
     wait_until("A and B are connected to each other", WAIT, || {
         connected_to(&t[0], &db) && connected_to(&t[1], &da)
     });
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
-        WS,
-        "ben@clinique.example",
-        "--role",
-        "reader",
-    ])
-    .success();
-    let src = t[0].path().join("direct.txt");
-    std::fs::write(&src, b"found through rendezvous").unwrap();
-    t[0].run(&["put", WS, src.to_str().unwrap(), "direct.txt"])
-        .success();
+    t[0].create_and_share(WS, "ben@clinique.example", "reader");
+    t[0].put_bytes(WS, "direct.txt", b"found through rendezvous");
     let out = t[1].path().join("direct.got");
     wait_until("B lists the file", WAIT, || {
         t[1].ls(WS, "").contains_key("direct.txt")
@@ -519,20 +477,12 @@ fn an_old_version_is_restored_from_the_relay_alone() {
     wait_until("A is welcomed by the relay", WAIT, || {
         relay.connected() == 1
     });
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
+    t[0].create_and_share(WS, "ben@clinique.example", "contributor");
+    let src = t[0].put_bytes(
         WS,
-        "ben@clinique.example",
-        "--role",
-        "contributor",
-    ])
-    .success();
-    let src = t[0].path().join("note.txt");
-    std::fs::write(&src, b"the first version, overwritten while B is down").unwrap();
-    t[0].run(&["put", WS, src.to_str().unwrap(), "note.txt"])
-        .success();
+        "note.txt",
+        b"the first version, overwritten while B is down",
+    );
     std::fs::write(&src, b"the second version").unwrap();
     t[0].run(&["put", WS, src.to_str().unwrap(), "note.txt"])
         .success();

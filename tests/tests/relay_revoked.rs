@@ -36,20 +36,8 @@ async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
     let a = t[0].start(&[]);
     let b = t[1].start(&[]);
     wait_until("both devices are welcomed", WAIT, || relay.connected() == 2);
-    t[0].run(&["workspace", "create", WS]).success();
-    t[0].run(&[
-        "workspace",
-        "share",
-        WS,
-        "ben@clinique.example",
-        "--role",
-        "contributor",
-    ])
-    .success();
-    let before = t[0].path().join("before.txt");
-    std::fs::write(&before, b"written before the revocation").unwrap();
-    t[0].run(&["put", WS, before.to_str().unwrap(), "before.txt"])
-        .success();
+    t[0].create_and_share(WS, "ben@clinique.example", "contributor");
+    t[0].put_bytes(WS, "before.txt", b"written before the revocation");
     wait_until("B lists the file", WAIT, || {
         t[1].ls(WS, "").contains_key("before.txt")
     });
@@ -95,10 +83,7 @@ async fn a_revoked_relay_refuses_the_organization_and_stores_nothing_more() {
     // log that still authorizes the relay: refused, and nothing of his reaches the relay.
     let stored = relay.stored();
     let entries = relay.org()["entries"].as_u64();
-    let after = t[1].path().join("after.txt");
-    std::fs::write(&after, b"written after the revocation").unwrap();
-    t[1].run(&["put", WS, after.to_str().unwrap(), "after.txt"])
-        .success();
+    t[1].put_bytes(WS, "after.txt", b"written after the revocation");
     let seen = refused_revoked();
     let b = t[1].start(&[]);
     wait_until("the relay refused Ben's daemon", WAIT, || {
