@@ -51,15 +51,14 @@ impl Throttle {
             let every = self.every;
             self.seen
                 .retain(|_, (last, _)| now.saturating_duration_since(*last) < every);
-            if self.seen.len() >= THROTTLE_KEYS {
-                if let Some(oldest) = self
+            if self.seen.len() >= THROTTLE_KEYS
+                && let Some(oldest) = self
                     .seen
                     .iter()
                     .min_by_key(|(_, (last, _))| *last)
                     .map(|(k, _)| k.clone())
-                {
-                    self.seen.remove(&oldest);
-                }
+            {
+                self.seen.remove(&oldest);
             }
         }
         self.seen.insert(key.to_owned(), (now, 0));

@@ -265,6 +265,9 @@ pub enum Command {
     /// Relays (`cloison-bootstrap`) that store and forward this organization's ciphertext.
     #[command(subcommand)]
     Relay(RelayCommand),
+    /// `completions SHELL` and `man [--out DIR]`.
+    #[command(flatten)]
+    Doc(cloison_node::manual::DocCommand),
 }
 
 /// `cloison invite ...`

@@ -17,6 +17,14 @@ use super::{daemon, output, progress};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Doc(doc) = cli.command {
+        use clap::CommandFactory;
+        return Ok(cloison_node::manual::run(
+            doc,
+            Cli::command(),
+            &mut std::io::stdout().lock(),
+        )?);
+    }
     let home = resolve_home(cli.home)?;
     let request = match cli.command {
         Command::Init {
@@ -209,7 +217,8 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         | Command::Run { .. }
         | Command::Demo { .. }
         | Command::Greet { .. }
-        | Command::Join { .. } => {
+        | Command::Join { .. }
+        | Command::Doc(_) => {
             bail!("not a request")
         }
     })
