@@ -197,3 +197,160 @@ fn completions_load_in_bash_and_manual_pages_cover_every_command() {
     }
     assert!(subcommands("cloison-bootstrap").iter().any(|c| c == "run"));
 }
+
+/// Writes `rel` under `root` (parents created).
+fn file(root: &Path, rel: &str, content: &str) {
+    let p = root.join(rel);
+    if let Some(d) = p.parent() {
+        std::fs::create_dir_all(d).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(p, content).unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The `WORKSPACE:PATH` of every match of `cloison find ARGS --json` on `h`.
+fn found(h: &TestHome, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["find"];
+    a.extend_from_slice(args);
+    a.push("--json");
+    let v = h.run(&a).json();
+    assert_eq!(v["truncated"], false, "{v}");
+    v["found"]
+        .as_array()
+        .map(|f| {
+            f.iter()
+                .map(|x| {
+                    format!(
+                        "{}:{}",
+                        x["workspace_name"].as_str().unwrap_or_default(),
+                        x["path"].as_str().unwrap_or_default()
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn ls_recursive_lists_a_tree_and_find_searches_the_readable_workspaces() {
+    let t = team(&["ann", "bob"]);
+    let (ann, bob) = (&t[0], &t[1]);
+    ann.run(&["workspace", "create", "Docs"]).success();
+    ann.run(&["workspace", "create", "Archive"]).success();
+    bob.run(&["workspace", "create", "Private"]).success();
+    let src = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let s = src.path();
+    file(s, "proj/reports/2026/q1-Quarterly.txt", "first quarter");
+    file(s, "proj/reports/2026/q2.txt", "second");
+    file(s, "proj/reports/summary.md", "# summary");
+    file(s, "proj/notes.txt", "notes");
+    std::fs::create_dir_all(s.join("proj/empty")).unwrap_or_else(|e| panic!("{e}"));
+    file(s, "plan.odt", "plan");
+    file(s, "secret.txt", "bob's");
+    let at = |rel: &str| s.join(rel).to_str().unwrap_or_default().to_owned();
+    ann.run(&["put", "Docs", &at("proj"), "proj"]).success();
+    ann.run(&["put", "Archive", &at("plan.odt"), "old/quarterly-plan.odt"])
+        .success();
+    ann.run(&[
+        "put",
+        "Archive",
+        &at("plan.odt"),
+        "evil\u{1b}[31m-quarterly.txt",
+    ])
+    .success();
+    bob.run(&["put", "Private", &at("secret.txt"), "quarterly-secret.txt"])
+        .success();
+
+    // ls -R: every file and folder under the folder, each with its full path.
+    let want = [
+        "proj/empty",
+        "proj/notes.txt",
+        "proj/reports",
+        "proj/reports/2026",
+        "proj/reports/2026/q1-Quarterly.txt",
+        "proj/reports/2026/q2.txt",
+        "proj/reports/summary.md",
+    ];
+    let table = ann.run(&["ls", "Docs", "proj", "-R"]).success();
+    let shown: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split("  ").last())
+        .map(|p| p.trim_end_matches('/'))
+        .collect();
+    assert_eq!(shown, want, "{table}");
+    assert!(
+        table.contains("d            0  proj/reports/2026/\n"),
+        "{table}"
+    );
+    let v = ann
+        .run(&["ls", "Docs", "/", "--recursive", "--json"])
+        .json();
+    let entries = v["entries"].as_array().cloned().unwrap_or_default();
+    let paths: Vec<&str> = entries.iter().filter_map(|e| e["path"].as_str()).collect();
+    assert_eq!(paths[0], "proj", "{v}");
+    assert_eq!(&paths[1..], want, "{v}");
+    let q1 = &entries[5];
+    assert_eq!(q1["kind"], "file");
+    assert_eq!(q1["size"], 13);
+    assert!(q1["modified_ms"].as_i64().is_some_and(|m| m > 0), "{q1}");
+    assert_eq!(
+        q1["hash"].as_str(),
+        Some(blake3::hash(b"first quarter").to_hex().as_str())
+    );
+    // Without -R, one level as before.
+    assert_eq!(ann.ls("Docs", "proj").len(), 3);
+
+    // find: by a part of the name, case-insensitively, across both of ann's workspaces; the
+    // hostile name shown escaped in the table.
+    let mut got = found(ann, &["QUARTERLY"]);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "Archive:evil\u{1b}[31m-quarterly.txt",
+            "Archive:old/quarterly-plan.odt",
+            "Docs:proj/reports/2026/q1-Quarterly.txt",
+        ]
+    );
+    let table = ann.run(&["find", "quarterly"]).success();
+    assert!(
+        table.contains("Archive:evil\\u{1b}[31m-quarterly.txt"),
+        "{table}"
+    );
+    assert!(!table.contains('\u{1b}'), "{table:?}");
+    assert_eq!(
+        found(ann, &["q?-*.TXT", "--workspace", "Docs"]),
+        ["Docs:proj/reports/2026/q1-Quarterly.txt"]
+    );
+    assert!(found(ann, &["nothing-like-this"]).is_empty());
+
+    // With both daemons linked and Archive shared with bob: bob finds what is in Archive and
+    // in his own workspace, never what is only in Docs; ann never what is only in Private.
+    let da = ann.start(&[]);
+    let db = bob.start(&[da.addr()]);
+    ann.run(&[
+        "workspace",
+        "share",
+        "Archive",
+        "bob@clinique.example",
+        "--role",
+        "reader",
+    ])
+    .success();
+    wait_until("bob reads Archive", WAIT, || {
+        found(bob, &["quarterly"]).contains(&"Archive:old/quarterly-plan.odt".to_owned())
+    });
+    let mut got = found(bob, &["quarterly"]);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "Archive:evil\u{1b}[31m-quarterly.txt",
+            "Archive:old/quarterly-plan.odt",
+            "Private:quarterly-secret.txt",
+        ]
+    );
+    assert!(found(bob, &["q1"]).is_empty(), "Docs is not bob's");
+    assert!(found(ann, &["secret"]).is_empty(), "Private is not ann's");
+    db.stop();
+    da.stop();
+}

@@ -167,7 +167,30 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
             },
             json,
         ),
-        Command::Ls { ws, path, json } => (Request::Ls { ws, path }, json),
+        Command::Ls {
+            ws,
+            path,
+            recursive,
+            json,
+        } => (
+            Request::Ls {
+                ws,
+                path,
+                recursive,
+            },
+            json,
+        ),
+        Command::Find {
+            pattern,
+            workspace,
+            json,
+        } => (
+            Request::Find {
+                pattern,
+                ws: workspace,
+            },
+            json,
+        ),
         Command::Mv { ws, from, to } => (Request::Mv { ws, from, to }, false),
         Command::Rm { ws, path } => (Request::Rm { ws, path }, false),
         Command::History { ws, path, json } => (Request::History { ws, path }, json),
