@@ -11,7 +11,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use cloison_node::net::Multiaddr;
 use cloison_node::relay::{self, RelayConfig, RelayStatus};
 
@@ -53,6 +53,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// `completions SHELL` and `man [--out DIR]`.
+    #[command(flatten)]
+    Doc(cloison_node::manual::DocCommand),
 }
 
 fn init_tracing(verbose: u8) {
@@ -67,6 +70,11 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     init_tracing(cli.verbose);
     match cli.command {
+        Command::Doc(doc) => Ok(cloison_node::manual::run(
+            doc,
+            Cli::command(),
+            &mut std::io::stdout().lock(),
+        )?),
         Command::Run {
             listen,
             data,
@@ -157,4 +165,14 @@ fn text(s: &RelayStatus) -> String {
         t += &format!("  quota refusals: {}\n", s.quota_refusals);
     }
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli() {
+        Cli::command().debug_assert();
+    }
 }

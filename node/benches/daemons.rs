@@ -50,6 +50,7 @@ fn wait_synced(b: &Daemon, folder: &str, count: usize, timeout: Duration) -> Dur
             Request::Ls {
                 ws: "Bench".into(),
                 path: folder.into(),
+                recursive: false,
             },
         ) {
             Some(Response::Entries(e)) => e.len(),
@@ -182,6 +183,7 @@ fn main() {
                 Request::Ls {
                     ws: "Bench".into(),
                     path: "note.txt".into(),
+                    recursive: false,
                 },
             ) && e.first().and_then(|x| x.hash.as_deref()) == Some(want.as_str())
             {

@@ -5,7 +5,7 @@
 //! - [`dag`], [`trust`]: sans-IO cores (no tokio, libp2p or redb; time and randomness are inputs);
 //! - [`seal`], [`workspace`], [`sync`]: sans-IO too (sealing, workspace DAGs, the sync engine);
 //! - [`store`]: redb persistence and block packs; [`keystore`]: the device key file; [`logs`]:
-//!   the binaries' log output;
+//!   the binaries' log output; [`manual`]: their completions and manual pages;
 //! - [`net`]: the libp2p shell (the only module that imports libp2p);
 //! - [`node`]: the one API; [`control`]: requests and their executor, the control socket's
 //!   protocol; [`daemon`]: `cloison run`; [`bundle`]: the sneakernet formats;
@@ -19,6 +19,7 @@ pub mod dag;
 pub mod enroll;
 pub mod keystore;
 pub mod logs;
+pub mod manual;
 pub mod net;
 pub mod node;
 pub mod relay;

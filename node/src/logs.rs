@@ -4,8 +4,67 @@
 //! Invariant: no control character of a logged value reaches the log raw. Names and paths in
 //! log fields come from other members; the stock formatter escapes the message but writes a
 //! `%path` field as is, so every field goes through `control::shown::escape`.
+//!
+//! [`Throttle`] rate-limits warnings that a periodic task would repeat (a mirror's bad ignore
+//! rule, read again every round): an identical one is logged at most once per period, and the
+//! next one logged says how many were suppressed.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::control::shown::escape;
+
+/// Keys a [`Throttle`] remembers at most (the oldest are forgotten first).
+pub const THROTTLE_KEYS: usize = 1024;
+
+/// Rate limit for repeated warnings, by key (e.g. the mirror and the warning's text).
+#[derive(Debug)]
+pub struct Throttle {
+    every: Duration,
+    /// Key → when it was last logged, and how many were suppressed since.
+    seen: HashMap<String, (Instant, u64)>,
+}
+
+impl Throttle {
+    /// At most one warning per key per `every`.
+    pub fn new(every: Duration) -> Throttle {
+        Throttle {
+            every,
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether a warning with this key is logged at `now`: `Some(n)` (log it, saying that `n`
+    /// identical ones were suppressed since the last), or `None` (suppressed, counted).
+    pub fn admit(&mut self, key: &str, now: Instant) -> Option<u64> {
+        if let Some((last, suppressed)) = self.seen.get_mut(key) {
+            if now.saturating_duration_since(*last) < self.every {
+                *suppressed += 1;
+                return None;
+            }
+            let n = *suppressed;
+            *last = now;
+            *suppressed = 0;
+            return Some(n);
+        }
+        if self.seen.len() >= THROTTLE_KEYS {
+            let every = self.every;
+            self.seen
+                .retain(|_, (last, _)| now.saturating_duration_since(*last) < every);
+            if self.seen.len() >= THROTTLE_KEYS
+                && let Some(oldest) = self
+                    .seen
+                    .iter()
+                    .min_by_key(|(_, (last, _))| *last)
+                    .map(|(k, _)| k.clone())
+            {
+                self.seen.remove(&oldest);
+            }
+        }
+        self.seen.insert(key.to_owned(), (now, 0));
+        Some(0)
+    }
+}
 
 /// Installs the subscriber (a second call does nothing).
 pub fn init(default_filter: &str) {
@@ -39,6 +98,35 @@ pub fn fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repeated_warning_is_logged_once_per_period_with_the_count_suppressed() {
+        let mut t = Throttle::new(Duration::from_secs(60));
+        let t0 = Instant::now();
+        assert_eq!(t.admit("ws1 bad rule", t0), Some(0));
+        for s in 1..=5 {
+            assert_eq!(
+                t.admit("ws1 bad rule", t0 + Duration::from_secs(s * 10)),
+                None
+            );
+        }
+        // Another key is not held back by the first.
+        assert_eq!(
+            t.admit("ws2 bad rule", t0 + Duration::from_secs(1)),
+            Some(0)
+        );
+        // A period later: logged again, with the count of those suppressed.
+        assert_eq!(
+            t.admit("ws1 bad rule", t0 + Duration::from_secs(60)),
+            Some(5)
+        );
+        assert_eq!(t.admit("ws1 bad rule", t0 + Duration::from_secs(61)), None);
+        // The map stays bounded however many keys come.
+        for i in 0..(THROTTLE_KEYS * 2) {
+            t.admit(&format!("k{i}"), t0 + Duration::from_secs(2));
+        }
+        assert!(t.seen.len() <= THROTTLE_KEYS);
+    }
 
     /// Logs quote names too. The stock formatter escapes the message but writes a `%path`
     /// field raw (found by this test); [`fields`] escapes both.

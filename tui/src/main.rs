@@ -5,22 +5,31 @@ use std::path::PathBuf;
 use std::sync::mpsc;
 
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use cloison_tui::app::Ui;
 use cloison_tui::worker::{ChannelPort, Worker};
 use tuirealm::terminal::{CrosstermTerminalAdapter, TerminalAdapter};
 
 /// The Cloison admin terminal UI (a client of a running `cloison run`).
 #[derive(Parser)]
-#[command(version)]
+#[command(name = "cloison-tui", version, about)]
 struct Args {
     /// The device's home directory (the daemon's `--home`).
     #[arg(long, env = "CLOISON_HOME", value_name = "DIR")]
     home: Option<PathBuf>,
+    /// Without one, the UI starts.
+    #[command(subcommand)]
+    doc: Option<cloison_node::manual::DocCommand>,
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Args::parse()) {
+    let mut args = Args::parse();
+    let result = match args.doc.take() {
+        Some(doc) => cloison_node::manual::run(doc, Args::command(), &mut std::io::stdout().lock())
+            .map_err(anyhow::Error::from),
+        None => run(args),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cloison-tui: {e:#}");
@@ -63,4 +72,14 @@ fn run(args: Args) -> Result<()> {
         let _ = ui.terminal.disable_raw_mode();
         r
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cli() {
+        Args::command().debug_assert();
+    }
 }

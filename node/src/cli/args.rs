@@ -106,13 +106,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List a folder of a workspace.
+    /// List a folder of a workspace (`-R`: everything under it, with full paths).
     Ls {
         /// The workspace.
         ws: String,
         /// The folder (default: the root).
         #[arg(default_value = "/")]
         path: String,
+        /// Every file and folder under it, each with its full path.
+        #[arg(short = 'R', long)]
+        recursive: bool,
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find files and folders by name in every workspace this device can read (searched on
+    /// this device only: no name leaves it).
+    Find {
+        /// A glob (`*.pdf`, `q?-*`) or a part of the name; case-insensitive.
+        pattern: String,
+        /// Only this workspace.
+        #[arg(long, value_name = "WS")]
+        workspace: Option<String>,
         /// One JSON document instead of a table.
         #[arg(long)]
         json: bool,
@@ -269,6 +284,9 @@ pub enum Command {
     /// Relays (`cloison-bootstrap`) that store and forward this organization's ciphertext.
     #[command(subcommand)]
     Relay(RelayCommand),
+    /// `completions SHELL` and `man [--out DIR]`.
+    #[command(flatten)]
+    Doc(cloison_node::manual::DocCommand),
 }
 
 /// `cloison invite ...`
@@ -484,7 +502,21 @@ mod tests {
             Command::Workspace(WorkspaceCommand::Share { ref role, .. }) if role == "reader"
         ));
         let c = Cli::try_parse_from(["cloison", "ls", "Reports"]).unwrap();
-        assert!(matches!(c.command, Command::Ls { ref path, .. } if path == "/"));
+        assert!(matches!(c.command, Command::Ls { ref path, recursive: false, .. } if path == "/"));
+        let c = Cli::try_parse_from(["cloison", "ls", "Reports", "a/b", "-R", "--json"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Command::Ls {
+                recursive: true,
+                json: true,
+                ..
+            }
+        ));
+        let c =
+            Cli::try_parse_from(["cloison", "find", "*.PDF", "--workspace", "Reports"]).unwrap();
+        assert!(
+            matches!(c.command, Command::Find { ref pattern, workspace: Some(_), .. } if pattern == "*.PDF")
+        );
         let c = Cli::try_parse_from([
             "cloison",
             "run",

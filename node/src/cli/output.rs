@@ -5,7 +5,7 @@
 use anyhow::Result;
 use cloison_node::control::{PeerInfo, Request, Response, StatusInfo, shown};
 use cloison_node::node::{
-    DeviceInfo, EntryInfo, MemberInfo, OrgInfo, UserInfo, VersionRow, WorkspaceInfo,
+    DeviceInfo, EntryInfo, FindReport, MemberInfo, OrgInfo, UserInfo, VersionRow, WorkspaceInfo,
 };
 
 fn short(id: &str) -> &str {
@@ -89,6 +89,7 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             Response::Put(p) => serde_json::to_value(p)?,
             Response::Got(p) => serde_json::to_value(p)?,
             Response::Entries(e) => serde_json::json!({ "entries": e }),
+            Response::Found(f) => serde_json::to_value(f)?,
             Response::History(h) => serde_json::json!({ "versions": h }),
             Response::Restored(v) => serde_json::json!({ "version": v }),
             Response::Status(s) => serde_json::to_value(s)?,
@@ -125,7 +126,17 @@ pub fn print(req: &Request, r: &Response, json: bool) -> Result<()> {
             t
         }
         Response::Got(p) => format!("{} file(s), {} bytes\n", p.files, p.bytes),
-        Response::Entries(e) => entries_table(e),
+        Response::Entries(e) => entries_table(
+            e,
+            matches!(
+                req,
+                Request::Ls {
+                    recursive: true,
+                    ..
+                }
+            ),
+        ),
+        Response::Found(f) => found_table(f),
         Response::History(h) => history_table(h),
         Response::Restored(v) => format!("restored; current version {}\n", short(v)),
         Response::Status(s) => status_text(s),
@@ -204,17 +215,36 @@ pub fn members_table(ms: &[MemberInfo]) -> String {
     out
 }
 
-/// A folder listing.
-pub fn entries_table(es: &[EntryInfo]) -> String {
+/// A folder listing: names, or full paths (`ls -R`).
+pub fn entries_table(es: &[EntryInfo], full_paths: bool) -> String {
     let mut out = String::new();
     for e in es {
-        let kind = if e.kind == "folder" { "d" } else { "-" };
-        let name = if e.kind == "folder" {
-            format!("{}/", e.name)
-        } else {
-            e.name.clone()
-        };
-        out += &format!("{kind} {:>12}  {name}\n", e.size);
+        out += &entry_line(e, if full_paths { &e.path } else { &e.name });
+    }
+    out
+}
+
+/// One entry: kind, size, then what names it (a folder ends in `/`).
+fn entry_line(e: &EntryInfo, shown: &str) -> String {
+    let (kind, slash) = if e.kind == "folder" {
+        ("d", "/")
+    } else {
+        ("-", "")
+    };
+    format!("{kind} {:>12}  {shown}{slash}\n", e.size)
+}
+
+/// What `find` found: `WORKSPACE:PATH` per line.
+pub fn found_table(f: &FindReport) -> String {
+    let mut out = String::new();
+    for x in &f.found {
+        out += &entry_line(&x.entry, &format!("{}:{}", x.workspace_name, x.entry.path));
+    }
+    if f.truncated {
+        out += &format!(
+            "(stopped at {} matches: narrow the pattern)\n",
+            f.found.len()
+        );
     }
     out
 }

@@ -17,6 +17,14 @@ use super::{daemon, output, progress};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Doc(doc) = cli.command {
+        use clap::CommandFactory;
+        return Ok(cloison_node::manual::run(
+            doc,
+            Cli::command(),
+            &mut std::io::stdout().lock(),
+        )?);
+    }
     let home = resolve_home(cli.home)?;
     let request = match cli.command {
         Command::Init {
@@ -161,7 +169,30 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
             },
             json,
         ),
-        Command::Ls { ws, path, json } => (Request::Ls { ws, path }, json),
+        Command::Ls {
+            ws,
+            path,
+            recursive,
+            json,
+        } => (
+            Request::Ls {
+                ws,
+                path,
+                recursive,
+            },
+            json,
+        ),
+        Command::Find {
+            pattern,
+            workspace,
+            json,
+        } => (
+            Request::Find {
+                pattern,
+                ws: workspace,
+            },
+            json,
+        ),
         Command::Mv { ws, from, to } => (Request::Mv { ws, from, to }, false),
         Command::Rm { ws, path } => (Request::Rm { ws, path }, false),
         Command::History { ws, path, json } => (Request::History { ws, path }, json),
@@ -212,7 +243,8 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         | Command::Run { .. }
         | Command::Demo { .. }
         | Command::Greet { .. }
-        | Command::Join { .. } => {
+        | Command::Join { .. }
+        | Command::Doc(_) => {
             bail!("not a request")
         }
     })

@@ -73,9 +73,21 @@ pub fn execute(
             let wait = std::time::Duration::from_secs(wait_s.min(3600));
             Response::Got(node.get(w, &remote, &local, progress, pump, wait)?)
         }
-        Request::Ls { ws, path } => {
+        Request::Ls {
+            ws,
+            path,
+            recursive,
+        } => {
             let w = node.find_workspace(&ws)?;
-            Response::Entries(node.ls(w, &path)?)
+            Response::Entries(if recursive {
+                node.ls_tree(w, &path)?
+            } else {
+                node.ls(w, &path)?
+            })
+        }
+        Request::Find { pattern, ws } => {
+            let only = ws.map(|q| node.find_workspace(&q)).transpose()?;
+            Response::Found(node.find(&pattern, only)?)
         }
         Request::Mv { ws, from, to } => {
             let w = node.find_workspace(&ws)?;

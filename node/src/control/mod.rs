@@ -26,8 +26,8 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{
-    BundleReport, DeviceInfo, EntryInfo, MemberInfo, OrgInfo, Progress, PutReport, UserInfo,
-    VersionRow, WorkspaceInfo,
+    BundleReport, DeviceInfo, EntryInfo, FindReport, MemberInfo, OrgInfo, Progress, PutReport,
+    UserInfo, VersionRow, WorkspaceInfo,
 };
 
 /// Protocol version.
@@ -128,6 +128,17 @@ pub enum Request {
         ws: String,
         /// The folder.
         path: String,
+        /// Every entry under it, each with its full path (`ls -R`).
+        #[serde(default)]
+        recursive: bool,
+    },
+    /// Names matching a pattern (a glob, or a part of the name; case-insensitive) in every
+    /// workspace this device can read, or in one. Answered from local documents only.
+    Find {
+        /// The pattern.
+        pattern: String,
+        /// Only this workspace.
+        ws: Option<String>,
     },
     /// Move or rename.
     Mv {
@@ -338,6 +349,8 @@ pub enum Response {
     Got(Progress),
     /// A listing.
     Entries(Vec<EntryInfo>),
+    /// What `find` found.
+    Found(FindReport),
     /// A history.
     History(Vec<VersionRow>),
     /// The version made current by a restore.

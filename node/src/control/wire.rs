@@ -100,6 +100,7 @@ mod tests {
             request: Request::Ls {
                 ws: "Reports".into(),
                 path: "/a".into(),
+                recursive: true,
             },
         };
         let mut buf = Vec::new();

@@ -8,6 +8,10 @@
 //! watches). Rounds run on the daemon task like long requests: under `block_in_place`, pumping
 //! the network between batches ([`super::Io::pump`]), so peers keep being served.
 //!
+//! Warnings a round repeats (a failing round, an action that fails again, a bad ignore rule) are
+//! logged through a [`Throttle`]: each identical one at most once per [`WARN_EVERY`] per mirror,
+//! with the count of those suppressed. A missing `.cloisonignore` is no warning at all.
+//!
 //! Invariants: a failing round is logged and retried later, never fatal; a stopped mirror's
 //! watcher is dropped with it; registered mirrors are restored at start.
 
@@ -20,6 +24,7 @@ use notify_debouncer_full::{DebounceEventResult, Debouncer, RecommendedCache, ne
 use tokio::sync::mpsc;
 
 use crate::control::{MirrorInfo, Request, Response};
+use crate::logs::Throttle;
 use crate::node::folder::{Mirror, RoundReport};
 use crate::node::{Node, NodeError, now_ms};
 use crate::workspace::WorkspaceId;
@@ -30,6 +35,8 @@ pub const DEBOUNCE: Duration = Duration::from_millis(100);
 pub const FULL_SCAN: Duration = Duration::from_secs(10);
 /// Least time between rounds started by arrivals (blocks arrive in streams).
 pub const ARRIVAL_GAP: Duration = Duration::from_millis(100);
+/// Least time between two logs of the same warning of a mirror.
+pub const WARN_EVERY: Duration = Duration::from_secs(60);
 
 struct Running {
     mirror: Mirror,
@@ -49,6 +56,8 @@ pub(super) struct Mirrors {
     tx: mpsc::UnboundedSender<WorkspaceId>,
     /// Watcher events (the workspace whose directory changed).
     pub(super) rx: mpsc::UnboundedReceiver<WorkspaceId>,
+    /// Repeated warnings of the rounds.
+    warnings: Throttle,
 }
 
 impl Mirrors {
@@ -58,6 +67,20 @@ impl Mirrors {
             running: BTreeMap::new(),
             tx,
             rx,
+            warnings: Throttle::new(WARN_EVERY),
+        }
+    }
+
+    /// Logs a round's warning unless the same one of the same mirror was logged less than
+    /// [`WARN_EVERY`] ago.
+    fn warn(&mut self, w: WorkspaceId, what: &str, text: &str) {
+        let key = format!("{w} {what} {text}");
+        if let Some(n) = self.warnings.admit(&key, Instant::now()) {
+            if n > 0 {
+                tracing::warn!(ws = %w, "{what}: {text} ({n} identical warnings suppressed)");
+            } else {
+                tracing::warn!(ws = %w, "{what}: {text}");
+            }
         }
     }
 
@@ -242,6 +265,7 @@ impl super::Daemon {
             r.last_round_ms = Some(now_ms());
             r.mark = node.arrival_mark(w);
             r.due = Instant::now() + FULL_SCAN;
+            let mut warnings = Vec::new();
             match result {
                 Ok(rep) => {
                     if rep.changed() {
@@ -264,8 +288,17 @@ impl super::Daemon {
                         }
                     }
                     r.totals.add(&rep);
+                    warnings.extend(
+                        rep.ignore_problems
+                            .into_iter()
+                            .map(|p| ("mirror ignore rules", p)),
+                    );
+                    warnings.extend(rep.errors.into_iter().map(|e| ("mirror", e)));
                 }
-                Err(e) => tracing::warn!(ws = %w, "mirror round failed: {e}"),
+                Err(e) => warnings.push(("mirror round failed", e.to_string())),
+            }
+            for (what, text) in warnings {
+                mirrors.warn(w, what, &text);
             }
             // Settle and transmit what the round wrote.
             let rt = tokio::runtime::Handle::current();

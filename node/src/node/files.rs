@@ -1,5 +1,6 @@
-//! Files in a workspace: put (a file or a whole directory), get, list, move, remove, history and
-//! restore, on the decrypted document, with contents sealed into blocks in the store.
+//! Files in a workspace: put (a file or a whole directory), get, move, remove, history and
+//! restore (listing is in `listing`), on the decrypted document, with contents sealed into
+//! blocks in the store.
 //!
 //! Paths inside a workspace are `/`-separated; empty components are ignored, so `a//b/` is
 //! `a/b` and `` or `/` is the root.
@@ -148,7 +149,7 @@ fn mtime_ms(meta: &fs::Metadata) -> i64 {
 
 impl Node {
     /// Resolves a workspace path to an entry (the root for an empty path).
-    fn resolve_path(
+    pub(super) fn resolve_path(
         &mut self,
         w: WorkspaceId,
         path: &str,
@@ -498,36 +499,6 @@ impl Node {
         }
         fs::rename(&tmp.0, local).map_err(io_err(local))?;
         Ok(())
-    }
-
-    /// Lists a folder (or describes a file).
-    pub fn ls(&mut self, w: WorkspaceId, path: &str) -> Result<Vec<EntryInfo>, NodeError> {
-        let node = self.resolve_path(w, path)?;
-        let tree = self.doc(w)?.crdt.tree();
-        let info = |n: &cloison_crdt::Node| EntryInfo {
-            path: tree.path_of(n.id).unwrap_or_default(),
-            name: n.name.clone(),
-            kind: if n.kind == Kind::Folder {
-                "folder"
-            } else {
-                "file"
-            }
-            .to_owned(),
-            size: n.current.as_ref().map_or(0, |v| v.manifest.size),
-            modified_ms: n.current.as_ref().map(|v| v.manifest.modified_ms),
-            id: n.id.to_hex(),
-            conflict_of: n.conflict_of.and_then(|c| tree.path_of(c)),
-            hash: (n.kind == Kind::File).then(|| {
-                n.current.as_ref().map_or_else(
-                    || hex::encode(blake3::hash(b"").as_bytes()),
-                    |v| hex::encode(v.manifest.content_hash),
-                )
-            }),
-        };
-        if node.kind == Kind::File {
-            return Ok(vec![info(&node)]);
-        }
-        Ok(tree.children(node.id).map(info).collect())
     }
 
     /// Moves or renames an entry: into `to` if it is an existing folder, otherwise to the path

@@ -25,6 +25,7 @@ pub mod enrol_offline;
 mod error;
 mod files;
 pub mod folder;
+mod listing;
 mod org;
 mod relays;
 mod settle;
@@ -34,6 +35,7 @@ pub use bundles::BundleReport;
 pub use directory::{DeviceInfo, OrgInfo, UserInfo};
 pub use error::NodeError;
 pub use files::{EntryInfo, Progress, PutReport, VersionRow};
+pub use listing::{FindReport, FoundEntry, MAX_FOUND};
 pub use settle::Settled;
 pub use workspaces::{MemberInfo, WorkspaceInfo};
 

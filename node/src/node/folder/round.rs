@@ -4,8 +4,8 @@
 //! Invariants: uploads stream through the convergent chunker (unchanged chunks give the same
 //! block ids and are not stored or sent again), and a file's blocks are in the store before the
 //! envelope naming them; a download whose blocks have not all arrived is left for a later round
-//! (nothing partial lands); one failing action is logged and reported and does not stop the
-//! round; the last-synced state changes only for actions that completed, in one store
+//! (nothing partial lands); one failing action is reported (the daemon logs it, rate-limited)
+//! and does not stop the round; the last-synced state changes only for actions that completed, in one store
 //! transaction at the end of the round.
 
 use std::collections::BTreeMap;
@@ -57,6 +57,10 @@ pub struct RoundReport {
     pub unsettled: u64,
     /// Actions that failed, with why.
     pub errors: Vec<String>,
+    /// What is wrong with the ignore rules (a bad rule, an unreadable file); a missing
+    /// `.cloisonignore` is not one.
+    #[serde(default)]
+    pub ignore_problems: Vec<String>,
 }
 
 impl RoundReport {
@@ -77,6 +81,7 @@ impl RoundReport {
         self.refused = r.refused.iter().take(KEEP).cloned().collect();
         self.skipped = r.skipped.iter().take(KEEP).cloned().collect();
         self.errors = r.errors.iter().take(KEEP).cloned().collect();
+        self.ignore_problems = r.ignore_problems.iter().take(KEEP).cloned().collect();
     }
 
     /// Whether the round changed anything (so another round may have more to do).
@@ -148,6 +153,7 @@ impl Node {
         let scanned = scan::scan(&ignores, &m.base).map_err(io(&m.dir))?;
         let mut report = RoundReport {
             skipped: scanned.skipped,
+            ignore_problems: ignores.problems.clone(),
             unsettled: scanned.unsettled.len() as u64,
             ..RoundReport::default()
         };
@@ -220,9 +226,6 @@ impl Node {
                 first = %report.refused[0],
                 "read-only mirror: local changes not uploaded"
             );
-        }
-        for e in &report.errors {
-            tracing::warn!(ws = %w, "mirror: {e}");
         }
         Ok(report)
     }

@@ -55,32 +55,39 @@ pub const REREADS: usize = 3;
 pub struct Ignores {
     root: PathBuf,
     rules: Gitignore,
+    /// What was wrong with the rules (an unreadable file, a bad rule, an `#include` outside the
+    /// folder), for the caller to report. A missing `.cloisonignore` is not a problem: the file
+    /// is optional.
+    pub problems: Vec<String>,
 }
 
 impl Ignores {
     /// The default rules plus the root's `.cloisonignore` and the files it includes (read again
-    /// on every call).
+    /// on every call). Nothing is logged here: [`Ignores::problems`] says what was wrong, and
+    /// the daemon logs it rate-limited (it is read again on every round).
     pub fn load(root: &Path) -> Ignores {
         let mut b = GitignoreBuilder::new(root);
+        let mut problems = Vec::new();
         for p in DEFAULT_IGNORES {
             if let Err(e) = b.add_line(None, p) {
-                tracing::warn!("default ignore {p:?}: {e}");
+                problems.push(format!("default ignore {p:?}: {e}"));
             }
         }
         let own = root.join(IGNORE_FILE);
-        for line in rule_lines(&own) {
+        for line in rule_lines(&own, &mut problems) {
             match line.strip_prefix("#include ") {
-                Some(rel) => add_included(&mut b, root, rel.trim()),
-                None => add_rule(&mut b, &own, &line),
+                Some(rel) => add_included(&mut b, root, rel.trim(), &mut problems),
+                None => add_rule(&mut b, &own, &line, &mut problems),
             }
         }
         let rules = b.build().unwrap_or_else(|e| {
-            tracing::warn!(dir = %root.display(), "ignore rules: {e}");
+            problems.push(format!("ignore rules of {}: {e}", root.display()));
             Gitignore::empty()
         });
         Ignores {
             root: root.to_owned(),
             rules,
+            problems,
         }
     }
 
@@ -107,19 +114,23 @@ impl Ignores {
 /// Largest ignore file read (bigger ones are skipped with a warning).
 pub const MAX_IGNORE_FILE: u64 = 1 << 20;
 
-/// The lines of an ignore file: none if it is missing, not a regular file (a symlink is not
-/// followed) or over [`MAX_IGNORE_FILE`] (those two are logged).
-fn rule_lines(path: &Path) -> Vec<String> {
+/// The lines of an ignore file: none if it is missing (not a problem: the file is optional),
+/// not a regular file (a symlink is not followed) or over [`MAX_IGNORE_FILE`] (those two are
+/// problems).
+fn rule_lines(path: &Path, problems: &mut Vec<String>) -> Vec<String> {
     let meta = match fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
         Err(e) => {
-            tracing::warn!(path = %path.display(), "ignore file: {e}");
+            problems.push(format!("ignore file {}: {e}", path.display()));
             return Vec::new();
         }
     };
     if !meta.is_file() || meta.len() > MAX_IGNORE_FILE {
-        tracing::warn!(path = %path.display(), "ignore file skipped: not a regular file of at most 1 MiB");
+        problems.push(format!(
+            "ignore file {} skipped: not a regular file of at most 1 MiB",
+            path.display()
+        ));
         return Vec::new();
     }
     match fs::read(path) {
@@ -128,32 +139,32 @@ fn rule_lines(path: &Path) -> Vec<String> {
             .map(str::to_owned)
             .collect(),
         Err(e) => {
-            tracing::warn!(path = %path.display(), "ignore file: {e}");
+            problems.push(format!("ignore file {}: {e}", path.display()));
             Vec::new()
         }
     }
 }
 
-fn add_rule(b: &mut GitignoreBuilder, from: &Path, line: &str) {
+fn add_rule(b: &mut GitignoreBuilder, from: &Path, line: &str, problems: &mut Vec<String>) {
     if let Err(e) = b.add_line(Some(from.to_owned()), line) {
-        tracing::warn!(path = %from.display(), "ignore rule {line:?}: {e}");
+        problems.push(format!("ignore rule {line:?} in {}: {e}", from.display()));
     }
 }
 
 /// The rules of a file of the mirror named by an `#include` line (root-relative; no `..`, no
 /// absolute path; its own `#include` lines are not followed).
-fn add_included(b: &mut GitignoreBuilder, root: &Path, rel: &str) {
+fn add_included(b: &mut GitignoreBuilder, root: &Path, rel: &str, problems: &mut Vec<String>) {
     let parts: Vec<&str> = rel.split('/').filter(|c| !c.is_empty()).collect();
     if parts.is_empty() || rel.starts_with('/') || parts.iter().any(|c| *c == ".." || *c == ".") {
-        tracing::warn!(
+        problems.push(format!(
             "{IGNORE_FILE}: #include {rel:?} skipped: a path inside the folder is needed"
-        );
+        ));
         return;
     }
     let path = parts.iter().fold(root.to_owned(), |p, c| p.join(c));
-    for line in rule_lines(&path) {
+    for line in rule_lines(&path, problems) {
         if !line.starts_with("#include ") {
-            add_rule(b, &path, &line);
+            add_rule(b, &path, &line, problems);
         }
     }
 }
@@ -394,6 +405,22 @@ mod tests {
         for p in ["a.txt", "doc.docx", "logs/x.txt", "sub/.cloisonignore"] {
             assert!(!ig.ignored(p, false), "{p} should not be ignored");
         }
+    }
+
+    #[test]
+    fn a_missing_ignore_file_is_no_problem_and_a_bad_rule_is_one() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(Ignores::load(dir.path()).problems.is_empty());
+        fs::write(
+            dir.path().join(IGNORE_FILE),
+            "*.log\nbad[z-a]\n#include ../x\n",
+        )
+        .unwrap();
+        let ig = Ignores::load(dir.path());
+        assert!(ig.ignored("a.log", false), "the good rule still applies");
+        assert_eq!(ig.problems.len(), 2, "{:?}", ig.problems);
+        assert!(ig.problems[0].contains("bad[z-a]"), "{:?}", ig.problems);
+        assert!(ig.problems[1].contains("#include"), "{:?}", ig.problems);
     }
 
     #[test]
