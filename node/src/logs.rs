@@ -81,22 +81,27 @@ pub fn init(default_filter: &str) {
 /// `warn`), as text lines or, with `json`, one JSON object per line (tracing-subscriber's
 /// formatter, which escapes control characters as JSON does). A second call does nothing.
 pub fn init_with(filter: &str, json: bool) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = subscriber(filter, json, std::io::stderr).try_init();
+}
+
+/// The subscriber [`init_with`] installs, writing to `writer`.
+pub fn subscriber<W>(
+    filter: &str,
+    json: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::{EnvFilter, fmt, prelude::*};
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
     let registry = tracing_subscriber::registry().with(filter);
-    let _ = if json {
-        registry
-            .with(fmt::layer().json().with_writer(std::io::stderr))
-            .try_init()
+    if json {
+        Box::new(registry.with(fmt::layer().json().with_writer(writer)))
     } else {
-        registry
-            .with(
-                fmt::layer()
-                    .fmt_fields(fields())
-                    .with_writer(std::io::stderr),
-            )
-            .try_init()
-    };
+        Box::new(registry.with(fmt::layer().fmt_fields(fields()).with_writer(writer)))
+    }
 }
 
 /// Whether `filter` is a valid `RUST_LOG`-style filter.
@@ -177,8 +182,8 @@ mod tests {
             .fmt_fields(fields())
             .with_writer(move || w.clone())
             .finish();
+        let name = "evil\u{1b}[31mred.txt";
         tracing::subscriber::with_default(sub, || {
-            let name = "evil\u{1b}[31mred.txt";
             tracing::warn!(path = %name, "landed {name}");
         });
         let out = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
@@ -187,5 +192,22 @@ mod tests {
             !out.contains('\u{1b}'),
             "a raw escape reached the log: {out:?}"
         );
+        // JSON lines (`--log-format json`): one object per line, the escape as JSON writes it.
+        let buf = Buf::default();
+        let w = buf.clone();
+        tracing::subscriber::with_default(subscriber("warn", true, move || w.clone()), || {
+            tracing::warn!(path = %name, "landed {name}");
+            tracing::info!("filtered out");
+        });
+        let out = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+        assert!(
+            !out.contains('\u{1b}'),
+            "a raw escape reached the log: {out:?}"
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["fields"]["path"], name);
+        assert_eq!(v["level"], "WARN");
     }
 }
