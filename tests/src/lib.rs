@@ -43,6 +43,16 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// The configuration variables of `cloison run` (besides `CLOISON_MDNS` and `RUST_LOG`): every
+/// command a test runs has them removed unless the test sets them, so a developer's own
+/// settings do not reach the tests.
+const CONFIG_VARS: [&str; 4] = [
+    "CLOISON_CONFIG",
+    "CLOISON_LISTEN",
+    "CLOISON_PEERS",
+    "CLOISON_LOG_FORMAT",
+];
+
 /// One device's home directory.
 pub struct TestHome {
     dir: tempfile::TempDir,
@@ -129,7 +139,11 @@ impl TestHome {
 
     /// Runs `cloison ARGS` with `passphrase` and these environment variables set too.
     pub fn run_env(&self, args: &[&str], passphrase: &str, env: &[(&str, &str)]) -> Run {
-        let out = Command::new(bin("cloison"))
+        let mut cmd = Command::new(bin("cloison"));
+        for v in CONFIG_VARS {
+            cmd.env_remove(v);
+        }
+        let out = cmd
             .args(args)
             .env("CLOISON_HOME", self.path())
             .env("CLOISON_PASSPHRASE", passphrase)
@@ -234,6 +248,11 @@ impl TestHome {
     }
 
     fn spawn(&self, mut cmd: Command) -> Daemon {
+        for v in CONFIG_VARS {
+            if cmd.get_envs().all(|(k, _)| k != v) {
+                cmd.env_remove(v);
+            }
+        }
         let log = std::fs::File::options()
             .create(true)
             .append(true)

@@ -13,8 +13,9 @@ pub struct Cli {
     /// This device's home directory (keys and database).
     #[arg(long, global = true, env = "CLOISON_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// The config file (default: config.toml in the home; see `cloison config show`).
-    #[arg(long, global = true, env = "CLOISON_CONFIG", value_name = "FILE")]
+    /// The daemon's config file (also CLOISON_CONFIG; default: config.toml in the home; see
+    /// `cloison config show`).
+    #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// More logging on stderr (-v info, -vv debug), over RUST_LOG and the config file's `log`.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]

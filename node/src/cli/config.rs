@@ -23,6 +23,14 @@ use serde::{Deserialize, Serialize};
 
 /// The file's name in the device home.
 pub const FILE_NAME: &str = "config.toml";
+/// The environment variables the merge reads besides `CLOISON_MDNS` and `RUST_LOG` (the demo's
+/// daemons run without them, so a user's settings do not leak into it).
+pub const ENV_VARS: [&str; 4] = [
+    "CLOISON_CONFIG",
+    "CLOISON_LISTEN",
+    "CLOISON_PEERS",
+    "CLOISON_LOG_FORMAT",
+];
 /// The largest config file read (a config is a few hundred bytes).
 pub const MAX_FILE: u64 = 64 * 1024;
 
@@ -104,7 +112,7 @@ impl Config {
 /// What the command line said (absent or empty: not given).
 #[derive(Clone, Debug, Default)]
 pub struct Flags {
-    /// `--config FILE` (or `CLOISON_CONFIG`, which clap reads).
+    /// `--config FILE`.
     pub config: Option<PathBuf>,
     /// `--listen` (repeatable).
     pub listen: Vec<String>,
@@ -167,11 +175,16 @@ pub const DEFAULT_LISTEN: [&str; 2] = ["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0
 /// The default log filter, and those of `-v` and `-vv`.
 const LOG_LEVELS: [&str; 3] = ["warn", "info", "debug"];
 
-/// The config file's path: `--config` / `CLOISON_CONFIG`, else `config.toml` in `home`; and
-/// whether it was named explicitly (then it must exist).
-pub fn path(home: &Path, flags: &Flags) -> (PathBuf, bool) {
-    match &flags.config {
-        Some(p) => (p.clone(), true),
+/// The config file's path: `--config`, else `CLOISON_CONFIG`, else `config.toml` in `home`;
+/// and whether it was named explicitly (then it must exist).
+pub fn path(home: &Path, flags: &Flags, env: &dyn Fn(&str) -> Option<String>) -> (PathBuf, bool) {
+    let named = flags.config.clone().or_else(|| {
+        env("CLOISON_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
+    match named {
+        Some(p) => (p, true),
         None => (home.join(FILE_NAME), false),
     }
 }
@@ -182,7 +195,7 @@ pub fn load(
     flags: &Flags,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let (file, explicit) = path(home, flags);
+    let (file, explicit) = path(home, flags, env);
     let text = read(&file, explicit)?;
     merge(flags, env, &file, text.as_deref())
 }

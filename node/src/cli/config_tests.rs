@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let m: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -263,6 +263,24 @@ fn the_file_is_read_from_the_home_or_the_named_place() {
     assert_eq!(c.file, other);
     assert!(c.mdns.value, "only the named file is read");
     assert_eq!(c.peers.source, Source::File);
+    // CLOISON_CONFIG names one too (empty: unset), and --config wins over it.
+    let third = dir.path().join("third.toml");
+    let named = third.to_string_lossy().into_owned();
+    let env3 = env_of(&[("CLOISON_CONFIG", &named)]);
+    assert_eq!(
+        path(dir.path(), &Flags::default(), &env3),
+        (third.clone(), true)
+    );
+    assert_eq!(path(dir.path(), &flags, &env3), (other.clone(), true));
+    let empty = env_of(&[("CLOISON_CONFIG", "")]);
+    assert_eq!(
+        path(dir.path(), &Flags::default(), &empty),
+        (dir.path().join(FILE_NAME), false)
+    );
+    assert!(matches!(
+        load(dir.path(), &Flags::default(), &env3),
+        Err(ConfigError::Read { .. })
+    ));
     // Bounded.
     std::fs::write(&other, vec![b'#'; MAX_FILE as usize + 1]).unwrap();
     assert!(matches!(

@@ -54,7 +54,7 @@ pub fn run(cli: Cli) -> Result<()> {
             return Ok(());
         }
         Command::Config(ConfigCommand::Path) => {
-            println!("{}", config::path(&home, &flags(None)).0.display());
+            println!("{}", config::path(&home, &flags(None), &env).0.display());
             return Ok(());
         }
         Command::Sync {
