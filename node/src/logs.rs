@@ -1,5 +1,6 @@
 //! Log output of the binaries (`cloison`, `cloison-bootstrap`): one subscriber set-up, to
-//! stderr, filtered by `RUST_LOG` or the given default.
+//! stderr, filtered by `RUST_LOG` or the given default ([`init`]), or by a filter and format
+//! that `cloison`'s configuration merged ([`init_with`]).
 //!
 //! Invariant: no control character of a logged value reaches the log raw. Names and paths in
 //! log fields come from other members; the stock formatter escapes the message but writes a
@@ -66,19 +67,46 @@ impl Throttle {
     }
 }
 
-/// Installs the subscriber (a second call does nothing).
+/// Installs the subscriber (a second call does nothing): filtered by `RUST_LOG`, else
+/// `default_filter`; text lines.
 pub fn init(default_filter: &str) {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|f| valid_filter(f))
+        .unwrap_or_else(|| default_filter.to_owned());
+    init_with(&filter, false);
+}
+
+/// Installs the subscriber with this filter (`RUST_LOG` syntax; an invalid one falls back to
+/// `warn`), as text lines or, with `json`, one JSON object per line (tracing-subscriber's
+/// formatter, which escapes control characters as JSON does). A second call does nothing.
+pub fn init_with(filter: &str, json: bool) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = subscriber(filter, json, std::io::stderr).try_init();
+}
+
+/// The subscriber [`init_with`] installs, writing to `writer`.
+pub fn subscriber<W>(
+    filter: &str,
+    json: bool,
+    writer: W,
+) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     use tracing_subscriber::{EnvFilter, fmt, prelude::*};
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(
-            fmt::layer()
-                .fmt_fields(fields())
-                .with_writer(std::io::stderr),
-        )
-        .try_init();
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("warn"));
+    let registry = tracing_subscriber::registry().with(filter);
+    if json {
+        Box::new(registry.with(fmt::layer().json().with_writer(writer)))
+    } else {
+        Box::new(registry.with(fmt::layer().fmt_fields(fields()).with_writer(writer)))
+    }
+}
+
+/// Whether `filter` is a valid `RUST_LOG`-style filter.
+pub fn valid_filter(filter: &str) -> bool {
+    tracing_subscriber::EnvFilter::try_new(filter).is_ok()
 }
 
 /// How log lines write their fields: every value (and the message) through [`escape`].
@@ -154,8 +182,8 @@ mod tests {
             .fmt_fields(fields())
             .with_writer(move || w.clone())
             .finish();
+        let name = "evil\u{1b}[31mred.txt";
         tracing::subscriber::with_default(sub, || {
-            let name = "evil\u{1b}[31mred.txt";
             tracing::warn!(path = %name, "landed {name}");
         });
         let out = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
@@ -164,5 +192,22 @@ mod tests {
             !out.contains('\u{1b}'),
             "a raw escape reached the log: {out:?}"
         );
+        // JSON lines (`--log-format json`): one object per line, the escape as JSON writes it.
+        let buf = Buf::default();
+        let w = buf.clone();
+        tracing::subscriber::with_default(subscriber("warn", true, move || w.clone()), || {
+            tracing::warn!(path = %name, "landed {name}");
+            tracing::info!("filtered out");
+        });
+        let out = String::from_utf8_lossy(&buf.0.lock().unwrap()).into_owned();
+        assert!(
+            !out.contains('\u{1b}'),
+            "a raw escape reached the log: {out:?}"
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+        assert_eq!(v["fields"]["path"], name);
+        assert_eq!(v["level"], "WARN");
     }
 }

@@ -5,7 +5,8 @@
 //! passphrase and returns a [`Run`] to assert on. The binary is the one cargo built for this
 //! workspace (found next to the test executable), never a copy from elsewhere.
 //!
-//! [`TestHome::start`] runs a daemon (`cloison run`) on 127.0.0.1 with mDNS off; the returned
+//! [`TestHome::start`] runs a daemon (`cloison run`) on 127.0.0.1 with mDNS off
+//! ([`TestHome::start_bare`]: with no flag, from the config file); the returned
 //! [`Daemon`] knows its listen addresses and kills the process when dropped. Its log goes to
 //! `daemon.log` in the home.
 //!
@@ -41,6 +42,16 @@ pub fn bin(name: &str) -> PathBuf {
     );
     p
 }
+
+/// The configuration variables of `cloison run` (besides `CLOISON_MDNS` and `RUST_LOG`): every
+/// command a test runs has them removed unless the test sets them, so a developer's own
+/// settings do not reach the tests.
+const CONFIG_VARS: [&str; 4] = [
+    "CLOISON_CONFIG",
+    "CLOISON_LISTEN",
+    "CLOISON_PEERS",
+    "CLOISON_LOG_FORMAT",
+];
 
 /// One device's home directory.
 pub struct TestHome {
@@ -123,13 +134,23 @@ impl TestHome {
 
     /// Runs `cloison ARGS` with another passphrase.
     pub fn run_with(&self, args: &[&str], passphrase: &str) -> Run {
-        let out = Command::new(bin("cloison"))
+        self.run_env(args, passphrase, &[])
+    }
+
+    /// Runs `cloison ARGS` with `passphrase` and these environment variables set too.
+    pub fn run_env(&self, args: &[&str], passphrase: &str, env: &[(&str, &str)]) -> Run {
+        let mut cmd = Command::new(bin("cloison"));
+        for v in CONFIG_VARS {
+            cmd.env_remove(v);
+        }
+        let out = cmd
             .args(args)
             .env("CLOISON_HOME", self.path())
             .env("CLOISON_PASSPHRASE", passphrase)
             .env("CLOISON_TEST_FAST_KDF", "1")
             .env("CLOISON_MDNS", "0")
             .env_remove("RUST_LOG")
+            .envs(env.iter().copied())
             .output()
             .unwrap_or_else(|e| panic!("cannot run cloison: {e}"));
         Run::from(out)
@@ -198,6 +219,23 @@ impl TestHome {
         self.spawn(cmd)
     }
 
+    /// Starts the daemon as `cloison run` alone, with no flag: it takes its addresses and peers
+    /// from the config file and `env` (mDNS stays off: `CLOISON_MDNS=0`). The config file must
+    /// listen on 127.0.0.1 only; a daemon listening elsewhere is killed, and the test fails.
+    pub fn start_bare(&self, env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = Command::new(bin("cloison"));
+        cmd.arg("run")
+            .env("CLOISON_MDNS", "0")
+            .envs(env.iter().copied());
+        let mut d = self.spawn(cmd);
+        if let Some(a) = d.addrs.iter().find(|a| !a.starts_with("/ip4/127.0.0.1/")) {
+            let a = a.clone();
+            d.kill();
+            panic!("the daemon listens on {a}, not on 127.0.0.1 only");
+        }
+        d
+    }
+
     /// Starts the daemon inside the network namespace `ns` (see [`Lan`]) with its defaults:
     /// TCP and QUIC on every interface of the namespace, and mDNS on.
     pub fn start_in(&self, ns: &str) -> Daemon {
@@ -210,6 +248,11 @@ impl TestHome {
     }
 
     fn spawn(&self, mut cmd: Command) -> Daemon {
+        for v in CONFIG_VARS {
+            if cmd.get_envs().all(|(k, _)| k != v) {
+                cmd.env_remove(v);
+            }
+        }
         let log = std::fs::File::options()
             .create(true)
             .append(true)

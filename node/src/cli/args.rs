@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
+use super::config::LogFormat;
+
 /// Cloison: zero-trust, zero-knowledge file sharing between the devices of an organization.
 #[derive(Debug, Parser)]
 #[command(name = "cloison", version, about, propagate_version = true)]
@@ -11,9 +13,17 @@ pub struct Cli {
     /// This device's home directory (keys and database).
     #[arg(long, global = true, env = "CLOISON_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
-    /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
+    /// The daemon's config file (also CLOISON_CONFIG; default: config.toml in the home; see
+    /// `cloison config show`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// More logging on stderr (-v info, -vv debug), over RUST_LOG and the config file's `log`.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Log lines on stderr as text or JSON (also CLOISON_LOG_FORMAT, or `log_format` in the
+    /// config file).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -63,17 +73,14 @@ pub enum Command {
     },
     /// Run the daemon: sync with peers, serve the other commands on the control socket.
     Run {
-        /// Address to listen on (repeatable). Default: an ephemeral TCP and QUIC port on every
-        /// interface.
-        #[arg(long = "listen", value_name = "MULTIADDR")]
-        listen: Vec<String>,
-        /// Address of a peer to dial at start (repeatable).
-        #[arg(long = "peer", value_name = "MULTIADDR")]
-        peers: Vec<String>,
-        /// No LAN discovery (no multicast at all). Also `CLOISON_MDNS=0`.
-        #[arg(long)]
-        no_mdns: bool,
+        /// Network settings (over the environment and the config file).
+        #[command(flatten)]
+        net: NetFlags,
     },
+    /// The daemon's configuration: `show` (merged from flags, environment, file and
+    /// defaults, with where each value came from) and `path`.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Stop the running daemon.
     Stop,
     /// Workspace commands.
@@ -287,6 +294,40 @@ pub enum Command {
     /// `completions SHELL` and `man [--out DIR]`.
     #[command(flatten)]
     Doc(cloison_node::manual::DocCommand),
+}
+
+/// The daemon's network flags (`cloison run`, `cloison config show`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct NetFlags {
+    /// Address to listen on (repeatable). Also CLOISON_LISTEN or `listen` in the config file;
+    /// default: an ephemeral TCP and QUIC port on every interface.
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Address of a peer to dial at start (repeatable). Also CLOISON_PEERS or `peers` in the
+    /// config file.
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    pub peers: Vec<String>,
+    /// No LAN discovery (no multicast at all). Also `CLOISON_MDNS=0` or `mdns = false` in the
+    /// config file.
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+/// `cloison config ...`
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the merged configuration and where each value came from (flag, env, file,
+    /// default), without starting anything. Takes `cloison run`'s flags.
+    Show {
+        /// The flags `cloison run` would get.
+        #[command(flatten)]
+        net: NetFlags,
+        /// One JSON document instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the config file's path (whether or not it exists).
+    Path,
 }
 
 /// `cloison invite ...`
@@ -526,7 +567,22 @@ mod tests {
         ])
         .unwrap();
         assert!(
-            matches!(c.command, Command::Run { no_mdns: true, ref listen, .. } if listen.len() == 1)
+            matches!(c.command, Command::Run { ref net } if net.no_mdns && net.listen.len() == 1)
+        );
+        let c = Cli::try_parse_from([
+            "cloison",
+            "config",
+            "show",
+            "--peer",
+            "/ip4/127.0.0.1/tcp/1",
+            "--json",
+            "--log-format",
+            "json",
+        ])
+        .unwrap();
+        assert_eq!(c.log_format, Some(LogFormat::Json));
+        assert!(
+            matches!(c.command, Command::Config(ConfigCommand::Show { ref net, json: true }) if net.peers.len() == 1)
         );
         assert!(Cli::try_parse_from(["cloison", "put", "Reports"]).is_err());
     }

@@ -1,58 +1,30 @@
 //! `cloison run`: opens the node, starts the tokio runtime and the daemon, prints where it
 //! listens (one `listening <multiaddr>` line each, then `ready`) so people and scripts can copy
 //! the addresses. `cloison sync --foreground` is the same daemon with one unregistered mirror.
+//! Both take their settings from `cli::config` (flags, environment, config file, defaults).
 
 use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
 use cloison_node::daemon::{self, DaemonConfig};
-use cloison_node::net::{Multiaddr, mdns_env_allows};
 
+use super::config::Config;
 use super::run::open;
 
-/// Runs the daemon until SIGTERM, SIGINT or `cloison stop`.
-pub fn run(home: &Path, listen: &[String], peers: &[String], no_mdns: bool) -> Result<()> {
-    serve(home, listen, peers, no_mdns, None)
+/// Runs the daemon until SIGTERM, SIGINT or `cloison stop`, with the merged configuration.
+pub fn run(home: &Path, config: &Config) -> Result<()> {
+    serve(home, config, None)
 }
 
 /// `cloison sync WS DIR --foreground`: a daemon that also mirrors `dir` to `ws` (not registered).
-pub fn foreground_mirror(
-    home: &Path,
-    ws: &str,
-    dir: &Path,
-    listen: &[String],
-    peers: &[String],
-    no_mdns: bool,
-) -> Result<()> {
+pub fn foreground_mirror(home: &Path, ws: &str, dir: &Path, config: &Config) -> Result<()> {
     let dir =
         std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
-    serve(home, listen, peers, no_mdns, Some((ws, dir)))
+    serve(home, config, Some((ws, dir)))
 }
 
-fn serve(
-    home: &Path,
-    listen: &[String],
-    peers: &[String],
-    no_mdns: bool,
-    mirror: Option<(&str, std::path::PathBuf)>,
-) -> Result<()> {
-    let parse = |v: &[String]| -> Result<Vec<Multiaddr>> {
-        v.iter()
-            .map(|a| {
-                a.parse()
-                    .with_context(|| format!("{a:?} is not a multiaddress"))
-            })
-            .collect()
-    };
-    let mut listen = parse(listen)?;
-    if listen.is_empty() {
-        listen = vec![
-            "/ip4/0.0.0.0/tcp/0".parse()?,
-            "/ip4/0.0.0.0/udp/0/quic-v1".parse()?,
-        ];
-    }
-    let peers = parse(peers)?;
+fn serve(home: &Path, config: &Config, mirror: Option<(&str, std::path::PathBuf)>) -> Result<()> {
     let mut node = open(home)?;
     let mut extra = Vec::new();
     if let Some((ws, dir)) = mirror {
@@ -62,9 +34,9 @@ fn serve(
         extra.push((w, dir.canonicalize()?));
     }
     let cfg = DaemonConfig {
-        listen,
-        peers,
-        mdns: !no_mdns && mdns_env_allows(),
+        listen: config.listen_addrs(),
+        peers: config.peer_addrs(),
+        mdns: config.mdns.value,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

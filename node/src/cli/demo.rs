@@ -72,7 +72,12 @@ impl Device {
             args.push("--peer".into());
             args.push(p.clone());
         }
-        let mut child = Command::new(std::env::current_exe()?)
+        let mut cmd = Command::new(std::env::current_exe()?);
+        // The demo's daemons take only their flags, not the user's config file or settings.
+        for v in super::config::ENV_VARS {
+            cmd.env_remove(v);
+        }
+        let mut child = cmd
             .args(&args)
             .env("CLOISON_HOME", &self.home)
             .env("CLOISON_PASSPHRASE", PASS)

@@ -1,4 +1,5 @@
-//! The `cloison` command: argument types ([`args`]), dispatch ([`run`]), output ([`output`]),
+//! The `cloison` command: argument types ([`args`]), the daemon's configuration ([`config`]:
+//! flags, environment, config file, defaults), dispatch ([`run`]), output ([`output`]),
 //! progress bars ([`progress`]), the daemon's entry ([`daemon`]) and the demo ([`demo`]).
 //!
 //! Invariant: every command is a `control::Request` run by `control::exec` (in the daemon, or
@@ -6,6 +7,7 @@
 //! formats.
 
 mod args;
+mod config;
 mod daemon;
 mod demo;
 mod demo_enrol;
@@ -19,7 +21,6 @@ use clap::Parser;
 /// Entry point: parse, run, report.
 pub fn main() -> std::process::ExitCode {
     let cli = args::Cli::parse();
-    init_tracing(cli.verbose);
     match run::run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
@@ -29,12 +30,4 @@ pub fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
-}
-
-fn init_tracing(verbose: u8) {
-    cloison_node::logs::init(match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    });
 }

@@ -11,9 +11,10 @@ use cloison_node::node::{InitParams, Node, Progress};
 use zeroize::Zeroizing;
 
 use super::args::{
-    BundleCommand, Cli, Command, OrgCommand, RelayCommand, RevokeCommand, WorkspaceCommand,
+    BundleCommand, Cli, Command, ConfigCommand, NetFlags, OrgCommand, RelayCommand, RevokeCommand,
+    WorkspaceCommand,
 };
-use super::{daemon, output, progress};
+use super::{config, daemon, output, progress};
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<()> {
@@ -26,18 +27,64 @@ pub fn run(cli: Cli) -> Result<()> {
         )?);
     }
     let home = resolve_home(cli.home)?;
+    let env = |name: &str| std::env::var(name).ok();
+    let flags = |net: Option<NetFlags>| {
+        let net = net.unwrap_or_default();
+        config::Flags {
+            config: cli.config.clone(),
+            listen: net.listen,
+            peers: net.peers,
+            no_mdns: net.no_mdns,
+            log_format: cli.log_format,
+            verbose: cli.verbose,
+        }
+    };
+    // The daemon's commands read the config file; the others only take their logging from
+    // the flags and the environment.
+    let daemon_config = |net: NetFlags| -> Result<config::Config> {
+        let c = config::load(&home, &flags(Some(net)), &env)?;
+        init_logs(&c);
+        Ok(c)
+    };
     let request = match cli.command {
+        Command::Run { net } => return daemon::run(&home, &daemon_config(net)?),
+        Command::Config(ConfigCommand::Show { net, json }) => {
+            let c = config::load(&home, &flags(Some(net)), &env)?;
+            print!("{}", config::render(&c, json)?);
+            return Ok(());
+        }
+        Command::Config(ConfigCommand::Path) => {
+            println!("{}", config::path(&home, &flags(None), &env).0.display());
+            return Ok(());
+        }
+        Command::Sync {
+            ws: Some(ws),
+            dir: Some(dir),
+            foreground: true,
+            listen,
+            peers,
+            no_mdns,
+            ..
+        } => {
+            let c = daemon_config(NetFlags {
+                listen,
+                peers,
+                no_mdns,
+            })?;
+            return daemon::foreground_mirror(&home, &ws, &dir, &c);
+        }
+        other => {
+            init_logs(&config::without_file(&flags(None), &env));
+            other
+        }
+    };
+    let request = match request {
         Command::Init {
             org,
             user,
             email,
             device,
         } => return init(&home, &org, &user, &email, &device),
-        Command::Run {
-            listen,
-            peers,
-            no_mdns,
-        } => return daemon::run(&home, &listen, &peers, no_mdns),
         Command::Demo { keep } => return super::demo::run(keep),
         Command::Greet {
             id,
@@ -69,15 +116,6 @@ pub fn run(cli: Cli) -> Result<()> {
                 _ => bail!("give a token and --device, or --code, or --answer FILE"),
             };
         }
-        Command::Sync {
-            ws: Some(ws),
-            dir: Some(dir),
-            foreground: true,
-            listen,
-            peers,
-            no_mdns,
-            ..
-        } => return daemon::foreground_mirror(&home, &ws, &dir, &listen, &peers, no_mdns),
         other => other,
     };
     let (req, json) = to_request(request)?;
@@ -86,6 +124,11 @@ pub fn run(cli: Cli) -> Result<()> {
     let response = call(&home, req.clone(), &mut |p| bar.update(p))?;
     bar.finish();
     output::print(&req, &response, json)
+}
+
+/// Installs the log subscriber the configuration asks for.
+fn init_logs(c: &config::Config) {
+    cloison_node::logs::init_with(&c.log.value, c.log_format.value == config::LogFormat::Json);
 }
 
 fn init(home: &Path, org: &str, user: &str, email: &str, device: &str) -> Result<()> {
@@ -241,6 +284,7 @@ fn to_request(c: Command) -> Result<(Request, bool)> {
         Command::Sync { .. } => bail!("sync needs WS and DIR, --list or --stop WS"),
         Command::Init { .. }
         | Command::Run { .. }
+        | Command::Config(_)
         | Command::Demo { .. }
         | Command::Greet { .. }
         | Command::Join { .. }

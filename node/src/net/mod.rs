@@ -146,7 +146,8 @@ pub fn mdns_env_allows() -> bool {
     mdns_allowed_by(std::env::var("CLOISON_MDNS").ok().as_deref())
 }
 
-fn mdns_allowed_by(value: Option<&str>) -> bool {
+/// Whether this value of `CLOISON_MDNS` allows mDNS (unset: yes).
+pub fn mdns_allowed_by(value: Option<&str>) -> bool {
     !matches!(
         value.map(|v| v.trim().to_ascii_lowercase()).as_deref(),
         Some("0" | "false" | "off" | "no")
