@@ -46,7 +46,7 @@ pub fn bin(name: &str) -> PathBuf {
 /// The configuration variables of `cloison run` (besides `CLOISON_MDNS` and `RUST_LOG`): every
 /// command a test runs has them removed unless the test sets them, so a developer's own
 /// settings do not reach the tests.
-const CONFIG_VARS: [&str; 4] = [
+pub const CONFIG_VARS: [&str; 4] = [
     "CLOISON_CONFIG",
     "CLOISON_LISTEN",
     "CLOISON_PEERS",
