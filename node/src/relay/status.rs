@@ -64,6 +64,9 @@ pub struct RelayStatus {
     pub introductions: BTreeMap<String, u64>,
     /// Bytes stored in all.
     pub bytes_stored: u64,
+    /// Time from a batch's arrival to its items persisted (`metrics::IngestTimer`).
+    #[serde(default)]
+    pub ingest: super::metrics::Histogram,
 }
 
 /// The shared snapshot.
