@@ -168,15 +168,16 @@ pub async fn run(
     cfg: RelayConfig,
     ready: impl FnOnce(&[String], Option<SocketAddr>),
 ) -> Result<(), RelayError> {
+    // First, so a refused metrics address leaves nothing behind.
+    let metrics_listener = match cfg.metrics {
+        Some(a) => Some(metrics::bind(a, cfg.metrics_public).await?),
+        None => None,
+    };
     std::fs::create_dir_all(&cfg.data).map_err(io_err(&cfg.data))?;
     let keys = identity(&cfg.data)?;
     let me = keys.id();
     let listener = status::bind(&cfg.data).map_err(io_err(&cfg.data))?;
     let owner = crate::control::socket::owner_uid(&cfg.data).map_err(io_err(&cfg.data))?;
-    let metrics_listener = match cfg.metrics {
-        Some(a) => Some(metrics::bind(a, cfg.metrics_public).await?),
-        None => None,
-    };
     let mut orgs = BTreeMap::new();
     let orgs_dir = cfg.data.join("orgs");
     if orgs_dir.exists() {
