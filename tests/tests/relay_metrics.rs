@@ -1,7 +1,8 @@
 //! The relay's metrics end to end: a real `cloison-bootstrap run --metrics 127.0.0.1:0` serves
 //! Prometheus text on `GET /metrics` (read here over a plain TCP socket), whose counts follow
 //! what the relay serves (an organization, a connected device, envelopes stored, a refusal,
-//! the ingest histogram); another path gets 404; a non-loopback address is refused at start.
+//! the ingest histogram), as the device's `cloison status --json` does on its side; another
+//! path gets 404; a non-loopback address is refused at start.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -129,6 +130,11 @@ async fn the_relay_serves_its_counts_as_prometheus_text() {
         sample(&body, "cloison_relay_ingest_seconds_bucket{le=\"+Inf\"}"),
         sample(&body, "cloison_relay_ingest_seconds_count")
     );
+    // The daemon's side of the same counts: `cloison status --json`.
+    let st = t[0].run(&["status", "--json"]).json();
+    assert_eq!(st["peers"], 1, "{st}");
+    assert!(st["envelopes"].as_u64().is_some_and(|n| n > 0), "{st}");
+    assert!(st["refused"].is_object(), "{st}");
     a.stop();
     // `--log-format json`: every log line is one JSON object.
     let log = relay.log();
