@@ -197,6 +197,13 @@ fn text(s: &RelayStatus) -> String {
     if s.quota_refusals > 0 {
         t += &format!("  quota refusals: {}\n", s.quota_refusals);
     }
+    if s.ingest.count > 0 {
+        t += &format!(
+            "  ingest: {} batch(es) stored, {:.1} ms on average from arrival\n",
+            s.ingest.count,
+            s.ingest.sum_us as f64 / s.ingest.count as f64 / 1000.0
+        );
+    }
     t
 }
 
