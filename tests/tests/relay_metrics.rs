@@ -2,7 +2,8 @@
 //! Prometheus text on `GET /metrics` (read here over a plain TCP socket), whose counts follow
 //! what the relay serves (an organization, a connected device, envelopes stored, a refusal,
 //! the ingest histogram), as the device's `cloison status --json` does on its side; another
-//! path gets 404; a non-loopback address is refused at start.
+//! path gets 404, an oversized request 400, a fifth connection at once nothing; a non-loopback
+//! address is refused at start.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -64,6 +65,36 @@ async fn the_relay_serves_its_counts_as_prometheus_text() {
     let (head, body) = get(&m, "/other");
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     assert!(!body.contains("cloison_relay"), "{body}");
+    // 8 KiB without the end of a request head: 400, nothing more read (exactly 8 KiB, so
+    // nothing is left unread and the answer is not lost to a reset).
+    let mut s = TcpStream::connect(&m).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = s.write_all(&[b'a'; 8 * 1024]);
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    assert!(
+        out.starts_with(b"HTTP/1.1 400 "),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
+    // At most 4 connections at once: a fifth is closed unanswered; once they go, it answers.
+    let idle: Vec<TcpStream> = (0..4).map(|_| TcpStream::connect(&m).unwrap()).collect();
+    let mut fifth = TcpStream::connect(&m).unwrap();
+    fifth
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let _ = fifth.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+    let mut out = Vec::new();
+    let _ = fifth.read_to_end(&mut out);
+    assert!(out.is_empty(), "{:?}", String::from_utf8_lossy(&out));
+    drop(idle);
+    wait_until("the metrics answer again", WAIT, || {
+        let mut s = TcpStream::connect(&m).unwrap();
+        let _ = s.write_all(b"GET /metrics HTTP/1.1\r\n\r\n");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out.starts_with("HTTP/1.1 200 OK")
+    });
 
     // A member is welcomed (the organization is served), a stranger refused.
     let t = org_with_relay(&["ann"], &relay.addr);
