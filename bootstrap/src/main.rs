@@ -191,6 +191,9 @@ fn text(s: &RelayStatus) -> String {
     for (why, n) in &s.refused {
         t += &format!("  refused {why}: {n}\n");
     }
+    for (why, n) in &s.items_refused {
+        t += &format!("  items refused {why}: {n}\n");
+    }
     for (what, n) in &s.introductions {
         t += &format!("  introductions {what}: {n}\n");
     }

@@ -255,6 +255,18 @@ pub fn render(s: &RelayStatus) -> String {
         &by("reason", refusals),
     );
     family(
+        "items_refused_total",
+        "counter",
+        "Items from devices that admission refused since start, by reason.",
+        &by(
+            "reason",
+            s.items_refused
+                .iter()
+                .map(|(k, v)| (k.as_str(), *v))
+                .collect(),
+        ),
+    );
+    family(
         "introductions_total",
         "counter",
         "Introductions since start, by outcome.",

@@ -39,6 +39,7 @@ fn snapshot() -> RelayStatus {
         introductions: BTreeMap::from([("welcomed_at_once".into(), 6)]),
         bytes_stored: 123_456,
         ingest,
+        items_refused: BTreeMap::from([("bad_signature".into(), 3)]),
     }
 }
 
@@ -75,6 +76,9 @@ cloison_relay_bytes_stored{{org=\"{b}\"}} 0
 cloison_relay_refusals_total{{reason=\"device_not_active\"}} 2
 cloison_relay_refusals_total{{reason=\"no_intro\"}} 1
 cloison_relay_refusals_total{{reason=\"quota\"}} 4
+# HELP cloison_relay_items_refused_total Items from devices that admission refused since start, by reason.
+# TYPE cloison_relay_items_refused_total counter
+cloison_relay_items_refused_total{{reason=\"bad_signature\"}} 3
 # HELP cloison_relay_introductions_total Introductions since start, by outcome.
 # TYPE cloison_relay_introductions_total counter
 cloison_relay_introductions_total{{outcome=\"welcomed_at_once\"}} 6
@@ -110,6 +114,7 @@ fn an_empty_snapshot_still_declares_every_family() {
         "envelopes_stored",
         "bytes_stored",
         "refusals_total",
+        "items_refused_total",
         "introductions_total",
         "ingest_seconds",
     ] {

@@ -27,6 +27,8 @@ pub(super) struct Served {
     /// The log this relay holds revokes it (`RelayRevoked`): the organization is served no
     /// more (its devices refused and cut off, nothing more stored); what is stored is kept.
     pub(super) revoked: bool,
+    /// Items its devices sent that the engine refused since start, by reason label.
+    pub(super) items_refused: BTreeMap<&'static str, u64>,
 }
 
 /// Loads the relay's identity, or creates it (mode 0600, written atomically).
@@ -106,7 +108,17 @@ pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served
         store,
         usage,
         revoked,
+        items_refused: BTreeMap::new(),
     })
+}
+
+/// Items refused by reason, all organizations (`RelayStatus::items_refused`).
+pub(super) fn items_refused<'a>(orgs: impl Iterator<Item = &'a Served>) -> BTreeMap<String, u64> {
+    let mut all = BTreeMap::new();
+    for (reason, n) in orgs.flat_map(|s| &s.items_refused) {
+        *all.entry((*reason).to_owned()).or_default() += n;
+    }
+    all
 }
 
 /// Drains an engine's events: persists admitted items and received blocks, answers block
@@ -120,6 +132,9 @@ pub(super) fn settle(s: &mut Served) -> Result<(Vec<DeviceId>, usize), StoreErro
             break;
         };
         cut.extend(d.disconnects);
+        for (reason, n) in &d.refused {
+            *s.items_refused.entry(reason).or_default() += *n as u64;
+        }
         let (org_ids, ws_ids, blocks) = (d.org, d.workspaces, d.blocks);
         if !org_ids.is_empty() {
             let log = &s.engine.replica().org;

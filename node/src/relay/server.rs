@@ -47,7 +47,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::metrics::{self, IngestTimer};
-use super::served::{Served, coalesce_offers, identity, open_served, settle};
+use super::served::{Served, coalesce_offers, identity, items_refused, open_served, settle};
 use super::status::{self, OrgStatus, RelayStatus};
 use super::wire::{Quota, Refusal, RelayMsg, is_relay_msg};
 use crate::net::{Multiaddr, Net, NetConfig, NetError, NetEvent, NetHandle, peer_id};
@@ -584,6 +584,7 @@ impl Relay {
             quota_refusals: self.quota_refusals,
             introductions: self.introductions.clone(),
             ingest: self.ingest.histogram.clone(),
+            items_refused: items_refused(self.orgs.values()),
         };
         if let Ok(mut s) = self.shared.lock() {
             *s = snap;

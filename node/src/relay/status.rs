@@ -67,6 +67,9 @@ pub struct RelayStatus {
     /// Time from a batch's arrival to its items persisted (`metrics::IngestTimer`).
     #[serde(default)]
     pub ingest: super::metrics::Histogram,
+    /// Items (entries, envelopes, blocks) from devices that admission refused, by reason label.
+    #[serde(default)]
+    pub items_refused: BTreeMap<String, u64>,
 }
 
 /// The shared snapshot.
