@@ -8,10 +8,13 @@
 //! Invariant: the relay has its own Ed25519 identity in its data directory and no other key;
 //! nothing it prints or logs is content (ids, counts and addresses only).
 
+use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{CommandFactory, Parser, Subcommand};
+use cloison_node::logs::LogFormat;
 use cloison_node::net::Multiaddr;
 use cloison_node::relay::{self, RelayConfig, RelayStatus};
 
@@ -22,6 +25,15 @@ struct Cli {
     /// More logging on stderr (-v info, -vv debug); RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Log lines on stderr as text or JSON (one object per line).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -43,6 +55,15 @@ enum Command {
         /// Envelopes stored per organization, at most.
         #[arg(long, value_name = "N")]
         quota_envelopes: Option<u64>,
+        /// Serve Prometheus metrics on http://ADDR/metrics (counts and organization ids only),
+        /// e.g. 127.0.0.1:9100; prints `metrics on ADDR`. Only a loopback address is accepted
+        /// unless --metrics-public is given.
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<SocketAddr>,
+        /// Allow a non-loopback --metrics address (anyone who reaches it sees the counts and
+        /// organization ids; put it behind a firewall).
+        #[arg(long, requires = "metrics")]
+        metrics_public: bool,
     },
     /// What a running relay serves.
     Status {
@@ -58,17 +79,20 @@ enum Command {
     Doc(cloison_node::manual::DocCommand),
 }
 
-fn init_tracing(verbose: u8) {
-    cloison_node::logs::init(match verbose {
-        0 => "info",
-        1 => "info,cloison_node=debug",
-        _ => "debug",
-    });
+fn init_tracing(verbose: u8, format: LogFormat) {
+    cloison_node::logs::init(
+        match verbose {
+            0 => "info",
+            1 => "info,cloison_node=debug",
+            _ => "debug",
+        },
+        format,
+    );
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    init_tracing(cli.verbose);
+    init_tracing(cli.verbose, cli.log_format);
     match cli.command {
         Command::Doc(doc) => Ok(cloison_node::manual::run(
             doc,
@@ -80,6 +104,8 @@ fn main() -> Result<()> {
             data,
             quota_bytes,
             quota_envelopes,
+            metrics,
+            metrics_public,
         } => {
             let listen: Vec<Multiaddr> = listen
                 .iter()
@@ -98,13 +124,20 @@ fn main() -> Result<()> {
                     listen,
                     quota_bytes,
                     quota_envelopes,
+                    metrics,
+                    metrics_public,
                 },
-                |addrs| {
-                    for a in addrs {
-                        println!("listening on {a}");
+                |addrs, metrics| {
+                    // Metrics first, so a reader can stop at the first listen line.
+                    // Write errors are ignored: whoever started the relay may close stdout.
+                    let mut out = std::io::stdout().lock();
+                    if let Some(m) = metrics {
+                        let _ = writeln!(out, "metrics on {m}");
                     }
-                    use std::io::Write;
-                    let _ = std::io::stdout().flush();
+                    for a in addrs {
+                        let _ = writeln!(out, "listening on {a}");
+                    }
+                    let _ = out.flush();
                 },
             ))?;
             Ok(())
@@ -158,11 +191,21 @@ fn text(s: &RelayStatus) -> String {
     for (why, n) in &s.refused {
         t += &format!("  refused {why}: {n}\n");
     }
+    for (why, n) in &s.items_refused {
+        t += &format!("  items refused {why}: {n}\n");
+    }
     for (what, n) in &s.introductions {
         t += &format!("  introductions {what}: {n}\n");
     }
     if s.quota_refusals > 0 {
         t += &format!("  quota refusals: {}\n", s.quota_refusals);
+    }
+    if s.ingest.count > 0 {
+        t += &format!(
+            "  ingest: {} batch(es) stored, {:.1} ms on average from arrival\n",
+            s.ingest.count,
+            s.ingest.sum_us as f64 / s.ingest.count as f64 / 1000.0
+        );
     }
     t
 }

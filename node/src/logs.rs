@@ -1,6 +1,7 @@
 //! Log output of the binaries (`cloison`, `cloison-bootstrap`): one subscriber set-up, to
-//! stderr, filtered by `RUST_LOG` or the given default ([`init`]), or by a filter and format
-//! that `cloison`'s configuration merged ([`init_with`]).
+//! stderr, as text or JSON lines ([`LogFormat`], both binaries' `--log-format`), filtered by
+//! `RUST_LOG` or the given default ([`init`]), or by a filter and format that `cloison`'s
+//! configuration merged ([`init_with`]).
 //!
 //! Invariant: no control character of a logged value reaches the log raw. Names and paths in
 //! log fields come from other members; the stock formatter escapes the message but writes a
@@ -67,22 +68,34 @@ impl Throttle {
     }
 }
 
+/// The format of log lines on stderr (`--log-format`).
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 /// Installs the subscriber (a second call does nothing): filtered by `RUST_LOG`, else
-/// `default_filter`; text lines.
-pub fn init(default_filter: &str) {
+/// `default_filter`.
+pub fn init(default_filter: &str, format: LogFormat) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .filter(|f| valid_filter(f))
         .unwrap_or_else(|| default_filter.to_owned());
-    init_with(&filter, false);
+    init_with(&filter, format);
 }
 
 /// Installs the subscriber with this filter (`RUST_LOG` syntax; an invalid one falls back to
-/// `warn`), as text lines or, with `json`, one JSON object per line (tracing-subscriber's
-/// formatter, which escapes control characters as JSON does). A second call does nothing.
-pub fn init_with(filter: &str, json: bool) {
+/// `warn`), as text lines or one JSON object per line (tracing-subscriber's formatter, which
+/// escapes control characters as JSON does). A second call does nothing.
+pub fn init_with(filter: &str, format: LogFormat) {
     use tracing_subscriber::util::SubscriberInitExt;
-    let _ = subscriber(filter, json, std::io::stderr).try_init();
+    let _ = subscriber(filter, format == LogFormat::Json, std::io::stderr).try_init();
 }
 
 /// The subscriber [`init_with`] installs, writing to `writer`.

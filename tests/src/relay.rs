@@ -25,6 +25,8 @@ pub struct Relay {
     child: Option<Child>,
     /// Its listen address, `/ip4/127.0.0.1/tcp/PORT/p2p/ID`.
     pub addr: String,
+    /// Its metrics address (`--metrics`), `127.0.0.1:PORT`, if it serves metrics.
+    pub metrics: Option<String>,
     data: PathBuf,
     log: PathBuf,
     _dir: Option<tempfile::TempDir>,
@@ -67,16 +69,26 @@ impl Relay {
             .stderr(logf)
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start the relay: {e}"));
+        // `metrics on ADDR` (with `--metrics`), then `listening on ADDR` lines.
         let mut addr = String::new();
-        if let Some(out) = child.stdout.take()
-            && let Some(Ok(line)) = BufReader::new(out).lines().next()
-            && let Some(a) = line.strip_prefix("listening on ")
-        {
-            addr = a.to_owned();
+        let mut metrics = None;
+        if let Some(out) = child.stdout.take() {
+            for line in BufReader::new(out).lines().take(2) {
+                let Ok(line) = line else { break };
+                if let Some(m) = line.strip_prefix("metrics on ") {
+                    metrics = Some(m.to_owned());
+                } else {
+                    if let Some(a) = line.strip_prefix("listening on ") {
+                        addr = a.to_owned();
+                    }
+                    break;
+                }
+            }
         }
         let mut r = Relay {
             child: Some(child),
             addr,
+            metrics,
             data: data.to_owned(),
             log: log.to_owned(),
             _dir: None,

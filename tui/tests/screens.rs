@@ -100,6 +100,8 @@ fn status() -> StatusInfo {
         ],
         bytes_sent: 123_456,
         bytes_received: 7_890_123,
+        envelopes: 30,
+        refused: Default::default(),
     }
 }
 

@@ -48,15 +48,7 @@ pub enum Source {
     Default,
 }
 
-/// The format of log lines on stderr.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use cloison_node::logs::LogFormat;
 
 /// One merged value and where it came from (`name`: the flag or variable, if any).
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -284,6 +284,9 @@ pub fn status_text(s: &StatusInfo) -> String {
     for a in &s.listen {
         out += &format!("listening     {a}\n");
     }
+    for (why, n) in &s.refused {
+        out += &format!("refused       {n} item(s): {why}\n");
+    }
     for w in &s.workspaces {
         out += &format!(
             "workspace     {} ({}): {} envelopes, {} head(s), {} waiting, {} locked, {} peer(s), last sync {}\n",

@@ -128,7 +128,7 @@ pub fn run(cli: Cli) -> Result<()> {
 
 /// Installs the log subscriber the configuration asks for.
 fn init_logs(c: &config::Config) {
-    cloison_node::logs::init_with(&c.log.value, c.log_format.value == config::LogFormat::Json);
+    cloison_node::logs::init_with(&c.log.value, c.log_format.value);
 }
 
 fn init(home: &Path, org: &str, user: &str, email: &str, device: &str) -> Result<()> {

@@ -200,6 +200,12 @@ pub fn status(node: &mut Node, daemon: bool) -> Result<StatusInfo, NodeError> {
         org_waiting: node.log().pending_len(),
         blocks_pending: node.engine().blocks_pending(),
         blocks_stored: node.block_count(),
+        envelopes: workspaces.iter().map(|w| w.envelopes as u64).sum(),
+        refused: node
+            .refused_items()
+            .iter()
+            .map(|(r, n)| ((*r).to_owned(), *n))
+            .collect(),
         workspaces,
         bytes_sent: stats.bytes_sent,
         bytes_received: stats.bytes_received,

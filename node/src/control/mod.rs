@@ -443,6 +443,12 @@ pub struct StatusInfo {
     pub bytes_sent: u64,
     /// Bytes received by the engine.
     pub bytes_received: u64,
+    /// Envelopes stored, all workspaces.
+    #[serde(default)]
+    pub envelopes: u64,
+    /// Items refused from peers since the daemon started, by reason label.
+    #[serde(default)]
+    pub refused: std::collections::BTreeMap<String, u64>,
 }
 
 /// A peer, connected or refused.

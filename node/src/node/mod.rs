@@ -88,6 +88,8 @@ pub struct Node {
     last_sync: BTreeMap<WorkspaceId, u64>,
     /// Peers the engine asked to disconnect, for the daemon to act on.
     disconnects: Vec<DeviceId>,
+    /// Items refused from peers since the node opened, by reason label.
+    refused_items: BTreeMap<&'static str, u64>,
     /// Workspaces whose heads hold another device's work that we have not built on, and since
     /// when (see `Node::tick`).
     merge_due: BTreeMap<WorkspaceId, u64>,
@@ -195,6 +197,7 @@ impl Node {
             blocks,
             last_sync: BTreeMap::new(),
             disconnects: Vec::new(),
+            refused_items: BTreeMap::new(),
             merge_due: BTreeMap::new(),
             advertised: Vec::new(),
         })
@@ -267,6 +270,11 @@ impl Node {
     /// Peers the engine asked to cut off since the last call.
     pub fn take_disconnects(&mut self) -> Vec<DeviceId> {
         std::mem::take(&mut self.disconnects)
+    }
+
+    /// Items refused from peers since the node opened, by reason label.
+    pub fn refused_items(&self) -> &BTreeMap<&'static str, u64> {
+        &self.refused_items
     }
 
     /// Blocks in the store.

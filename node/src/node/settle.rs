@@ -38,7 +38,10 @@ impl Node {
             let Some(d) = self.engine.drain() else {
                 break;
             };
-            out.refused += d.refused;
+            out.refused += d.refused.values().sum::<usize>();
+            for (reason, n) in &d.refused {
+                *self.refused_items.entry(reason).or_default() += *n as u64;
+            }
             self.disconnects.extend(d.disconnects);
             let (org_ids, ws_ids, blocks) = (d.org, d.workspaces, d.blocks);
             let now = now_ms();

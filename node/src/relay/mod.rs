@@ -10,12 +10,15 @@
 //! - `server::intro`: introductions: welcome at once, or collect the part of the organization
 //!   log the relay lacks and judge the device on it.
 //! - [`status`]: the status snapshot and its socket.
+//! - [`metrics`]: the same snapshot as Prometheus text over HTTP (`--metrics`), and the
+//!   ingest latency histogram.
 //!
 //! **Invariant (nothing to read):** the relay stores and logs only what DESIGN §11 allows:
 //! signed log entries (names and e-mails are sealed under the organization key it does not
 //! have), envelopes with clear headers and sealed payloads, sealed blocks, and ids and counts.
 //! The daemon's side of the protocol is `daemon::relays`.
 
+pub mod metrics;
 mod served;
 mod server;
 pub mod status;

@@ -1,11 +1,12 @@
 //! One organization served by the relay: its keyless engine and its store, opened and
-//! rebuilt at start, and the drain of the engine's events into the store ([`settle`]). Also the
-//! relay's identity file.
+//! rebuilt at start, the drain of the engine's events into the store ([`settle`]) and the merge
+//! of its offers ([`coalesce_offers`]). Also the relay's identity file.
 //!
 //! Invariants: admitted items and blocks are written before the caller sends anything (the
 //! caller settles, then transmits); a stored item that no longer passes admission on load is
 //! logged and left out, never trusted.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use super::server::{IDENTITY_FILE, RelayError, io_err};
 use super::storage::{RelayStorage, Usage};
 use crate::node::now_ms;
 use crate::store::{Store, StoreError};
-use crate::sync::{Config, DocId, Engine, Replica};
+use crate::sync::{Config, DocId, Engine, Msg, Replica};
 use crate::trust::keys::DeviceKeys;
 use crate::trust::{DeviceId, EntryId, OrgId, OrgLog};
 use crate::workspace::EnvelopeId;
@@ -26,6 +27,8 @@ pub(super) struct Served {
     /// The log this relay holds revokes it (`RelayRevoked`): the organization is served no
     /// more (its devices refused and cut off, nothing more stored); what is stored is kept.
     pub(super) revoked: bool,
+    /// Items its devices sent that the engine refused since start, by reason label.
+    pub(super) items_refused: BTreeMap<&'static str, u64>,
 }
 
 /// Loads the relay's identity, or creates it (mode 0600, written atomically).
@@ -105,18 +108,33 @@ pub(super) fn open_served(me: DeviceId, dir: &Path, org: OrgId) -> Result<Served
         store,
         usage,
         revoked,
+        items_refused: BTreeMap::new(),
     })
 }
 
+/// Items refused by reason, all organizations (`RelayStatus::items_refused`).
+pub(super) fn items_refused<'a>(orgs: impl Iterator<Item = &'a Served>) -> BTreeMap<String, u64> {
+    let mut all = BTreeMap::new();
+    for (reason, n) in orgs.flat_map(|s| &s.items_refused) {
+        *all.entry((*reason).to_owned()).or_default() += n;
+    }
+    all
+}
+
 /// Drains an engine's events: persists admitted items and received blocks, answers block
-/// requests. Returns the peers the engine cut off.
-pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
+/// requests. Returns the peers the engine cut off and how many items (log entries, envelopes,
+/// blocks) were newly stored.
+pub(super) fn settle(s: &mut Served) -> Result<(Vec<DeviceId>, usize), StoreError> {
     let mut cut = Vec::new();
+    let mut stored = 0;
     for _ in 0..16 {
         let Some(d) = s.engine.drain() else {
             break;
         };
         cut.extend(d.disconnects);
+        for (reason, n) in &d.refused {
+            *s.items_refused.entry(reason).or_default() += *n as u64;
+        }
         let (org_ids, ws_ids, blocks) = (d.org, d.workspaces, d.blocks);
         if !org_ids.is_empty() {
             let log = &s.engine.replica().org;
@@ -124,7 +142,7 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
                 .iter()
                 .filter_map(|id| log.get(&EntryId(*id)))
                 .collect();
-            RelayStorage::put_log_entries(&s.store, &entries)?;
+            stored += RelayStorage::put_log_entries(&s.store, &entries)?;
         }
         for (w, ids) in &ws_ids {
             let Some(log) = s.engine.replica().workspaces.get(w) else {
@@ -135,6 +153,7 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
                 .filter_map(|id| log.get(&EnvelopeId(*id)))
                 .collect();
             let n = RelayStorage::put_envelopes(&s.store, *w, &envs)?;
+            stored += n;
             s.usage.envelopes += n as u64;
             if n > 0 {
                 s.usage.bytes += envs.iter().map(|e| e.bytes().len() as u64).sum::<u64>();
@@ -146,6 +165,7 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
                 .map(|(w, id, b)| (*w, id, b.as_slice()))
                 .collect();
             let n = RelayStorage::put_blocks(&s.store, &refs)?;
+            stored += n;
             s.usage.blocks += n as u64;
             if n > 0 {
                 s.usage.bytes += blocks.iter().map(|(_, _, b)| b.len() as u64).sum::<u64>();
@@ -155,5 +175,33 @@ pub(super) fn settle(s: &mut Served) -> Result<Vec<DeviceId>, StoreError> {
         s.engine
             .answer_block_requests(d.requests, |w, id| RelayStorage::block_for(store, w, id))?;
     }
-    Ok(cut)
+    Ok((cut, stored))
+}
+
+/// Merges the `Offer`s of one turn per (peer, document), after the other messages: the engine
+/// offers what it admitted from each `Items` to every other linked device, so with many
+/// writers a turn would otherwise send one offer per writer's message to every device.
+pub(super) fn coalesce_offers(
+    transmits: impl Iterator<Item = crate::sync::Transmit>,
+) -> Vec<(DeviceId, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut offers: BTreeMap<(DeviceId, DocId), Vec<[u8; 32]>> = BTreeMap::new();
+    for t in transmits {
+        match Msg::decode(&t.bytes) {
+            Ok(Msg::Offer { doc, ids }) => offers.entry((t.peer, doc)).or_default().extend(ids),
+            _ => out.push((t.peer, t.bytes)),
+        }
+    }
+    for ((peer, doc), mut ids) in offers {
+        ids.sort_unstable();
+        ids.dedup();
+        for chunk in ids.chunks(crate::sync::msg::MAX_IDS) {
+            let m = Msg::Offer {
+                doc,
+                ids: chunk.to_vec(),
+            };
+            out.push((peer, m.encode()));
+        }
+    }
+    out
 }

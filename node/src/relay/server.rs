@@ -41,11 +41,13 @@
 mod intro;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::served::{Served, identity, open_served, settle};
+use super::metrics::{self, IngestTimer};
+use super::served::{Served, coalesce_offers, identity, items_refused, open_served, settle};
 use super::status::{self, OrgStatus, RelayStatus};
 use super::wire::{Quota, Refusal, RelayMsg, is_relay_msg};
 use crate::net::{Multiaddr, Net, NetConfig, NetError, NetEvent, NetHandle, peer_id};
@@ -81,6 +83,10 @@ pub struct RelayConfig {
     pub quota_bytes: Option<u64>,
     /// Envelopes stored per organization, at most.
     pub quota_envelopes: Option<u64>,
+    /// Where to serve Prometheus metrics (`metrics`), if anywhere.
+    pub metrics: Option<SocketAddr>,
+    /// Whether a non-loopback metrics address is allowed.
+    pub metrics_public: bool,
 }
 
 /// Why the relay could not start.
@@ -103,6 +109,19 @@ pub enum RelayError {
     /// The identity file is damaged.
     #[error("identity file {0} is damaged")]
     Identity(PathBuf),
+    /// The metrics address is not a loopback one and was not made public on purpose.
+    #[error(
+        "metrics address {0} is not a loopback address: refused (serve it on purpose with --metrics-public)"
+    )]
+    MetricsNotLoopback(SocketAddr),
+    /// The metrics address could not be bound.
+    #[error("metrics address {addr}: {err}")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        err: std::io::Error,
+    },
 }
 
 pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RelayError + '_ {
@@ -138,13 +157,22 @@ struct Relay {
     quota_refusals: u64,
     /// Introductions by outcome (`RelayStatus::introductions`).
     introductions: BTreeMap<String, u64>,
+    ingest: IngestTimer,
     listen: Vec<Multiaddr>,
     shared: status::Shared,
 }
 
 /// Runs the relay until SIGTERM or SIGINT. `ready` gets the full listen addresses (with
-/// `/p2p/<PeerId>`) once they are known and the status socket answers.
-pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), RelayError> {
+/// `/p2p/<PeerId>`) and the metrics address once they are known and the status socket answers.
+pub async fn run(
+    cfg: RelayConfig,
+    ready: impl FnOnce(&[String], Option<SocketAddr>),
+) -> Result<(), RelayError> {
+    // First, so a refused metrics address leaves nothing behind.
+    let metrics_listener = match cfg.metrics {
+        Some(a) => Some(metrics::bind(a, cfg.metrics_public).await?),
+        None => None,
+    };
     std::fs::create_dir_all(&cfg.data).map_err(io_err(&cfg.data))?;
     let keys = identity(&cfg.data)?;
     let me = keys.id();
@@ -196,6 +224,7 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         refused: BTreeMap::new(),
         quota_refusals: 0,
         introductions: BTreeMap::new(),
+        ingest: IngestTimer::default(),
         listen: Vec::new(),
         shared: shared.clone(),
     };
@@ -207,8 +236,10 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
         }
     }
     r.turn().await;
+    let metrics_addr = metrics_listener.as_ref().and_then(|l| l.local_addr().ok());
+    let metrics_server = metrics_listener.map(|l| tokio::spawn(metrics::serve(l, shared.clone())));
     let server = tokio::spawn(status::serve(listener, owner, shared));
-    ready(&r.full_listen());
+    ready(&r.full_listen(), metrics_addr);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(io_err(&cfg.data))?;
     loop {
@@ -232,6 +263,9 @@ pub async fn run(cfg: RelayConfig, ready: impl FnOnce(&[String])) -> Result<(), 
     }
     tracing::info!("relay shutting down");
     server.abort();
+    if let Some(m) = metrics_server {
+        m.abort();
+    }
     let _ = r.net.shutdown().await;
     let _ = std::fs::remove_file(cfg.data.join(status::STATUS_SOCKET));
     Ok(())
@@ -348,6 +382,7 @@ impl Relay {
             }
         }
         if let Some(s) = self.orgs.get_mut(&org) {
+            self.ingest.arrived(org);
             s.engine.handle_message(now_ms(), from, bytes);
         }
     }
@@ -435,8 +470,12 @@ impl Relay {
         let mut cut = Vec::new();
         for (org, s) in &mut self.orgs {
             match settle(s) {
-                Ok(c) => cut.extend(c),
+                Ok((c, stored)) => {
+                    cut.extend(c);
+                    self.ingest.settled(org, Some(stored));
+                }
                 Err(e) => {
+                    self.ingest.settled(org, None);
                     tracing::error!(org = %hex::encode(&org.0[..6]), "could not persist: {e}")
                 }
             }
@@ -544,37 +583,11 @@ impl Relay {
             refused: self.refused.clone(),
             quota_refusals: self.quota_refusals,
             introductions: self.introductions.clone(),
+            ingest: self.ingest.histogram.clone(),
+            items_refused: items_refused(self.orgs.values()),
         };
         if let Ok(mut s) = self.shared.lock() {
             *s = snap;
         }
     }
-}
-
-/// Merges the `Offer`s of one turn per (peer, document), after the other messages: the engine
-/// offers what it admitted from each `Items` to every other linked device, so with many
-/// writers a turn would otherwise send one offer per writer's message to every device.
-fn coalesce_offers(
-    transmits: impl Iterator<Item = crate::sync::Transmit>,
-) -> Vec<(DeviceId, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut offers: BTreeMap<(DeviceId, DocId), Vec<[u8; 32]>> = BTreeMap::new();
-    for t in transmits {
-        match Msg::decode(&t.bytes) {
-            Ok(Msg::Offer { doc, ids }) => offers.entry((t.peer, doc)).or_default().extend(ids),
-            _ => out.push((t.peer, t.bytes)),
-        }
-    }
-    for ((peer, doc), mut ids) in offers {
-        ids.sort_unstable();
-        ids.dedup();
-        for chunk in ids.chunks(crate::sync::msg::MAX_IDS) {
-            let m = Msg::Offer {
-                doc,
-                ids: chunk.to_vec(),
-            };
-            out.push((peer, m.encode()));
-        }
-    }
-    out
 }

@@ -64,6 +64,12 @@ pub struct RelayStatus {
     pub introductions: BTreeMap<String, u64>,
     /// Bytes stored in all.
     pub bytes_stored: u64,
+    /// Time from a batch's arrival to its items persisted (`metrics::IngestTimer`).
+    #[serde(default)]
+    pub ingest: super::metrics::Histogram,
+    /// Items (entries, envelopes, blocks) from devices that admission refused, by reason label.
+    #[serde(default)]
+    pub items_refused: BTreeMap<String, u64>,
 }
 
 /// The shared snapshot.

@@ -4,7 +4,7 @@
 //! they persist.
 //!
 //! Invariant: draining never drops an event; refusals and undecodable messages are logged here
-//! (counted in [`Drained::refused`]), everything else is handed to the caller.
+//! (counted by reason in [`Drained::refused`]), everything else is handed to the caller.
 
 use std::collections::BTreeMap;
 
@@ -29,8 +29,8 @@ pub struct Drained {
     pub requests: Vec<BlockRequest>,
     /// Peers to disconnect.
     pub disconnects: Vec<DeviceId>,
-    /// Items refused from peers.
-    pub refused: usize,
+    /// Items refused from peers, by reason label.
+    pub refused: BTreeMap<&'static str, usize>,
 }
 
 impl Engine {
@@ -50,7 +50,7 @@ impl Engine {
                     ids,
                 } => d.workspaces.entry(w).or_default().extend(ids),
                 Event::Refused { peer, id, reason } => {
-                    d.refused += 1;
+                    *d.refused.entry(reason).or_default() += 1;
                     tracing::warn!(peer = %peer.short(), item = %hex::encode(&id[..6]), reason, "item from peer refused");
                 }
                 Event::BadMessage { peer, error } => {
