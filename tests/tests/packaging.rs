@@ -14,6 +14,15 @@ fn packaging() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../packaging")
 }
 
+/// `unit` with its binaries replaced by those built here, written to `dir`, after checking
+/// that `systemd-analyze verify` finds nothing to say about it.
+fn verified(unit: &str, dir: &Path) -> PathBuf {
+    let path = with_built_binaries(unit, dir);
+    let (ok, out) = analyze(&["verify", "--man=no"], &path);
+    assert!(ok && out.trim().is_empty(), "{out}");
+    path
+}
+
 /// `unit` with every `/usr/bin/NAME` replaced by the binary built here, written to `dir`.
 fn with_built_binaries(unit: &str, dir: &Path) -> PathBuf {
     let text = std::fs::read_to_string(packaging().join("systemd").join(unit)).unwrap();
@@ -93,9 +102,7 @@ fn starts(binary: &str, args: &[String], env: &[(&str, &Path)], expect: &str) {
 #[test]
 fn the_relay_unit_verifies_is_hardened_and_its_command_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let unit = with_built_binaries("cloison-bootstrap.service", dir.path());
-    let (ok, out) = analyze(&["verify", "--man=no"], &unit);
-    assert!(ok && out.trim().is_empty(), "{out}");
+    let unit = verified("cloison-bootstrap.service", dir.path());
     let (_, out) = analyze(&["security", "--offline=yes"], &unit);
     let exposure: f64 = out
         .lines()
@@ -122,9 +129,7 @@ fn the_relay_unit_verifies_is_hardened_and_its_command_runs() {
 #[test]
 fn the_device_user_unit_verifies_and_its_command_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let unit = with_built_binaries("cloison.service", dir.path());
-    let (ok, out) = analyze(&["verify", "--man=no"], &unit);
-    assert!(ok && out.trim().is_empty(), "{out}");
+    verified("cloison.service", dir.path());
     // `cloison run` as the unit starts it: its settings from the home's config.toml.
     let home = cloison_tests::team(&["ann"]).into_iter().next().unwrap();
     std::fs::write(

@@ -102,16 +102,18 @@ fn daemon_call(home: &Path, req: Request) -> Result<GreetStep> {
 }
 
 fn read_code(prompt: &str) -> Result<String> {
+    read_line(prompt)?.ok_or_else(|| anyhow!("no code given (stdin closed)"))
+}
+
+/// Prints `prompt` and reads one line from stdin (trimmed); `None` once stdin is closed.
+fn read_line(prompt: &str) -> Result<Option<String>> {
     println!("{prompt}");
     let mut line = String::new();
     let n = std::io::stdin()
         .lock()
         .read_line(&mut line)
         .context("cannot read the code from stdin")?;
-    if n == 0 {
-        bail!("no code given (stdin closed)");
-    }
-    Ok(line.trim().to_owned())
+    Ok((n > 0).then(|| line.trim().to_owned()))
 }
 
 /// `cloison greet ID`: the admin's side, step by step through the daemon.
@@ -396,16 +398,10 @@ pub fn join_code(home: &Path) -> Result<()> {
 
 /// Reads the admin's challenge from stdin and prints the claimer's code for it.
 fn say_code(claimer: &cloison_node::enroll::OfflineClaimer) -> Result<()> {
-    println!("When the admin reads you their code, type it here:");
-    let mut line = String::new();
-    let n = std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("cannot read the code from stdin")?;
-    if n == 0 {
+    let Some(line) = read_line("When the admin reads you their code, type it here:")? else {
         println!("no code typed: run `cloison join --code` when the admin reads it to you");
         return Ok(());
-    }
+    };
     let challenge = enroll::Challenge::parse(&line).map_err(|_| {
         anyhow!("the admin's code has six digits: run `cloison join --code` to type it again")
     })?;

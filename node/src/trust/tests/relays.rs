@@ -180,17 +180,10 @@ fn relay_revocations_give_the_same_state_in_every_delivery_order() {
 /// encodings did not change; `frozen_entry_vector` and the others still pass).
 #[test]
 fn frozen_relay_revoked_vector() {
-    let keys = DeviceKeys::from_secrets(&[7; 32], &[8; 32]);
-    let body = EntryBody {
-        org: OrgId([1; 32]),
-        parents: vec![EntryId([2; 32])],
-        author: keys.id(),
-        time: Hlc(0x0000_0190_0000_0001),
-        cert: Certificate::RelayRevoked {
-            relay: DeviceId([3; 32]),
-        },
-    };
-    let bytes = entry::sign(&keys, &body);
+    let body = super::vectors::vector_body(Certificate::RelayRevoked {
+        relay: DeviceId([3; 32]),
+    });
+    let bytes = entry::sign(&super::vectors::vector_keys(), &body);
     let current = hex::encode(&bytes);
     assert_eq!(
         current,

@@ -3,18 +3,29 @@
 
 use super::*;
 
-#[test]
-fn frozen_entry_vector() {
-    let keys = DeviceKeys::from_secrets(&[7; 32], &[8; 32]);
-    let body = EntryBody {
+/// The fixed author of the frozen entry vectors.
+pub(super) fn vector_keys() -> DeviceKeys {
+    DeviceKeys::from_secrets(&[7; 32], &[8; 32])
+}
+
+/// The body of a frozen entry vector: `cert` by [`vector_keys`] in a fixed organization, on a
+/// fixed parent, at a fixed time (sign it with `entry::sign(&vector_keys(), &body)`).
+pub(super) fn vector_body(cert: Certificate) -> EntryBody {
+    EntryBody {
         org: OrgId([1; 32]),
         parents: vec![EntryId([2; 32])],
-        author: keys.id(),
+        author: vector_keys().id(),
         time: Hlc(0x0000_0190_0000_0001),
-        cert: Certificate::DeviceRevoked {
-            device: DeviceId([3; 32]),
-        },
-    };
+        cert,
+    }
+}
+
+#[test]
+fn frozen_entry_vector() {
+    let keys = vector_keys();
+    let body = vector_body(Certificate::DeviceRevoked {
+        device: DeviceId([3; 32]),
+    });
     let bytes = entry::sign(&keys, &body);
     let hex_bytes = hex::encode(&bytes);
     let frozen = frozen!("entry_v2.hex", &hex_bytes);
