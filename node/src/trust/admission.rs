@@ -25,6 +25,8 @@
 //! - a device is revoked by an admin or by another device of the same user;
 //! - a user-key rotation is made by a device of that user, to the next generation, sealed only to
 //!   devices of that user;
+//! - an organization-key rotation is made by an admin, its shares (one per user, at most
+//!   [`MAX_ORG_KEY_SHARES`](super::entry::MAX_ORG_KEY_SHARES)) sealed to users of its past;
 //! - an invitation for a new user is recorded by an admin's device, one for a new device by a
 //!   device of that user, each id once; it is closed (once) by an admin or by the recording
 //!   device;
@@ -76,6 +78,8 @@ pub struct Index {
     pub relay_authorizations: HashMap<DeviceId, Vec<u32>>,
     /// Entries revoking a relay.
     pub relay_revocations: HashMap<DeviceId, Vec<u32>>,
+    /// Entries rotating the organization key.
+    pub org_rotations: Vec<u32>,
 }
 
 /// Most devices of one user not revoked in the cited past when a device is added.
@@ -134,6 +138,7 @@ impl Index {
             Certificate::InvitationClosed { id, .. } => {
                 self.invitation_closes.entry(*id).or_default().push(at);
             }
+            Certificate::OrgKeyRotated(_) => self.org_rotations.push(at),
         }
     }
 }
@@ -196,7 +201,8 @@ pub fn needs_admin(
         | Certificate::ProfileChanged { .. }
         | Certificate::UserRevoked { .. }
         | Certificate::RelayAuthorized(_)
-        | Certificate::RelayRevoked { .. } => true,
+        | Certificate::RelayRevoked { .. }
+        | Certificate::OrgKeyRotated(_) => true,
         Certificate::DeviceRevoked { .. } => revoked_owner.as_ref() != Some(author_user),
         Certificate::InvitationRecorded(i) => matches!(i.invited, Invited::User { .. }),
         Certificate::InvitationClosed { .. } => !author_recorded,
@@ -498,6 +504,12 @@ pub fn check(
             Err(DeviceStatus::Doubled) => {}
         },
         Certificate::RelayAuthorized(_) => {}
+        Certificate::OrgKeyRotated(r) => {
+            // One share per user (sorted, checked by the shape), each to a user of the past.
+            for (user, _, _) in &r.shares {
+                q.user_known(user)?;
+            }
+        }
         Certificate::RelayRevoked { relay } => {
             if !q.any_in(index.relay_authorizations.get(relay)) {
                 return Err(Rejection::UnknownRelay { relay: *relay });

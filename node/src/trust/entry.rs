@@ -50,6 +50,13 @@ pub const MAX_PRIVATE_BYTES: usize = 1024;
 pub const MAX_ROTATION_RECIPIENTS: usize = 64;
 /// Largest sealed key blob.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
+/// Most shares in one organization-key rotation. A share is at most 16 (user) + 5 (generation)
+/// + 1 (length) + 80 (HPKE blob) = 102 bytes; 512 of them with 64 parents and the other fields
+/// stay below [`MAX_ENTRY_BYTES`] (about 55 KiB; checked by a test). Larger organizations cannot
+/// rotate their key yet (the writer refuses with a clear error).
+pub const MAX_ORG_KEY_SHARES: usize = 512;
+/// Size of a share's HPKE blob (32-byte encapsulated key, 32-byte key, 16-byte tag).
+pub const ORG_KEY_SHARE_BYTES: usize = 80;
 /// Most relay addresses in one authorization, and the longest.
 pub const MAX_RELAY_ADDRS: usize = 8;
 /// Longest relay address, in bytes.
@@ -115,6 +122,23 @@ pub enum Certificate {
         /// The relay's libp2p identity key (authorized in the entry's causal past).
         relay: DeviceId,
     },
+    /// The organization key moves to a new key, sealed to the remaining users (admins; after a
+    /// user revocation; last, so that the encodings of the earlier variants do not change).
+    OrgKeyRotated(OrgKeyRotated),
+}
+
+/// A rotation of the organization key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgKeyRotated {
+    /// The new key's id (`keys::OrgKey::id`); the blobs it seals carry it.
+    pub key_id: [u8; 8],
+    /// The id of the key it replaces (the genesis key's or a rotated one's).
+    pub previous_id: [u8; 8],
+    /// The previous key encrypted under the new one (`keys::chain_org_prev`).
+    pub previous: Vec<u8>,
+    /// The new key sealed to each remaining user: (user, user-key generation, HPKE blob bound
+    /// to the organization, the key id, the user and the generation). Sorted by user, one each.
+    pub shares: Vec<(UserId, u32, Vec<u8>)>,
 }
 
 /// Who a recorded invitation is for.
@@ -271,6 +295,7 @@ impl Certificate {
             Certificate::InvitationRecorded(_) => "invitation-recorded",
             Certificate::InvitationClosed { .. } => "invitation-closed",
             Certificate::RelayRevoked { .. } => "relay-revoked",
+            Certificate::OrgKeyRotated(_) => "org-key-rotated",
         }
     }
 }
@@ -344,6 +369,13 @@ impl EntryBody {
                     && user != i.private.is_empty()
             }
             Certificate::InvitationClosed { .. } | Certificate::RelayRevoked { .. } => true,
+            Certificate::OrgKeyRotated(r) => {
+                r.key_id != r.previous_id
+                    && r.previous.len() <= MAX_SEALED_KEY_BYTES
+                    && r.shares.len() <= MAX_ORG_KEY_SHARES
+                    && r.shares.iter().all(|s| s.2.len() == ORG_KEY_SHARE_BYTES)
+                    && r.shares.windows(2).all(|w| w[0].0 < w[1].0)
+            }
         };
         if ok {
             Ok(())
