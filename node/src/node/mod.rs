@@ -342,4 +342,6 @@ fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
 #[cfg(test)]
 mod home_tests;
 #[cfg(test)]
+mod org_key_tests;
+#[cfg(test)]
 mod relay_tests;

@@ -37,7 +37,9 @@ impl Node {
         while cur.generation > g {
             let link = self.log().entries().find_map(|e| match &e.body().cert {
                 Certificate::UserKeyRotated(r)
-                    if r.user == user && r.generation == cur.generation && r.key == cur.public() =>
+                    if r.user == user
+                        && r.generation == cur.generation
+                        && r.key == cur.public() =>
                 {
                     Some(r.prev.clone())
                 }

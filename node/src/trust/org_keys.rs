@@ -66,11 +66,13 @@ pub(crate) fn fold(
     let mut out = OrgKeysState::default();
     for p in &rs {
         if let Certificate::OrgKeyRotated(r) = &entries[*p as usize].body().cert {
-            out.rotations.entry(r.key_id).or_insert_with(|| OrgKeyState {
-                rotated_by: entries[*p as usize].id(),
-                previous_id: r.previous_id,
-                recipients: r.shares.iter().map(|s| s.0).collect(),
-            });
+            out.rotations
+                .entry(r.key_id)
+                .or_insert_with(|| OrgKeyState {
+                    rotated_by: entries[*p as usize].id(),
+                    previous_id: r.previous_id,
+                    recipients: r.shares.iter().map(|s| s.0).collect(),
+                });
         }
     }
     // Sorted by id, so the first maximal one breaks ties.
@@ -243,15 +245,11 @@ impl OrgKeyRing {
                 let Some(next) = ring.keys.get(&BlobKey::Rotated(r.key_id)) else {
                     continue;
                 };
-                let held = ring
-                    .keys
-                    .values()
-                    .any(|k| k.id() == r.previous_id);
+                let held = ring.keys.values().any(|k| k.id() == r.previous_id);
                 if held {
                     continue;
                 }
-                if let Ok(bytes) = keys::unchain_org_prev(&org, next, &r.previous_id, &r.previous)
-                {
+                if let Ok(bytes) = keys::unchain_org_prev(&org, next, &r.previous_id, &r.previous) {
                     let k = classify(&bytes);
                     ring.keys.insert(k.slot(), k);
                     added = true;

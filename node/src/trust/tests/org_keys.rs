@@ -2,7 +2,9 @@
 //! concurrent rotations, a revoked admin's rotation, the blob format and the frozen vector.
 
 use super::*;
-use crate::trust::entry::{MAX_ENTRY_BYTES, MAX_ORG_KEY_SHARES, ORG_KEY_SHARE_BYTES, OrgKeyRotated};
+use crate::trust::entry::{
+    MAX_ENTRY_BYTES, MAX_ORG_KEY_SHARES, ORG_KEY_SHARE_BYTES, OrgKeyRotated,
+};
 use crate::trust::keys::{BlobKey, KeyError, OrgKeys};
 use crate::trust::org_keys::{self, OrgKeyRing};
 
@@ -126,8 +128,14 @@ fn a_user_revocation_needs_a_rotation_that_leaves_the_revoked_user_out() {
     let old = org.key.seal(&mut org.rng, &org.org, "user", b"s", b"old");
     let new = next.seal(&mut org.rng, &org.org, "user", b"s", b"new");
     for ring in [&bob_ring, &later] {
-        assert_eq!(ring.open(&org.org, "user", b"s", &old).unwrap().as_slice(), b"old");
-        assert_eq!(ring.open(&org.org, "user", b"s", &new).unwrap().as_slice(), b"new");
+        assert_eq!(
+            ring.open(&org.org, "user", b"s", &old).unwrap().as_slice(),
+            b"old"
+        );
+        assert_eq!(
+            ring.open(&org.org, "user", b"s", &new).unwrap().as_slice(),
+            b"new"
+        );
     }
     assert_eq!(
         carol_ring.open(&org.org, "user", b"s", &new),
@@ -156,9 +164,17 @@ fn concurrent_rotations_both_count_and_the_smallest_id_is_current() {
     let st = ada.log.state();
     assert_eq!(st.org_keys.rotations.len(), 2, "both count");
     assert!(st.dropped.is_empty());
-    let current = if id_of(&e1) < id_of(&e2) { k1.id() } else { k2.id() };
+    let current = if id_of(&e1) < id_of(&e2) {
+        k1.id()
+    } else {
+        k2.id()
+    };
     assert_eq!(st.org_keys.current, Some(current));
-    assert_eq!(bea.log.state().org_keys, st.org_keys, "same on every device");
+    assert_eq!(
+        bea.log.state().org_keys,
+        st.org_keys,
+        "same on every device"
+    );
     assert!(!st.org_keys.needs_rotation);
     // A rotation that descends from both is current, whatever its id.
     let (k3, c3) = rotation_to(&mut org, &[&ada, &bea]);
