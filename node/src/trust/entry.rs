@@ -50,9 +50,9 @@ pub const MAX_PRIVATE_BYTES: usize = 1024;
 pub const MAX_ROTATION_RECIPIENTS: usize = 64;
 /// Largest sealed key blob.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
-/// Most shares in one organization-key rotation. A share is at most 16 (user) + 5 (generation)
-/// + 1 (length) + 80 (HPKE blob) = 102 bytes; 512 of them with 64 parents and the other fields
-/// stay below [`MAX_ENTRY_BYTES`] (about 55 KiB; checked by a test). Larger organizations cannot
+/// Most shares in one organization-key rotation. A share is at most 102 bytes (user 16,
+/// generation 5, length 1, HPKE blob 80); 512 of them with 64 parents and the other fields stay
+/// below [`MAX_ENTRY_BYTES`] (about 55 KiB; checked by a test). Larger organizations cannot
 /// rotate their key yet (the writer refuses with a clear error).
 pub const MAX_ORG_KEY_SHARES: usize = 512;
 /// Size of a share's HPKE blob (32-byte encapsulated key, 32-byte key, 16-byte tag).
@@ -134,7 +134,7 @@ pub struct OrgKeyRotated {
     pub key_id: [u8; 8],
     /// The id of the key it replaces (the genesis key's or a rotated one's).
     pub previous_id: [u8; 8],
-    /// The previous key encrypted under the new one (`keys::chain_org_prev`).
+    /// The previous key encrypted under the new one (`org_keys::chain_org_prev`).
     pub previous: Vec<u8>,
     /// The new key sealed to each remaining user: (user, user-key generation, HPKE blob bound
     /// to the organization, the key id, the user and the generation). Sorted by user, one each.

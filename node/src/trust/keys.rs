@@ -1,5 +1,5 @@
 //! Key material of the trust core: device keys, per-user keys, the organization key, and the
-//! three ways they protect data.
+//! three ways they protect data (the organization-key chain and shares are in `super::org_keys`).
 //!
 //! - A **device** has an Ed25519 signing key (its [`DeviceId`], later its libp2p identity) and an
 //!   X25519 *exchange* key, certified together in its `DeviceAdded` entry, to which secrets are
@@ -315,68 +315,6 @@ impl OrgKeys for OrgKey {
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
         OrgKey::open(self, org, purpose, subject, sealed)
     }
-}
-
-/// Encrypts the previous organization key under a key derived from the next one: the link that
-/// lets a holder of a rotated key recover the keys before it, back to the genesis key.
-pub fn chain_org_prev<R: CryptoRng + ?Sized>(
-    rng: &mut R,
-    org: &OrgId,
-    next: &OrgKey,
-    prev: &OrgKey,
-) -> Vec<u8> {
-    let key = Zeroizing::new(blake3::derive_key(
-        "cloison 2026 org-key chain v1",
-        next.as_bytes(),
-    ));
-    seal_sym(
-        rng,
-        &key,
-        &org_chain_aad(org, &next.id(), &prev.id()),
-        prev.as_bytes(),
-    )
-}
-
-/// Recovers the key before `next` from its chain link, given its id (checked). Whether it is
-/// the genesis key is for the caller to tell ([`OrgKey::rotated_from_bytes`] or
-/// [`OrgKey::from_bytes`]).
-pub fn unchain_org_prev(
-    org: &OrgId,
-    next: &OrgKey,
-    prev_id: &OrgKeyId,
-    link: &[u8],
-) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let key = Zeroizing::new(blake3::derive_key(
-        "cloison 2026 org-key chain v1",
-        next.as_bytes(),
-    ));
-    let plain = open_sym(&key, &org_chain_aad(org, &next.id(), prev_id), link)?;
-    let bytes: [u8; 32] = plain
-        .as_slice()
-        .try_into()
-        .map_err(|_| KeyError::Malformed)?;
-    if &OrgKey::rotated_from_bytes(&bytes).id() != prev_id {
-        return Err(KeyError::Malformed);
-    }
-    Ok(Zeroizing::new(bytes))
-}
-
-fn org_chain_aad(org: &OrgId, next: &OrgKeyId, prev: &OrgKeyId) -> Vec<u8> {
-    let mut aad = b"cloison org-key chain v1\0".to_vec();
-    aad.extend_from_slice(&org.0);
-    aad.extend_from_slice(next);
-    aad.extend_from_slice(prev);
-    aad
-}
-
-/// The associated data binding an organization key sealed to one generation of a user key.
-pub fn org_key_share_aad(org: &OrgId, key: &OrgKeyId, user: &UserId, generation: u32) -> Vec<u8> {
-    let mut aad = b"cloison org-key to user v1\0".to_vec();
-    aad.extend_from_slice(&org.0);
-    aad.extend_from_slice(key);
-    aad.extend_from_slice(&user.0);
-    aad.extend_from_slice(&generation.to_le_bytes());
-    aad
 }
 
 fn private_aad(org: &OrgId, purpose: &str, subject: &[u8]) -> Vec<u8> {

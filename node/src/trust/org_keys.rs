@@ -26,6 +26,68 @@ use super::log::OrgLog;
 use super::state::OrgState;
 use crate::dag::Dag;
 
+/// Encrypts the previous organization key under a key derived from the next one: the link that
+/// lets a holder of a rotated key recover the keys before it, back to the genesis key.
+pub fn chain_org_prev<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    org: &OrgId,
+    next: &OrgKey,
+    prev: &OrgKey,
+) -> Vec<u8> {
+    let key = Zeroizing::new(blake3::derive_key(
+        "cloison 2026 org-key chain v1",
+        next.as_bytes(),
+    ));
+    keys::seal_sym(
+        rng,
+        &key,
+        &org_chain_aad(org, &next.id(), &prev.id()),
+        prev.as_bytes(),
+    )
+}
+
+/// Recovers the key before `next` from its chain link, given its id (checked). Whether it is
+/// the genesis key is for the caller to tell ([`OrgKey::rotated_from_bytes`] or
+/// [`OrgKey::from_bytes`]).
+pub fn unchain_org_prev(
+    org: &OrgId,
+    next: &OrgKey,
+    prev_id: &OrgKeyId,
+    link: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let key = Zeroizing::new(blake3::derive_key(
+        "cloison 2026 org-key chain v1",
+        next.as_bytes(),
+    ));
+    let plain = keys::open_sym(&key, &org_chain_aad(org, &next.id(), prev_id), link)?;
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::Malformed)?;
+    if &OrgKey::rotated_from_bytes(&bytes).id() != prev_id {
+        return Err(KeyError::Malformed);
+    }
+    Ok(Zeroizing::new(bytes))
+}
+
+fn org_chain_aad(org: &OrgId, next: &OrgKeyId, prev: &OrgKeyId) -> Vec<u8> {
+    let mut aad = b"cloison org-key chain v1\0".to_vec();
+    aad.extend_from_slice(&org.0);
+    aad.extend_from_slice(next);
+    aad.extend_from_slice(prev);
+    aad
+}
+
+/// The associated data binding an organization key sealed to one generation of a user key.
+pub fn org_key_share_aad(org: &OrgId, key: &OrgKeyId, user: &UserId, generation: u32) -> Vec<u8> {
+    let mut aad = b"cloison org-key to user v1\0".to_vec();
+    aad.extend_from_slice(&org.0);
+    aad.extend_from_slice(key);
+    aad.extend_from_slice(&user.0);
+    aad.extend_from_slice(&generation.to_le_bytes());
+    aad
+}
+
 /// A kept rotation of the organization key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrgKeyState {
@@ -135,7 +197,7 @@ pub fn rotation<R: CryptoRng + ?Sized>(
     let key_id = next.id();
     let mut shares = Vec::with_capacity(recipients.len());
     for (user, generation, public) in recipients {
-        let aad = keys::org_key_share_aad(org, &key_id, user, *generation);
+        let aad = org_key_share_aad(org, &key_id, user, *generation);
         shares.push((
             *user,
             *generation,
@@ -147,7 +209,7 @@ pub fn rotation<R: CryptoRng + ?Sized>(
     Ok(Certificate::OrgKeyRotated(OrgKeyRotated {
         key_id,
         previous_id: prev.id(),
-        previous: keys::chain_org_prev(rng, org, next, prev),
+        previous: chain_org_prev(rng, org, next, prev),
         shares,
     }))
 }
@@ -165,7 +227,7 @@ pub fn open_share(
         .find(|s| &s.0 == user)
         .ok_or(KeyError::UnknownKey)?;
     let secret = secret_of(*generation).ok_or(KeyError::UnknownKey)?;
-    let aad = keys::org_key_share_aad(org, &r.key_id, user, *generation);
+    let aad = org_key_share_aad(org, &r.key_id, user, *generation);
     let plain = secret.open_sealed(&aad, sealed)?;
     let bytes: [u8; 32] = plain
         .as_slice()
@@ -249,7 +311,7 @@ impl OrgKeyRing {
                 if held {
                     continue;
                 }
-                if let Ok(bytes) = keys::unchain_org_prev(&org, next, &r.previous_id, &r.previous) {
+                if let Ok(bytes) = unchain_org_prev(&org, next, &r.previous_id, &r.previous) {
                     let k = classify(&bytes);
                     ring.keys.insert(k.slot(), k);
                     added = true;

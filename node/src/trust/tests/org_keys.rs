@@ -249,3 +249,23 @@ fn frozen_org_key_rotated_vector() {
         .unwrap();
     assert_eq!(e.body(), &body);
 }
+
+#[test]
+fn a_rotation_for_more_users_than_one_entry_holds_is_refused_with_a_clear_error() {
+    let mut rng = rand::rng();
+    let org = OrgId([1; 32]);
+    let prev = OrgKey::generate(&mut rng);
+    let next = OrgKey::generate_rotated(&mut rng);
+    let recipients: Vec<(UserId, u32, [u8; 32])> = (0..=MAX_ORG_KEY_SHARES)
+        .map(|i| {
+            let mut u = [0; 16];
+            u[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            (UserId(u), 0, [9; 32])
+        })
+        .collect();
+    let err = org_keys::rotation(&mut rng, &org, &prev, &next, &recipients).unwrap_err();
+    assert!(
+        matches!(err, org_keys::RotateError::TooManyUsers { users } if users == MAX_ORG_KEY_SHARES + 1)
+    );
+    assert!(err.to_string().contains("limited to 512"), "{err}");
+}
