@@ -65,9 +65,16 @@ impl Node {
             .collect();
         let mut rng = rand::rng();
         let next = OrgKey::generate_rotated(&mut rng);
-        let cert = org_keys::rotation(&mut rng, &org, &prev, &next, &recipients)
-            .map_err(|e| NodeError::Invalid(e.to_string()))?;
-        self.write(cert)
+        let mut certs = org_keys::rotation(&mut rng, &org, &prev, &next, &recipients)?.into_iter();
+        let Some(rotation) = certs.next() else {
+            return Err(NodeError::Invalid("no rotation to write".into()));
+        };
+        let id = self.write(rotation)?;
+        // More shares, each citing the rotation (our own previous entry).
+        for c in certs {
+            self.write(c)?;
+        }
+        Ok(id)
     }
 
     /// Part of [`Node::maintain`]: an active admin's device rotates the organization key when

@@ -126,6 +126,24 @@ pub(crate) fn fold(
         .collect();
     rs.sort_by_key(|p| entries[*p as usize].id());
     let mut out = OrgKeysState::default();
+    // The users given a share of the key that the rotation at `p` made: its own shares and
+    // those of the kept continuations by its author.
+    let recipients = |p: u32| -> BTreeSet<UserId> {
+        let rot = entries[p as usize].body();
+        let Certificate::OrgKeyRotated(r) = &rot.cert else {
+            return BTreeSet::new();
+        };
+        let more = index
+            .org_shares
+            .iter()
+            .filter(|c| kept[**c as usize] && entries[**c as usize].body().author == rot.author)
+            .filter_map(|c| match &entries[*c as usize].body().cert {
+                Certificate::OrgKeyShared { key_id, shares } if *key_id == r.key_id => Some(shares),
+                _ => None,
+            })
+            .flatten();
+        r.shares.iter().chain(more).map(|s| s.0).collect()
+    };
     for p in &rs {
         if let Certificate::OrgKeyRotated(r) = &entries[*p as usize].body().cert {
             out.rotations
@@ -133,7 +151,7 @@ pub(crate) fn fold(
                 .or_insert_with(|| OrgKeyState {
                     rotated_by: entries[*p as usize].id(),
                     previous_id: r.previous_id,
-                    recipients: r.shares.iter().map(|s| s.0).collect(),
+                    recipients: recipients(*p),
                 });
         }
     }
@@ -150,6 +168,7 @@ pub(crate) fn fold(
                 return out;
             };
             out.current = Some(r.key_id);
+            let given = recipients(p);
             let holds = |user: &UserId| {
                 let added_before = index
                     .user_adds
@@ -157,7 +176,7 @@ pub(crate) fn fold(
                     .into_iter()
                     .flatten()
                     .any(|a| kept[*a as usize] && dag.is_ancestor(*a, p));
-                r.shares.iter().any(|s| &s.0 == user) || !added_before
+                given.contains(user) || !added_before
             };
             revoked.map(|(u, _)| u).any(holds)
         }
@@ -165,35 +184,16 @@ pub(crate) fn fold(
     out
 }
 
-/// Why a rotation could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum RotateError {
-    /// More remaining users than one entry holds shares for.
-    #[error(
-        "the organization has {users} active users; rotating its key is limited to {MAX_ORG_KEY_SHARES} for now"
-    )]
-    TooManyUsers {
-        /// Active users.
-        users: usize,
-    },
-    /// A recipient key was refused.
-    #[error(transparent)]
-    Key(#[from] KeyError),
-}
-
-/// A rotation from `prev` to `next`, sealed to `recipients` (user, generation, public user key).
+/// A rotation from `prev` to `next`, sealed to `recipients` (user, generation, public user key):
+/// an `OrgKeyRotated` with the first [`MAX_ORG_KEY_SHARES`] shares, then `OrgKeyShared`
+/// entries with the others, to be written in that order by one device.
 pub fn rotation<R: CryptoRng + ?Sized>(
     rng: &mut R,
     org: &OrgId,
     prev: &OrgKey,
     next: &OrgKey,
     recipients: &[(UserId, u32, [u8; 32])],
-) -> Result<Certificate, RotateError> {
-    if recipients.len() > MAX_ORG_KEY_SHARES {
-        return Err(RotateError::TooManyUsers {
-            users: recipients.len(),
-        });
-    }
+) -> Result<Vec<Certificate>, KeyError> {
     let key_id = next.id();
     let mut shares = Vec::with_capacity(recipients.len());
     for (user, generation, public) in recipients {
@@ -206,35 +206,43 @@ pub fn rotation<R: CryptoRng + ?Sized>(
     }
     shares.sort_by_key(|s| s.0);
     shares.dedup_by_key(|s| s.0);
-    Ok(Certificate::OrgKeyRotated(OrgKeyRotated {
+    let mut chunks = shares.chunks(MAX_ORG_KEY_SHARES);
+    let first = chunks.next().map(<[_]>::to_vec).unwrap_or_default();
+    let mut out = vec![Certificate::OrgKeyRotated(OrgKeyRotated {
         key_id,
         previous_id: prev.id(),
         previous: chain_org_prev(rng, org, next, prev),
-        shares,
-    }))
+        shares: first,
+    })];
+    out.extend(chunks.map(|c| Certificate::OrgKeyShared {
+        key_id,
+        shares: c.to_vec(),
+    }));
+    Ok(out)
 }
 
-/// Opens the share of `r` sealed to `user`, with the user secret of its generation.
+/// Opens the share of key `key_id` sealed to `user` among `shares`, with the user secret of its
+/// generation.
 pub fn open_share(
     org: &OrgId,
     user: &UserId,
     secret_of: impl Fn(u32) -> Option<UserSecret>,
-    r: &OrgKeyRotated,
+    key_id: &OrgKeyId,
+    shares: &[(UserId, u32, Vec<u8>)],
 ) -> Result<OrgKey, KeyError> {
-    let (_, generation, sealed) = r
-        .shares
+    let (_, generation, sealed) = shares
         .iter()
         .find(|s| &s.0 == user)
         .ok_or(KeyError::UnknownKey)?;
     let secret = secret_of(*generation).ok_or(KeyError::UnknownKey)?;
-    let aad = org_key_share_aad(org, &r.key_id, user, *generation);
+    let aad = org_key_share_aad(org, key_id, user, *generation);
     let plain = secret.open_sealed(&aad, sealed)?;
     let bytes: [u8; 32] = plain
         .as_slice()
         .try_into()
         .map_err(|_| KeyError::Malformed)?;
     let key = OrgKey::rotated_from_bytes(&bytes);
-    if key.id() != r.key_id {
+    if &key.id() != key_id {
         return Err(KeyError::Malformed);
     }
     Ok(key)
@@ -295,8 +303,16 @@ impl OrgKeyRing {
                 _ => None,
             })
             .collect();
-        for r in &rotations {
-            if let Ok(k) = open_share(&org, user, &secret_of, r) {
+        for e in log.entries() {
+            let (key_id, shares) = match &e.body().cert {
+                Certificate::OrgKeyRotated(r) => (&r.key_id, &r.shares),
+                Certificate::OrgKeyShared { key_id, shares } => (key_id, shares),
+                _ => continue,
+            };
+            if ring.keys.contains_key(&BlobKey::Rotated(*key_id)) {
+                continue;
+            }
+            if let Ok(k) = open_share(&org, user, &secret_of, key_id, shares) {
                 ring.keys.insert(k.slot(), k);
             }
         }

@@ -16,8 +16,9 @@ fn rotation_to(org: &mut Org, to: &[&Dev]) -> (OrgKey, Certificate) {
         .map(|d| (d.user, d.secret.generation, d.secret.public()))
         .collect();
     let prev = org.key.clone();
-    let cert = org_keys::rotation(&mut org.rng, &org.org, &prev, &next, &recipients).unwrap();
-    (next, cert)
+    let mut certs = org_keys::rotation(&mut org.rng, &org.org, &prev, &next, &recipients).unwrap();
+    assert_eq!(certs.len(), 1);
+    (next, certs.remove(0))
 }
 
 #[test]
@@ -250,22 +251,169 @@ fn frozen_org_key_rotated_vector() {
     assert_eq!(e.body(), &body);
 }
 
+/// Splits a rotation's shares: the rotation keeps those of `keep`, the rest go to a
+/// continuation.
+fn split(c: Certificate, keep: &[UserId]) -> (Certificate, Certificate) {
+    let Certificate::OrgKeyRotated(mut r) = c else {
+        panic!("not a rotation")
+    };
+    let (kept, rest): (Vec<_>, Vec<_>) = r.shares.drain(..).partition(|s| keep.contains(&s.0));
+    r.shares = kept;
+    let more = Certificate::OrgKeyShared {
+        key_id: r.key_id,
+        shares: rest,
+    };
+    (Certificate::OrgKeyRotated(r), more)
+}
+
 #[test]
-fn a_rotation_for_more_users_than_one_entry_holds_is_refused_with_a_clear_error() {
-    let mut rng = rand::rng();
-    let org = OrgId([1; 32]);
-    let prev = OrgKey::generate(&mut rng);
-    let next = OrgKey::generate_rotated(&mut rng);
-    let recipients: Vec<(UserId, u32, [u8; 32])> = (0..=MAX_ORG_KEY_SHARES)
-        .map(|i| {
-            let mut u = [0; 16];
-            u[..8].copy_from_slice(&(i as u64).to_be_bytes());
-            (UserId(u), 0, [9; 32])
-        })
-        .collect();
-    let err = org_keys::rotation(&mut rng, &org, &prev, &next, &recipients).unwrap_err();
-    assert!(
-        matches!(err, org_keys::RotateError::TooManyUsers { users } if users == MAX_ORG_KEY_SHARES + 1)
+fn more_shares_follow_the_rotation_by_its_author_only() {
+    let (mut org, mut ada) = new_org(405);
+    let (mut bea, _) = org.add_user(&mut ada, Profile::Admin, "bea");
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let (carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
+    org.write(&mut ada, Certificate::UserRevoked { user: carol.user });
+    for d in [&mut bea, &mut bob] {
+        sync(&mut ada, d);
+    }
+    let (next, c) = rotation_to(&mut org, &[&ada, &bea, &bob]);
+    let (rot, more) = split(c, &[ada.user, bea.user]);
+    // Shares of a key whose rotation is not in the cited past are refused.
+    let (_, r) = org.try_write(&mut ada, more.clone());
+    assert_eq!(
+        only_rejection(&r),
+        Rejection::UnknownOrgKey { key_id: next.id() }
     );
-    assert!(err.to_string().contains("limited to 512"), "{err}");
+    let rot = org.write(&mut ada, rot);
+    // Only its author continues it: another admin is refused.
+    assert!(bea.log.ingest(vec![rot]).is_clean());
+    let (_, r) = org.try_write(&mut bea, more.clone());
+    assert!(matches!(
+        only_rejection(&r),
+        Rejection::UnknownOrgKey { .. }
+    ));
+    // A second share to a user is refused.
+    let Certificate::OrgKeyShared { shares, .. } = &more else {
+        unreachable!()
+    };
+    let mut twice = shares.clone();
+    let ada_share = match &ada.log.entries().last().unwrap().body().cert {
+        Certificate::OrgKeyRotated(r) => r.shares[0].clone(),
+        _ => unreachable!(),
+    };
+    twice.push(ada_share);
+    twice.sort_by_key(|s| s.0);
+    let (_, r) = org.try_write(
+        &mut ada,
+        Certificate::OrgKeyShared {
+            key_id: next.id(),
+            shares: twice,
+        },
+    );
+    assert!(matches!(
+        only_rejection(&r),
+        Rejection::DuplicateShare { .. }
+    ));
+    // Before the continuation, Bob has no share; after it, his ring opens the new key.
+    let (genesis_key, bob_user, bob_secret) = (org.key.clone(), bob.user, bob.secret.clone());
+    let bob_ring = |log: &OrgLog| {
+        OrgKeyRing::build(log, &genesis_key, &bob_user, |g| {
+            (g == 0).then(|| bob_secret.clone())
+        })
+    };
+    sync(&mut ada, &mut bob);
+    assert!(bob_ring(&bob.log).current().is_some_and(OrgKey::is_genesis));
+    assert!(
+        !ada.log.state().org_keys.rotations[&next.id()]
+            .recipients
+            .contains(&bob.user)
+    );
+    org.write(&mut ada, more);
+    sync(&mut ada, &mut bob);
+    assert_eq!(
+        bob_ring(&bob.log).current().map(OrgKey::id),
+        Some(next.id())
+    );
+    let st = ada.log.state();
+    assert!(
+        st.org_keys.rotations[&next.id()]
+            .recipients
+            .contains(&bob.user)
+    );
+    assert!(!st.org_keys.needs_rotation);
+}
+
+#[test]
+fn a_rotation_for_more_users_than_one_entry_holds_continues_in_more_entries() {
+    let (mut org, mut ada) = new_org(406);
+    let mut members = Vec::new();
+    for i in 0..MAX_ORG_KEY_SHARES {
+        let w = Writer {
+            keys: &ada.keys,
+            org_key: &org.key,
+            clock: &mut Clock::default(),
+        };
+        let name = format!("m{i}");
+        let (m, c) = crate::testkit::newcomer(
+            &mut org.rng,
+            &w,
+            &org.org,
+            Profile::Standard,
+            &name,
+            "m@example.org",
+        );
+        org.write(&mut ada, c);
+        members.push(m);
+    }
+    let last = members.last().map(|m| (m.user, m.secret.clone())).unwrap();
+    let mut recipients = vec![(ada.user, 0, ada.secret.public())];
+    recipients.extend(members.iter().map(|m| (m.user, 0, m.secret.public())));
+    let next = OrgKey::generate_rotated(&mut org.rng);
+    let prev = org.key.clone();
+    let certs = org_keys::rotation(&mut org.rng, &org.org, &prev, &next, &recipients).unwrap();
+    assert_eq!(certs.len(), 2, "512 shares, then one more");
+    for c in certs {
+        org.write(&mut ada, c);
+    }
+    let st = ada.log.state();
+    assert_eq!(
+        st.org_keys.rotations[&next.id()].recipients.len(),
+        MAX_ORG_KEY_SHARES + 1
+    );
+    assert_eq!(st.org_keys.current, Some(next.id()));
+    // Every user opens the new key, in whichever entry their share is.
+    let ring = OrgKeyRing::build(&ada.log, &org.key, &last.0, |g| {
+        (g == 0).then(|| last.1.clone())
+    });
+    assert_eq!(ring.current().map(OrgKey::id), Some(next.id()));
+}
+
+#[test]
+fn frozen_org_key_shared_vector() {
+    let keys = DeviceKeys::from_secrets(&[7; 32], &[8; 32]);
+    let body = EntryBody {
+        org: OrgId([1; 32]),
+        parents: vec![EntryId([2; 32])],
+        author: keys.id(),
+        time: Hlc(0x0000_0190_0000_0006),
+        cert: Certificate::OrgKeyShared {
+            key_id: [3; 8],
+            shares: vec![(UserId([6; 16]), 2, vec![7; ORG_KEY_SHARE_BYTES])],
+        },
+    };
+    let bytes = entry::sign(&keys, &body);
+    let hex_bytes = hex::encode(&bytes);
+    assert_eq!(hex_bytes, frozen!("org_key_shared_v2.hex", &hex_bytes));
+    let e = entry::verify_batch(vec![entry::decode(bytes).unwrap()])
+        .pop()
+        .unwrap()
+        .unwrap();
+    assert_eq!(e.body(), &body);
+    // No shares is not a continuation.
+    let mut empty = body.clone();
+    empty.cert = Certificate::OrgKeyShared {
+        key_id: [3; 8],
+        shares: vec![],
+    };
+    assert!(empty.check_shape(&empty.org).is_err());
 }
