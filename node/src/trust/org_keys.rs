@@ -337,17 +337,23 @@ impl OrgKeyRing {
                 break;
             }
         }
+        // The state's current key if held; else the newest held key of a rotation that counts
+        // (never one a voided rotation made: its author may be revoked); else the genesis key.
+        let held = |s: &BlobKey| ring.keys.contains_key(s);
         let newest = rotations
             .iter()
             .rev()
+            .filter(|r| st.org_keys.rotations.contains_key(&r.key_id))
             .map(|r| BlobKey::Rotated(r.key_id))
-            .find(|s| ring.keys.contains_key(s));
-        ring.current = st
+            .find(held);
+        let state_current = st
             .org_keys
             .current
-            .map(BlobKey::Rotated)
-            .filter(|s| ring.keys.contains_key(s))
+            .map_or(BlobKey::Genesis, BlobKey::Rotated);
+        ring.current = Some(state_current)
+            .filter(held)
             .or(newest)
+            .or(Some(BlobKey::Genesis).filter(held))
             .or_else(|| ring.keys.keys().next().copied());
         ring
     }

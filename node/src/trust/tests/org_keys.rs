@@ -189,8 +189,8 @@ fn a_revoked_admins_concurrent_rotation_is_voided() {
     let (mut x, _) = org.add_user(&mut ada, Profile::Admin, "x");
     let (carol, _) = org.add_user(&mut ada, Profile::Standard, "carol");
     sync(&mut ada, &mut x);
-    // X rotates on its copy, giving the new key to itself only; Ada revokes X concurrently.
-    let (_, c) = rotation_to(&mut org, &[&x]);
+    // X rotates on its copy, giving the new key to itself and Ada; Ada revokes X concurrently.
+    let (xk, c) = rotation_to(&mut org, &[&x, &ada]);
     let rot = org.write(&mut x, c);
     org.write(&mut ada, Certificate::UserRevoked { user: x.user });
     org.write(&mut ada, Certificate::UserRevoked { user: carol.user });
@@ -200,6 +200,14 @@ fn a_revoked_admins_concurrent_rotation_is_voided() {
     assert!(st.org_keys.rotations.is_empty());
     assert_eq!(st.org_keys.current, None);
     assert!(st.org_keys.needs_rotation);
+    // Ada holds X's key (old blobs under it stay readable) but never seals with it.
+    let ring = OrgKeyRing::build(&ada.log, &org.key, &ada.user, |g| {
+        (g == 0).then(|| ada.secret.clone())
+    });
+    assert_eq!(ring.len(), 2);
+    let sealed = xk.seal(&mut org.rng, &org.org, "user", b"s", b"x");
+    assert!(ring.open(&org.org, "user", b"s", &sealed).is_ok());
+    assert!(ring.current().is_some_and(OrgKey::is_genesis));
 }
 
 #[test]
