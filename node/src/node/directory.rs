@@ -73,7 +73,7 @@ impl Node {
     /// The organization, decrypted.
     pub fn org_info(&mut self) -> OrgInfo {
         let org = self.org_id();
-        let key = self.keys.org_key();
+        let key = self.org_ring();
         let me = self.device_id();
         let user = self.user_id();
         let heads = self.log().heads().iter().map(ToString::to_string).collect();
@@ -107,7 +107,7 @@ impl Node {
     /// Every user, decrypted, sorted by name then id.
     pub fn users(&mut self) -> Vec<UserInfo> {
         let org = self.org_id();
-        let key = self.keys.org_key();
+        let key = self.org_ring();
         let st = self.log().state();
         let mut out: Vec<UserInfo> = st
             .users
@@ -144,7 +144,7 @@ impl Node {
     pub fn devices(&mut self) -> Vec<DeviceInfo> {
         let users = self.users();
         let org = self.org_id();
-        let key = self.keys.org_key();
+        let key = self.org_ring();
         let me = self.device_id();
         let st = self.log().state();
         let mut out: Vec<DeviceInfo> = st

@@ -395,7 +395,9 @@ impl Node {
         }
         let org = self.org_id();
         let me = self.keys.device();
-        let org_key = self.keys.org_key();
+        // The current key: a member enrolled after a rotation reaches the older ones through
+        // the chain.
+        let org_key = self.sealing_org_key();
         let mut rng = rand::rng();
         let now = now_ms();
         let (user, certs, user_keys) = match (&rec.kind, &claim.user) {

@@ -26,7 +26,7 @@ impl Node {
             InviteKind::Device { user } => (Invited::Device { user: *user }, None),
         };
         let device = self.keys.device();
-        let org_key = self.keys.org_key();
+        let org_key = self.sealing_org_key();
         let org = self.org_id();
         let cert = Writer {
             keys: &device,
@@ -106,7 +106,7 @@ impl Node {
         let user = st.devices.get(&i.recorded_by)?.user;
         let u = st.users.get(&user)?;
         let name = author::open_private::<UserPrivate>(
-            &self.keys.org_key(),
+            &self.org_ring(),
             &self.org_id(),
             author::PRIVATE_USER,
             &user.0,
@@ -124,7 +124,7 @@ impl Node {
         now: u64,
     ) -> Vec<InvitationInfo> {
         let org = self.org_id();
-        let key = self.keys.org_key();
+        let key = self.org_ring();
         let mut out = Vec::new();
         for (id, i) in &self.state().invitations {
             let hex_id = InvitationId(*id).to_string();

@@ -31,7 +31,7 @@ pub(crate) fn user_invite(email: &str) -> Invitee {
 }
 
 /// Runs the online exchange in memory; returns the claimer's new node.
-fn enrol(
+pub(crate) fn enrol(
     greeter: &mut Node,
     rec: &InvitationRecord,
     home: &Path,

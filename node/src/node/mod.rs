@@ -14,7 +14,8 @@
 //! hands them to the sans-IO core, which never does itself.
 //!
 //! Submodules: `org` (organization log), `workspaces`, `files`, `docs` (decrypted documents,
-//! merges), `settle` (the event drain), `bundles`, `directory` (listings and name resolution).
+//! merges), `settle` (the event drain), `bundles`, `directory` (listings and name resolution),
+//! `org_keys` (the organization-key ring and its rotation).
 
 mod bundles;
 mod directory;
@@ -27,6 +28,7 @@ mod files;
 pub mod folder;
 mod listing;
 mod org;
+mod org_keys;
 mod relays;
 mod settle;
 mod workspaces;
@@ -347,5 +349,7 @@ fn restrict_dir(dir: &Path) -> Result<(), NodeError> {
 
 #[cfg(test)]
 mod home_tests;
+#[cfg(test)]
+mod org_key_tests;
 #[cfg(test)]
 mod relay_tests;

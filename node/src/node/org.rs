@@ -48,7 +48,7 @@ impl Node {
         self.log()
             .may_write(&device.id(), &cert)
             .map_err(|r| NodeError::Refused(format!("{}: {r}", r.label())))?;
-        let org_key = self.keys.org_key();
+        let org_key = self.sealing_org_key();
         let bytes = Writer {
             keys: &device,
             org_key: &org_key,
@@ -59,7 +59,8 @@ impl Node {
     }
 
     /// Housekeeping after the log changed: picks up user-key rotations made by a sibling device,
-    /// and rotates our user key if a device that held it was revoked.
+    /// rotates the organization key if a revoked user holds it (admins' devices), and rotates
+    /// our user key if a device that held it was revoked.
     pub fn maintain(&mut self) -> Result<(), NodeError> {
         let me = self.device_id();
         let user = self.user_id();
@@ -82,6 +83,7 @@ impl Node {
         if !learned.is_empty() {
             self.keys.add_user_secrets(&learned)?;
         }
+        self.maintain_org_key();
         let Some(key) = self.log().state().users.get(&user).map(|u| u.key.clone()) else {
             return Ok(());
         };
@@ -161,7 +163,7 @@ impl Node {
         let claimed = author::claim_first(&device, &org, &secret.public());
         let user = claimed.first_user(&org);
         let me = self.keys.device();
-        let org_key = self.keys.org_key();
+        let org_key = self.sealing_org_key();
         let w = Writer {
             keys: &me,
             org_key: &org_key,

@@ -125,7 +125,9 @@ pub fn seal_epoch_keys<R: CryptoRng + ?Sized>(
     let ct =
         seal_to(rng, user_public, &ctx.aad(generation, &refs), &plain).map_err(|e| match e {
             KeyError::BadRecipient => SealError::BadRecipient,
-            KeyError::Open | KeyError::Malformed => SealError::Malformed("hpke"),
+            KeyError::Open | KeyError::Malformed | KeyError::UnknownKey => {
+                SealError::Malformed("hpke")
+            }
         })?;
     let mut out = Vec::with_capacity(1 + ct.len());
     out.push(EPOCH_KEYS_V2);
@@ -172,7 +174,9 @@ pub fn open_epoch_keys(
         .open_sealed(&ctx.aad(secret.generation, epochs), &sealed[1..])
         .map_err(|e| match e {
             KeyError::Open => SealError::Aead,
-            KeyError::Malformed | KeyError::BadRecipient => SealError::Malformed("hpke"),
+            KeyError::Malformed | KeyError::BadRecipient | KeyError::UnknownKey => {
+                SealError::Malformed("hpke")
+            }
         })?;
     let mut out: Vec<(EpochId, EpochKey)> = Vec::with_capacity(epochs.len());
     for (rec, (id, commitment)) in plain.chunks_exact(KEY).zip(epochs) {

@@ -25,6 +25,10 @@
 //! - a device is revoked by an admin or by another device of the same user;
 //! - a user-key rotation is made by a device of that user, to the next generation, sealed only to
 //!   devices of that user;
+//! - an organization-key rotation is made by an admin, its shares (one per user, at most
+//!   [`MAX_ORG_KEY_SHARES`](super::entry::MAX_ORG_KEY_SHARES) an entry) sealed to users of its
+//!   past; more shares of that key follow in `OrgKeyShared` entries by the same author, each
+//!   with that rotation in its past and no second share to a user there;
 //! - an invitation for a new user is recorded by an admin's device, one for a new device by a
 //!   device of that user, each id once; it is closed (once) by an admin or by the recording
 //!   device;
@@ -76,6 +80,10 @@ pub struct Index {
     pub relay_authorizations: HashMap<DeviceId, Vec<u32>>,
     /// Entries revoking a relay.
     pub relay_revocations: HashMap<DeviceId, Vec<u32>>,
+    /// Entries rotating the organization key.
+    pub org_rotations: Vec<u32>,
+    /// Entries adding shares of a rotated organization key.
+    pub org_shares: Vec<u32>,
 }
 
 /// Most devices of one user not revoked in the cited past when a device is added.
@@ -134,6 +142,8 @@ impl Index {
             Certificate::InvitationClosed { id, .. } => {
                 self.invitation_closes.entry(*id).or_default().push(at);
             }
+            Certificate::OrgKeyRotated(_) => self.org_rotations.push(at),
+            Certificate::OrgKeyShared { .. } => self.org_shares.push(at),
         }
     }
 }
@@ -196,7 +206,9 @@ pub fn needs_admin(
         | Certificate::ProfileChanged { .. }
         | Certificate::UserRevoked { .. }
         | Certificate::RelayAuthorized(_)
-        | Certificate::RelayRevoked { .. } => true,
+        | Certificate::RelayRevoked { .. }
+        | Certificate::OrgKeyRotated(_)
+        | Certificate::OrgKeyShared { .. } => true,
         Certificate::DeviceRevoked { .. } => revoked_owner.as_ref() != Some(author_user),
         Certificate::InvitationRecorded(i) => matches!(i.invited, Invited::User { .. }),
         Certificate::InvitationClosed { .. } => !author_recorded,
@@ -498,6 +510,39 @@ pub fn check(
             Err(DeviceStatus::Doubled) => {}
         },
         Certificate::RelayAuthorized(_) => {}
+        Certificate::OrgKeyRotated(r) => {
+            // One share per user (sorted, checked by the shape), each to a user of the past.
+            for (user, _, _) in &r.shares {
+                q.user_known(user)?;
+            }
+        }
+        Certificate::OrgKeyShared { key_id, shares } => {
+            // The rotation by this author in the past, and no second share to a user there.
+            let of_key = |p: &u32| {
+                let e = entries[*p as usize].body();
+                let s = match &e.cert {
+                    Certificate::OrgKeyRotated(r) if r.key_id == *key_id => &r.shares,
+                    Certificate::OrgKeyShared { key_id: k, shares } if k == key_id => shares,
+                    _ => return None,
+                };
+                (e.author == author).then_some((matches!(e.cert, Certificate::OrgKeyRotated(_)), s))
+            };
+            let earlier: Vec<(bool, &super::entry::OrgKeyShares)> = q
+                .ancestors_in(Some(&index.org_rotations))
+                .iter()
+                .chain(q.ancestors_in(Some(&index.org_shares)).iter())
+                .filter_map(of_key)
+                .collect();
+            if !earlier.iter().any(|(rotation, _)| *rotation) {
+                return Err(Rejection::UnknownOrgKey { key_id: *key_id });
+            }
+            for (user, _, _) in shares {
+                q.user_known(user)?;
+                if earlier.iter().any(|(_, s)| s.iter().any(|x| &x.0 == user)) {
+                    return Err(Rejection::DuplicateShare { user: *user });
+                }
+            }
+        }
         Certificate::RelayRevoked { relay } => {
             if !q.any_in(index.relay_authorizations.get(relay)) {
                 return Err(Rejection::UnknownRelay { relay: *relay });

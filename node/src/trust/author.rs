@@ -17,7 +17,7 @@ use super::entry::{
     RelayAuthorized, UserAdded, UserKeyRotated,
 };
 use super::ids::{Clock, DeviceId, OrgId, Profile, UserId};
-use super::keys::{self, DeviceKeys, KeyError, OrgKey, UserSecret};
+use super::keys::{self, DeviceKeys, KeyError, OrgKey, OrgKeys, UserSecret};
 use super::log::OrgLog;
 use super::pop;
 
@@ -98,7 +98,7 @@ fn seal_private<R: CryptoRng + ?Sized, T: Serialize>(
 
 /// Opens and decodes a private part.
 pub fn open_private<T: for<'de> Deserialize<'de>>(
-    key: &OrgKey,
+    key: &dyn OrgKeys,
     org: &OrgId,
     purpose: &str,
     subject: &[u8],

@@ -50,6 +50,13 @@ pub const MAX_PRIVATE_BYTES: usize = 1024;
 pub const MAX_ROTATION_RECIPIENTS: usize = 64;
 /// Largest sealed key blob.
 pub const MAX_SEALED_KEY_BYTES: usize = 256;
+/// Most shares in one organization-key rotation. A share is at most 102 bytes (user 16,
+/// generation 5, length 1, HPKE blob 80); 512 of them with 64 parents and the other fields stay
+/// below [`MAX_ENTRY_BYTES`] (about 55 KiB; checked by a test). Larger organizations continue
+/// in `OrgKeyShared` entries.
+pub const MAX_ORG_KEY_SHARES: usize = 512;
+/// Size of a share's HPKE blob (32-byte encapsulated key, 32-byte key, 16-byte tag).
+pub const ORG_KEY_SHARE_BYTES: usize = 80;
 /// Most relay addresses in one authorization, and the longest.
 pub const MAX_RELAY_ADDRS: usize = 8;
 /// Longest relay address, in bytes.
@@ -115,6 +122,34 @@ pub enum Certificate {
         /// The relay's libp2p identity key (authorized in the entry's causal past).
         relay: DeviceId,
     },
+    /// The organization key moves to a new key, sealed to the remaining users (admins; after a
+    /// user revocation; last, so that the encodings of the earlier variants do not change).
+    OrgKeyRotated(OrgKeyRotated),
+    /// More shares of a rotated organization key, for organizations with more users than one
+    /// `OrgKeyRotated` holds (admins; the rotation by the same author in the causal past).
+    OrgKeyShared {
+        /// The rotated key's id.
+        key_id: [u8; 8],
+        /// As in [`OrgKeyRotated::shares`]; at least one.
+        shares: OrgKeyShares,
+    },
+}
+
+/// Shares of an organization key: (user, user-key generation, the key sealed to that user key).
+pub type OrgKeyShares = Vec<(UserId, u32, Vec<u8>)>;
+
+/// A rotation of the organization key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrgKeyRotated {
+    /// The new key's id (`keys::OrgKey::id`); the blobs it seals carry it.
+    pub key_id: [u8; 8],
+    /// The id of the key it replaces (the genesis key's or a rotated one's).
+    pub previous_id: [u8; 8],
+    /// The previous key encrypted under the new one (`org_keys::chain_org_prev`).
+    pub previous: Vec<u8>,
+    /// The new key sealed to each remaining user: (user, user-key generation, HPKE blob bound
+    /// to the organization, the key id, the user and the generation). Sorted by user, one each.
+    pub shares: OrgKeyShares,
 }
 
 /// Who a recorded invitation is for.
@@ -271,6 +306,8 @@ impl Certificate {
             Certificate::InvitationRecorded(_) => "invitation-recorded",
             Certificate::InvitationClosed { .. } => "invitation-closed",
             Certificate::RelayRevoked { .. } => "relay-revoked",
+            Certificate::OrgKeyRotated(_) => "org-key-rotated",
+            Certificate::OrgKeyShared { .. } => "org-key-shared",
         }
     }
 }
@@ -344,6 +381,12 @@ impl EntryBody {
                     && user != i.private.is_empty()
             }
             Certificate::InvitationClosed { .. } | Certificate::RelayRevoked { .. } => true,
+            Certificate::OrgKeyRotated(r) => {
+                r.key_id != r.previous_id
+                    && r.previous.len() <= MAX_SEALED_KEY_BYTES
+                    && shares_ok(&r.shares)
+            }
+            Certificate::OrgKeyShared { shares, .. } => !shares.is_empty() && shares_ok(shares),
         };
         if ok {
             Ok(())
@@ -353,6 +396,13 @@ impl EntryBody {
             })
         }
     }
+}
+
+/// Organization-key shares: bounded, each blob of its fixed size, sorted by user, one per user.
+fn shares_ok(shares: &[(UserId, u32, Vec<u8>)]) -> bool {
+    shares.len() <= MAX_ORG_KEY_SHARES
+        && shares.iter().all(|s| s.2.len() == ORG_KEY_SHARE_BYTES)
+        && shares.windows(2).all(|w| w[0].0 < w[1].0)
 }
 
 /// A signed entry whose signature has been checked, with its bytes exactly as received.

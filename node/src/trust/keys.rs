@@ -1,5 +1,5 @@
 //! Key material of the trust core: device keys, per-user keys, the organization key, and the
-//! three ways they protect data.
+//! three ways they protect data (the organization-key chain and shares are in `super::org_keys`).
 //!
 //! - A **device** has an Ed25519 signing key (its [`DeviceId`], later its libp2p identity) and an
 //!   X25519 *exchange* key, certified together in its `DeviceAdded` entry, to which secrets are
@@ -28,8 +28,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::ids::{DeviceId, OrgId, UserId};
 
-/// Format byte of a sealed blob (org-key sealed private data, key chain links).
+/// Format byte of a sealed blob (org-key sealed private data under the genesis key, key chain
+/// links).
 const SEALED_V1: u8 = 0x01;
+/// Format byte of org-private data sealed under a rotated organization key (carries its id).
+const SEALED_V2: u8 = 0x02;
 const NONCE: usize = 24;
 const TAG: usize = 16;
 
@@ -45,6 +48,9 @@ pub enum KeyError {
     /// HPKE refused the recipient key (for example a low-order point).
     #[error("invalid recipient key")]
     BadRecipient,
+    /// The blob is sealed under an organization key this holder does not have.
+    #[error("sealed under an organization key not held here")]
+    UnknownKey,
 }
 
 /// A device's secret keys.
@@ -142,23 +148,70 @@ impl UserSecret {
 }
 
 /// The symmetric key that seals the private part of the organization log.
+///
+/// The genesis key seals version-1 blobs (`0x01 || nonce || ciphertext`, no key id: the frozen
+/// format); a key made by a rotation (`Certificate::OrgKeyRotated`) seals version-2 blobs
+/// (`0x02 || key id (8) || nonce || ciphertext`, the id also in the associated data), so that a
+/// reader picks the key by the blob ([`OrgKeys`]).
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
-pub struct OrgKey([u8; 32]);
+pub struct OrgKey {
+    key: [u8; 32],
+    /// Whether this is the genesis key (seals version-1 blobs).
+    #[zeroize(skip)]
+    genesis: bool,
+}
+
+/// The id of an organization key: the first 8 bytes of a derivation of the key.
+pub type OrgKeyId = [u8; 8];
 
 impl OrgKey {
-    /// A fresh key.
+    /// A fresh genesis key.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut k = [0u8; 32];
         rng.fill_bytes(&mut k);
-        OrgKey(k)
+        OrgKey {
+            key: k,
+            genesis: true,
+        }
     }
-    /// Rebuilds the key from its bytes.
+    /// A fresh key for a rotation (seals version-2 blobs).
+    pub fn generate_rotated<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut k = Self::generate(rng);
+        k.genesis = false;
+        k
+    }
+    /// Rebuilds the genesis key from its bytes.
     pub fn from_bytes(b: &[u8; 32]) -> Self {
-        OrgKey(*b)
+        OrgKey {
+            key: *b,
+            genesis: true,
+        }
+    }
+    /// Rebuilds a rotated key from its bytes.
+    pub fn rotated_from_bytes(b: &[u8; 32]) -> Self {
+        OrgKey {
+            key: *b,
+            genesis: false,
+        }
     }
     /// The key bytes (keystore, enrolment).
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.key
+    }
+    /// Whether this is the genesis key (version-1 blobs).
+    pub fn is_genesis(&self) -> bool {
+        self.genesis
+    }
+    /// The key's id: the first 8 bytes of `derive_key("cloison 2026 org-key id v1", key)`.
+    pub fn id(&self) -> OrgKeyId {
+        let d = blake3::derive_key("cloison 2026 org-key id v1", &self.key);
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&d[..8]);
+        id
+    }
+
+    fn sealing_key(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(blake3::derive_key("cloison 2026 org-private v1", &self.key))
     }
 
     /// Seals `plain` for the subject `subject` (the id the data describes) of kind `purpose`.
@@ -170,11 +223,22 @@ impl OrgKey {
         subject: &[u8],
         plain: &[u8],
     ) -> Vec<u8> {
-        let key = Zeroizing::new(blake3::derive_key("cloison 2026 org-private v1", &self.0));
-        seal_sym(rng, &key, &private_aad(org, purpose, subject), plain)
+        let key = self.sealing_key();
+        let mut aad = private_aad(org, purpose, subject);
+        if self.genesis {
+            return seal_sym(rng, &key, &aad, plain);
+        }
+        let id = self.id();
+        aad.extend_from_slice(&id);
+        let mut out = Vec::with_capacity(1 + 8 + NONCE + TAG + plain.len());
+        out.push(SEALED_V2);
+        out.extend_from_slice(&id);
+        out.extend_from_slice(&seal_sym(rng, &key, &aad, plain)[1..]);
+        out
     }
 
-    /// Opens what [`OrgKey::seal`] sealed with the same org, purpose and subject.
+    /// Opens what [`OrgKey::seal`] sealed with the same key, org, purpose and subject; a blob
+    /// of another key is [`KeyError::UnknownKey`].
     pub fn open(
         &self,
         org: &OrgId,
@@ -182,8 +246,74 @@ impl OrgKey {
         subject: &[u8],
         sealed: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let key = Zeroizing::new(blake3::derive_key("cloison 2026 org-private v1", &self.0));
-        open_sym(&key, &private_aad(org, purpose, subject), sealed)
+        if blob_key(sealed)? != self.slot() {
+            return Err(KeyError::UnknownKey);
+        }
+        let key = self.sealing_key();
+        let mut aad = private_aad(org, purpose, subject);
+        if self.genesis {
+            return open_sym(&key, &aad, sealed);
+        }
+        aad.extend_from_slice(&sealed[1..9]);
+        let mut v1 = Vec::with_capacity(sealed.len() - 8);
+        v1.push(SEALED_V1);
+        v1.extend_from_slice(&sealed[9..]);
+        open_sym(&key, &aad, &v1)
+    }
+
+    /// Which blobs this key opens.
+    pub fn slot(&self) -> BlobKey {
+        if self.genesis {
+            BlobKey::Genesis
+        } else {
+            BlobKey::Rotated(self.id())
+        }
+    }
+}
+
+/// The key an org-private blob names: the genesis key (version 1) or a rotated key by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BlobKey {
+    /// A version-1 blob.
+    Genesis,
+    /// A version-2 blob sealed under the key with this id.
+    Rotated(OrgKeyId),
+}
+
+/// The key an org-private blob needs, read from its first bytes.
+pub fn blob_key(sealed: &[u8]) -> Result<BlobKey, KeyError> {
+    match sealed.first() {
+        Some(&SEALED_V1) => Ok(BlobKey::Genesis),
+        Some(&SEALED_V2) if sealed.len() >= 9 + NONCE + TAG => {
+            let mut id = [0u8; 8];
+            id.copy_from_slice(&sealed[1..9]);
+            Ok(BlobKey::Rotated(id))
+        }
+        _ => Err(KeyError::Malformed),
+    }
+}
+
+/// Something that opens org-private blobs: one key, or a device's ring of keys.
+pub trait OrgKeys {
+    /// Opens what [`OrgKey::seal`] sealed, with whichever key the blob names.
+    fn open(
+        &self,
+        org: &OrgId,
+        purpose: &str,
+        subject: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError>;
+}
+
+impl OrgKeys for OrgKey {
+    fn open(
+        &self,
+        org: &OrgId,
+        purpose: &str,
+        subject: &[u8],
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        OrgKey::open(self, org, purpose, subject, sealed)
     }
 }
 

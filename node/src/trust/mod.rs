@@ -17,6 +17,7 @@ pub mod future;
 pub mod ids;
 pub mod keys;
 pub mod log;
+pub mod org_keys;
 pub mod pop;
 pub mod rejection;
 pub(crate) mod removal;

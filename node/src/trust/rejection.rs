@@ -196,6 +196,19 @@ pub enum Rejection {
         /// The relay.
         relay: DeviceId,
     },
+    /// More shares of an organization key whose rotation by the same author is not in the
+    /// causal past.
+    #[error("no rotation to organization key {key_id:02x?} by this author in this entry's past")]
+    UnknownOrgKey {
+        /// The key id.
+        key_id: [u8; 8],
+    },
+    /// A user given a second share of one organization key.
+    #[error("user {user:?} already has a share of this organization key")]
+    DuplicateShare {
+        /// The user.
+        user: UserId,
+    },
 }
 
 impl Rejection {
@@ -238,6 +251,8 @@ impl Rejection {
             Rejection::TooManyDevices { .. } => "too_many_devices",
             Rejection::TooManyInvitations { .. } => "too_many_invitations",
             Rejection::UnknownRelay { .. } => "unknown_relay",
+            Rejection::UnknownOrgKey { .. } => "unknown_org_key",
+            Rejection::DuplicateShare { .. } => "duplicate_share",
         }
     }
 }

@@ -39,7 +39,8 @@
 //!    (the smallest entry id among concurrent rotations to it, all by that user's devices);
 //!    display fields come from the certificate with the smallest id. A relay is authorized
 //!    by a kept `RelayAuthorized` unless a `RelayRevoked` of it is kept: a revocation is final,
-//!    whatever authorizations come before, after or concurrently.
+//!    whatever authorizations come before, after or concurrently. The current organization key
+//!    is the kept rotation maximal in causal order with the smallest id ([`super::org_keys`]).
 //!
 //! Invariant: the result is a function of the set of admitted entries only (never of arrival
 //! order, positions or timestamps), so every device with the same entries computes the same
@@ -50,6 +51,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use super::admission::{Index, least_privileged, needs_admin, profile_set};
 use super::entry::{Certificate, CloseReason, Entry, Invited};
 use super::ids::{DeviceId, EntryId, OrgId, Profile, UserId};
+use super::org_keys::{self, OrgKeysState};
 use super::verdicts::Verdicts;
 use crate::dag::Dag;
 
@@ -158,6 +160,9 @@ pub struct OrgState {
     pub revoked_relays: BTreeMap<DeviceId, RevokedRelay>,
     /// Recorded invitations by id (a cancel beats a use; two records of one id close it).
     pub invitations: BTreeMap<[u8; 16], InvitationState>,
+    /// Organization-key rotations, the current key, whether it must rotate
+    /// ([`super::org_keys`]).
+    pub org_keys: OrgKeysState,
     /// Heads of the kept entries: the parents of the next local entry. Sorted.
     pub heads: Vec<EntryId>,
     /// Admitted entries that removal wins voided (or whose author is not a device of one user).
@@ -548,6 +553,7 @@ fn fold(org: OrgId, entries: &[Entry], dag: &Dag, index: &Index, v: &Verdicts) -
         };
         st.invitations.insert(*id, inv);
     }
+    st.org_keys = org_keys::fold(entries, dag, index, kept, &st);
     let mut heads: Vec<EntryId> = dag
         .heads_of(kept)
         .into_iter()

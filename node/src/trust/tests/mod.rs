@@ -654,6 +654,7 @@ mod adversary;
 mod attacks;
 mod caps;
 mod invitations;
+mod org_keys;
 mod props;
 mod relays;
 mod vectors;
