@@ -2,9 +2,13 @@
 //! admin-only for users), and whole enrolments through the core's state machines between two
 //! real nodes (a user, then a device of that user who receives the user key).
 
+use std::path::Path;
+
 use super::*;
 use crate::enroll::{Claimer, GreetMsg, Greeter, NewUser};
-use crate::node::InitParams;
+use crate::keystore::KdfParams;
+use crate::node::{InitParams, KEY_FILE, STORE_FILE};
+use crate::trust::keys::{DeviceKeys, UserSecret};
 
 pub(crate) const PASS: &[u8] = b"pass";
 

@@ -26,6 +26,7 @@ pub mod enrol_offline;
 mod error;
 mod files;
 pub mod folder;
+mod join;
 mod listing;
 mod org;
 mod org_keys;

@@ -49,6 +49,11 @@ use super::ids::{DeviceId, Profile, UserId};
 use super::rejection::Rejection;
 use crate::dag::Dag;
 
+mod caps;
+
+use caps::caps;
+pub use caps::{MAX_PENDING_INVITATIONS, MAX_USER_DEVICE_CERTS, MAX_USER_DEVICES, check_caps};
+
 /// Positions of the entries that admission and state need, per device and per user.
 #[derive(Debug, Default, Clone)]
 pub struct Index {
@@ -85,13 +90,6 @@ pub struct Index {
     /// Entries adding shares of a rotated organization key.
     pub org_shares: Vec<u32>,
 }
-
-/// Most devices of one user not revoked in the cited past when a device is added.
-pub const MAX_USER_DEVICES: usize = 32;
-/// Most device certificates of one user, revoked ones included (bounds churn in the log).
-pub const MAX_USER_DEVICE_CERTS: usize = 256;
-/// Most invitations recorded by one user's devices and still open in the cited past.
-pub const MAX_PENDING_INVITATIONS: usize = 128;
 
 impl Index {
     /// Records an admitted entry at position `at`.
@@ -279,48 +277,6 @@ impl At<'_> {
             return Err(Rejection::UnknownUser { user: *user });
         }
         Ok(())
-    }
-
-    /// `user`'s device certificates in the causal past, and how many of those devices are not
-    /// revoked there (nor their user).
-    fn user_devices(&self, user: &UserId) -> (usize, usize) {
-        let certs = self.ancestors_in(self.index.user_devices.get(user));
-        if self.any_in(self.index.user_revokes.get(user)) {
-            return (certs.len(), 0);
-        }
-        let mut devices: Vec<DeviceId> = certs
-            .iter()
-            .filter_map(|p| self.entries[*p as usize].body().cert.device_added())
-            .map(|(d, _)| d.device)
-            .collect();
-        devices.sort_unstable();
-        devices.dedup();
-        let active = devices
-            .iter()
-            .filter(|d| !self.any_in(self.index.device_revokes.get(d)))
-            .count();
-        (certs.len(), active)
-    }
-
-    /// Invitations recorded by devices of `user` in the causal past that are still open at
-    /// `time`: not closed there, not expired.
-    fn open_invitations(&self, user: &UserId, time: u64) -> usize {
-        let devices = self
-            .ancestors_in(self.index.user_devices.get(user))
-            .into_iter()
-            .filter_map(|p| self.entries[p as usize].body().cert.device_added())
-            .map(|(d, _)| d.device)
-            .collect::<std::collections::BTreeSet<_>>();
-        devices
-            .iter()
-            .flat_map(|d| self.ancestors_in(self.index.invitations_by.get(d)))
-            .filter(|p| match &self.entries[*p as usize].body().cert {
-                Certificate::InvitationRecorded(i) => {
-                    i.expires_ms > time && !self.any_in(self.index.invitation_closes.get(&i.id))
-                }
-                _ => false,
-            })
-            .count()
     }
 
     fn generation(&self, user: &UserId) -> u32 {
@@ -580,59 +536,4 @@ pub fn check(
         return Err(rights_error(&body.cert, author, revoked_owner));
     }
     caps(&q, &body.cert, &author_user, body.time.millis())
-}
-
-/// The caps per user (module doc), for `cert` by a device of `author_user` at `time_ms`, in
-/// the causal past of `past`: admission's rule, and a writer's own check on its current heads
-/// ([`OrgLog::may_write`](super::OrgLog::may_write)) so that it says why before signing.
-pub fn check_caps(
-    dag: &Dag,
-    entries: &[Entry],
-    index: &Index,
-    past: &[u32],
-    cert: &Certificate,
-    author_user: &UserId,
-    time_ms: u64,
-) -> Result<(), Rejection> {
-    let q = At {
-        dag,
-        entries,
-        index,
-        past,
-    };
-    caps(&q, cert, author_user, time_ms)
-}
-
-fn caps(
-    q: &At<'_>,
-    cert: &Certificate,
-    author_user: &UserId,
-    time_ms: u64,
-) -> Result<(), Rejection> {
-    let room_for_a_device = |user: &UserId| {
-        let (certs, active) = q.user_devices(user);
-        if active >= MAX_USER_DEVICES || certs >= MAX_USER_DEVICE_CERTS {
-            return Err(Rejection::TooManyDevices {
-                user: *user,
-                active,
-                certs,
-            });
-        }
-        Ok(())
-    };
-    match cert {
-        Certificate::DeviceAdded(d) => room_for_a_device(&d.user)?,
-        Certificate::InvitationRecorded(i) => {
-            let open = q.open_invitations(author_user, time_ms);
-            if open >= MAX_PENDING_INVITATIONS {
-                return Err(Rejection::TooManyInvitations { open });
-            }
-            // A device invitation that could never be used is not recorded.
-            if let Invited::Device { user } = &i.invited {
-                room_for_a_device(user)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
