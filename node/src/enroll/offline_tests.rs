@@ -158,10 +158,7 @@ fn version_1_files_are_refused_as_such() {
 const VECTORS: &str = include_str!("vectors/offline_v2.txt");
 
 fn vector(name: &str) -> &'static str {
-    VECTORS
-        .lines()
-        .find_map(|l| l.strip_prefix(&format!("{name} = ")))
-        .unwrap_or_else(|| panic!("no vector {name}"))
+    crate::enroll::tests::vector_in(VECTORS, name)
 }
 
 fn actual_vectors() -> Vec<(&'static str, String)> {

@@ -207,11 +207,15 @@ fn packets_are_bounded_and_exact() {
 
 const VECTORS: &str = include_str!("vectors/greet_v2.txt");
 
-fn vector(name: &str) -> &'static str {
-    VECTORS
-        .lines()
+/// The frozen vector `name` of a vector file's text (lines `name = value`).
+pub(super) fn vector_in(file: &'static str, name: &str) -> &'static str {
+    file.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} = ")))
         .unwrap_or_else(|| panic!("no vector {name}"))
+}
+
+fn vector(name: &str) -> &'static str {
+    vector_in(VECTORS, name)
 }
 
 fn actual_vectors() -> Vec<(&'static str, String)> {
