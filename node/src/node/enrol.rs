@@ -24,6 +24,7 @@ use crate::enroll::{
 use crate::trust::author::{self, UserSecretPublic, Writer};
 use crate::trust::entry::{self, CloseReason, EntryBody};
 use crate::trust::keys;
+use crate::trust::org_keys::OrgKeyRing;
 use crate::trust::{EntryId, Profile, UserId};
 
 /// Default lifetime of an invitation.
@@ -189,7 +190,7 @@ impl Node {
         // Recorded in the log first, so that a refused record leaves no local invitation.
         self.record_invitation(&rec)?;
         self.save_invitation(&rec)?;
-        self.invitation_info(&rec, now, true)
+        self.invitation_info(&rec, now, true, &self.org_ring())
     }
 
     fn save_invitation(&self, rec: &InvitationRecord) -> Result<(), NodeError> {
@@ -236,12 +237,13 @@ impl Node {
     /// those the organization log records from every other device.
     pub fn invitations(&self) -> Result<Vec<InvitationInfo>, NodeError> {
         let now = now_ms();
+        let ring = self.org_ring();
         let mut out = self
             .invitation_records()?
             .iter()
-            .map(|r| self.invitation_info(r, now, false))
+            .map(|r| self.invitation_info(r, now, false, &ring))
             .collect::<Result<Vec<_>, _>>()?;
-        let elsewhere = self.recorded_elsewhere(&out, now);
+        let elsewhere = self.recorded_elsewhere(&out, now, &ring);
         out.extend(elsewhere);
         out.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
         Ok(out)
@@ -324,7 +326,7 @@ impl Node {
         self.close_recorded(&rec.id(), CloseReason::Cancelled)?;
         self.set_invitation_state(&rec.id(), InviteState::Cancelled)?;
         let rec = self.find_invitation(&rec.id().to_string())?;
-        self.invitation_info(&rec, now_ms(), false)
+        self.invitation_info(&rec, now_ms(), false, &self.org_ring())
     }
 
     fn invitation_info(
@@ -332,6 +334,7 @@ impl Node {
         r: &InvitationRecord,
         now: u64,
         with_token: bool,
+        ring: &OrgKeyRing,
     ) -> Result<InvitationInfo, NodeError> {
         let (kind, email, profile) = match &r.kind {
             InviteKind::User { email, profile } => (
@@ -369,7 +372,7 @@ impl Node {
             recorded_by_user: None,
             recorded_by_device: None,
         };
-        self.add_recorder(&mut info, &r.id().0);
+        self.add_recorder(&mut info, &r.id().0, ring);
         Ok(info)
     }
 

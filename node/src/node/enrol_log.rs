@@ -14,6 +14,7 @@ use crate::control::enrol::InvitationInfo;
 use crate::enroll::InvitationId;
 use crate::trust::author::{self, InvitationPrivate, UserPrivate, Writer};
 use crate::trust::entry::{Certificate, CloseReason, Invited};
+use crate::trust::org_keys::OrgKeyRing;
 use crate::trust::state::InvitationState;
 
 impl Node {
@@ -93,20 +94,20 @@ impl Node {
     }
 
     /// Fills in who recorded a listed invitation, from the log.
-    pub(super) fn add_recorder(&self, info: &mut InvitationInfo, id: &[u8; 16]) {
+    pub(super) fn add_recorder(&self, info: &mut InvitationInfo, id: &[u8; 16], ring: &OrgKeyRing) {
         if let Some(i) = self.state().invitations.get(id) {
             info.recorded = true;
             info.recorded_by_device = Some(i.recorded_by.to_string());
-            info.recorded_by_user = self.recorder_name(i);
+            info.recorded_by_user = self.recorder_name(i, ring);
         }
     }
 
-    fn recorder_name(&self, i: &InvitationState) -> Option<String> {
+    fn recorder_name(&self, i: &InvitationState, ring: &OrgKeyRing) -> Option<String> {
         let st = self.state();
         let user = st.devices.get(&i.recorded_by)?.user;
         let u = st.users.get(&user)?;
         let name = author::open_private::<UserPrivate>(
-            &self.org_ring(),
+            ring,
             &self.org_id(),
             author::PRIVATE_USER,
             &user.0,
@@ -122,9 +123,9 @@ impl Node {
         &self,
         local: &[InvitationInfo],
         now: u64,
+        key: &OrgKeyRing,
     ) -> Vec<InvitationInfo> {
         let org = self.org_id();
-        let key = self.org_ring();
         let mut out = Vec::new();
         for (id, i) in &self.state().invitations {
             let hex_id = InvitationId(*id).to_string();
@@ -134,7 +135,7 @@ impl Node {
             let (kind, email, profile) = match i.invited {
                 Invited::User { profile } => {
                     let email = author::open_private::<InvitationPrivate>(
-                        &key,
+                        key,
                         &org,
                         author::PRIVATE_INVITATION,
                         id,
@@ -163,7 +164,7 @@ impl Node {
                 recorded_by_user: None,
                 recorded_by_device: None,
             };
-            self.add_recorder(&mut info, id);
+            self.add_recorder(&mut info, id, key);
             out.push(info);
         }
         out
@@ -223,7 +224,7 @@ impl Node {
             _ => {}
         }
         self.close_recorded(&id, CloseReason::Cancelled)?;
-        let listed = self.recorded_elsewhere(&[], now);
+        let listed = self.recorded_elsewhere(&[], now, &self.org_ring());
         listed
             .into_iter()
             .find(|i| i.id == id.to_string())

@@ -48,13 +48,13 @@ impl Node {
         self.log()
             .may_write(&device.id(), &cert)
             .map_err(|r| NodeError::Refused(format!("{}: {r}", r.label())))?;
-        let org_key = self.sealing_org_key();
-        let bytes = Writer {
-            keys: &device,
-            org_key: &org_key,
-            clock: &mut self.clock,
-        }
-        .draft(&self.engine.replica().org, now_ms(), cert);
+        let bytes = author::draft(
+            &device,
+            &mut self.clock,
+            &self.engine.replica().org,
+            now_ms(),
+            cert,
+        );
         self.ingest_own(bytes)
     }
 

@@ -305,20 +305,32 @@ pub struct Writer<'a> {
     pub clock: &'a mut Clock,
 }
 
+/// Signs `cert` by `keys` on top of the log's kept heads (at most [`entry::MAX_PARENTS`] of
+/// them, chosen by [`OrgLog::draft_parents`], so that no number of heads blocks a writer). A
+/// certificate already made needs no organization key to be signed.
+pub fn draft(
+    keys: &DeviceKeys,
+    clock: &mut Clock,
+    log: &OrgLog,
+    now_ms: u64,
+    cert: Certificate,
+) -> Vec<u8> {
+    let parents = log.draft_parents(&keys.id());
+    clock.observe(log.max_time(&parents));
+    let body = EntryBody {
+        org: log.org(),
+        parents,
+        author: keys.id(),
+        time: clock.tick(now_ms),
+        cert,
+    };
+    entry::sign(keys, &body)
+}
+
 impl Writer<'_> {
-    /// Signs `cert` on top of the log's kept heads (at most [`entry::MAX_PARENTS`] of them,
-    /// chosen by [`OrgLog::draft_parents`], so that no number of heads blocks a writer).
+    /// [`draft`] by this writer's device and clock.
     pub fn draft(&mut self, log: &OrgLog, now_ms: u64, cert: Certificate) -> Vec<u8> {
-        let parents = log.draft_parents(&self.keys.id());
-        self.clock.observe(log.max_time(&parents));
-        let body = EntryBody {
-            org: log.org(),
-            parents,
-            author: self.keys.id(),
-            time: self.clock.tick(now_ms),
-            cert,
-        };
-        entry::sign(self.keys, &body)
+        draft(self.keys, self.clock, log, now_ms, cert)
     }
 
     /// Certificate for a new user whose key pair and first device the newcomer generated; the
