@@ -230,11 +230,9 @@ impl OrgKey {
         }
         let id = self.id();
         aad.extend_from_slice(&id);
-        let mut out = Vec::with_capacity(1 + 8 + NONCE + TAG + plain.len());
-        out.push(SEALED_V2);
-        out.extend_from_slice(&id);
-        out.extend_from_slice(&seal_sym(rng, &key, &aad, plain)[1..]);
-        out
+        let mut header = [SEALED_V2; 9];
+        header[1..].copy_from_slice(&id);
+        seal_after(rng, &key, &aad, plain, &header)
     }
 
     /// Opens what [`OrgKey::seal`] sealed with the same key, org, purpose and subject; a blob
@@ -255,10 +253,7 @@ impl OrgKey {
             return open_sym(&key, &aad, sealed);
         }
         aad.extend_from_slice(&sealed[1..9]);
-        let mut v1 = Vec::with_capacity(sealed.len() - 8);
-        v1.push(SEALED_V1);
-        v1.extend_from_slice(&sealed[9..]);
-        open_sym(&key, &aad, &v1)
+        open_after(&key, &aad, sealed, 9)
     }
 
     /// Which blobs this key opens.
@@ -335,13 +330,10 @@ pub fn chain_prev<R: CryptoRng + ?Sized>(
     next: &UserSecret,
     prev: &UserSecret,
 ) -> Vec<u8> {
-    let key = Zeroizing::new(blake3::derive_key(
+    seal_link(
+        rng,
         "cloison 2026 user-key chain v1",
         next.secret_bytes(),
-    ));
-    seal_sym(
-        rng,
-        &key,
         &chain_aad(user, next.generation),
         prev.secret_bytes(),
     )
@@ -349,15 +341,12 @@ pub fn chain_prev<R: CryptoRng + ?Sized>(
 
 /// Recovers generation `next.generation - 1` from its chain link.
 pub fn unchain_prev(user: &UserId, next: &UserSecret, link: &[u8]) -> Result<UserSecret, KeyError> {
-    let key = Zeroizing::new(blake3::derive_key(
+    let bytes = open_link(
         "cloison 2026 user-key chain v1",
         next.secret_bytes(),
-    ));
-    let plain = open_sym(&key, &chain_aad(user, next.generation), link)?;
-    let bytes: [u8; 32] = plain
-        .as_slice()
-        .try_into()
-        .map_err(|_| KeyError::Malformed)?;
+        &chain_aad(user, next.generation),
+        link,
+    )?;
     let generation = next.generation.checked_sub(1).ok_or(KeyError::Malformed)?;
     Ok(UserSecret::from_bytes(generation, &bytes))
 }
@@ -448,6 +437,18 @@ pub(crate) fn seal_sym<R: CryptoRng + ?Sized>(
     aad: &[u8],
     plain: &[u8],
 ) -> Vec<u8> {
+    seal_after(rng, key, aad, plain, &[SEALED_V1])
+}
+
+/// `header || nonce || XChaCha20-Poly1305(key, nonce, aad, plain)`: the one sealing of every
+/// symmetric blob (the header names its format, and for a rotated organization key its id).
+fn seal_after<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &[u8; 32],
+    aad: &[u8],
+    plain: &[u8],
+    header: &[u8],
+) -> Vec<u8> {
     let mut nonce = [0u8; NONCE];
     rng.fill_bytes(&mut nonce);
     let cipher = XChaCha20Poly1305::new(key.into());
@@ -455,8 +456,8 @@ pub(crate) fn seal_sym<R: CryptoRng + ?Sized>(
     let ct = cipher
         .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad })
         .unwrap_or_default();
-    let mut out = Vec::with_capacity(1 + NONCE + ct.len());
-    out.push(SEALED_V1);
+    let mut out = Vec::with_capacity(header.len() + NONCE + ct.len());
+    out.extend_from_slice(header);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&ct);
     out
@@ -468,20 +469,64 @@ pub(crate) fn open_sym(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-    if sealed.len() < 1 + NONCE + TAG || sealed[0] != SEALED_V1 {
+    if sealed.first() != Some(&SEALED_V1) {
         return Err(KeyError::Malformed);
     }
-    let nonce = XNonce::try_from(&sealed[1..1 + NONCE]).map_err(|_| KeyError::Malformed)?;
+    open_after(key, aad, sealed, 1)
+}
+
+/// Opens what [`seal_after`] sealed after a header of `header_len` bytes (checked by the
+/// caller).
+fn open_after(
+    key: &[u8; 32],
+    aad: &[u8],
+    sealed: &[u8],
+    header_len: usize,
+) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+    if sealed.len() < header_len + NONCE + TAG {
+        return Err(KeyError::Malformed);
+    }
+    let body = &sealed[header_len..];
+    let nonce = XNonce::try_from(&body[..NONCE]).map_err(|_| KeyError::Malformed)?;
     XChaCha20Poly1305::new(key.into())
         .decrypt(
             &nonce,
             Payload {
-                msg: &sealed[1 + NONCE..],
+                msg: &body[NONCE..],
                 aad,
             },
         )
         .map(Zeroizing::new)
         .map_err(|_| KeyError::Open)
+}
+
+/// A chain link: the 32-byte `prev` sealed under a key derived (`context`) from `next`, so
+/// that whoever holds `next` recovers `prev` (user keys and organization keys).
+pub(crate) fn seal_link<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    context: &str,
+    next: &[u8; 32],
+    aad: &[u8],
+    prev: &[u8; 32],
+) -> Vec<u8> {
+    let key = Zeroizing::new(blake3::derive_key(context, next));
+    seal_sym(rng, &key, aad, prev)
+}
+
+/// Opens a [`seal_link`] link.
+pub(crate) fn open_link(
+    context: &str,
+    next: &[u8; 32],
+    aad: &[u8],
+    link: &[u8],
+) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let key = Zeroizing::new(blake3::derive_key(context, next));
+    let plain = open_sym(&key, aad, link)?;
+    let bytes: [u8; 32] = plain
+        .as_slice()
+        .try_into()
+        .map_err(|_| KeyError::Malformed)?;
+    Ok(Zeroizing::new(bytes))
 }
 
 /// Adapts `&mut R` (possibly unsized) to the `impl CryptoRng` that hpke asks for.

@@ -34,13 +34,10 @@ pub fn chain_org_prev<R: CryptoRng + ?Sized>(
     next: &OrgKey,
     prev: &OrgKey,
 ) -> Vec<u8> {
-    let key = Zeroizing::new(blake3::derive_key(
+    keys::seal_link(
+        rng,
         "cloison 2026 org-key chain v1",
         next.as_bytes(),
-    ));
-    keys::seal_sym(
-        rng,
-        &key,
         &org_chain_aad(org, &next.id(), &prev.id()),
         prev.as_bytes(),
     )
@@ -55,19 +52,16 @@ pub fn unchain_org_prev(
     prev_id: &OrgKeyId,
     link: &[u8],
 ) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let key = Zeroizing::new(blake3::derive_key(
+    let bytes = keys::open_link(
         "cloison 2026 org-key chain v1",
         next.as_bytes(),
-    ));
-    let plain = keys::open_sym(&key, &org_chain_aad(org, &next.id(), prev_id), link)?;
-    let bytes: [u8; 32] = plain
-        .as_slice()
-        .try_into()
-        .map_err(|_| KeyError::Malformed)?;
+        &org_chain_aad(org, &next.id(), prev_id),
+        link,
+    )?;
     if &OrgKey::rotated_from_bytes(&bytes).id() != prev_id {
         return Err(KeyError::Malformed);
     }
-    Ok(Zeroizing::new(bytes))
+    Ok(bytes)
 }
 
 fn org_chain_aad(org: &OrgId, next: &OrgKeyId, prev: &OrgKeyId) -> Vec<u8> {
