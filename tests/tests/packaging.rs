@@ -99,6 +99,20 @@ fn starts(binary: &str, args: &[String], env: &[(&str, &Path)], expect: &str) {
     );
 }
 
+/// The relay started with `args`, its state directory `state` moved to `to`.
+fn relay_starts(args: &[String], state: &str, to: &Path) {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace(state, &to.to_string_lossy()))
+        .collect();
+    starts(
+        "cloison-bootstrap",
+        &args,
+        &[],
+        "listening on /ip4/127.0.0.1/",
+    );
+}
+
 #[test]
 fn the_relay_unit_verifies_is_hardened_and_its_command_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -113,16 +127,10 @@ fn the_relay_unit_verifies_is_hardened_and_its_command_runs() {
         .unwrap_or_else(|| panic!("no exposure level in:\n{out}"));
     assert!(exposure <= 2.0, "exposure {exposure}:\n{out}");
     // Its ExecStart, with the state directory in a temporary one.
-    let data = dir.path().join("state");
-    let args: Vec<String> = exec_start("cloison-bootstrap.service")[1..]
-        .iter()
-        .map(|a| a.replace("/var/lib/cloison-relay", &data.to_string_lossy()))
-        .collect();
-    starts(
-        "cloison-bootstrap",
-        &args,
-        &[],
-        "listening on /ip4/127.0.0.1/",
+    relay_starts(
+        &exec_start("cloison-bootstrap.service")[1..],
+        "/var/lib/cloison-relay",
+        &dir.path().join("state"),
     );
 }
 
@@ -160,14 +168,5 @@ fn the_relay_container_runs_a_command_the_relay_accepts() {
     cmd.extend(array("CMD "));
     assert_eq!(cmd[0], "/usr/bin/cloison-bootstrap");
     let dir = tempfile::tempdir().unwrap();
-    let args: Vec<String> = cmd[1..]
-        .iter()
-        .map(|a| a.replace("/data", &dir.path().to_string_lossy()))
-        .collect();
-    starts(
-        "cloison-bootstrap",
-        &args,
-        &[],
-        "listening on /ip4/127.0.0.1/",
-    );
+    relay_starts(&cmd[1..], "/data", dir.path());
 }
