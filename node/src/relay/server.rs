@@ -486,6 +486,9 @@ impl Relay {
             self.closing.push((p, now_ms()));
         }
         self.apply_revocations();
+        // The allowlist is updated before any welcome leaves: a welcomed device asks for its
+        // circuit reservation at once, and must find itself already authorized.
+        self.refresh_allowlist().await;
         self.share_rendezvous().await;
         for (peer, m) in std::mem::take(&mut self.replies) {
             let _ = self.net.send(peer, m.encode()).await;
@@ -507,6 +510,12 @@ impl Relay {
                 let _ = self.net.disconnect(p).await;
             }
         }
+        self.snapshot();
+    }
+
+    /// Recomputes the authorized set (active devices of every organization whose relay is not
+    /// revoked) when an organization or its log changed, and hands it to the network.
+    async fn refresh_allowlist(&mut self) {
         let at = (
             self.orgs.len(),
             self.orgs
@@ -515,7 +524,6 @@ impl Relay {
                 .sum(),
         );
         if at == self.allowed_at {
-            self.snapshot();
             return;
         }
         self.allowed_at = at;
@@ -538,7 +546,6 @@ impl Relay {
             }
             self.allowed = allowed;
         }
-        self.snapshot();
     }
 
     /// Tells the network which devices may use rendezvous, and in which organization: the
