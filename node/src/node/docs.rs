@@ -180,7 +180,7 @@ impl Node {
                             // judged by the author's role in the envelope's causal past, so
                             // every replica drops the same changes.
                             if changes.iter().any(|c| c.shard == SHARDS)
-                                && log.author_role(id, org) != Some(Role::Owner)
+                                && log.author_role(id) != Some(Role::Owner)
                             {
                                 tracing::warn!(workspace = %w, envelope = %id, "settings changes from a non-owner ignored");
                                 changes.retain(|c| c.shard != SHARDS);

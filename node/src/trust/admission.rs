@@ -358,6 +358,18 @@ impl<'a> CausalView<'a> {
         }
     }
 
+    /// Whether that past holds a revocation of the device or of the user it is certified to.
+    /// Raw: removal wins may yet void the revocation, so this never decides whether the device
+    /// still counts (the organization's current state does); a workspace uses it only to set
+    /// aside, in an envelope's admission, what the author of that envelope knows to be revoked.
+    pub fn revoked(&mut self, device: &DeviceId) -> bool {
+        let at = &self.0;
+        at.any_in(at.index.device_revokes.get(device))
+            || at
+                .certified_owner(device)
+                .is_ok_and(|u| at.any_in(at.index.user_revokes.get(&u)))
+    }
+
     /// A user's status.
     pub fn user(&mut self, user: &UserId) -> UserAt {
         match self.0.user_known(user) {

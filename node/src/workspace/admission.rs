@@ -30,7 +30,8 @@ use super::envelope::{AccessChange, Envelope, Header, Kind};
 use super::ids::Role;
 use super::rejection::Refusal;
 use crate::dag::Dag;
-use crate::trust::admission::{DeviceAt, UserAt};
+use crate::trust::DeviceId;
+use crate::trust::admission::{CausalView, DeviceAt, UserAt};
 use crate::trust::{OrgLog, Profile, UserId};
 
 /// An access entry about a user.
@@ -60,6 +61,9 @@ pub struct Index {
     pub author_role: Vec<Option<Role>>,
     /// Whether each envelope is a lowering access entry, by position.
     pub lowering: Vec<bool>,
+    /// Whether admission set aside, for each envelope, lowerings of its causal past (see
+    /// [`set_aside`]), by position: the state re-checks those envelopes.
+    pub set_aside: Vec<bool>,
 }
 
 impl Index {
@@ -69,6 +73,7 @@ impl Index {
         self.need.push(a.need);
         self.author_role.push(a.author_role);
         self.lowering.push(a.lowering);
+        self.set_aside.push(a.set_aside);
         let mut set = |user: UserId, role: Option<Role>| {
             self.roles.entry(user).or_default().push(RoleEntry {
                 at,
@@ -106,6 +111,8 @@ pub struct At<'a> {
     pub past: &'a [u32],
     /// Voided envelopes of the causal past (access entries and epoch openings), once computed.
     pub voids: Option<Voids>,
+    /// Lowerings of the causal past set aside (see [`set_aside`]): out of every query's scope.
+    pub aside: Voids,
 }
 
 impl<'a> At<'a> {
@@ -117,7 +124,13 @@ impl<'a> At<'a> {
             index,
             past,
             voids: None,
+            aside: Voids::new(),
         }
+    }
+
+    /// Whether `p` is in the scope of the queries: the causal past, without what is set aside.
+    fn in_scope(&self, p: u32) -> bool {
+        self.dag.in_past(p, self.past) && !self.aside.contains(&p)
     }
 
     fn authority(&self) -> Authority<'a> {
@@ -130,8 +143,7 @@ impl<'a> At<'a> {
 
     fn voids(&mut self) -> Voids {
         if self.voids.is_none() {
-            let (dag, past) = (self.dag, self.past);
-            let scope = |p: u32| dag.in_past(p, past);
+            let scope = |p: u32| self.in_scope(p);
             let candidates: Vec<u32> = self
                 .index
                 .roles
@@ -151,16 +163,13 @@ impl<'a> At<'a> {
     /// A user's role in the causal past.
     pub fn role(&mut self, user: &UserId) -> Option<Role> {
         let void = self.voids();
-        let (dag, past) = (self.dag, self.past);
-        self.authority()
-            .role(user, &|p| dag.in_past(p, past), &void)
+        self.authority().role(user, &|p| self.in_scope(p), &void)
     }
 
     /// Every member and role in the causal past.
     pub fn members(&mut self) -> BTreeMap<UserId, Role> {
         let void = self.voids();
-        let (dag, past) = (self.dag, self.past);
-        self.authority().members(&|p| dag.in_past(p, past), &void)
+        self.authority().members(&|p| self.in_scope(p), &void)
     }
 
     /// Epoch openings in the causal past.
@@ -175,9 +184,8 @@ impl<'a> At<'a> {
     /// The current epoch of the causal past.
     pub fn current_epoch(&mut self) -> Option<u32> {
         let void = self.voids();
-        let (dag, past) = (self.dag, self.past);
         self.authority()
-            .current_epoch(&|p| dag.in_past(p, past), &void)
+            .current_epoch(&|p| self.in_scope(p), &void)
             .0
     }
 }
@@ -192,6 +200,52 @@ pub struct Admitted {
     pub author_role: Option<Role>,
     /// Whether it is an access entry lowering its user's role.
     pub lowering: bool,
+    /// Whether admission set aside lowerings of its causal past ([`set_aside`]).
+    pub set_aside: bool,
+}
+
+/// The lowerings of `q`'s causal past that an envelope citing the organization past `v` does
+/// not count: those whose author that past revokes (device or user), unless an envelope of the
+/// causal past by an author it does not revoke, whose role there was at least what the lowering
+/// needed, has the lowering in its own past (it accepted it).
+///
+/// This is the organization-revocation layer of [`super::state`] applied to the organization
+/// past the envelope names instead of the current state, so that admission stays a function of
+/// what the envelope cites: without it, a removal forged by a member on stale organization heads
+/// (which the state drops once the member is revoked) would keep its target from writing
+/// anything, even a merge, for good. A revocation in that past may yet be voided (the state then
+/// counts the lowering): the state re-checks every envelope admitted with something set aside.
+pub fn set_aside(q: &At<'_>, v: &mut CausalView<'_>) -> Voids {
+    let author = |p: u32| q.envelopes[p as usize].header().author;
+    let mut revoked: HashMap<DeviceId, bool> = HashMap::new();
+    let mut is_revoked =
+        |d: DeviceId, v: &mut CausalView<'_>| *revoked.entry(d).or_insert_with(|| v.revoked(&d));
+    let suspects: Vec<u32> = q
+        .index
+        .roles
+        .values()
+        .flatten()
+        .filter(|e| e.lowering && q.dag.in_past(e.at, q.past))
+        .map(|e| e.at)
+        .filter(|p| is_revoked(author(*p), v))
+        .collect();
+    if suspects.is_empty() {
+        return Voids::new();
+    }
+    let past = q.dag.closure(q.past.iter().copied());
+    suspects
+        .into_iter()
+        .filter(|l| {
+            let need = q.index.need[*l as usize];
+            let vouched = (*l + 1..past.len() as u32).rev().any(|p| {
+                past[p as usize]
+                    && q.index.author_role[p as usize] >= need
+                    && !is_revoked(author(p), v)
+                    && q.dag.is_ancestor(*l, p)
+            });
+            !vouched
+        })
+        .collect()
 }
 
 /// Checks an envelope whose parents are `q.past` (not yet in `envelopes` or the index).
@@ -199,6 +253,14 @@ pub struct Admitted {
 pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitted>, Refusal> {
     let h: &Header = e.header();
     let author = h.author;
+    let Some(aside) = org.at_heads(&h.org_heads, |v| set_aside(q, v)) else {
+        return Ok(None);
+    };
+    let set_aside = !aside.is_empty();
+    if set_aside {
+        q.aside = aside;
+        q.voids = None;
+    }
     // Users whose organization status matters: a grantee, or the members and recipients of keys.
     let members = if h.kind == Kind::Keys {
         q.members()
@@ -211,14 +273,13 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
         (_, Some(k)) => asked.extend(k.sealed.iter().map(|s| s.user)),
         _ => {}
     }
-    let Some(view) = org.at_heads(&h.org_heads, |v| {
+    let Some((dev, targets)) = org.at_heads(&h.org_heads, |v| {
         let dev = v.device(&author);
         let target: Vec<(UserId, UserAt)> = asked.iter().map(|u| (*u, v.user(u))).collect();
         (dev, target)
     }) else {
         return Ok(None);
     };
-    let (dev, targets) = view;
     let DeviceAt::Certified {
         user: author_user,
         profile,
@@ -248,6 +309,7 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
             need: None,
             author_role: None,
             lowering: false,
+            set_aside,
         }));
     }
     let mine = q.role(&author_user);
@@ -331,5 +393,6 @@ pub fn check(q: &mut At<'_>, org: &OrgLog, e: &Envelope) -> Result<Option<Admitt
         need: Some(needed),
         author_role: mine,
         lowering,
+        set_aside,
     }))
 }

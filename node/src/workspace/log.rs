@@ -351,17 +351,10 @@ impl WorkspaceLog {
     }
 
     /// The role the author of an admitted envelope had in the envelope's causal past (its
-    /// parents): the same on every replica, whatever arrived since.
-    pub fn author_role(&self, id: &EnvelopeId, org: &OrgLog) -> Option<super::ids::Role> {
-        let e = self.get(id)?;
-        let user = org.state().devices.get(&e.header().author)?.user;
-        let parents: Vec<u32> = e
-            .header()
-            .parents
-            .iter()
-            .filter_map(|p| self.pos.get(p).copied())
-            .collect();
-        At::new(&self.dag, &self.envelopes, &self.index, &parents).role(&user)
+    /// parents), as admission found it: the same on every replica, whatever arrived since.
+    pub fn author_role(&self, id: &EnvelopeId) -> Option<super::ids::Role> {
+        let p = self.pos.get(id)?;
+        self.index.author_role.get(*p as usize).copied().flatten()
     }
 
     /// The effective state, given the organization's current state.

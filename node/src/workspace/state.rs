@@ -14,6 +14,12 @@
 //!    way only what it could have written itself; everything else by the revoked device is
 //!    dropped. An epoch opened by a device inactive now needs a rotation (the device knows its key).
 //!
+//! 3. **What admission set aside.** An envelope admitted without counting a lowering whose
+//!    author its organization heads revoke (`admission::set_aside`) is kept only if its author's
+//!    role in its own causal past, over the kept envelopes of layers 1 and 2, is what it needed:
+//!    a revocation its author cited may have been voided since (the lowering then counts).
+//!    Envelopes dropped here do not change layer 2's vouching (it roots at layer 1 only).
+//!
 //! Kept envelopes are then folded: roles by the role fold of [`super::authority`] (least
 //! privileged of the maximal entries), the current epoch by its rule (never by timestamp);
 //! timestamps order only the content and the epoch history for display.
@@ -120,6 +126,7 @@ impl WorkspaceState {
                 vouched[lvl][p]
             })
             .collect();
+        let kept = recheck_set_aside(&auth, &void, kept);
         let in_kept = |p: u32| kept[p as usize];
         let mut st = WorkspaceState {
             id,
@@ -209,5 +216,34 @@ impl WorkspaceState {
             .collect();
         st.dropped.sort_unstable();
         st
+    }
+}
+
+/// Layer 3: drops the kept envelopes admitted with lowerings set aside whose author's role in
+/// their own causal past, over the kept envelopes, is below what they needed; until stable.
+fn recheck_set_aside(
+    auth: &Authority<'_>,
+    void: &super::authority::Voids,
+    mut kept: Vec<bool>,
+) -> Vec<bool> {
+    let idx = auth.index;
+    loop {
+        let more: Vec<usize> = (0..kept.len())
+            .filter(|p| kept[*p] && idx.set_aside[*p] && !idx.lowering[*p])
+            .filter(|p| {
+                let Some(need) = idx.need[*p] else {
+                    return false;
+                };
+                let parents = auth.dag.parents(*p as u32);
+                let scope = |x: u32| kept[x as usize] && auth.dag.in_past(x, parents);
+                auth.role(&idx.author_user[*p], &scope, void) < Some(need)
+            })
+            .collect();
+        if more.is_empty() {
+            return kept;
+        }
+        for p in more {
+            kept[p] = false;
+        }
     }
 }

@@ -362,3 +362,119 @@ fn a_role_from_a_voided_grant_backs_nothing() {
         "so is what the grantee wrote with it"
     );
 }
+
+/// A removal by a member revoked since, which no one with the role it needed accepted, does not
+/// lock its target out (found by the adversary property test). A MANAGER removes the
+/// contributor; the READER merges on it (a merge vouches only for what a READER could write);
+/// the founder revokes the manager's user in the organization. The state drops the removal, so
+/// the contributor is a member; its merges and content were refused (`RoleTooLow`) for good
+/// when admission counted the removal anyway.
+#[test]
+fn a_removal_by_a_member_revoked_since_does_not_lock_its_target_out() {
+    let (mut w, mut d) = shared(68);
+    let u1 = d[1].user;
+    let mut m = w.add_user(&mut d[0], Profile::Standard, "m");
+    let mu = m.user;
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: mu,
+            role: Role::Manager,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    for x in rest.iter_mut().chain([&mut m]) {
+        pull(&a[0], x);
+    }
+    let removal = w.access(&mut m, AccessChange::Remove { user: u1 });
+    assert!(d[2].ingest_ws(vec![removal]).is_clean());
+    w.write(&mut d[2], Kind::Merge, None, Vec::new());
+    w.org_write(&mut d[0], Certificate::UserRevoked { user: mu });
+    let org: Vec<Vec<u8>> = d.iter().flat_map(|x| org_bytes(&x.org)).collect();
+    let ws: Vec<Vec<u8>> = d.iter().flat_map(|x| ws_bytes(&x.ws)).collect();
+    for x in d.iter_mut() {
+        x.org.ingest(org.clone());
+        x.ws.org_changed(&x.org);
+        assert!(x.ingest_ws(ws.clone()).is_clean());
+    }
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u1), Some(&Role::Contributor), "{st:?}");
+    assert!(d[1].st() == st && d[2].st() == st, "replicas agree");
+    let (merge, r) = w.try_write(&mut d[1], Kind::Merge, None, Vec::new());
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    let (content, r) = w.content(&mut d[1]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    assert!(d[0].ingest_ws(vec![merge, content.clone()]).is_clean());
+    assert!(d[0].st().content.contains(&id(&content)), "it counts");
+}
+
+/// What admission sets aside on a revocation its author cited is counted again when removal wins
+/// voids that revocation. A MANAGER removes the contributor; an admin revokes the manager's
+/// device while the founder revokes that admin concurrently (so the manager's revocation is
+/// voided). The READER merges on the removal and the contributor, citing organization heads
+/// with the manager's revocation, writes content on that merge: admission sets the removal aside,
+/// the state counts it (the manager is active) and drops the content, which followed it.
+#[test]
+fn a_removal_set_aside_on_a_voided_revocation_counts_again() {
+    let (mut w, mut d) = shared(69);
+    let u1 = d[1].user;
+    let mut m = w.add_user(&mut d[0], Profile::Standard, "m");
+    let mut x = w.add_user(&mut d[0], Profile::Admin, "x");
+    let mu = m.user;
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: mu,
+            role: Role::Manager,
+        },
+    );
+    let (a, rest) = d.split_at_mut(1);
+    for y in rest.iter_mut().chain([&mut m, &mut x]) {
+        pull(&a[0], y);
+    }
+    let removal = w.access(&mut m, AccessChange::Remove { user: u1 });
+    // The READER accepts it (its merge vouches for no removal) and the contributor builds on that.
+    assert!(d[2].ingest_ws(vec![removal.clone()]).is_clean());
+    let merge = w.write(&mut d[2], Kind::Merge, None, Vec::new());
+    assert!(
+        d[1].ingest_ws(vec![removal.clone(), merge.clone()])
+            .is_clean()
+    );
+    let manager = m.keys.id();
+    let revocation = w.org_write(&mut x, Certificate::DeviceRevoked { device: manager });
+    w.org_write(
+        &mut d[0],
+        Certificate::DeviceRevoked {
+            device: x.keys.id(),
+        },
+    );
+    assert!(d[1].org.ingest(vec![revocation.clone()]).is_clean());
+    let y = &mut d[1];
+    y.ws.org_changed(&y.org);
+    assert!(
+        !d[1].org.state().is_active(&manager),
+        "d1 sees the manager revoked"
+    );
+    let (content, r) = w.content(&mut d[1]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    let mut org = org_bytes(&d[0].org);
+    org.push(revocation);
+    d[0].org.ingest(org);
+    let y = &mut d[0];
+    y.ws.org_changed(&y.org);
+    assert!(
+        d[0].org.state().is_active(&manager),
+        "its revocation is voided"
+    );
+    assert!(
+        d[0].ingest_ws(vec![removal, merge, content.clone()])
+            .is_clean()
+    );
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u1), None, "the removal counts");
+    assert!(
+        !st.content.contains(&id(&content)),
+        "what followed it does not"
+    );
+    assert!(st.dropped.contains(&id(&content)));
+}
