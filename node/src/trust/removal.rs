@@ -12,9 +12,10 @@ use std::collections::{HashMap, HashSet};
 /// to a fixpoint, so the result does not depend on any order. A removal is voided iff a removal
 /// that counts attacks it. In a mutual pair (each threatens the other) only the `senior` one
 /// attacks; between two of no seniority order, neither does, and both count. Removals left
-/// undecided *on* a longer cycle count; those only downstream of one are then decided like the
-/// rest (attacked by one that counts: voided). The workspace logs' rule; the organization log
-/// applies it with rights added and breaks cycles by seniority instead (`super::verdicts`).
+/// undecided on a longer cycle are decided by seniority, as the organization log does
+/// (`super::verdicts`): those whose author no other one on a cycle is senior to count first,
+/// and the cycle unwinds from them. The workspace logs' rule; the organization log applies the
+/// same steps with rights added.
 pub(crate) fn grounded(
     candidates: &[u32],
     threatened: &HashMap<u32, Vec<u32>>,
@@ -68,15 +69,18 @@ pub(crate) fn grounded(
         }
     };
     propagate(&mut st);
-    // What is left undecided lies on a cycle of attacks or downstream of one. The removals on a
-    // cycle count; the others are then decided as above (one that a counting removal attacks
-    // is voided), so that a removed device cannot shelter its other removals behind a cycle.
-    let undecided: HashSet<u32> = st
-        .iter()
-        .filter(|(_, s)| **s == St::Undecided)
-        .map(|(r, _)| *r)
-        .collect();
-    if !undecided.is_empty() {
+    // What is left undecided lies on a cycle of attacks or downstream of one. Among the removals
+    // on a cycle, those whose author no other one there is senior to count (all of them if
+    // seniority orders none, which ancestry cannot do but costs nothing to guard); the rest is
+    // then decided as above, and this repeats while cycles remain. So a removed member cannot
+    // shelter its removals behind a cycle, and two accomplices on stale copies who close a
+    // cycle with the senior members do not take them down.
+    loop {
+        let undecided: HashSet<u32> = st
+            .iter()
+            .filter(|(_, s)| **s == St::Undecided)
+            .map(|(r, _)| *r)
+            .collect();
         let mut attacks: HashMap<u32, Vec<u32>> = HashMap::new();
         for (t, atts) in &attackers {
             for a in atts
@@ -87,7 +91,21 @@ pub(crate) fn grounded(
             }
         }
         let nodes: Vec<u32> = undecided.iter().copied().collect();
-        for r in on_cycles(&nodes, &attacks) {
+        let cycles = on_cycles(&nodes, &attacks);
+        if cycles.is_empty() {
+            break;
+        }
+        let first: Vec<u32> = cycles
+            .iter()
+            .copied()
+            .filter(|p| !cycles.iter().any(|q| senior(*q, *p)))
+            .collect();
+        let count = if first.is_empty() {
+            cycles.into_iter().collect()
+        } else {
+            first
+        };
+        for r in count {
             st.insert(r, St::In);
         }
         propagate(&mut st);

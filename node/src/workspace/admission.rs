@@ -30,7 +30,6 @@ use super::envelope::{AccessChange, Envelope, Header, Kind};
 use super::ids::Role;
 use super::rejection::Refusal;
 use crate::dag::Dag;
-use crate::trust::DeviceId;
 use crate::trust::admission::{CausalView, DeviceAt, UserAt};
 use crate::trust::{OrgLog, Profile, UserId};
 
@@ -216,36 +215,8 @@ pub struct Admitted {
 /// anything, even a merge, for good. A revocation in that past may yet be voided (the state then
 /// counts the lowering): the state re-checks every envelope admitted with something set aside.
 pub fn set_aside(q: &At<'_>, v: &mut CausalView<'_>) -> Voids {
-    let author = |p: u32| q.envelopes[p as usize].header().author;
-    let mut revoked: HashMap<DeviceId, bool> = HashMap::new();
-    let mut is_revoked =
-        |d: DeviceId, v: &mut CausalView<'_>| *revoked.entry(d).or_insert_with(|| v.revoked(&d));
-    let suspects: Vec<u32> = q
-        .index
-        .roles
-        .values()
-        .flatten()
-        .filter(|e| e.lowering && q.dag.in_past(e.at, q.past))
-        .map(|e| e.at)
-        .filter(|p| is_revoked(author(*p), v))
-        .collect();
-    if suspects.is_empty() {
-        return Voids::new();
-    }
-    let past = q.dag.closure(q.past.iter().copied());
-    suspects
-        .into_iter()
-        .filter(|l| {
-            let need = q.index.need[*l as usize];
-            let vouched = (*l + 1..past.len() as u32).rev().any(|p| {
-                past[p as usize]
-                    && q.index.author_role[p as usize] >= need
-                    && !is_revoked(author(p), v)
-                    && q.dag.is_ancestor(*l, p)
-            });
-            !vouched
-        })
-        .collect()
+    q.authority()
+        .unvouched_lowerings(Some(q.past), &mut |d| v.revoked(d))
 }
 
 /// Checks an envelope whose parents are `q.past` (not yet in `envelopes` or the index).

@@ -11,7 +11,10 @@
 //!   (`trust::removal::grounded`): a lowering voided by one that counts does not count; in a
 //!   mutual pair (each lowers the other's author) the *senior* author's wins, the one who was
 //!   given a role first (each access entry that first gave the other a role has one of its own
-//!   in its past); between two of no such order, both count. So a removed owner answering its
+//!   in its past); between two of no such order, both count. On a longer cycle, the lowerings
+//!   whose author no other one on the cycle is senior to count first and the cycle unwinds from
+//!   them, as in the organization. Lowerings by a revoked author that no one with the role they
+//!   needed accepted count for nothing ([`Authority::unvouched_lowerings`]). So a removed owner answering its
 //!   removal on a stale copy, by removing its remover and everyone else, removes nobody. That envelope's author wrote it on a copy that had
 //!   not seen the lowering; nothing it did with the lost role counts. No exception for envelopes
 //!   others built on (any member may be an accomplice); envelopes that cite a voided one are not
@@ -37,8 +40,8 @@ use super::admission::Index;
 use super::envelope::Envelope;
 use super::ids::Role;
 use crate::dag::Dag;
-use crate::trust::UserId;
 use crate::trust::removal::grounded;
+use crate::trust::{DeviceId, UserId};
 
 /// Positions voided by removal wins.
 pub type Voids = BTreeSet<u32>;
@@ -112,7 +115,7 @@ impl Authority<'_> {
                         return false;
                     };
                     let parents = self.dag.parents(*a).to_vec();
-                    let past = |p: u32| self.dag.in_past(p, &parents);
+                    let past = |p: u32| scope(p) && self.dag.in_past(p, &parents);
                     self.role(&idx.author_user[*a as usize], &past, &void) < Some(need)
                 })
                 .collect();
@@ -122,6 +125,64 @@ impl Authority<'_> {
             void.extend(more);
         }
         void
+    }
+
+    /// The lowerings whose author `gone` says is gone (revoked), which no envelope by an author
+    /// not gone, whose role was at least what the lowering needed, has in its past: they count
+    /// for nothing, not even to void. `past`: only envelopes in the causal past of these
+    /// positions (admission); `None`: all of them (the state). The organization-revocation rule
+    /// of [`super::state`], applied before removal wins so that a revoked member's forged
+    /// demotion voids nothing; admission applies it to the organization past an envelope cites
+    /// (`admission::set_aside`).
+    pub fn unvouched_lowerings(
+        &self,
+        past: Option<&[u32]>,
+        gone: &mut dyn FnMut(&DeviceId) -> bool,
+    ) -> Voids {
+        let idx = self.index;
+        let n = self.envelopes.len().min(self.dag.len());
+        let mut cache: HashMap<DeviceId, bool> = HashMap::new();
+        let mut is_gone = |p: u32| {
+            let d = self.envelopes[p as usize].header().author;
+            *cache.entry(d).or_insert_with(|| gone(&d))
+        };
+        let in_past = |p: u32| past.is_none_or(|h| self.dag.in_past(p, h));
+        let suspects: Vec<u32> = idx
+            .roles
+            .values()
+            .flatten()
+            .filter(|e| e.lowering && in_past(e.at))
+            .map(|e| e.at)
+            .collect::<BTreeSet<u32>>()
+            .into_iter()
+            .filter(|p| is_gone(*p))
+            .collect();
+        if suspects.is_empty() {
+            return Voids::new();
+        }
+        let scope = match past {
+            Some(h) => self.dag.closure(h.iter().copied()),
+            None => vec![true; n],
+        };
+        // Per role needed: everything some envelope by an author not gone, with that role,
+        // has in its (strict) past.
+        let mut vouched: BTreeMap<Option<Role>, Vec<bool>> = BTreeMap::new();
+        let mut out = Voids::new();
+        for l in suspects {
+            let need = idx.need[l as usize];
+            let v = vouched.entry(need).or_insert_with(|| {
+                let roots: Vec<u32> = (0..n as u32)
+                    .filter(|p| scope[*p as usize] && idx.author_role[*p as usize] >= need)
+                    .filter(|p| !is_gone(*p))
+                    .flat_map(|p| self.dag.parents(p).iter().copied())
+                    .collect();
+                self.dag.closure(roots)
+            });
+            if !v[l as usize] {
+                out.insert(l);
+            }
+        }
+        out
     }
 
     /// Whether the author of envelope `a` is senior to the author of `b`: each access entry that

@@ -4,7 +4,9 @@
 //! Kept set, in two layers:
 //! 1. **Removal wins** ([`super::authority`]), over every admitted envelope: an envelope by user
 //!    X that needed a role X lost concurrently (a removal or demotion neither before nor after
-//!    it) is voided, whoever built on it.
+//!    it) is voided, whoever built on it. A lowering that layer 2 drops for want of a voucher
+//!    (`Authority::unvouched_lowerings`: its vouchers are judged before removal wins) voids
+//!    nothing: a revoked member's forged demotion of an owner does not void the owner's removals.
 //! 2. **Organization revocations.** The workspace DAG and the organization log are not causally
 //!    linked, so an envelope by a device revoked since (or of a user revoked since) cannot be
 //!    dated against its revocation: the device may sign on stale organization heads forever. Such
@@ -94,8 +96,11 @@ impl WorkspaceState {
             envelopes,
             index,
         };
-        let all: Vec<u32> = (0..n as u32).collect();
-        let void = auth.voids(&|_| true, &all);
+        // Lowerings by devices inactive now that no one with the role they needed accepted
+        // count for nothing, not even to void (layer 2 drops them below as well).
+        let gone = auth.unvouched_lowerings(None, &mut |d| !orgst.is_active(d));
+        let all: Vec<u32> = (0..n as u32).filter(|p| !gone.contains(p)).collect();
+        let void = auth.voids(&|p| !gone.contains(&p), &all);
         let active: Vec<bool> = envelopes
             .iter()
             .map(|e| orgst.is_active(&e.header().author))

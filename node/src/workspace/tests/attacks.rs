@@ -478,3 +478,93 @@ fn a_removal_set_aside_on_a_voided_revocation_counts_again() {
     );
     assert!(st.dropped.contains(&id(&content)));
 }
+
+/// Two accomplices who are owners close a cycle of removals with the two senior owners, each on
+/// a stale copy: the creator removes X1, X1 removes Bob, Bob removes X0, X0 removes the creator.
+/// Counting every removal on the cycle (the rule before) left the workspace with no owner at
+/// all; broken by seniority as in the organization, the creator's removal counts first and the
+/// cycle unwinds from it: the accomplices go, the creator and Bob stay.
+#[test]
+fn two_accomplices_on_a_cycle_of_removals_do_not_take_the_senior_owners_down() {
+    let (mut w, mut d) = shared(70);
+    let (u0, u1) = (d[0].user, d[1].user);
+    raise_second(&mut w, &mut d, Role::Owner);
+    let mut x0 = w.add_user(&mut d[0], Profile::Standard, "x0");
+    let mut x1 = w.add_user(&mut d[0], Profile::Standard, "x1");
+    let (ux0, ux1) = (x0.user, x1.user);
+    for user in [ux0, ux1] {
+        w.access(
+            &mut d[0],
+            AccessChange::Grant {
+                user,
+                role: Role::Owner,
+            },
+        );
+    }
+    let (a, rest) = d.split_at_mut(1);
+    for y in rest.iter_mut().chain([&mut x0, &mut x1]) {
+        pull(&a[0], y);
+    }
+    let cycle = vec![
+        w.access(&mut d[0], AccessChange::Remove { user: ux1 }),
+        w.access(&mut x1, AccessChange::Remove { user: u1 }),
+        w.access(&mut d[1], AccessChange::Remove { user: ux0 }),
+        w.access(&mut x0, AccessChange::Remove { user: u0 }),
+    ];
+    assert!(d[0].ingest_ws(cycle.clone()).is_clean());
+    assert!(d[2].ingest_ws(cycle).is_clean());
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u0), Some(&Role::Owner), "{st:?}");
+    assert_eq!(st.members.get(&u1), Some(&Role::Owner));
+    assert_eq!(st.members.get(&ux0), None);
+    assert_eq!(st.members.get(&ux1), None);
+    assert_eq!(d[2].st().members, st.members, "replicas agree");
+}
+
+/// A revoked owner's forged demotion voids nothing (found by the adversary property test). The
+/// creator removes a MANAGER and revokes owner X in the organization; X, on its stale copy,
+/// demotes the creator to MANAGER. No one with OWNER accepted the demotion, so it is dropped;
+/// before, removal wins still let it void the creator's concurrent removal of the manager (and
+/// the honest manager's next merge was then refused by admission, which set the demotion aside).
+#[test]
+fn a_revoked_owners_forged_demotion_voids_nothing() {
+    let (mut w, mut d) = shared(71);
+    let (u0, u1) = (d[0].user, d[1].user);
+    raise_second(&mut w, &mut d, Role::Manager);
+    let mut x = w.add_user(&mut d[0], Profile::Standard, "x");
+    let ux = x.user;
+    w.access(
+        &mut d[0],
+        AccessChange::Grant {
+            user: ux,
+            role: Role::Owner,
+        },
+    );
+    let (a, _) = d.split_at_mut(1);
+    pull(&a[0], &mut x);
+    w.access(&mut d[0], AccessChange::Remove { user: u1 });
+    w.org_write(
+        &mut d[0],
+        Certificate::DeviceRevoked {
+            device: x.keys.id(),
+        },
+    );
+    let y = &mut d[0];
+    y.ws.org_changed(&y.org);
+    let demotion = w.access(
+        &mut x,
+        AccessChange::Grant {
+            user: u0,
+            role: Role::Manager,
+        },
+    );
+    assert!(d[0].ingest_ws(vec![demotion.clone()]).is_clean());
+    let st = d[0].st();
+    assert_eq!(st.members.get(&u0), Some(&Role::Owner), "{st:?}");
+    assert_eq!(
+        st.members.get(&u1),
+        None,
+        "the removal of the manager counts"
+    );
+    assert!(st.dropped.contains(&id(&demotion)));
+}
