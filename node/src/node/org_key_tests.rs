@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::enrol::tests::{PASS, enrol, user_invite};
 use super::{InitParams, Node};
+use crate::control::enrol::Invitee;
 use crate::keystore::KdfParams;
 use crate::trust::author::{self, UserPrivate};
 use crate::trust::keys::{KeyError, OrgKeys};
@@ -133,4 +134,44 @@ fn a_revoked_user_cannot_read_names_added_after_the_rotation() {
     sync_logs(&a, &mut dan);
     assert_eq!(name_of(&mut dan, bob.user_id()), "Bob");
     assert_eq!(name_of(&mut dan, erin.user_id()), "Erin");
+}
+
+/// A stolen device, revoked while its user stays: its user's key rotates first (the user's other
+/// device), then an admin's device rotates the organization key to the new user key, so names
+/// added afterwards stay closed to the device's key file and a later copy of the log.
+#[test]
+fn a_revoked_device_cannot_read_names_added_after_the_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut a = alice(dir.path());
+    let mut bob = member(&mut a, dir.path(), "Bob");
+    sync_logs(&a, &mut bob);
+    bob.create_invitation(&Invitee::Device, None, vec![])
+        .unwrap();
+    let rec = bob.invitation_records().unwrap().remove(0);
+    let mut phone = enrol(&mut bob, &rec, &dir.path().join("phone"), None).unwrap();
+    // Alice, an admin, revokes the phone: Bob's key must rotate, which only his devices can do.
+    sync_logs(&bob, &mut a);
+    a.revoke_device(phone.device_id()).unwrap();
+    a.maintain().unwrap();
+    let st = a.state();
+    assert!(st.org_keys.needs_rotation);
+    assert_eq!(
+        st.org_keys.current, None,
+        "Alice waits for Bob's user key to rotate"
+    );
+    sync_logs(&a, &mut bob);
+    bob.maintain().unwrap();
+    assert!(!bob.state().users[&bob.user_id()].key.needs_rotation);
+    sync_logs(&bob, &mut a);
+    a.maintain().unwrap();
+    let st = a.state();
+    assert!(st.org_keys.current.is_some(), "rotated");
+    assert!(!st.org_keys.needs_rotation);
+    let dan_user = member(&mut a, dir.path(), "Dan").user_id();
+    sync_logs(&a, &mut bob);
+    bob.maintain().unwrap();
+    assert_eq!(name_of(&mut bob, dan_user), "Dan");
+    sync_logs(&a, &mut phone);
+    assert_eq!(name_of(&mut phone, dan_user), "(unreadable)");
+    assert_eq!(name_of(&mut phone, a.user_id()), "Alice");
 }

@@ -78,7 +78,8 @@ impl Node {
     }
 
     /// Part of [`Node::maintain`]: an active admin's device rotates the organization key when
-    /// a revoked user holds the current one. A failure is logged, not returned (the next change
+    /// a revoked user holds the current one, or a revoked device of an active user can open it
+    /// (once that user's key has rotated). A failure is logged, not returned (the next change
     /// of the log tries again).
     pub(super) fn maintain_org_key(&mut self) {
         let st = self.state();
@@ -87,6 +88,22 @@ impl Node {
             .get(&self.user_id())
             .is_some_and(|u| u.profile == Profile::Admin && u.revoked_by.is_none());
         if !st.org_keys.needs_rotation || !admin || !st.is_active(&self.device_id()) {
+            return;
+        }
+        // A rotation sealed to a user key that a revoked device knows would leave the key open
+        // to it: wait for those users' own devices to rotate their keys, unless a revoked user
+        // holds the current key (then rotate now, and again later).
+        let waiting: Vec<_> = st
+            .org_keys
+            .exposed_by_devices_of
+            .iter()
+            .filter(|u| st.users.get(u).is_some_and(|s| s.key.needs_rotation))
+            .collect();
+        if !waiting.is_empty() && !st.org_keys.revoked_user_holds {
+            tracing::debug!(
+                users = waiting.len(),
+                "organization key: waiting for user-key rotations after a device revocation"
+            );
             return;
         }
         match self.rotate_org_key() {

@@ -9,7 +9,9 @@
 //! Invariants: the state part is a function of the kept entries only (no timestamp): the current
 //! key is, among the kept rotations maximal in causal order, the one with the smallest entry id;
 //! a key counts as held by a revoked user when a share was sealed to them or when their addition
-//! is not in the rotation's causal past (they may have got the key at enrolment). A ring only
+//! is not in the rotation's causal past (they may have got the key at enrolment), and as open to
+//! a revoked device of an active user when its share was sealed to a generation of the user's key
+//! that the device may have known (set before or concurrently with its revocation). A ring only
 //! holds keys whose id it checked; randomness comes from the caller.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,8 +102,17 @@ pub struct OrgKeysState {
     pub rotations: BTreeMap<OrgKeyId, OrgKeyState>,
     /// The current key: `None` for the genesis key.
     pub current: Option<OrgKeyId>,
-    /// The current key was given to a user now revoked: an admin's device must rotate it.
+    /// An admin's device must rotate the current key: a revoked user holds it, or a revoked
+    /// device of a user still active can open it ([`Self::exposed_by_devices_of`]).
     pub needs_rotation: bool,
+    /// A user now revoked holds the current key: rotate at once.
+    pub revoked_user_holds: bool,
+    /// Active users with a revoked device that can open the current key (its share was sealed
+    /// to a generation of their user key set before, or concurrently with, that device's
+    /// revocation; every device held the genesis key). A rotation leaves that device out only
+    /// once the user's key has rotated (`UserKeyState::needs_rotation` false), so an admin's
+    /// device waits for that first.
+    pub exposed_by_devices_of: BTreeSet<UserId>,
 }
 
 /// The fold of the kept rotations, given the state's users (revocations included).
@@ -120,12 +131,13 @@ pub(crate) fn fold(
         .collect();
     rs.sort_by_key(|p| entries[*p as usize].id());
     let mut out = OrgKeysState::default();
-    // The users given a share of the key that the rotation at `p` made: its own shares and
-    // those of the kept continuations by its author.
-    let recipients = |p: u32| -> BTreeSet<UserId> {
+    // The users given a share of the key that the rotation at `p` made, with the generation of
+    // their user key it was sealed to: its own shares and those of the kept continuations by
+    // its author.
+    let recipients = |p: u32| -> BTreeMap<UserId, u32> {
         let rot = entries[p as usize].body();
         let Certificate::OrgKeyRotated(r) = &rot.cert else {
-            return BTreeSet::new();
+            return BTreeMap::new();
         };
         let more = index
             .org_shares
@@ -136,7 +148,7 @@ pub(crate) fn fold(
                 _ => None,
             })
             .flatten();
-        r.shares.iter().chain(more).map(|s| s.0).collect()
+        r.shares.iter().chain(more).map(|s| (s.0, s.1)).collect()
     };
     for p in &rs {
         if let Certificate::OrgKeyRotated(r) = &entries[*p as usize].body().cert {
@@ -145,7 +157,7 @@ pub(crate) fn fold(
                 .or_insert_with(|| OrgKeyState {
                     rotated_by: entries[*p as usize].id(),
                     previous_id: r.previous_id,
-                    recipients: recipients(*p),
+                    recipients: recipients(*p).into_keys().collect(),
                 });
         }
     }
@@ -155,8 +167,26 @@ pub(crate) fn fold(
         .copied()
         .find(|a| !rs.iter().any(|b| dag.is_ancestor(*a, *b)));
     let revoked = st.users.iter().filter(|(_, u)| u.revoked_by.is_some());
-    out.needs_rotation = match current {
-        None => revoked.count() > 0,
+    // Revoked devices of active users, with the positions of their kept revocations.
+    let kept_in = |list: Option<&Vec<u32>>| -> Vec<u32> {
+        list.into_iter()
+            .flatten()
+            .copied()
+            .filter(|p| kept[*p as usize])
+            .collect()
+    };
+    let lost_devices = st.devices.iter().filter(|(_, d)| {
+        d.revoked_by.is_some()
+            && st
+                .users
+                .get(&d.user)
+                .is_some_and(|u| u.revoked_by.is_none())
+    });
+    match current {
+        None => {
+            out.revoked_user_holds = revoked.count() > 0;
+            out.exposed_by_devices_of = lost_devices.map(|(_, d)| d.user).collect();
+        }
         Some(p) => {
             let Certificate::OrgKeyRotated(r) = &entries[p as usize].body().cert else {
                 return out;
@@ -170,11 +200,42 @@ pub(crate) fn fold(
                     .into_iter()
                     .flatten()
                     .any(|a| kept[*a as usize] && dag.is_ancestor(*a, p));
-                given.contains(user) || !added_before
+                given.contains_key(user) || !added_before
             };
-            revoked.map(|(u, _)| u).any(holds)
+            out.revoked_user_holds = revoked.map(|(u, _)| u).any(holds);
+            // The entries that set `user`'s key at `generation` (its addition for 0).
+            let setters = |user: &UserId, generation: u32| -> Vec<u32> {
+                if generation == 0 {
+                    return kept_in(index.user_adds.get(user));
+                }
+                kept_in(index.user_rotations.get(user))
+                    .into_iter()
+                    .filter(|s| {
+                        matches!(&entries[*s as usize].body().cert,
+                            Certificate::UserKeyRotated(k) if k.generation == generation)
+                    })
+                    .collect()
+            };
+            out.exposed_by_devices_of = lost_devices
+                .filter(|(device, d)| {
+                    let Some(generation) = given.get(&d.user) else {
+                        return false;
+                    };
+                    let revocations: Vec<u32> = kept_in(index.device_revokes.get(*device))
+                        .into_iter()
+                        .chain(kept_in(index.user_revokes.get(&d.user)))
+                        .collect();
+                    // It knew that generation unless every setter follows a revocation of it.
+                    setters(&d.user, *generation).iter().any(|s| {
+                        revocations.is_empty()
+                            || revocations.iter().any(|r| !dag.is_ancestor(*r, *s))
+                    })
+                })
+                .map(|(_, d)| d.user)
+                .collect();
         }
-    };
+    }
+    out.needs_rotation = out.revoked_user_holds || !out.exposed_by_devices_of.is_empty();
     out
 }
 

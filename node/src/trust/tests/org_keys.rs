@@ -7,6 +7,7 @@ use crate::trust::entry::{
 };
 use crate::trust::keys::{BlobKey, KeyError, OrgKeys};
 use crate::trust::org_keys::{self, OrgKeyRing};
+use std::collections::BTreeSet;
 
 /// A rotation by `by` from the genesis key to a fresh key, shared to `to`.
 fn rotation_to(org: &mut Org, to: &[&Dev]) -> (OrgKey, Certificate) {
@@ -424,4 +425,52 @@ fn frozen_org_key_shared_vector() {
         shares: vec![],
     };
     assert!(empty.check_shape(&empty.org).is_err());
+}
+
+/// A revoked device of a user still active could open the current organization key (every device
+/// held the genesis key; a share sealed to a user key the device knew opens for it): a rotation
+/// is needed, and it leaves the device out only once the user's key has rotated.
+#[test]
+fn a_device_revocation_needs_a_rotation_sealed_after_the_users_key_rotation() {
+    let (mut org, mut ada) = new_org(409);
+    let (mut bob, _) = org.add_user(&mut ada, Profile::Standard, "bob");
+    let phone = org.add_own_device(&mut bob);
+    sync(&mut ada, &mut bob);
+    assert!(!ada.log.state().org_keys.needs_rotation);
+    org.write(
+        &mut bob,
+        Certificate::DeviceRevoked {
+            device: phone.keys.id(),
+        },
+    );
+    sync(&mut ada, &mut bob);
+    let ok = &ada.log.state().org_keys;
+    assert!(ok.needs_rotation && !ok.revoked_user_holds, "{ok:?}");
+    assert_eq!(ok.exposed_by_devices_of, BTreeSet::from([bob.user]));
+    // A rotation sealed to Bob's key as the phone knew it does not help.
+    let (_, c) = rotation_to(&mut org, &[&ada, &bob]);
+    org.write(&mut ada, c);
+    assert!(
+        ada.log.state().org_keys.needs_rotation,
+        "still open to the phone"
+    );
+    // Bob's laptop rotates his user key; a rotation sealed to the new generation does.
+    let next = UserSecret::generate(1, &mut org.rng);
+    let cert = author::rotation(
+        &mut org.rng,
+        &org.org,
+        bob.user,
+        &bob.secret,
+        &next,
+        &[(bob.keys.id(), bob.keys.exchange_public())],
+    )
+    .unwrap();
+    org.write(&mut bob, cert);
+    bob.secret = next;
+    sync(&mut ada, &mut bob);
+    let (_, c) = rotation_to(&mut org, &[&ada, &bob]);
+    org.write(&mut ada, c);
+    let ok = &ada.log.state().org_keys;
+    assert!(!ok.needs_rotation, "{ok:?}");
+    assert!(ok.exposed_by_devices_of.is_empty());
 }
