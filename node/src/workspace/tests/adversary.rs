@@ -20,7 +20,11 @@
 //!    merge unless a member.
 //! 3. Removal sticks: once every honest replica counts X out (removed from the workspace or
 //!    revoked in the organization by an honest device, and no adversary holds MANAGER anywhere),
-//!    every envelope X signs afterwards is dropped wherever it is admitted.
+//!    every envelope X signs afterwards is dropped wherever it is admitted, unless something
+//!    built on it that could: another adversary still counted whose role covers what it needed
+//!    (the accomplice bound: it could have written it itself), or an honest device (which builds
+//!    only on what counts in its view: the removal was voided there since, its author removed
+//!    concurrently). X counts as out again only while the removal counts everywhere.
 //! 4. An honest device that its own state counts as an active member can always draft a merge
 //!    (no flood of heads or far-future time blocks it).
 

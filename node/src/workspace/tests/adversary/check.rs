@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashSet};
 use rand::{RngExt, SeedableRng, rngs::StdRng};
 
 use super::*;
+use crate::trust::DeviceId;
 
 impl Run {
     pub(super) fn check(&mut self) {
@@ -53,13 +54,7 @@ impl Run {
                     if e.header().author != me || dropped.contains(&e.id()) {
                         continue;
                     }
-                    let leaving = e.access() == Some(AccessChange::Remove { user: a.dev.user });
-                    let needed = match e.header().kind {
-                        Kind::Merge => Role::Reader,
-                        Kind::Content => Role::Contributor,
-                        Kind::Access if leaving => Role::Reader,
-                        Kind::Access | Kind::Keys => Role::Manager,
-                    };
+                    let needed = needed(e, &a.dev.user);
                     assert!(
                         a.max_role >= Some(needed),
                         "replica {r} keeps a {:?} by adversary {k} that needed {needed:?}; \
@@ -72,24 +67,65 @@ impl Run {
         }
         // 3. Removal sticks.
         let any_powerful = powerful.iter().any(|p| *p);
-        for a in &mut self.advs {
-            if a.out_from.is_none() && a.banned && !any_powerful {
+        let devices: Vec<(DeviceId, Option<Role>)> = self
+            .advs
+            .iter()
+            .map(|a| (a.dev.keys.id(), a.max_role))
+            .collect();
+        // Honest devices build only on what counts in their view: if one built on it, the
+        // removal did not count there when it did (removal wins voided it: its author was
+        // removed concurrently), whatever the other replicas knew then.
+        let honest: Vec<(DeviceId, Option<Role>)> = self
+            .hon
+            .iter()
+            .map(|h| (h.keys.id(), Some(Role::Owner)))
+            .collect();
+        for (k, a) in self.advs.iter_mut().enumerate() {
+            let others: Vec<(DeviceId, Option<Role>)> = devices
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != k)
+                .map(|(_, d)| *d)
+                .chain(honest.iter().copied())
+                .collect();
+            if a.banned && !any_powerful {
                 let me = a.dev.keys.id();
                 let out = self.hon.iter().zip(&states).all(|(d, s)| {
                     !s.2.members.contains_key(&a.dev.user) || !d.org.state().is_active(&me)
                 });
-                if out {
+                if out && a.out_from.is_none() {
                     a.out_from = Some(a.forged.len());
                     self.frozen = true;
+                } else if !out {
+                    // The removal no longer counts everywhere (removal wins voided it: its
+                    // author was removed concurrently): the adversary is back, legitimately.
+                    a.out_from = None;
                 }
             }
             if let Some(from) = a.out_from {
                 for b in &a.forged[from..] {
                     let i = id(b);
                     for (r, d) in self.hon.iter().enumerate() {
+                        let kept = d.ws.contains(&i) && !states[r].2.dropped.contains(&i);
+                        // The accomplice bound: another adversary still counted builds on it,
+                        // with a role covering what it needed (it could have written it itself),
+                        // or an honest device did.
+                        let vouched = || {
+                            let Some(e) = d.ws.get(&i) else {
+                                return false;
+                            };
+                            let need = needed(e, &a.dev.user);
+                            others.iter().any(|(dev, role)| {
+                                *role >= Some(need)
+                                    && d.org.state().is_active(dev)
+                                    && built_on(&d.ws, dev, &states[r].2.dropped, &i)
+                            })
+                        };
                         assert!(
-                            !d.ws.contains(&i) || states[r].2.dropped.contains(&i),
-                            "replica {r} keeps an envelope its author signed once counted out"
+                            !kept || vouched(),
+                            "replica {r} keeps an envelope its author signed once counted out: {:?} by \
+                             adversary {k}",
+                            d.ws.get(&i).map(|e| e.header().kind)
                         );
                     }
                 }
@@ -152,4 +188,42 @@ impl Run {
             );
         }
     }
+}
+
+/// The least role an envelope by `user` needed.
+fn needed(e: &Envelope, user: &UserId) -> Role {
+    let leaving = e.access() == Some(AccessChange::Remove { user: *user });
+    match e.header().kind {
+        Kind::Merge => Role::Reader,
+        Kind::Content => Role::Contributor,
+        Kind::Access if leaving => Role::Reader,
+        Kind::Access | Kind::Keys => Role::Manager,
+    }
+}
+
+/// Whether a kept envelope by `dev` has `target` in its causal past.
+fn built_on(
+    ws: &WorkspaceLog,
+    dev: &DeviceId,
+    dropped: &[EnvelopeId],
+    target: &EnvelopeId,
+) -> bool {
+    ws.envelopes()
+        .iter()
+        .filter(|e| e.header().author == *dev && !dropped.contains(&e.id()))
+        .any(|e| {
+            let mut stack: Vec<EnvelopeId> = e.header().parents.clone();
+            let mut seen = HashSet::new();
+            while let Some(p) = stack.pop() {
+                if p == *target {
+                    return true;
+                }
+                if seen.insert(p)
+                    && let Some(x) = ws.get(&p)
+                {
+                    stack.extend(x.header().parents.iter().copied());
+                }
+            }
+            false
+        })
 }
