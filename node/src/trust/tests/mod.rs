@@ -137,6 +137,23 @@ impl Org {
     }
 
     /// `by` adds a second device to its own user.
+    /// `by` moves its user key to `generation`, sealed to itself only; returns the new secret
+    /// (not yet in `by.secret`) and the entry's bytes.
+    fn rotate_user_key(&mut self, by: &mut Dev, generation: u32) -> (UserSecret, Vec<u8>) {
+        let next = UserSecret::generate(generation, &mut self.rng);
+        let cert = author::rotation(
+            &mut self.rng,
+            &self.org,
+            by.user,
+            &by.secret,
+            &next,
+            &[(by.keys.id(), by.keys.exchange_public())],
+        )
+        .unwrap();
+        let bytes = self.write(by, cert);
+        (next, bytes)
+    }
+
     fn add_own_device(&mut self, by: &mut Dev) -> Dev {
         let (keys, c) = self.device_cert(by);
         self.write(by, c);
@@ -588,17 +605,7 @@ fn revoking_a_device_marks_the_user_key_for_rotation_until_a_sibling_rotates_it(
         },
     );
     assert!(bob.log.state().users[&bob.user].key.needs_rotation);
-    let next = UserSecret::generate(1, &mut org.rng);
-    let cert = author::rotation(
-        &mut org.rng,
-        &org.org,
-        bob.user,
-        &bob.secret,
-        &next,
-        &[(bob.keys.id(), bob.keys.exchange_public())],
-    )
-    .unwrap();
-    let rot = org.write(&mut bob, cert);
+    let (next, rot) = org.rotate_user_key(&mut bob, 1);
     let k = bob.log.state().users[&bob.user].key.clone();
     assert_eq!(
         (k.generation, k.needs_rotation, k.public),

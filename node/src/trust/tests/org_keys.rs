@@ -455,18 +455,7 @@ fn a_device_revocation_needs_a_rotation_sealed_after_the_users_key_rotation() {
         "still open to the phone"
     );
     // Bob's laptop rotates his user key; a rotation sealed to the new generation does.
-    let next = UserSecret::generate(1, &mut org.rng);
-    let cert = author::rotation(
-        &mut org.rng,
-        &org.org,
-        bob.user,
-        &bob.secret,
-        &next,
-        &[(bob.keys.id(), bob.keys.exchange_public())],
-    )
-    .unwrap();
-    org.write(&mut bob, cert);
-    bob.secret = next;
+    bob.secret = org.rotate_user_key(&mut bob, 1).0;
     sync(&mut ada, &mut bob);
     let (_, c) = rotation_to(&mut org, &[&ada, &bob]);
     org.write(&mut ada, c);

@@ -373,19 +373,8 @@ fn a_role_from_a_voided_grant_backs_nothing() {
 fn a_removal_by_a_member_revoked_since_does_not_lock_its_target_out() {
     let (mut w, mut d) = shared(68);
     let u1 = d[1].user;
-    let mut m = w.add_user(&mut d[0], Profile::Standard, "m");
+    let mut m = joined(&mut w, &mut d, Profile::Standard, Some(Role::Manager), "m");
     let mu = m.user;
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: mu,
-            role: Role::Manager,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    for x in rest.iter_mut().chain([&mut m]) {
-        pull(&a[0], x);
-    }
     let removal = w.access(&mut m, AccessChange::Remove { user: u1 });
     assert!(d[2].ingest_ws(vec![removal]).is_clean());
     w.write(&mut d[2], Kind::Merge, None, Vec::new());
@@ -418,20 +407,9 @@ fn a_removal_by_a_member_revoked_since_does_not_lock_its_target_out() {
 fn a_removal_set_aside_on_a_voided_revocation_counts_again() {
     let (mut w, mut d) = shared(69);
     let u1 = d[1].user;
-    let mut m = w.add_user(&mut d[0], Profile::Standard, "m");
-    let mut x = w.add_user(&mut d[0], Profile::Admin, "x");
-    let mu = m.user;
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: mu,
-            role: Role::Manager,
-        },
-    );
-    let (a, rest) = d.split_at_mut(1);
-    for y in rest.iter_mut().chain([&mut m, &mut x]) {
-        pull(&a[0], y);
-    }
+    let mut m = joined(&mut w, &mut d, Profile::Standard, Some(Role::Manager), "m");
+    let mut x = joined(&mut w, &mut d, Profile::Admin, None, "x");
+    pull(&d[0], &mut m);
     let removal = w.access(&mut m, AccessChange::Remove { user: u1 });
     // The READER accepts it (its merge vouches for no removal) and the contributor builds on that.
     assert!(d[2].ingest_ws(vec![removal.clone()]).is_clean());
@@ -489,22 +467,10 @@ fn two_accomplices_on_a_cycle_of_removals_do_not_take_the_senior_owners_down() {
     let (mut w, mut d) = shared(70);
     let (u0, u1) = (d[0].user, d[1].user);
     raise_second(&mut w, &mut d, Role::Owner);
-    let mut x0 = w.add_user(&mut d[0], Profile::Standard, "x0");
-    let mut x1 = w.add_user(&mut d[0], Profile::Standard, "x1");
+    let mut x0 = joined(&mut w, &mut d, Profile::Standard, Some(Role::Owner), "x0");
+    let mut x1 = joined(&mut w, &mut d, Profile::Standard, Some(Role::Owner), "x1");
+    pull(&d[0], &mut x0);
     let (ux0, ux1) = (x0.user, x1.user);
-    for user in [ux0, ux1] {
-        w.access(
-            &mut d[0],
-            AccessChange::Grant {
-                user,
-                role: Role::Owner,
-            },
-        );
-    }
-    let (a, rest) = d.split_at_mut(1);
-    for y in rest.iter_mut().chain([&mut x0, &mut x1]) {
-        pull(&a[0], y);
-    }
     let cycle = vec![
         w.access(&mut d[0], AccessChange::Remove { user: ux1 }),
         w.access(&mut x1, AccessChange::Remove { user: u1 }),
@@ -531,17 +497,7 @@ fn a_revoked_owners_forged_demotion_voids_nothing() {
     let (mut w, mut d) = shared(71);
     let (u0, u1) = (d[0].user, d[1].user);
     raise_second(&mut w, &mut d, Role::Manager);
-    let mut x = w.add_user(&mut d[0], Profile::Standard, "x");
-    let ux = x.user;
-    w.access(
-        &mut d[0],
-        AccessChange::Grant {
-            user: ux,
-            role: Role::Owner,
-        },
-    );
-    let (a, _) = d.split_at_mut(1);
-    pull(&a[0], &mut x);
+    let mut x = joined(&mut w, &mut d, Profile::Standard, Some(Role::Owner), "x");
     w.access(&mut d[0], AccessChange::Remove { user: u1 });
     w.org_write(
         &mut d[0],
@@ -567,4 +523,19 @@ fn a_revoked_owners_forged_demotion_voids_nothing() {
         "the removal of the manager counts"
     );
     assert!(st.dropped.contains(&id(&demotion)));
+}
+
+/// A new user of `profile` given `role` in the workspace by the creator (device 0); every device
+/// and the newcomer then pull the creator's logs.
+fn joined(w: &mut World, d: &mut [Dev], profile: Profile, role: Option<Role>, name: &str) -> Dev {
+    let mut x = w.add_user(&mut d[0], profile, name);
+    if let Some(role) = role {
+        let user = x.user;
+        w.access(&mut d[0], AccessChange::Grant { user, role });
+    }
+    let (a, rest) = d.split_at_mut(1);
+    for y in rest.iter_mut().chain([&mut x]) {
+        pull(&a[0], y);
+    }
+    x
 }
