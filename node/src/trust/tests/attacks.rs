@@ -359,3 +359,53 @@ fn a_device_added_on_a_stale_past_gains_no_seniority() {
     assert!(st.is_active(&bob.keys.id()), "bob joined first: senior");
     assert!(!st.is_active(&x2.id()) && !st.is_active(&xavier.keys.id()));
 }
+
+/// Seniority cannot be bought with a shallow past. Ada adds the admins Bob, then X, then Carol;
+/// X adds an accomplice Y citing only its own certificate (a past without Carol's). Y and Bob
+/// revoke each other: Bob's certificate is in Y's past, so Bob is senior and stays. Y and Carol
+/// revoke each other: neither certificate is in the other's past, so both go; the shallow past
+/// made Y unordered with Carol, never senior to her.
+#[test]
+fn a_shallow_past_makes_an_accomplice_unordered_never_senior() {
+    for (seed, against_bob) in [(431, true), (432, false)] {
+        let (mut org, mut ada) = new_org(seed);
+        let (mut bob, _) = org.add_user(&mut ada, Profile::Admin, "bob");
+        let (mut x, x_cert) = org.add_user(&mut ada, Profile::Admin, "x");
+        let (mut carol, _) = org.add_user(&mut ada, Profile::Admin, "carol");
+        sync(&mut ada, &mut bob);
+        sync(&mut ada, &mut carol);
+        let w = Writer {
+            keys: &x.keys,
+            org_key: &org.key,
+            clock: &mut Clock::default(),
+        };
+        let (m, c) =
+            crate::testkit::newcomer(&mut org.rng, &w, &org.org, Profile::Admin, "y", "y@x");
+        // Dated just after X's certificate: before Carol's, were time to decide.
+        let t = x.log.get(&id_of(&x_cert[0])).unwrap().body().time.0 + 1;
+        let y_cert = forge(&org, &x.keys, &x_cert, Hlc(t), c);
+        assert!(x.log.ingest(vec![y_cert.clone()]).is_clean());
+        let mut y = Dev {
+            keys: m.keys,
+            user: m.user,
+            clock: Clock::default(),
+            log: x.log.clone(),
+            secret: m.secret,
+        };
+        let victim = if against_bob { &mut bob } else { &mut carol };
+        // The victim learns Y (so it can name Y's device); neither has seen the other's revocation.
+        assert!(victim.log.ingest(vec![y_cert]).is_clean());
+        assert!(y.log.ingest(all_bytes(&victim.log)).is_clean());
+        let (v, yd) = (victim.keys.id(), y.keys.id());
+        let st = revoke_each_other(&mut org, victim, &mut y);
+        if against_bob {
+            assert!(st.is_active(&v) && !st.is_active(&yd), "Bob is senior to Y");
+        } else {
+            assert!(!st.is_active(&yd), "Y does not outlive Carol");
+            assert!(
+                !st.is_active(&v),
+                "unordered: both go (Y is not senior to Carol either)"
+            );
+        }
+    }
+}

@@ -136,7 +136,6 @@ impl Org {
         (keys, c)
     }
 
-    /// `by` adds a second device to its own user.
     /// `by` moves its user key to `generation`, sealed to itself only; returns the new secret
     /// (not yet in `by.secret`) and the entry's bytes.
     fn rotate_user_key(&mut self, by: &mut Dev, generation: u32) -> (UserSecret, Vec<u8>) {
@@ -154,6 +153,7 @@ impl Org {
         (next, bytes)
     }
 
+    /// `by` adds a second device to its own user.
     fn add_own_device(&mut self, by: &mut Dev) -> Dev {
         let (keys, c) = self.device_cert(by);
         self.write(by, c);
