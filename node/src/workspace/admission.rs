@@ -25,7 +25,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::authority::{Authority, Voids};
+use super::authority::{Authority, Voids, role_cap};
 use super::envelope::{AccessChange, Envelope, Header, Kind};
 use super::ids::Role;
 use super::rejection::Refusal;
@@ -215,8 +215,13 @@ pub struct Admitted {
 /// anything, even a merge, for good. A revocation in that past may yet be voided (the state then
 /// counts the lowering): the state re-checks every envelope admitted with something set aside.
 pub fn set_aside(q: &At<'_>, v: &mut CausalView<'_>) -> Voids {
-    q.authority()
-        .unvouched_lowerings(Some(q.past), &mut |d| v.revoked(d))
+    q.authority().unvouched_lowerings(Some(q.past), &mut |d| {
+        let profile = match v.device(d) {
+            DeviceAt::Certified { profile, .. } => Some(profile),
+            DeviceAt::Unknown | DeviceAt::Doubled => None,
+        };
+        role_cap(!v.revoked(d), profile)
+    })
 }
 
 /// Checks an envelope whose parents are `q.past` (not yet in `envelopes` or the index).

@@ -127,24 +127,25 @@ impl Authority<'_> {
         void
     }
 
-    /// The lowerings whose author `gone` says is gone (revoked), which no envelope by an author
-    /// not gone, whose role was at least what the lowering needed, has in its past: they count
-    /// for nothing, not even to void. `past`: only envelopes in the causal past of these
-    /// positions (admission); `None`: all of them (the state). The organization-revocation rule
-    /// of [`super::state`], applied before removal wins so that a revoked member's forged
-    /// demotion voids nothing; admission applies it to the organization past an envelope cites
-    /// (`admission::set_aside`).
+    /// The lowerings whose author's `cap` (the most the organization lets that device hold:
+    /// `None` if it is revoked, CONTRIBUTOR if its user is an OUTSIDER, see [`role_cap`]) is below
+    /// what the lowering needed, and which no envelope whose author's role and cap were both at
+    /// least that has in its past: they count for nothing, not even to void. `past`: only
+    /// envelopes in the causal past of these positions (admission); `None`: all of them (the
+    /// state). The organization layer of [`super::state`], applied before removal wins so that
+    /// a revoked or demoted member's forged demotion voids nothing; admission applies it to the
+    /// organization past an envelope cites (`admission::set_aside`).
     pub fn unvouched_lowerings(
         &self,
         past: Option<&[u32]>,
-        gone: &mut dyn FnMut(&DeviceId) -> bool,
+        cap: &mut dyn FnMut(&DeviceId) -> Option<Role>,
     ) -> Voids {
         let idx = self.index;
         let n = self.envelopes.len().min(self.dag.len());
-        let mut cache: HashMap<DeviceId, bool> = HashMap::new();
-        let mut is_gone = |p: u32| {
+        let mut cache: HashMap<DeviceId, Option<Role>> = HashMap::new();
+        let mut cap_of = |p: u32| {
             let d = self.envelopes[p as usize].header().author;
-            *cache.entry(d).or_insert_with(|| gone(&d))
+            *cache.entry(d).or_insert_with(|| cap(&d))
         };
         let in_past = |p: u32| past.is_none_or(|h| self.dag.in_past(p, h));
         let suspects: Vec<u32> = idx
@@ -155,7 +156,7 @@ impl Authority<'_> {
             .map(|e| e.at)
             .collect::<BTreeSet<u32>>()
             .into_iter()
-            .filter(|p| is_gone(*p))
+            .filter(|p| cap_of(*p) < idx.need[*p as usize])
             .collect();
         if suspects.is_empty() {
             return Voids::new();
@@ -164,7 +165,7 @@ impl Authority<'_> {
             Some(h) => self.dag.closure(h.iter().copied()),
             None => vec![true; n],
         };
-        // Per role needed: everything some envelope by an author not gone, with that role,
+        // Per role needed: everything some envelope by an author whose role and cap cover it
         // has in its (strict) past.
         let mut vouched: BTreeMap<Option<Role>, Vec<bool>> = BTreeMap::new();
         let mut out = Voids::new();
@@ -173,7 +174,7 @@ impl Authority<'_> {
             let v = vouched.entry(need).or_insert_with(|| {
                 let roots: Vec<u32> = (0..n as u32)
                     .filter(|p| scope[*p as usize] && idx.author_role[*p as usize] >= need)
-                    .filter(|p| !is_gone(*p))
+                    .filter(|p| cap_of(*p) >= need)
                     .flat_map(|p| self.dag.parents(p).iter().copied())
                     .collect();
                 self.dag.closure(roots)
@@ -277,4 +278,14 @@ fn extremes<'a, T: Copy>(
             a != b && dag.is_ancestor(lo, hi)
         })
     })
+}
+
+/// The most a device may hold in a workspace, by its standing in the organization: nothing if it
+/// is revoked (`active` false), CONTRIBUTOR if its user is an OUTSIDER, OWNER otherwise.
+pub fn role_cap(active: bool, profile: Option<crate::trust::Profile>) -> Option<Role> {
+    match (active, profile) {
+        (false, _) | (_, None) => None,
+        (true, Some(crate::trust::Profile::Outsider)) => Some(Role::Contributor),
+        (true, Some(_)) => Some(Role::Owner),
+    }
 }

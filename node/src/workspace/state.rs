@@ -1,23 +1,24 @@
 //! The effective state of a workspace: members, epochs, content, after removal wins and the
 //! organization's revocations.
 //!
-//! Kept set, in two layers:
+//! Kept set, in three layers:
 //! 1. **Removal wins** ([`super::authority`]), over every admitted envelope: an envelope by user
 //!    X that needed a role X lost concurrently (a removal or demotion neither before nor after
 //!    it) is voided, whoever built on it. A lowering that layer 2 drops for want of a voucher
 //!    (`Authority::unvouched_lowerings`: its vouchers are judged before removal wins) voids
 //!    nothing: a revoked member's forged demotion of an owner does not void the owner's removals.
-//! 2. **Organization revocations.** The workspace DAG and the organization log are not causally
-//!    linked, so an envelope by a device revoked since (or of a user revoked since) cannot be
-//!    dated against its revocation: the device may sign on stale organization heads forever. Such
-//!    an envelope is kept only if a non-voided envelope by an active device, whose author's role
-//!    was at least the role the revoked device's envelope needed, has it in its causal past
-//!    (honest devices write `Merge` envelopes on what they accepted). An accomplice can keep that
-//!    way only what it could have written itself; everything else by the revoked device is
-//!    dropped. An epoch opened by a device inactive now needs a rotation (the device knows its key).
-//!
+//! 2. **The organization's standing.** The workspace DAG and the organization log are not
+//!    causally linked, so an envelope cannot be dated against its author's revocation or
+//!    demotion: a device may sign on stale organization heads forever. Each device has a *cap*
+//!    (`authority::role_cap`): nothing if revoked now, CONTRIBUTOR if its user is an OUTSIDER now,
+//!    OWNER otherwise. An envelope that needed more than its author's cap is kept only if a
+//!    non-voided envelope whose author's role and cap were both at least what it needed has it
+//!    in its causal past (honest devices write `Merge` envelopes on what they accepted). An
+//!    accomplice can keep that way only what it could have written itself; everything else is
+//!    dropped. An epoch opened by a device revoked now needs a rotation (the device knows its
+//!    key). An OUTSIDER member's role is shown as CONTRIBUTOR at most.
 //! 3. **What admission set aside.** An envelope admitted without counting a lowering whose
-//!    author its organization heads revoke (`admission::set_aside`) is kept only if its author's
+//!    author its organization heads revoke or cap (`admission::set_aside`) is kept only if its author's
 //!    role in its own causal past, over the kept envelopes of layers 1 and 2, is what it needed:
 //!    a revocation its author cited may have been voided since (the lowering then counts).
 //!    Envelopes dropped here do not change layer 2's vouching (it roots at layer 1 only).
@@ -31,11 +32,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::admission::Index;
-use super::authority::Authority;
+use super::authority::{Authority, role_cap};
 use super::envelope::{Envelope, Kind};
 use super::ids::{EnvelopeId, Role, WorkspaceId};
 use crate::dag::Dag;
-use crate::trust::{OrgLog, UserId};
+use crate::trust::{DeviceId, OrgLog, Profile, UserId};
 
 /// One epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,13 +99,18 @@ impl WorkspaceState {
         };
         // Lowerings by devices inactive now that no one with the role they needed accepted
         // count for nothing, not even to void (layer 2 drops them below as well).
-        let gone = auth.unvouched_lowerings(None, &mut |d| !orgst.is_active(d));
+        let cap = |d: &DeviceId| {
+            let profile = orgst
+                .devices
+                .get(d)
+                .and_then(|x| orgst.users.get(&x.user))
+                .map(|u| u.profile);
+            role_cap(orgst.is_active(d), profile)
+        };
+        let gone = auth.unvouched_lowerings(None, &mut |d| cap(d));
         let all: Vec<u32> = (0..n as u32).filter(|p| !gone.contains(p)).collect();
         let void = auth.voids(&|p| !gone.contains(&p), &all);
-        let active: Vec<bool> = envelopes
-            .iter()
-            .map(|e| orgst.is_active(&e.header().author))
-            .collect();
+        let caps: Vec<Option<Role>> = envelopes.iter().map(|e| cap(&e.header().author)).collect();
         // Layer 2: one closure per role level, rooted at non-voided envelopes by active devices
         // whose author had at least that role.
         let levels = [Role::Reader, Role::Contributor, Role::Manager, Role::Owner];
@@ -112,7 +118,7 @@ impl WorkspaceState {
             .iter()
             .map(|lvl| {
                 dag.closure((0..n as u32).filter(|p| {
-                    active[*p as usize]
+                    caps[*p as usize] >= Some(*lvl)
                         && !void.contains(p)
                         && index.author_role[*p as usize].is_some_and(|r| r >= *lvl)
                 }))
@@ -123,10 +129,10 @@ impl WorkspaceState {
                 if void.contains(&(p as u32)) {
                     return false;
                 }
-                if active[p] {
+                let need = index.need[p].unwrap_or(Role::Reader);
+                if caps[p] >= Some(need) {
                     return true;
                 }
-                let need = index.need[p].unwrap_or(Role::Reader);
                 let lvl = levels.iter().position(|l| *l == need).unwrap_or(0);
                 vouched[lvl][p]
             })
@@ -138,8 +144,18 @@ impl WorkspaceState {
             ..WorkspaceState::default()
         };
         let mut members = auth.members(&in_kept, &void);
-        // Members revoked from the organization are members no more.
+        // Members revoked from the organization are members no more; an OUTSIDER is at most a
+        // CONTRIBUTOR, whatever it was given when its profile was another.
         members.retain(|u, _| orgst.users.get(u).is_some_and(|s| s.revoked_by.is_none()));
+        for (u, r) in members.iter_mut() {
+            if orgst
+                .users
+                .get(u)
+                .is_some_and(|s| s.profile == Profile::Outsider)
+            {
+                *r = (*r).min(Role::Contributor);
+            }
+        }
         let mut order: Vec<usize> = (0..n).filter(|p| kept[*p]).collect();
         order.sort_by_key(|p| (envelopes[*p].header().time, envelopes[*p].id()));
         for p in &order {
@@ -188,7 +204,7 @@ impl WorkspaceState {
             None => !members.is_empty(),
             Some(c) => {
                 maximal > 1
-                    || !active[c as usize]
+                    || caps[c as usize].is_none()
                     || keyed.iter().any(|(u, generation)| {
                         !members.contains_key(u)
                             || orgst.users.get(u).is_none_or(|s| {

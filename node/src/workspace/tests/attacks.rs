@@ -539,3 +539,41 @@ fn joined(w: &mut World, d: &mut [Dev], profile: Profile, role: Option<Role>, na
     }
     x
 }
+
+/// A MANAGER whose user an admin made an OUTSIDER (who may hold CONTRIBUTOR at most) removes a
+/// contributor on stale organization heads, where it was still STANDARD. No one with MANAGER
+/// accepted it, so it is dropped; the demoted user shows as CONTRIBUTOR; the contributor, who has
+/// seen the removal, still writes. Before, the raw organization past the envelope cited decided.
+#[test]
+fn a_manager_demoted_to_outsider_keeps_no_manager_power_on_a_stale_past() {
+    let (mut w, mut d) = shared(72);
+    let u1 = d[1].user;
+    let mut m = joined(&mut w, &mut d, Profile::Standard, Some(Role::Manager), "m");
+    let mu = m.user;
+    let demotion = w.org_write(
+        &mut d[0],
+        Certificate::ProfileChanged {
+            user: mu,
+            profile: Profile::Outsider,
+        },
+    );
+    let removal = w.access(&mut m, AccessChange::Remove { user: u1 });
+    let y = &mut d[1];
+    assert!(y.org.ingest(vec![demotion]).is_clean());
+    y.ws.org_changed(&y.org);
+    assert!(d[1].ingest_ws(vec![removal.clone()]).is_clean());
+    let (content, r) = w.content(&mut d[1]);
+    assert!(r.is_clean() && r.admitted.len() == 1, "{:?}", r.refused);
+    let y = &mut d[0];
+    y.ws.org_changed(&y.org);
+    assert!(
+        d[0].ingest_ws(vec![removal.clone(), content.clone()])
+            .is_clean()
+    );
+    let st = d[0].st();
+    assert!(st.dropped.contains(&id(&removal)), "{st:?}");
+    assert_eq!(st.members.get(&u1), Some(&Role::Contributor));
+    assert_eq!(st.members.get(&mu), Some(&Role::Contributor), "capped");
+    assert!(st.content.contains(&id(&content)));
+    assert_eq!(d[1].st(), st, "replicas agree");
+}
