@@ -129,26 +129,6 @@ pub fn still(path: &Path, expect: Option<&BaseEntry>) -> bool {
     }
 }
 
-/// A new temporary file beside `target`.
-pub fn temp_beside(target: &Path) -> std::io::Result<(PathBuf, fs::File)> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut last = None;
-    for _ in 0..16 {
-        let mut r = [0u8; 6];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut r);
-        let path = dir.join(format!(".{base}.cloison-{}", hex::encode(r)));
-        match fs::File::options().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((path, f)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name")))
-}
-
 /// What a landed file carries besides its bytes: the version's modification time and
 /// permission bits (masked by `scan::landing_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +150,7 @@ pub fn land(
     who: &str,
     now_ms: u64,
 ) -> std::io::Result<Landed> {
-    let (tmp, mut f) = temp_beside(target)?;
+    let (tmp, mut f) = super::temps::temp_beside(target)?;
     let written = (|| {
         let mut hasher = blake3::Hasher::new();
         for c in chunks {
