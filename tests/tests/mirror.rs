@@ -262,6 +262,15 @@ fn a_daemon_killed_mid_sync_resumes_without_fetching_finished_files_again() {
     wait_until("B has some of the files", Duration::from_secs(300), || {
         count() >= FILES / 4
     });
+    // Kill B in the middle of a landing if one is seen (its temporary file exists), as a user's
+    // `kill -9` or a power cut would.
+    let seen = std::time::Instant::now();
+    while leftovers(&fb).is_empty()
+        && count() < FILES * 3 / 4
+        && seen.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let mut b = p.d.pop().unwrap_or_else(|| panic!("no daemon"));
     b.kill();
     let done = tree(&fb.join("scans"));
