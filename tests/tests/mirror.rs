@@ -2,8 +2,8 @@
 //! appears in B's folder (create, edit, save-by-rename, rename, move, delete, empty folders),
 //! concurrent edits give one file plus one conflict copy on both sides, a 1-byte change in a
 //! large file moves only a few chunks, 10,000 files created at once all arrive, a daemon killed
-//! mid-sync resumes without fetching completed files again, and a READER's mirror uploads
-//! nothing.
+//! mid-sync resumes without fetching completed files again and leaves no temporary file behind,
+//! and a READER's mirror uploads nothing.
 
 use std::collections::BTreeMap;
 use std::fs::Permissions;
@@ -145,6 +145,34 @@ fn concurrent_edits_give_one_file_and_one_conflict_copy_on_both() {
     );
 }
 
+/// Every name under `dir` with `.cloison-` in it (the mirror's temporary files, and any
+/// similar name), as a sorted list of relative paths.
+fn leftovers(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![(dir.to_owned(), String::new())];
+    while let Some((d, rel)) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = if rel.is_empty() {
+                name.clone()
+            } else {
+                format!("{rel}/{name}")
+            };
+            if name.contains(".cloison-") {
+                out.push(p.clone());
+            }
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push((e.path(), p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn bytes_received(h: &TestHome) -> u64 {
     h.run(&["status", "--json"]).json()["bytes_received"]
         .as_u64()
@@ -234,6 +262,15 @@ fn a_daemon_killed_mid_sync_resumes_without_fetching_finished_files_again() {
     wait_until("B has some of the files", Duration::from_secs(300), || {
         count() >= FILES / 4
     });
+    // Kill B in the middle of a landing if one is seen (its temporary file exists), as a user's
+    // `kill -9` or a power cut would.
+    let seen = std::time::Instant::now();
+    while leftovers(&fb).is_empty()
+        && count() < FILES * 3 / 4
+        && seen.elapsed() < Duration::from_secs(60)
+    {
+        std::thread::sleep(Duration::from_millis(2));
+    }
     let mut b = p.d.pop().unwrap_or_else(|| panic!("no daemon"));
     b.kill();
     let done = tree(&fb.join("scans"));
@@ -248,11 +285,31 @@ fn a_daemon_killed_mid_sync_resumes_without_fetching_finished_files_again() {
             (k.clone(), std::os::unix::fs::MetadataExt::ino(&m))
         })
         .collect();
+    // What the kill left: the partial temporary file of the landing under way (if one was),
+    // plus a stale one planted with the mirror's exact name pattern and a user's file whose
+    // name is merely similar (it is the user's: it stays, and syncs).
+    let left = leftovers(&fb);
+    println!("temporary files after the kill: {left:?}");
+    let planted = fb.join("scans/.scan-99.bin.cloison-0123456789ab");
+    std::fs::write(&planted, b"half a landing").unwrap();
+    let similar = "scans/.scan-00.bin.cloison-draft";
+    std::fs::write(fb.join(similar), b"the user's notes").unwrap();
     let t = &p.t;
     let _b = t[1].start(&[p.d[0].addr()]);
     wait_until("B has every file", Duration::from_secs(300), || {
         tree(&fb.join("scans")) == tree(&fa.join("scans"))
     });
+    // Nothing of the interrupted landings is left, and the similar name was neither removed
+    // nor taken for a temporary file.
+    assert_eq!(leftovers(&fb), vec![similar.to_owned()]);
+    assert_eq!(
+        std::fs::read(fb.join(similar)).unwrap(),
+        b"the user's notes"
+    );
+    wait_until("A has the user's similar file", WAIT, || {
+        std::fs::read(fa.join(similar)).is_ok_and(|b| b == b"the user's notes")
+    });
+    assert_eq!(leftovers(&fa), vec![similar.to_owned()]);
     // Files completed before the kill were neither fetched nor written again.
     for (k, ino) in &inodes {
         let m = std::fs::metadata(fb.join("scans").join(k)).unwrap();

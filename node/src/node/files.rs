@@ -460,8 +460,7 @@ impl Node {
         p: &mut Progress,
         progress: &mut dyn FnMut(Progress),
     ) -> Result<(), NodeError> {
-        let dir = local.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile_in(dir, local)?;
+        let mut tmp = super::folder::temps::temp_beside(local).map_err(io_err(local))?;
         let mut hasher = blake3::Hasher::new();
         if let Some(v) = &n.current {
             for c in &v.manifest.chunks {
@@ -706,26 +705,4 @@ fn walk(
         }
     }
     Ok(())
-}
-
-/// A new temporary file next to `target` (same directory, so the final rename is atomic).
-fn tempfile_in(dir: &Path, target: &Path) -> Result<(PathBuf, fs::File), NodeError> {
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    for _ in 0..16 {
-        let mut r = [0u8; 6];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut r);
-        let path = dir.join(format!(".{base}.cloison-{}", hex::encode(r)));
-        match fs::File::options().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((path, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(err) => return Err(NodeError::Io { path, err }),
-        }
-    }
-    Err(NodeError::Invalid(format!(
-        "cannot create a temporary file in {}",
-        dir.display()
-    )))
 }

@@ -4,8 +4,9 @@
 //! Invariants: a downloaded file is written to a temporary file in its destination's directory,
 //! fsynced, given its mtime, and renamed over the destination only if the destination is still
 //! exactly what was last synced (or still absent); otherwise the download lands beside it as a
-//! conflict copy and the local file stays. A delete removes a file only if it is still what was
-//! last synced, and a folder only if it is empty. A move never replaces an existing entry.
+//! conflict copy and the local file stays; a landing that fails at any step removes its
+//! temporary file. A delete removes a file only if it is still what was last synced, and a
+//! folder only if it is empty. A move never replaces an existing entry.
 //! Nothing is ever read, written, moved or deleted through a symbolic link: every local path is
 //! resolved by [`resolve`], which refuses one whose folders below the root hold a link (or a
 //! file) and creates missing folders one at a time, never following one.
@@ -129,26 +130,6 @@ pub fn still(path: &Path, expect: Option<&BaseEntry>) -> bool {
     }
 }
 
-/// A new temporary file beside `target`.
-pub fn temp_beside(target: &Path) -> std::io::Result<(PathBuf, fs::File)> {
-    let dir = target.parent().unwrap_or(Path::new("."));
-    let base = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut last = None;
-    for _ in 0..16 {
-        let mut r = [0u8; 6];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut r);
-        let path = dir.join(format!(".{base}.cloison-{}", hex::encode(r)));
-        match fs::File::options().write(true).create_new(true).open(&path) {
-            Ok(f) => return Ok((path, f)),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name")))
-}
-
 /// What a landed file carries besides its bytes: the version's modification time and
 /// permission bits (masked by `scan::landing_mode`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -170,7 +151,7 @@ pub fn land(
     who: &str,
     now_ms: u64,
 ) -> std::io::Result<Landed> {
-    let (tmp, mut f) = temp_beside(target)?;
+    let (tmp, mut f) = super::temps::temp_beside(target)?;
     let written = (|| {
         let mut hasher = blake3::Hasher::new();
         for c in chunks {
@@ -197,15 +178,20 @@ pub fn land(
         return Err(e);
     }
     // The last check before the rename: a local change that arrived meanwhile is kept.
-    if still(target, expect) {
-        fs::rename(&tmp, target)?;
-        Ok(Landed::InPlace)
+    let landed = if still(target, expect) {
+        fs::rename(&tmp, target).map(|()| Landed::InPlace)
     } else {
         let beside = conflict_path(target, who, now_ms);
-        fs::rename(&tmp, &beside)?;
-        tracing::info!(path = %target.display(), copy = %beside.display(), "changed locally while a newer version arrived: kept both");
-        Ok(Landed::Beside(beside))
+        fs::rename(&tmp, &beside).map(|()| {
+            tracing::info!(path = %target.display(), copy = %beside.display(), "changed locally while a newer version arrived: kept both");
+            Landed::Beside(beside)
+        })
+    };
+    if landed.is_err() {
+        // The landing is retried by a later round: the temporary file must not stay meanwhile.
+        let _ = fs::remove_file(&tmp);
     }
+    landed
 }
 
 /// Deletes `path` if it is still `expect` (a folder: if empty). Returns whether it is gone.
@@ -335,6 +321,32 @@ mod tests {
         fs::write(&c, b"x").unwrap();
         let c2 = conflict_path(&p, "bob laptop", 0);
         assert!(c2.to_str().unwrap().ends_with("1970-01-01 2).pdf"));
+    }
+
+    #[test]
+    fn a_failed_final_rename_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A folder with content where the file goes, taken as what was last synced: the check
+        // passes, and the rename over it fails (a file cannot replace a folder).
+        let p = dir.path().join("x");
+        fs::create_dir_all(p.join("inside")).unwrap();
+        let folder = BaseEntry {
+            id: [1; 16],
+            kind: EntryKind::Folder,
+            hash: [0; 32],
+            size: 0,
+            mtime_ns: 0,
+            inode: 0,
+        };
+        let h = *blake3::hash(b"v1").as_bytes();
+        let mut it = vec![Ok(b"v1".to_vec())].into_iter();
+        assert!(land(&p, &mut it, &h, STAMP, Some(&folder), "x", 0).is_err());
+        let mut names: Vec<String> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["x"]);
     }
 
     #[test]

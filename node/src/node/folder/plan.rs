@@ -8,7 +8,10 @@
 //!   local path is a local move (→ [`Action::RemoteMove`] when the workspace still has the entry
 //!   where it was); a base entry whose id sits at another workspace path is a remote move
 //!   (→ [`Action::LocalMove`]). Each move rewrites the subtree's paths in the working copies, so
-//!   a folder move carries its contents and they compare unchanged.
+//!   a folder move carries its contents and they compare unchanged. A move's destination must be
+//!   free on that side: nothing at it *or under it* — a move planned earlier in the round whose
+//!   destination lies below creates the folders above it, so a later move there would
+//!   overwrite. A move that finds its destination taken waits; the per-path plan settles it.
 //! - A path present in the base is the same entry (save-by-rename keeps identity: a new inode at
 //!   the same path is an edit, not a new file).
 //! - Changed on one side only: that side wins. Changed on both: same content is agreement,
@@ -201,6 +204,19 @@ pub fn rekey<V>(map: &mut BTreeMap<String, V>, from: &str, to: &str) {
     map.extend(taken);
 }
 
+/// Whether `path` is taken in `map`: an entry is at it or under it. An entry under it without
+/// one at it is the subtree of a move planned earlier in the round, whose missing parent
+/// folders the move creates: the path is no free destination either.
+fn taken<V>(map: &BTreeMap<String, V>, path: &str) -> bool {
+    if map.contains_key(path) {
+        return true;
+    }
+    let inside = format!("{path}/");
+    map.range(inside.clone()..)
+        .next()
+        .is_some_and(|(k, _)| k.starts_with(&inside))
+}
+
 /// Whether a strict ancestor of `path` is a file in `kinds` (a move there would need a folder
 /// where a file is: it waits, and the per-path plan sorts the file out first).
 fn under_a_file<'a>(path: &str, kind_at: impl Fn(&str) -> Option<EntryKind> + 'a) -> bool {
@@ -302,7 +318,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                     Some(r)
                         if r == p
                             && !read_only
-                            && !s.remote.contains_key(&to)
+                            && !taken(&s.remote, &to)
                             && !under_a_file(&to, |q| s.remote.get(q).map(|e| e.kind)) =>
                     {
                         out.push(Action::RemoteMove {
@@ -315,7 +331,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
                     }
                     Some(r)
                         if r != p
-                            && !s.local.contains_key(&r)
+                            && !taken(&s.local, &r)
                             && !under(&r, &to)
                             && !under_a_file(&r, |q| s.local.get(q).map(|e| e.kind)) =>
                     {
@@ -338,7 +354,7 @@ fn plan_moves(s: &mut States, read_only: bool) -> Vec<Action> {
         if let Some(r) = remote_at
             && r != p
             && s.local.get(&p).is_some_and(|l| l.kind == b.kind)
-            && !s.local.contains_key(&r)
+            && !taken(&s.local, &r)
             && !under(&r, &p)
             && !under_a_file(&r, |q| s.local.get(q).map(|e| e.kind))
         {

@@ -528,3 +528,31 @@ fn concurrent_edits_keep_both() {
     assert_eq!(files["z"].1, 3);
     assert_eq!(World::files(&w.local), World::files(&w.remote));
 }
+
+#[test]
+fn a_move_never_lands_where_an_earlier_move_made_the_folders() {
+    // Synced: a/c/w. Locally a/c/w moved to b and z made; remotely a moved to z. The local move
+    // goes to the workspace's place z/c/w, whose move creates z/c: a/c may no longer go there.
+    let mut w = synced(&[
+        Op::Mkdir { path: 0 },
+        Op::Mkdir { path: 6 },
+        Op::Mkdir { path: 7 },
+    ]);
+    rekey(&mut w.local, "a/c/w", "b");
+    w.local.insert("z".into(), (EntryKind::Folder, 0, 5000));
+    rekey(&mut w.remote, "a", "z");
+    let actions = plan(&w.states(), false);
+    let mut made = Vec::new();
+    for a in &actions {
+        if let Action::LocalMove { to, .. } = a {
+            assert!(
+                !made.iter().any(|m: &String| under(m, to)),
+                "{a:?} lands where an earlier move made the folders: {actions:?}"
+            );
+            made.push(to.clone());
+        }
+    }
+    settle(&mut w, false);
+    assert_eq!(World::files(&w.local), World::files(&w.remote));
+    assert!(w.local.contains_key("z/c/w"), "{:?}", w.local);
+}

@@ -130,8 +130,16 @@ struct Sealed {
 }
 
 impl Node {
-    /// Loads a mirror's last-synced state.
+    /// Loads a mirror's last-synced state, and removes the temporary files its interrupted
+    /// landings left in `dir` (a mirror is opened when it starts, before any landing of it).
     pub fn open_mirror(&mut self, ws: WorkspaceId, dir: &Path) -> Result<Mirror, NodeError> {
+        let swept = super::temps::remove_stale(dir);
+        if !swept.removed.is_empty() {
+            tracing::info!(ws = %ws, dir = %dir.display(), count = swept.removed.len(), "removed the temporary files of interrupted landings");
+        }
+        for p in swept.problems.iter().take(10) {
+            tracing::warn!(ws = %ws, "temporary files of interrupted landings: {p}");
+        }
         Ok(Mirror {
             ws,
             dir: dir.to_owned(),

@@ -25,8 +25,9 @@ use super::plan::{BaseEntry, EntryKind, LocalEntry};
 /// The ignore file at a mirror's root.
 pub const IGNORE_FILE: &str = ".cloisonignore";
 
-/// Ignored by default: temporary files of common editors and office suites, OS litter, and the
-/// mirror's own temporary files.
+/// Ignored by default: temporary files of common editors and office suites, and OS litter. The
+/// mirror's own temporary files are always ignored, by their exact name (`temps::is_temp_name`),
+/// so that a user's file of a similar name still syncs.
 pub const DEFAULT_IGNORES: &[&str] = &[
     "*.swp",
     "*.swo",
@@ -44,8 +45,6 @@ pub const DEFAULT_IGNORES: &[&str] = &[
     ".goutputstream-*",
     "*.crdownload",
     "*.part",
-    ".*.cloison-*",
-    ".cloison-*",
 ];
 
 /// How many times a file that changes while read is re-read.
@@ -92,12 +91,14 @@ impl Ignores {
     }
 
     /// Whether a root-relative `/`-separated path is ignored (or inside an ignored folder).
-    /// The root's own `.cloisonignore` always is, whatever the rules say.
+    /// The root's own `.cloisonignore` and the mirror's own temporary files
+    /// ([`super::temps::is_temp_name`], and anything under such a name) always are, whatever
+    /// the rules say.
     pub fn ignored(&self, rel: &str, is_dir: bool) -> bool {
         if rel.is_empty() {
             return false;
         }
-        if rel == IGNORE_FILE {
+        if rel == IGNORE_FILE || rel.split('/').any(super::temps::is_temp_name) {
             return true;
         }
         self.rules
@@ -398,11 +399,18 @@ mod tests {
             ("run.log", false),
             ("build", true),
             ("build/out.o", false),
-            (".report.pdf.cloison-0a1b2c", false),
+            (".report.pdf.cloison-0a1b2c3d4e5f", false),
+            ("sub/.report.pdf.cloison-0a1b2c3d4e5f", false),
         ] {
             assert!(ig.ignored(p, d), "{p} should be ignored");
         }
-        for p in ["a.txt", "doc.docx", "logs/x.txt", "sub/.cloisonignore"] {
+        for p in [
+            "a.txt",
+            "doc.docx",
+            "logs/x.txt",
+            "sub/.cloisonignore",
+            ".notes.cloison-draft",
+        ] {
             assert!(!ig.ignored(p, false), "{p} should not be ignored");
         }
     }
@@ -453,6 +461,28 @@ mod tests {
                 .unwrap();
             assert!(!Ignores::load(d2.path()).ignored("a.env", false));
         }
+    }
+
+    #[test]
+    fn the_mirrors_temporary_files_are_ignored_whatever_the_rules_say() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(IGNORE_FILE), "!*\n!.*\n!**/.*.cloison-*\n").unwrap();
+        let ig = Ignores::load(dir.path());
+        let (tmp, _f) = super::super::temps::temp_beside(&dir.path().join("big.bin")).unwrap();
+        let name = tmp.file_name().unwrap().to_str().unwrap().to_owned();
+        assert!(ig.ignored(&name, false), "{name}");
+        assert!(ig.ignored(&format!("deep/er/{name}"), false));
+        assert!(
+            ig.ignored(&format!("{name}/inside"), false),
+            "under such a name"
+        );
+        fs::write(dir.path().join(".notes.cloison-draft"), b"mine").unwrap();
+        let s = scan(&ig, &BTreeMap::new()).unwrap();
+        assert!(
+            !s.entries.contains_key(&name),
+            "a temporary file is scanned"
+        );
+        assert!(s.entries.contains_key(".notes.cloison-draft"));
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Rounds of a mirror on one real node (real store, real files): uploads, save-by-rename,
-//! moves, remote changes landing on disk, deletes, and the last-synced state surviving a reopen.
+//! moves, remote changes landing on disk, deletes, the last-synced state surviving a reopen, and
+//! a landing on a full disk (a small tmpfs, where mounting is allowed).
 
 use std::fs;
 
@@ -146,4 +147,87 @@ fn registration_refuses_relative_overlapping_and_home_directories() {
     n.unregister_mirror(w1).unwrap();
     assert_eq!(n.mirrors().unwrap().len(), 1);
     assert!(n.unregister_mirror(w1).is_err());
+}
+
+/// A small tmpfs mounted over a directory (unmounted when dropped): a real full disk.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    /// Mounts `size` (as `mount -o size=` takes it) over `dir`; `None` where mounting is not
+    /// allowed (not root, or no mount in this sandbox).
+    fn mount(dir: &std::path::Path, size: &str) -> Option<SmallDisk> {
+        fs::create_dir_all(dir).ok()?;
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallDisk(dir.to_owned()))
+    }
+
+    fn grow(&self, size: &str) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remount of {} failed", self.0.display());
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_landing_on_a_full_disk_fails_clearly_leaves_nothing_and_lands_later() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("folder");
+    let Some(disk) = SmallDisk::mount(&dir, "1m") else {
+        eprintln!("skipped: mounting a small tmpfs needs root (a real ENOSPC)");
+        return;
+    };
+    let mut n = node(t.path());
+    let w = n.create_workspace("W").unwrap();
+    let w = n.find_workspace(&w.name).unwrap();
+    let mut m = n.open_mirror(w, &dir).unwrap();
+    round(&mut n, &mut m);
+    // A file larger than the disk (streamed) and a small one (landed in a batch).
+    let big: Vec<u8> = (0..3u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let small = vec![5u8; 100_000];
+    for (name, bytes) in [("big.bin", &big), ("small.bin", &small)] {
+        let src = t.path().join(name);
+        fs::write(&src, bytes).unwrap();
+        n.put(w, &src, name, &mut |_| {}, &mut |_| {}).unwrap();
+    }
+    let r = n.mirror_round(&mut m, &mut |_| {}).unwrap();
+    assert_eq!(r.downloaded, 1, "{r:?}");
+    assert_eq!(r.errors.len(), 1, "{r:?}");
+    assert!(
+        r.errors[0].contains("big.bin") && r.errors[0].contains("No space left on device"),
+        "{r:?}"
+    );
+    // Nothing partial stays (no temporary file eats the space), and the last-synced state,
+    // in memory and in the store, does not claim the file.
+    let mut names: Vec<String> = fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["small.bin"]);
+    assert!(!m.base.contains_key("big.bin"));
+    assert!(!n.open_mirror(w, &dir).unwrap().base.contains_key("big.bin"));
+    // Room made: the next round lands it.
+    disk.grow("16m");
+    let r = round(&mut n, &mut m);
+    assert_eq!(r.downloaded, 1, "{r:?}");
+    assert_eq!(fs::read(dir.join("big.bin")).unwrap(), big);
+    assert_eq!(fs::read(dir.join("small.bin")).unwrap(), small);
+    let r = round(&mut n, &mut m);
+    assert!(!r.changed(), "{r:?}");
 }
