@@ -449,6 +449,25 @@ pub struct StatusInfo {
     /// Items refused from peers since the daemon started, by reason label.
     #[serde(default)]
     pub refused: std::collections::BTreeMap<String, u64>,
+    /// The daemon's bandwidth limits and current rates (none without a daemon).
+    #[serde(default)]
+    pub bandwidth: Option<BandwidthInfo>,
+}
+
+/// A daemon's bandwidth limits (on file blocks) and its current rates (all sync messages, over
+/// the last few seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthInfo {
+    /// The send limit, in KiB/s (none: unlimited).
+    pub max_send_kibps: Option<u64>,
+    /// The receive limit, in KiB/s (none: unlimited).
+    pub max_recv_kibps: Option<u64>,
+    /// Bytes per second sent lately.
+    pub send_bytes_per_s: u64,
+    /// Bytes per second received lately.
+    pub recv_bytes_per_s: u64,
+    /// Block data waiting for the send limit, in bytes.
+    pub send_queued: u64,
 }
 
 /// A peer, connected or refused.
