@@ -133,12 +133,7 @@ fn within_20_percent(what: &str, x: &Transfer) {
 #[test]
 fn a_send_limit_holds_a_20_mib_transfer_within_20_percent() {
     let flag = LIMIT.to_string();
-    let (x, t) = transfer(
-        &["--max-send-kibps", &flag],
-        &[],
-        None,
-        "send_bytes_per_s",
-    );
+    let (x, t) = transfer(&["--max-send-kibps", &flag], &[], None, "send_bytes_per_s");
     within_20_percent("send limit", &x);
     // The limits are in the status, as JSON and as text (daemons stopped: none shown).
     let a = t[0].start_with(&[], &["--max-send-kibps", &flag]);

@@ -102,6 +102,7 @@ fn status() -> StatusInfo {
         bytes_received: 7_890_123,
         envelopes: 30,
         refused: Default::default(),
+        bandwidth: None,
     }
 }
 

@@ -402,8 +402,16 @@ pub fn merge(
         c.log_format = Setting::named(Source::Flag, "--log-format", f);
     }
     for (name, flag, slot) in [
-        ("--max-send-kibps", flags.max_send_kibps, &mut c.max_send_kibps),
-        ("--max-recv-kibps", flags.max_recv_kibps, &mut c.max_recv_kibps),
+        (
+            "--max-send-kibps",
+            flags.max_send_kibps,
+            &mut c.max_send_kibps,
+        ),
+        (
+            "--max-recv-kibps",
+            flags.max_recv_kibps,
+            &mut c.max_recv_kibps,
+        ),
     ] {
         if let Some(k) = flag {
             let k = kibps(k).map_err(|reason| ConfigError::Value { name, reason })?;

@@ -324,7 +324,10 @@ fn bandwidth_limits_merge_like_the_other_keys_and_zero_is_unlimited() {
         ..Flags::default()
     };
     let c = merged(&flags, &env, Some(file));
-    assert_eq!((c.max_recv_kibps.value, c.max_recv_kibps.source), (64, Source::Flag));
+    assert_eq!(
+        (c.max_recv_kibps.value, c.max_recv_kibps.source),
+        (64, Source::Flag)
+    );
     assert_eq!(c.max_send_kibps.source, Source::Env);
     let shown = render(&c, false).unwrap();
     assert!(shown.contains("max_send_kibps 100 KiB/s"), "{shown}");

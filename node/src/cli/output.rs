@@ -285,7 +285,8 @@ pub fn status_text(s: &StatusInfo) -> String {
         out += &format!("listening     {a}\n");
     }
     if let Some(b) = &s.bandwidth {
-        let limit = |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |k| format!("max {k} KiB/s"));
+        let limit =
+            |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |k| format!("max {k} KiB/s"));
         out += &format!(
             "send          {} KiB/s now, {}{}\nreceive       {} KiB/s now, {}\n",
             b.send_bytes_per_s / 1024,

@@ -176,7 +176,10 @@ mod tests {
         // less at most a step and an item.
         let sent = pump(rate, 1 << 20, 10_000, 7);
         let want = rate * 10;
-        assert!(sent + (1 << 20) + rate * 7 / 1000 >= want, "{sent} < {want}");
+        assert!(
+            sent + (1 << 20) + rate * 7 / 1000 >= want,
+            "{sent} < {want}"
+        );
         assert!(sent <= want + rate / 4, "{sent} > {want}");
     }
 

@@ -15,9 +15,7 @@ fn id(b: &[u8]) -> [u8; 32] {
 fn block_wants(s: &Sim) -> usize {
     s.queue
         .iter()
-        .filter(|(a, _, bytes)| {
-            *a == 0 && matches!(Msg::decode(bytes), Ok(Msg::BlockWant { .. }))
-        })
+        .filter(|(a, _, bytes)| *a == 0 && matches!(Msg::decode(bytes), Ok(Msg::BlockWant { .. })))
         .count()
 }
 
@@ -55,7 +53,11 @@ fn a_receive_limit_paces_block_requests_so_blocks_arrive_at_the_limit() {
             .count() as u64;
         // Never more than the burst and the rate allow by now.
         let allowed = 25 * KIB + 100 * KIB * (s.now - start) / 1000;
-        assert!(received * 50 * KIB <= allowed, "{received} blocks by {}", s.now);
+        assert!(
+            received * 50 * KIB <= allowed,
+            "{received} blocks by {}",
+            s.now
+        );
         if received == 40 {
             break;
         }
@@ -66,7 +68,11 @@ fn a_receive_limit_paces_block_requests_so_blocks_arrive_at_the_limit() {
         s.flush(0);
     }
     assert_eq!(received, 40);
-    assert_eq!(s.now - start, 19_750, "the last block was asked for as soon as it was paid for");
+    assert_eq!(
+        s.now - start,
+        19_750,
+        "the last block was asked for as soon as it was paid for"
+    );
 }
 
 #[test]
@@ -78,7 +84,9 @@ fn a_peer_that_delivers_slowly_keeps_its_blocks() {
     s.run();
     let blocks: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i; 1000]).collect();
     let doc = DocId::Workspace(s.ws);
-    s.devs[0].engine.fetch_blocks(doc, blocks.iter().map(|b| id(b)));
+    s.devs[0]
+        .engine
+        .fetch_blocks(doc, blocks.iter().map(|b| id(b)));
     s.flush(0);
     assert_eq!(block_wants(&s), 1);
     s.run();
