@@ -334,6 +334,13 @@ pub fn peers_table(ps: &[PeerInfo]) -> String {
             p.state,
             p.reason.as_deref().unwrap_or("")
         );
+        for r in &p.remembered {
+            let failed = match r.failures {
+                0 => String::new(),
+                n => format!(" (not reached at the last {n} start(s))"),
+            };
+            out += &format!("{:<12}  remembered: {}{failed}\n", "", r.addr);
+        }
     }
     out
 }

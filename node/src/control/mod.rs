@@ -479,10 +479,24 @@ pub struct PeerInfo {
     pub label: Option<String>,
     /// Its user's name, if known.
     pub user: Option<String>,
-    /// `connected` or `refused`.
+    /// `connected`, `listening`, `refused`, or `remembered` (an address kept, its device not
+    /// connected).
     pub state: String,
     /// Why it was refused.
     pub reason: Option<String>,
-    /// Unix ms of the last change.
+    /// Unix ms of the last change (for a `remembered` row: when the address was added).
     pub since_ms: u64,
+    /// The addresses of it the daemon dials at start.
+    #[serde(default)]
+    pub remembered: Vec<RememberedAddr>,
+}
+
+/// An address the daemon dials at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedAddr {
+    /// The multiaddress.
+    pub addr: String,
+    /// Daemon starts in a row at which its device did not connect (forgotten at
+    /// `store::MAX_DIAL_FAILURES`).
+    pub failures: u32,
 }

@@ -18,6 +18,7 @@
 //! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
 //! network, remove the socket and close the store cleanly.
 
+mod dials;
 mod greet;
 mod mirrors;
 mod pace;
@@ -108,6 +109,8 @@ struct Io {
     relays: relays::RelayLinks,
     /// The send limit's queue and the rate meters.
     pace: pace::Pace,
+    /// The remembered addresses dialled at start, until their verdict.
+    start_dials: dials::StartDials,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -161,6 +164,7 @@ pub async fn run_mirroring(
             greet: greet::Greeting::new(&cfg.listen),
             relays: relays::RelayLinks::default(),
             pace: pace::Pace::new(cfg.bandwidth, now_ms()),
+            start_dials: dials::StartDials::new(&[], now_ms()),
         },
         mirrors: mirrors::Mirrors::new(),
     };
@@ -176,13 +180,23 @@ pub async fn run_mirroring(
             _ => break,
         }
     }
-    let mut dial: Vec<Multiaddr> = cfg.peers.clone();
+    let mut remembered: Vec<(String, Multiaddr)> = Vec::new();
     for a in d.node.store().dial_addrs().map_err(NodeError::from)? {
         match a.parse() {
-            Ok(m) => dial.push(m),
+            Ok(m) => remembered.push((a, m)),
             Err(_) => tracing::warn!(addr = %a, "remembered address does not parse; skipped"),
         }
     }
+    d.io.start_dials = dials::StartDials::new(&remembered, now_ms());
+    // Devices that connected while the listen addresses came in are reached already.
+    for p in d.io.connected.keys() {
+        d.io.start_dials.connected(&d.node, p);
+    }
+    let dial = cfg
+        .peers
+        .iter()
+        .cloned()
+        .chain(remembered.into_iter().map(|(_, m)| m));
     for a in dial {
         if let Err(e) = d.io.net.dial(a.clone()).await {
             tracing::warn!(addr = %a, "dial failed: {e}");
@@ -267,6 +281,7 @@ impl Io {
                 tracing::info!(peer = %p.short(), "peer connected");
                 self.connected.insert(p, now);
                 self.refused.remove(&p);
+                self.start_dials.connected(node, &p);
                 if relays::RelayLinks::is_relay(node, &p) {
                     self.relays.on_connected(node, p);
                 } else {
@@ -332,6 +347,7 @@ impl Io {
     /// whether the loop is idle or kept busy by inputs.
     fn timers(&mut self, node: &mut Node) {
         let now = now_ms();
+        self.start_dials.tick(node, now);
         if now >= self.next_tick || node.engine().poll_timeout().is_some_and(|t| now >= t) {
             node.engine_mut().handle_timeout(now);
             if let Err(e) = node.tick(now) {
@@ -534,8 +550,10 @@ impl Daemon {
                 state: state.into(),
                 reason,
                 since_ms,
+                remembered: Vec::new(),
             });
         }
+        dials::list_remembered(&self.node, &mut out, label);
         out
     }
 }
