@@ -46,11 +46,13 @@ pub fn bin(name: &str) -> PathBuf {
 /// The configuration variables of `cloison run` (besides `CLOISON_MDNS` and `RUST_LOG`): every
 /// command a test runs has them removed unless the test sets them, so a developer's own
 /// settings do not reach the tests.
-pub const CONFIG_VARS: [&str; 4] = [
+pub const CONFIG_VARS: [&str; 6] = [
     "CLOISON_CONFIG",
     "CLOISON_LISTEN",
     "CLOISON_PEERS",
     "CLOISON_LOG_FORMAT",
+    "CLOISON_MAX_SEND_KIBPS",
+    "CLOISON_MAX_RECV_KIBPS",
 ];
 
 /// One device's home directory.
@@ -210,11 +212,17 @@ impl TestHome {
     /// Starts the daemon on 127.0.0.1 (TCP, ephemeral port), dialling `peers`; returns once its
     /// control socket accepts requests.
     pub fn start(&self, peers: &[&str]) -> Daemon {
+        self.start_with(peers, &[])
+    }
+
+    /// [`TestHome::start`] with more `cloison run` flags.
+    pub fn start_with(&self, peers: &[&str], flags: &[&str]) -> Daemon {
         let mut cmd = Command::new(bin("cloison"));
         cmd.args(["run", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"]);
         for p in peers {
             cmd.args(["--peer", p]);
         }
+        cmd.args(flags);
         cmd.env("CLOISON_MDNS", "0");
         self.spawn(cmd)
     }

@@ -122,8 +122,8 @@ pub fn connected_to(home: &TestHome, device: &str) -> bool {
     peer_state(home, device).as_deref() == Some("connected")
 }
 
-/// The state `peers` shows for `device` on `home` ("connected", "listening", "refused"), if
-/// listed.
+/// The state `peers` shows for `device` on `home` ("connected", "listening", "refused",
+/// "remembered"), if listed.
 pub fn peer_state(home: &TestHome, device: &str) -> Option<String> {
     let peers = json(home, &["peers"]);
     peers["peers"].as_array().and_then(|a| {

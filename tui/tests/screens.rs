@@ -102,6 +102,7 @@ fn status() -> StatusInfo {
         bytes_received: 7_890_123,
         envelopes: 30,
         refused: Default::default(),
+        bandwidth: None,
     }
 }
 
@@ -319,6 +320,7 @@ fn peers_show_connected_and_refused_peers_and_sync() {
                 state: "connected".into(),
                 reason: None,
                 since_ms: 1_795_874_400_000,
+                remembered: Vec::new(),
             },
             PeerInfo {
                 device: hex(0xee),
@@ -327,6 +329,7 @@ fn peers_show_connected_and_refused_peers_and_sync() {
                 state: "refused".into(),
                 reason: Some("not a device of this organization".into()),
                 since_ms: 1_795_874_401_000,
+                remembered: Vec::new(),
             },
         ]),
     ));

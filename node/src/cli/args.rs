@@ -311,6 +311,14 @@ pub struct NetFlags {
     /// config file.
     #[arg(long)]
     pub no_mdns: bool,
+    /// Send file blocks at most this fast, in KiB/s (0: unlimited, the default). Also
+    /// CLOISON_MAX_SEND_KIBPS or `max_send_kibps` in the config file.
+    #[arg(long, value_name = "KIBPS")]
+    pub max_send_kibps: Option<u64>,
+    /// Receive file blocks at most this fast, in KiB/s (0: unlimited, the default). Also
+    /// CLOISON_MAX_RECV_KIBPS or `max_recv_kibps` in the config file.
+    #[arg(long, value_name = "KIBPS")]
+    pub max_recv_kibps: Option<u64>,
 }
 
 /// `cloison config ...`

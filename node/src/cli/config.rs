@@ -5,19 +5,21 @@
 //!
 //! The file is TOML: `$CLOISON_CONFIG` (or `--config`) if set, else `config.toml` in the device
 //! home, so each device on a machine has its own and a copy of the home carries it. Every key is
-//! optional (`listen`, `peers`, `mdns`, `log_format`, `log`); an unknown key is an error naming
-//! it. A missing file at the default place means defaults; a file named explicitly must exist.
+//! optional (`listen`, `peers`, `mdns`, `log_format`, `log`, `max_send_kibps`,
+//! `max_recv_kibps`); an unknown key is an error naming it. A missing file at the default place means defaults; a file named explicitly must exist.
 //!
 //! Invariants: the merge is a pure function of its inputs ([`merge`]: flags, an environment
 //! lookup, the file's text), so tests check the precedence without touching the process; a
 //! file that does not parse, or holds a value that does not (a multiaddress, a log filter), is
 //! refused with its path, line, column and reason, before anything starts; the file is read up
-//! to [`MAX_FILE`] bytes.
+//! to [`MAX_FILE`] bytes. A bandwidth limit is a whole number of KiB/s up to [`MAX_KIBPS`],
+//! 0 meaning unlimited, whichever source gives it ([`kibps`] is the one check).
 
 use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+use cloison_node::daemon::Bandwidth;
 use cloison_node::net::{Multiaddr, mdns_allowed_by};
 use serde::{Deserialize, Serialize};
 
@@ -25,14 +27,19 @@ use serde::{Deserialize, Serialize};
 pub const FILE_NAME: &str = "config.toml";
 /// The environment variables the merge reads besides `CLOISON_MDNS` and `RUST_LOG` (the demo's
 /// daemons run without them, so a user's settings do not leak into it).
-pub const ENV_VARS: [&str; 4] = [
+pub const ENV_VARS: [&str; 6] = [
     "CLOISON_CONFIG",
     "CLOISON_LISTEN",
     "CLOISON_PEERS",
     "CLOISON_LOG_FORMAT",
+    "CLOISON_MAX_SEND_KIBPS",
+    "CLOISON_MAX_RECV_KIBPS",
 ];
 /// The largest config file read (a config is a few hundred bytes).
 pub const MAX_FILE: u64 = 64 * 1024;
+/// The largest bandwidth limit, in KiB/s (16 GiB/s: above any link; keeps byte rates far from
+/// overflow).
+pub const MAX_KIBPS: u64 = 16 << 20;
 
 /// Where a value came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -79,6 +86,10 @@ pub struct Config {
     pub log_format: Setting<LogFormat>,
     /// Log filter (`RUST_LOG` syntax).
     pub log: Setting<String>,
+    /// Send limit on block data, KiB/s (0: unlimited).
+    pub max_send_kibps: Setting<u64>,
+    /// Receive limit on block data, KiB/s (0: unlimited).
+    pub max_recv_kibps: Setting<u64>,
 }
 
 impl Config {
@@ -89,6 +100,15 @@ impl Config {
             .iter()
             .filter_map(|a| a.parse().ok())
             .collect()
+    }
+
+    /// The bandwidth limits (0 is none).
+    pub fn bandwidth(&self) -> Bandwidth {
+        let limit = |k: u64| (k > 0).then_some(k);
+        Bandwidth {
+            send_kibps: limit(self.max_send_kibps.value),
+            recv_kibps: limit(self.max_recv_kibps.value),
+        }
     }
 
     /// The peers, parsed (checked by the merge already).
@@ -116,6 +136,10 @@ pub struct Flags {
     pub log_format: Option<LogFormat>,
     /// `-v` count.
     pub verbose: u8,
+    /// `--max-send-kibps`.
+    pub max_send_kibps: Option<u64>,
+    /// `--max-recv-kibps`.
+    pub max_recv_kibps: Option<u64>,
 }
 
 /// Why a configuration is refused.
@@ -160,6 +184,8 @@ struct FileKeys {
     mdns: Option<bool>,
     log_format: Option<LogFormat>,
     log: Option<toml::Spanned<String>>,
+    max_send_kibps: Option<toml::Spanned<u64>>,
+    max_recv_kibps: Option<toml::Spanned<u64>>,
 }
 
 /// The default listen addresses: an ephemeral TCP and QUIC port on every interface.
@@ -234,6 +260,8 @@ fn defaults(file: &Path) -> Config {
         mdns: Setting::default(true),
         log_format: Setting::default(LogFormat::Text),
         log: Setting::default(LOG_LEVELS[0].to_owned()),
+        max_send_kibps: Setting::default(0),
+        max_recv_kibps: Setting::default(0),
     }
 }
 
@@ -293,6 +321,14 @@ pub fn merge(
             }
             c.log = Setting::file(l.into_inner());
         }
+        if let Some(k) = keys.max_send_kibps {
+            let v = kibps(*k.get_ref()).map_err(|r| at(file, text, k.span(), r))?;
+            c.max_send_kibps = Setting::file(v);
+        }
+        if let Some(k) = keys.max_recv_kibps {
+            let v = kibps(*k.get_ref()).map_err(|r| at(file, text, k.span(), r))?;
+            c.max_recv_kibps = Setting::file(v);
+        }
     }
     // The environment (an empty variable is not set).
     let var = |name: &str| env(name).filter(|v| !v.trim().is_empty());
@@ -326,6 +362,20 @@ pub fn merge(
         };
         c.log_format = Setting::named(Source::Env, "CLOISON_LOG_FORMAT", f);
     }
+    for (name, slot) in [
+        ("CLOISON_MAX_SEND_KIBPS", &mut c.max_send_kibps),
+        ("CLOISON_MAX_RECV_KIBPS", &mut c.max_recv_kibps),
+    ] {
+        if let Some(v) = var(name) {
+            let k = v
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| format!("{v:?} is not a whole number of KiB/s"))
+                .and_then(kibps)
+                .map_err(|reason| ConfigError::Value { name, reason })?;
+            *slot = Setting::named(Source::Env, name, k);
+        }
+    }
     // An invalid RUST_LOG is ignored, as it always was.
     if let Some(v) = var("RUST_LOG").filter(|v| cloison_node::logs::valid_filter(v)) {
         c.log = Setting::named(Source::Env, "RUST_LOG", v);
@@ -351,6 +401,23 @@ pub fn merge(
     if let Some(f) = flags.log_format {
         c.log_format = Setting::named(Source::Flag, "--log-format", f);
     }
+    for (name, flag, slot) in [
+        (
+            "--max-send-kibps",
+            flags.max_send_kibps,
+            &mut c.max_send_kibps,
+        ),
+        (
+            "--max-recv-kibps",
+            flags.max_recv_kibps,
+            &mut c.max_recv_kibps,
+        ),
+    ] {
+        if let Some(k) = flag {
+            let k = kibps(k).map_err(|reason| ConfigError::Value { name, reason })?;
+            *slot = Setting::named(Source::Flag, name, k);
+        }
+    }
     if flags.verbose > 0 {
         let level = LOG_LEVELS[usize::from(flags.verbose).min(LOG_LEVELS.len() - 1)];
         c.log = Setting::named(Source::Flag, "-v", level.to_owned());
@@ -372,7 +439,7 @@ pub fn render(c: &Config, json: bool) -> Result<String, serde_json::Error> {
             Source::Default => "default",
         };
         let name = s.name.map(|n| format!(" ({n})")).unwrap_or_default();
-        out.push_str(&format!("{key:<11} {value:<40} {source}{name}\n"));
+        out.push_str(&format!("{key:<14} {value:<40} {source}{name}\n"));
     }
     let list = |v: &[String]| match v.is_empty() {
         true => "(none)".to_owned(),
@@ -392,7 +459,22 @@ pub fn render(c: &Config, json: bool) -> Result<String, serde_json::Error> {
     };
     row(&mut out, "log_format", &c.log_format, format.to_owned());
     row(&mut out, "log", &c.log, c.log.value.clone());
+    let limit = |k: u64| match k {
+        0 => "0 (unlimited)".to_owned(),
+        k => format!("{k} KiB/s"),
+    };
+    let (send, recv) = (&c.max_send_kibps, &c.max_recv_kibps);
+    row(&mut out, "max_send_kibps", send, limit(send.value));
+    row(&mut out, "max_recv_kibps", recv, limit(recv.value));
     Ok(out)
+}
+
+/// The one check of a bandwidth limit: at most [`MAX_KIBPS`] (0: unlimited).
+pub fn kibps(k: u64) -> Result<u64, String> {
+    match k <= MAX_KIBPS {
+        true => Ok(k),
+        false => Err(format!("{k} KiB/s is above the largest limit, {MAX_KIBPS}")),
+    }
 }
 
 fn parse_file(file: &Path, text: &str) -> Result<FileKeys, ConfigError> {

@@ -139,6 +139,8 @@ fn flags_override_the_environment_and_the_file() {
         log_format: Some(LogFormat::Text),
         verbose: 2,
         config: None,
+        max_send_kibps: Some(512),
+        max_recv_kibps: None,
     };
     let env = [
         ("CLOISON_LISTEN", "/ip4/127.0.0.1/tcp/5001"),
@@ -287,4 +289,71 @@ fn the_file_is_read_from_the_home_or_the_named_place() {
         load(dir.path(), &flags, &env),
         Err(ConfigError::Read { .. })
     ));
+}
+
+#[test]
+fn bandwidth_limits_merge_like_the_other_keys_and_zero_is_unlimited() {
+    let file = "max_send_kibps = 2048\nmax_recv_kibps = 512\n";
+    let c = merged(&Flags::default(), &[], None);
+    assert_eq!(c.bandwidth(), Bandwidth::default());
+    let c = merged(&Flags::default(), &[], Some(file));
+    assert_eq!(
+        c.bandwidth(),
+        Bandwidth {
+            send_kibps: Some(2048),
+            recv_kibps: Some(512)
+        }
+    );
+    assert_eq!(c.max_send_kibps.source, Source::File);
+    // The environment over the file, a flag over both; 0 lifts a limit.
+    let env = [
+        ("CLOISON_MAX_SEND_KIBPS", " 100 "),
+        ("CLOISON_MAX_RECV_KIBPS", "0"),
+    ];
+    let c = merged(&Flags::default(), &env, Some(file));
+    assert_eq!(
+        c.bandwidth(),
+        Bandwidth {
+            send_kibps: Some(100),
+            recv_kibps: None
+        }
+    );
+    assert_eq!(c.max_recv_kibps.name, Some("CLOISON_MAX_RECV_KIBPS"));
+    let flags = Flags {
+        max_recv_kibps: Some(64),
+        ..Flags::default()
+    };
+    let c = merged(&flags, &env, Some(file));
+    assert_eq!(
+        (c.max_recv_kibps.value, c.max_recv_kibps.source),
+        (64, Source::Flag)
+    );
+    assert_eq!(c.max_send_kibps.source, Source::Env);
+    let shown = render(&c, false).unwrap();
+    assert!(shown.contains("max_send_kibps 100 KiB/s"), "{shown}");
+    assert!(shown.contains("(--max-recv-kibps)"), "{shown}");
+    // Refused: a negative or oversized value in the file (at its place), a word in the
+    // environment, an oversized flag.
+    let (line, column, _) = refused("mdns = false\nmax_recv_kibps = -1\n");
+    assert_eq!((line, column), (2, 18));
+    let (line, _, reason) = refused(&format!("max_send_kibps = {}\n", MAX_KIBPS + 1));
+    assert_eq!(line, 1);
+    assert!(reason.contains("largest limit"), "{reason}");
+    let e = merge(
+        &Flags::default(),
+        &env_of(&[("CLOISON_MAX_SEND_KIBPS", "fast")]),
+        Path::new("/h/config.toml"),
+        None,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.starts_with("CLOISON_MAX_SEND_KIBPS: "), "{e}");
+    let flags = Flags {
+        max_send_kibps: Some(u64::MAX),
+        ..Flags::default()
+    };
+    let e = merge(&flags, &env_of(&[]), Path::new("/h/config.toml"), None)
+        .unwrap_err()
+        .to_string();
+    assert!(e.starts_with("--max-send-kibps: "), "{e}");
 }

@@ -37,6 +37,7 @@ fn serve(home: &Path, config: &Config, mirror: Option<(&str, std::path::PathBuf)
         listen: config.listen_addrs(),
         peers: config.peer_addrs(),
         mdns: config.mdns.value,
+        bandwidth: config.bandwidth(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

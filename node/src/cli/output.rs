@@ -284,6 +284,21 @@ pub fn status_text(s: &StatusInfo) -> String {
     for a in &s.listen {
         out += &format!("listening     {a}\n");
     }
+    if let Some(b) = &s.bandwidth {
+        let limit =
+            |l: Option<u64>| l.map_or_else(|| "unlimited".to_owned(), |k| format!("max {k} KiB/s"));
+        out += &format!(
+            "send          {} KiB/s now, {}{}\nreceive       {} KiB/s now, {}\n",
+            b.send_bytes_per_s / 1024,
+            limit(b.max_send_kibps),
+            match b.send_queued {
+                0 => String::new(),
+                q => format!(", {} KiB queued", q.div_ceil(1024)),
+            },
+            b.recv_bytes_per_s / 1024,
+            limit(b.max_recv_kibps),
+        );
+    }
     for (why, n) in &s.refused {
         out += &format!("refused       {n} item(s): {why}\n");
     }
@@ -319,6 +334,13 @@ pub fn peers_table(ps: &[PeerInfo]) -> String {
             p.state,
             p.reason.as_deref().unwrap_or("")
         );
+        for r in &p.remembered {
+            let failed = match r.failures {
+                0 => String::new(),
+                n => format!(" (not reached at the last {n} start(s))"),
+            };
+            out += &format!("{:<12}  remembered: {}{failed}\n", "", r.addr);
+        }
     }
     out
 }

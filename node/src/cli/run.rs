@@ -37,6 +37,8 @@ pub fn run(cli: Cli) -> Result<()> {
             no_mdns: net.no_mdns,
             log_format: cli.log_format,
             verbose: cli.verbose,
+            max_send_kibps: net.max_send_kibps,
+            max_recv_kibps: net.max_recv_kibps,
         }
     };
     // The daemon's commands read the config file; the others only take their logging from
@@ -70,6 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 listen,
                 peers,
                 no_mdns,
+                ..NetFlags::default()
             })?;
             return daemon::foreground_mirror(&home, &ws, &dir, &c);
         }

@@ -209,6 +209,7 @@ pub fn status(node: &mut Node, daemon: bool) -> Result<StatusInfo, NodeError> {
         workspaces,
         bytes_sent: stats.bytes_sent,
         bytes_received: stats.bytes_received,
+        bandwidth: None,
     })
 }
 

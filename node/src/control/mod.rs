@@ -449,6 +449,25 @@ pub struct StatusInfo {
     /// Items refused from peers since the daemon started, by reason label.
     #[serde(default)]
     pub refused: std::collections::BTreeMap<String, u64>,
+    /// The daemon's bandwidth limits and current rates (none without a daemon).
+    #[serde(default)]
+    pub bandwidth: Option<BandwidthInfo>,
+}
+
+/// A daemon's bandwidth limits (on file blocks) and its current rates (all sync messages, over
+/// the last few seconds).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BandwidthInfo {
+    /// The send limit, in KiB/s (none: unlimited).
+    pub max_send_kibps: Option<u64>,
+    /// The receive limit, in KiB/s (none: unlimited).
+    pub max_recv_kibps: Option<u64>,
+    /// Bytes per second sent lately.
+    pub send_bytes_per_s: u64,
+    /// Bytes per second received lately.
+    pub recv_bytes_per_s: u64,
+    /// Block data waiting for the send limit, in bytes.
+    pub send_queued: u64,
 }
 
 /// A peer, connected or refused.
@@ -460,10 +479,24 @@ pub struct PeerInfo {
     pub label: Option<String>,
     /// Its user's name, if known.
     pub user: Option<String>,
-    /// `connected` or `refused`.
+    /// `connected`, `listening`, `refused`, or `remembered` (an address kept, its device not
+    /// connected).
     pub state: String,
     /// Why it was refused.
     pub reason: Option<String>,
-    /// Unix ms of the last change.
+    /// Unix ms of the last change (for a `remembered` row: when the address was added).
     pub since_ms: u64,
+    /// The addresses of it the daemon dials at start.
+    #[serde(default)]
+    pub remembered: Vec<RememberedAddr>,
+}
+
+/// An address the daemon dials at start.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RememberedAddr {
+    /// The multiaddress.
+    pub addr: String,
+    /// Daemon starts in a row at which its device did not connect (forgotten at
+    /// `store::MAX_DIAL_FAILURES`).
+    pub failures: u32,
 }

@@ -10,13 +10,18 @@
 //! in the same turn, a listening link (the engine sends it nothing and takes from it only what
 //! makes it count again; see `sync::engine::listen`), cut off when that ends.
 //!
+//! Bandwidth limits (`pace`): block data leaves at the send limit, block requests go at the
+//! receive limit (the engine paces them); everything else goes at once.
+//!
 //! Invariants: only this task touches the node (the store is opened by one process: the
 //! control socket is how other commands get in); a failing request or a hostile message is
 //! logged and answered, never fatal; SIGTERM, SIGINT and a `shutdown` request stop the
 //! network, remove the socket and close the store cleanly.
 
+mod dials;
 mod greet;
 mod mirrors;
+mod pace;
 mod relays;
 mod server;
 
@@ -31,6 +36,8 @@ use crate::control::{Frame, PeerInfo, Request, Response, SOCKET};
 use crate::net::{Multiaddr, Net, NetConfig, NetEvent, NetHandle, peer_id};
 use crate::node::{Node, NodeError, now_ms};
 use crate::trust::DeviceId;
+
+pub use pace::{Bandwidth, MAX_QUEUED};
 
 /// Network events handled in one turn before the node is settled.
 const EVENT_BATCH: usize = 256;
@@ -49,6 +56,8 @@ pub struct DaemonConfig {
     pub peers: Vec<Multiaddr>,
     /// LAN discovery.
     pub mdns: bool,
+    /// Bandwidth limits on block data.
+    pub bandwidth: Bandwidth,
 }
 
 /// Why the daemon could not start or stopped.
@@ -98,6 +107,10 @@ struct Io {
     greet: greet::Greeting,
     /// Authorized relays: introduction, circuits, block offers.
     relays: relays::RelayLinks,
+    /// The send limit's queue and the rate meters.
+    pace: pace::Pace,
+    /// The remembered addresses dialled at start, until their verdict.
+    start_dials: dials::StartDials,
 }
 
 /// Runs the daemon until a signal or a `shutdown` request. `ready` is called once, with the
@@ -135,6 +148,8 @@ pub async fn run_mirroring(
         },
     )?;
     node.set_eager(true)?;
+    node.engine_mut()
+        .set_recv_limit(cfg.bandwidth.recv_bytes_per_s());
     let mut d = Daemon {
         node,
         io: Io {
@@ -148,6 +163,8 @@ pub async fn run_mirroring(
             next_tick: now_ms() + TICK_MS,
             greet: greet::Greeting::new(&cfg.listen),
             relays: relays::RelayLinks::default(),
+            pace: pace::Pace::new(cfg.bandwidth, now_ms()),
+            start_dials: dials::StartDials::new(&[], now_ms()),
         },
         mirrors: mirrors::Mirrors::new(),
     };
@@ -163,13 +180,23 @@ pub async fn run_mirroring(
             _ => break,
         }
     }
-    let mut dial: Vec<Multiaddr> = cfg.peers.clone();
+    let mut remembered: Vec<(String, Multiaddr)> = Vec::new();
     for a in d.node.store().dial_addrs().map_err(NodeError::from)? {
         match a.parse() {
-            Ok(m) => dial.push(m),
+            Ok(m) => remembered.push((a, m)),
             Err(_) => tracing::warn!(addr = %a, "remembered address does not parse; skipped"),
         }
     }
+    d.io.start_dials = dials::StartDials::new(&remembered, now_ms());
+    // Devices that connected while the listen addresses came in are reached already.
+    for p in d.io.connected.keys() {
+        d.io.start_dials.connected(&d.node, p);
+    }
+    let dial = cfg
+        .peers
+        .iter()
+        .cloned()
+        .chain(remembered.into_iter().map(|(_, m)| m));
     for a in dial {
         if let Err(e) = d.io.net.dial(a.clone()).await {
             tracing::warn!(addr = %a, "dial failed: {e}");
@@ -195,6 +222,9 @@ pub async fn run_mirroring(
             .min(MAX_TICK)
             .min(d.mirrors.next_due().map_or(MAX_TICK, |t| {
                 t.saturating_duration_since(std::time::Instant::now())
+            }))
+            .min(d.io.pace.wake_at().map_or(MAX_TICK, |t| {
+                Duration::from_millis(t.saturating_sub(now_ms()))
             }));
         tokio::select! {
             ev = d.io.events.recv() => {
@@ -251,6 +281,7 @@ impl Io {
                 tracing::info!(peer = %p.short(), "peer connected");
                 self.connected.insert(p, now);
                 self.refused.remove(&p);
+                self.start_dials.connected(node, &p);
                 if relays::RelayLinks::is_relay(node, &p) {
                     self.relays.on_connected(node, p);
                 } else {
@@ -260,15 +291,18 @@ impl Io {
             NetEvent::Disconnected(p) => {
                 tracing::info!(peer = %p.short(), "peer disconnected");
                 self.connected.remove(&p);
+                self.pace.forget(&p);
                 self.relays.on_disconnected(&p);
                 node.engine_mut().handle_disconnected(p);
             }
             NetEvent::Refused { peer, reason } => {
                 self.connected.remove(&peer);
+                self.pace.forget(&peer);
                 node.engine_mut().handle_disconnected(peer);
                 self.note_refused(node, peer, &reason.to_string());
             }
             NetEvent::Message { from, bytes } => {
+                self.pace.on_received(now, bytes.len());
                 let relay =
                     relays::RelayLinks::is_relay(node, &from) || self.relays.in_farewell(&from);
                 if !(relay && self.relays.on_message(node, from, &bytes)) {
@@ -313,6 +347,7 @@ impl Io {
     /// whether the loop is idle or kept busy by inputs.
     fn timers(&mut self, node: &mut Node) {
         let now = now_ms();
+        self.start_dials.tick(node, now);
         if now >= self.next_tick || node.engine().poll_timeout().is_some_and(|t| now >= t) {
             node.engine_mut().handle_timeout(now);
             if let Err(e) = node.tick(now) {
@@ -342,9 +377,12 @@ impl Io {
             tracing::error!("could not settle: {e}");
         }
         while let Some(t) = node.engine_mut().poll_transmit() {
-            if let Err(e) = self.net.send(t.peer, t.bytes).await {
-                tracing::debug!(peer = %t.peer.short(), "send: {e}");
+            if let Some(t) = self.pace.admit(now_ms(), t) {
+                self.send(t).await;
             }
+        }
+        while let Some(t) = self.pace.due(now_ms()) {
+            self.send(t).await;
         }
         self.relays.drop_unauthorized(node);
         for p in node.take_disconnects() {
@@ -364,6 +402,14 @@ impl Io {
         self.relays.dial_new(node);
         self.relays.offer_blocks(node, false);
         self.relays.flush(&self.net).await;
+    }
+
+    /// Hands one engine message to the network (counted in the meters).
+    async fn send(&mut self, t: crate::sync::Transmit) {
+        self.pace.on_sent(now_ms(), t.bytes.len());
+        if let Err(e) = self.net.send(t.peer, t.bytes).await {
+            tracing::debug!(peer = %t.peer.short(), "send: {e}");
+        }
     }
 
     /// The allowlist is every device of the organization (but us), active or not (the engine
@@ -453,6 +499,7 @@ impl Daemon {
             .keys()
             .filter(|d| !listening.contains(d))
             .count();
+        s.bandwidth = Some(self.io.pace.info(now_ms()));
         Ok(Response::Status(s))
     }
 
@@ -503,8 +550,10 @@ impl Daemon {
                 state: state.into(),
                 reason,
                 since_ms,
+                remembered: Vec::new(),
             });
         }
+        dials::list_remembered(&self.node, &mut out, label);
         out
     }
 }

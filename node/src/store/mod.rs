@@ -15,7 +15,9 @@
 //! - `block_workspaces`: `(block id, workspace) -> ()`: which workspaces a block was stored for
 //!   (module `blocks`), so a block is served only to a peer asking for one of them;
 //! - `dial`: multiaddress (text) -> unix ms it was added: where the daemon dials at start (the
-//!   `cloison connect` targets, kept across restarts);
+//!   `cloison connect` targets and a joined device's greeter, kept across restarts);
+//! - `dial_failures`: multiaddress -> daemon starts in a row at which the device it names did
+//!   not connect (module `dial`: forgotten after `MAX_DIAL_FAILURES`);
 //! - `mirrors`, `mirror_base`: folder mirrors and their last-synced state (module `mirrors`).
 //!
 //! Invariants: only entries that [`crate::trust::OrgLog`] admitted are written, so the store never
@@ -24,6 +26,7 @@
 //! are still treated as hostile (the log re-verifies them on load).
 
 mod blocks;
+mod dial;
 mod invitations;
 mod mirrors;
 mod packs;
@@ -31,6 +34,7 @@ mod packs;
 use std::path::Path;
 
 pub use blocks::BlockIn;
+pub use dial::{DialEntry, MAX_DIAL_FAILURES};
 pub use mirrors::MirrorRecord;
 pub use packs::{Loc, PackError, Packs};
 
@@ -112,6 +116,7 @@ impl Store {
             tx.open_table(BLOCKS)?;
             tx.open_table(BLOCK_WS)?;
             tx.open_table(DIAL)?;
+            tx.open_table(dial::DIAL_FAILURES)?;
             mirrors::create_tables(&tx)?;
             let schema = meta.get("schema")?.map(|v| v.value().to_vec());
             match schema.as_deref() {
@@ -263,8 +268,9 @@ impl Store {
         Ok(out)
     }
 
-    /// Remembers an address to dial at start. Returns false (and keeps nothing) for an address
-    /// over [`MAX_DIAL_ADDR`] bytes or once [`MAX_DIAL`] are kept.
+    /// Remembers an address to dial at start (an address given again loses its failures).
+    /// Returns false (and keeps nothing) for an address over [`MAX_DIAL_ADDR`] bytes or once
+    /// [`MAX_DIAL`] are kept.
     pub fn add_dial(&self, addr: &str, now_ms: u64) -> Result<bool, StoreError> {
         if addr.len() > MAX_DIAL_ADDR {
             return Ok(false);
@@ -273,6 +279,7 @@ impl Store {
         let ok = {
             let mut t = tx.open_table(DIAL)?;
             if t.get(addr)?.is_some() {
+                tx.open_table(dial::DIAL_FAILURES)?.remove(addr)?;
                 true
             } else if t.len()? as usize >= MAX_DIAL {
                 false

@@ -91,6 +91,9 @@ pub struct Transmit {
     pub peer: DeviceId,
     /// Encoded [`Msg`].
     pub bytes: Vec<u8>,
+    /// Block data ([`Msg::Block`], [`Msg::Blocks`]): what a send limit paces. Everything else
+    /// (hellos, reconciliation, items, block requests) is small or urgent and goes at once.
+    pub bulk: bool,
 }
 
 /// What happened, for the shell.
@@ -187,6 +190,11 @@ pub struct Engine {
     inflight: HashMap<DocId, HashMap<[u8; 32], (DeviceId, u64)>>,
     /// Blocks wanted.
     blocks: BTreeMap<[u8; 32], blocks::Fetch>,
+    /// Per peer: when it last delivered a block we asked of it (its assignments are late only
+    /// [`BLOCK_TIMEOUT_MS`] after that, so a peer behind a send limit is not given up on).
+    delivered: BTreeMap<DeviceId, u64>,
+    /// The receive limit: block requests are paced by it (`engine/blocks.rs`).
+    recv_limit: Option<super::rate::Bucket>,
     /// The responder's reconciliation storage per document, with the set's key
     /// ([`Replica::reconcile_key`]) it was built at.
     neg_cache: HashMap<DocId, (ReconcileKey, NegentropyStorageVector)>,
@@ -221,6 +229,8 @@ impl Engine {
             all_dirty: true,
             inflight: HashMap::new(),
             blocks: BTreeMap::new(),
+            delivered: BTreeMap::new(),
+            recv_limit: None,
             neg_cache: HashMap::new(),
             cooldown: BTreeMap::new(),
             held_from: HashMap::new(),
@@ -355,7 +365,8 @@ impl Engine {
         let bytes = msg.encode();
         self.stats.bytes_sent += bytes.len() as u64;
         self.stats.messages_sent += 1;
-        self.out.push_back(Transmit { peer, bytes });
+        let bulk = matches!(msg, Msg::Block { .. } | Msg::Blocks { .. });
+        self.out.push_back(Transmit { peer, bytes, bulk });
     }
 
     fn hello(&mut self, peer: DeviceId) {
@@ -534,7 +545,7 @@ impl Engine {
     /// When to call [`Engine::handle_timeout`]: anti-entropy, block deadlines, and the wall time
     /// at which an item held for the clock becomes admissible.
     pub fn poll_timeout(&self) -> Option<u64> {
-        let block_deadline = self.blocks.values().filter_map(|f| f.deadline()).min();
+        let block_deadline = self.blocks_deadline();
         let due = self.replica.next_due_ms();
         let first = [block_deadline, due, self.listen_deadline()]
             .into_iter()

@@ -10,6 +10,7 @@
 pub mod drain;
 pub mod engine;
 pub mod msg;
+pub mod rate;
 pub mod replica;
 
 #[cfg(test)]

@@ -5,6 +5,13 @@
 //! that failure (a peer that lacked a block may have fetched it since: with a chain A - B - C,
 //! C asks B before B has it); at most [`PER_PEER`] blocks are in flight per peer; a block is
 //! handed to the shell ([`Event::BlockReceived`]) only if BLAKE3 of its bytes is its id.
+//!
+//! Receive limit ([`Engine::set_recv_limit`]): a block is asked for only once the limit's
+//! bucket (`sync::rate`) covers its expected size, in order, charged that when asked and
+//! corrected to its real size when it arrives (refunded if it does not), so what peers send us, which is only
+//! what we ask for, arrives at the limit however fast they could send. A peer that delivers
+//! slowly (behind its own send limit) keeps its assignments as long as it delivers one of them
+//! at least every [`BLOCK_TIMEOUT_MS`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,19 +43,58 @@ pub(super) struct Fetch {
     assigned: Option<(DeviceId, u64)>,
     failed_at: Option<u64>,
     size: u64,
-}
-
-impl Fetch {
-    /// When the current assignment times out, or when the peers that failed may be retried.
-    pub(super) fn deadline(&self) -> Option<u64> {
-        match self.assigned {
-            Some((_, since)) => Some(since + BLOCK_TIMEOUT_MS),
-            None => self.failed_at.map(|t| t + BLOCK_RETRY_MS),
-        }
-    }
+    /// What the receive limit was charged for the current assignment.
+    charged: u64,
 }
 
 impl Engine {
+    /// Limits the rate at which blocks are asked for to `bytes_per_s` (`None`: no limit).
+    pub fn set_recv_limit(&mut self, bytes_per_s: Option<u64>) {
+        self.recv_limit = bytes_per_s.map(|r| crate::sync::rate::Bucket::new(r, self.now));
+        self.plan_blocks();
+    }
+
+    /// The receive limit, in bytes per second.
+    pub fn recv_limit(&self) -> Option<u64> {
+        self.recv_limit.as_ref().map(|b| b.rate())
+    }
+
+    /// When a block assigned to `peer` at `since` is late.
+    fn late_at(&self, peer: &DeviceId, since: u64) -> u64 {
+        let last = self.delivered.get(peer).copied().unwrap_or(0);
+        since.max(last) + BLOCK_TIMEOUT_MS
+    }
+
+    /// The earliest time a block needs attention: an assignment late, failed peers retried, or
+    /// the receive limit ready again for blocks it held back.
+    pub(super) fn blocks_deadline(&self) -> Option<u64> {
+        let mut held_back = false;
+        let mut first: Option<u64> = None;
+        for f in self.blocks.values() {
+            let t = match f.assigned {
+                Some((p, since)) => Some(self.late_at(&p, since)),
+                None => {
+                    held_back |= f.failed_at.is_none();
+                    f.failed_at.map(|t| t + BLOCK_RETRY_MS)
+                }
+            };
+            first = match (first, t) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        // Only a bucket in debt gives a time: a ready one held nothing back.
+        let paced = self
+            .recv_limit
+            .as_ref()
+            .map(|b| b.ready_at())
+            .filter(|t| held_back && *t > self.now);
+        match (first, paced) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Asks for blocks of a workspace: they are fetched from linked peers sharing it, and each
     /// arrives as [`Event::BlockReceived`].
     pub fn fetch_blocks(&mut self, doc: DocId, ids: impl IntoIterator<Item = [u8; 32]>) {
@@ -136,6 +182,12 @@ impl Engine {
             let Some(doc) = f.doc else { continue };
             let tried = f.tried.clone();
             let size = f.size;
+            // In order: a large block is not passed over for the small ones behind it.
+            if let Some(b) = self.recv_limit.as_mut()
+                && !b.ready(now, size)
+            {
+                break;
+            }
             // The least loaded peer (by bytes) that shares the workspace, has room, and has not
             // failed this block.
             let mut best: Option<(u64, DeviceId)> = None;
@@ -156,6 +208,10 @@ impl Engine {
             l.1 += size;
             if let Some(f) = self.blocks.get_mut(&id) {
                 f.assigned = Some((p, now));
+                if let Some(b) = self.recv_limit.as_mut() {
+                    b.take(now, size);
+                    f.charged = size;
+                }
             }
             requests.entry((p, doc)).or_default().push(id);
         }
@@ -196,7 +252,18 @@ impl Engine {
             });
             self.block_failed(peer, id);
         } else {
-            self.blocks.remove(&id);
+            let now = self.now;
+            if let Some(f) = self.blocks.remove(&id)
+                && let Some(b) = self.recv_limit.as_mut()
+            {
+                // Charged its expected size when asked; corrected to the size it came in.
+                let got = bytes.len() as u64;
+                match got.checked_sub(f.charged) {
+                    Some(more) => b.take(now, more),
+                    None => b.refund(f.charged - got),
+                }
+            }
+            self.delivered.insert(peer, now);
             self.events
                 .push_back(Event::BlockReceived { doc, id, bytes });
         }
@@ -221,11 +288,15 @@ impl Engine {
             f.tried.insert(peer);
             f.assigned = None;
             f.failed_at = Some(now);
+            if let Some(b) = self.recv_limit.as_mut() {
+                b.refund(std::mem::take(&mut f.charged));
+            }
         }
     }
 
     /// Unassigns the blocks of a peer that left or timed out, and replans.
     pub(super) fn blocks_peer_gone(&mut self, peer: DeviceId) {
+        self.delivered.remove(&peer);
         let ids: Vec<[u8; 32]> = self
             .blocks
             .iter()
@@ -238,14 +309,15 @@ impl Engine {
         self.plan_blocks();
     }
 
-    /// Gives up on assignments older than [`BLOCK_TIMEOUT_MS`].
+    /// Gives up on assignments older than [`BLOCK_TIMEOUT_MS`] (counted from the peer's last
+    /// delivery, if later).
     pub(super) fn blocks_tick(&mut self) {
         let now = self.now;
         let late: Vec<([u8; 32], DeviceId)> = self
             .blocks
             .iter()
             .filter_map(|(id, f)| match f.assigned {
-                Some((p, since)) if now.saturating_sub(since) >= BLOCK_TIMEOUT_MS => Some((*id, p)),
+                Some((p, since)) if now >= self.late_at(&p, since) => Some((*id, p)),
                 _ => None,
             })
             .collect();

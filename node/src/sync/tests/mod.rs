@@ -7,6 +7,7 @@ use super::*;
 
 mod held;
 mod listen;
+mod rate;
 mod slots;
 use crate::trust::author::Writer;
 use crate::trust::{
