@@ -554,3 +554,16 @@ pub fn recording_proxy(target: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec
     });
     (port, wire)
 }
+
+/// `cloison status --json` of `home`.
+pub fn status(home: &TestHome) -> serde_json::Value {
+    home.run(&["status", "--json"]).json()
+}
+
+/// Linked peers of `home`.
+pub fn connected(home: &TestHome) -> usize {
+    let v = home.run(&["peers", "--json"]).json();
+    v["peers"].as_array().map_or(0, |a| {
+        a.iter().filter(|p| p["state"] == "connected").count()
+    })
+}

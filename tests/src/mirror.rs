@@ -9,18 +9,12 @@ use crate::{Daemon, TestHome, team, wait_until};
 /// How long a mirror test waits for anything.
 pub const WAIT: Duration = Duration::from_secs(120);
 
-/// Linked peers of `home`.
-pub fn connected(home: &TestHome) -> usize {
-    let v = home.run(&["peers", "--json"]).json();
-    v["peers"].as_array().map_or(0, |a| {
-        a.iter().filter(|p| p["state"] == "connected").count()
-    })
-}
+pub use crate::connected;
 
-/// Every file and folder under `dir`: path -> BLAKE3 (hex) for files, "/" for folders. The
-/// mirror's own temporary files are left out.
-pub fn tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
+/// Every entry under `dir`, folders first walked, as (relative path, path, file type); no
+/// symbolic link is followed.
+pub fn walk(dir: &Path) -> Vec<(String, std::path::PathBuf, std::fs::FileType)> {
+    let mut out = Vec::new();
     let mut stack = vec![(dir.to_owned(), String::new())];
     while let Some((d, rel)) = stack.pop() {
         let Ok(rd) = std::fs::read_dir(&d) else {
@@ -28,24 +22,36 @@ pub fn tree(dir: &Path) -> BTreeMap<String, String> {
         };
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if name.contains(".cloison-") {
-                continue;
-            }
             let p = if rel.is_empty() {
-                name.clone()
+                name
             } else {
                 format!("{rel}/{name}")
             };
             let Ok(ft) = e.file_type() else { continue };
             if ft.is_dir() {
-                out.insert(p.clone(), "/".to_owned());
-                stack.push((e.path(), p));
-            } else if ft.is_file() {
-                let h = std::fs::read(e.path())
-                    .map(|b| blake3::hash(&b).to_hex().to_string())
-                    .unwrap_or_default();
-                out.insert(p, h);
+                stack.push((e.path(), p.clone()));
             }
+            out.push((p, e.path(), ft));
+        }
+    }
+    out
+}
+
+/// Every file and folder under `dir`: path -> BLAKE3 (hex) for files, "/" for folders. The
+/// mirror's own temporary files (and anything under such a name) are left out.
+pub fn tree(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for (p, path, ft) in walk(dir) {
+        if p.split('/').any(|c| c.contains(".cloison-")) {
+            continue;
+        }
+        if ft.is_dir() {
+            out.insert(p, "/".to_owned());
+        } else if ft.is_file() {
+            let h = std::fs::read(path)
+                .map(|b| blake3::hash(&b).to_hex().to_string())
+                .unwrap_or_default();
+            out.insert(p, h);
         }
     }
     out

@@ -11,24 +11,13 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cloison_tests::{TestHome, team, wait_until};
+use cloison_tests::{TestHome, connected, status, team, wait_until};
 
 /// The limit both tests set, in KiB/s.
 const LIMIT: u64 = 2048;
 /// The file moved.
 const SIZE: usize = 20 << 20;
 const WAIT: Duration = Duration::from_secs(120);
-
-fn status(home: &TestHome) -> serde_json::Value {
-    home.run(&["status", "--json"]).json()
-}
-
-fn connected(home: &TestHome) -> usize {
-    let v = home.run(&["peers", "--json"]).json();
-    v["peers"].as_array().map_or(0, |a| {
-        a.iter().filter(|p| p["state"] == "connected").count()
-    })
-}
 
 fn random_file(path: &Path, len: usize) {
     let mut b = vec![0u8; len];

@@ -10,20 +10,9 @@ use cloison_node::keystore::Keystore;
 use cloison_node::net::{Net, NetConfig, NetEvent};
 use cloison_node::node::Node;
 use cloison_node::trust::DeviceId;
-use cloison_tests::{PASSPHRASE, TestHome, team, wait_until};
+use cloison_tests::{PASSPHRASE, TestHome, connected, status, team, wait_until};
 
 const WAIT: Duration = Duration::from_secs(120);
-
-fn status(home: &TestHome) -> serde_json::Value {
-    home.run(&["status", "--json"]).json()
-}
-
-fn connected(home: &TestHome) -> usize {
-    let v = home.run(&["peers", "--json"]).json();
-    v["peers"].as_array().map_or(0, |a| {
-        a.iter().filter(|p| p["state"] == "connected").count()
-    })
-}
 
 /// A home's device keys (for a raw libp2p peer with that identity).
 fn keys_of(home: &TestHome) -> cloison_node::trust::DeviceKeys {

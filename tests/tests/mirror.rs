@@ -148,27 +148,15 @@ fn concurrent_edits_give_one_file_and_one_conflict_copy_on_both() {
 /// Every name under `dir` with `.cloison-` in it (the mirror's temporary files, and any
 /// similar name), as a sorted list of relative paths.
 fn leftovers(dir: &std::path::Path) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut stack = vec![(dir.to_owned(), String::new())];
-    while let Some((d, rel)) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let p = if rel.is_empty() {
-                name.clone()
-            } else {
-                format!("{rel}/{name}")
-            };
-            if name.contains(".cloison-") {
-                out.push(p.clone());
-            }
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push((e.path(), p));
-            }
-        }
-    }
+    let mut out: Vec<String> = cloison_tests::mirror::walk(dir)
+        .into_iter()
+        .map(|(p, _, _)| p)
+        .filter(|p| {
+            p.rsplit('/')
+                .next()
+                .is_some_and(|n| n.contains(".cloison-"))
+        })
+        .collect();
     out.sort();
     out
 }
