@@ -7,7 +7,8 @@
 //!
 //! Invariants: change bytes are hostile input. A batch is parsed and size-checked in full
 //! before anything is applied, so a malformed change leaves the workspace unchanged and yields
-//! [`CrdtError::MalformedChange`]. Only changes automerge actually applied refresh the cache
+//! [`CrdtError::MalformedChange`]; so does a change reusing an actor sequence number that a
+//! document already took ([`CrdtError::ConflictingSeq`], checked through `crate::seqs`). Only changes automerge actually applied refresh the cache
 //! (held ones are remembered by hash and refreshed when they land). The kept view is patched in
 //! place when the changes that landed only wrote content versions (and the "alive" deletion
 //! value that goes with them) of visible files that stay alive with one head version and no
@@ -113,8 +114,9 @@ impl Workspace {
         Ok(change.actor_id().to_bytes().to_vec())
     }
 
-    /// Applies remote changes, in any order. All are parsed first; any malformed one rejects the
-    /// whole batch with the workspace unchanged.
+    /// Applies remote changes, in any order. All are parsed and checked first; any malformed one,
+    /// or one reusing a sequence number its actor already has, rejects the whole batch with the
+    /// workspace unchanged.
     pub fn apply_remote(
         &mut self,
         changes: impl IntoIterator<Item = RemoteChange>,
