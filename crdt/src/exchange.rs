@@ -7,7 +7,8 @@
 //!
 //! Invariants: change bytes are hostile input. A batch is parsed and size-checked in full
 //! before anything is applied, so a malformed change leaves the workspace unchanged and yields
-//! [`CrdtError::MalformedChange`]. Only changes automerge actually applied refresh the cache
+//! [`CrdtError::MalformedChange`]; so does a change reusing an actor sequence number that a
+//! document already took ([`CrdtError::ConflictingSeq`], checked through `crate::seqs`). Only changes automerge actually applied refresh the cache
 //! (held ones are remembered by hash and refreshed when they land). The kept view is patched in
 //! place when the changes that landed only wrote content versions (and the "alive" deletion
 //! value that goes with them) of visible files that stay alive with one head version and no
@@ -86,6 +87,8 @@ impl Workspace {
                 continue;
             };
             if let Some(change) = doc.get_change_by_hash(&hash) {
+                self.seqs
+                    .applied(s as u16, change.actor_id().to_bytes(), change.seq());
                 self.outbox.push(LocalChange {
                     shard: s as u16,
                     hash,
@@ -111,12 +114,15 @@ impl Workspace {
         Ok(change.actor_id().to_bytes().to_vec())
     }
 
-    /// Applies remote changes, in any order. All are parsed first; any malformed one rejects the
-    /// whole batch with the workspace unchanged.
+    /// Applies remote changes, in any order. All are parsed and checked first; any malformed one,
+    /// or one reusing a sequence number its actor already has, rejects the whole batch with the
+    /// workspace unchanged.
     pub fn apply_remote(
         &mut self,
         changes: impl IntoIterator<Item = RemoteChange>,
     ) -> Result<ApplyReport, CrdtError> {
+        // Pending local edits first, so that their sequence numbers are taken before the check.
+        self.flush();
         let count = self.docs.len() as u16;
         let mut parsed: Vec<Vec<(Change, Vec<String>)>> = (0..count).map(|_| Vec::new()).collect();
         let mut total = 0usize;
@@ -148,6 +154,29 @@ impl Workspace {
             if *seqs.entry(seq_key).or_insert(change.hash()) != change.hash() {
                 return Err(CrdtError::ConflictingSeq { index });
             }
+            // Automerge would refuse it mid-batch, after earlier documents were applied.
+            let s = usize::from(rc.shard);
+            let h = change.hash();
+            let known = self.held.contains_key(&(rc.shard, h))
+                || self.docs[s].get_change_meta_by_hash(&h).is_some();
+            if !known
+                && self.seqs.taken(
+                    &mut self.docs[s],
+                    rc.shard,
+                    change.actor_id().to_bytes(),
+                    change.seq(),
+                )
+            {
+                return Err(CrdtError::ConflictingSeq { index });
+            }
+            // Automerge refuses a second author for an actor, also mid-batch; Cloison never
+            // writes automerge authors (the envelope's signature names the device).
+            if change.author().is_some() {
+                return Err(CrdtError::MalformedChange {
+                    index,
+                    reason: "automerge authors are not used".into(),
+                });
+            }
             let keys = touched_keys(&change);
             parsed[usize::from(rc.shard)].push((change, keys));
             total += 1;
@@ -158,7 +187,6 @@ impl Workspace {
                 limit: limits::MAX_HELD_CHANGES,
             });
         }
-        self.flush();
         let mut report = ApplyReport::default();
         // Entries whose version or deletion keys landed; `None` once anything else landed (or
         // there is no view to patch).
@@ -188,6 +216,8 @@ impl Workspace {
                 return Err(e.into());
             }
             for (change, keys) in fresh {
+                self.seqs
+                    .held(s16, change.actor_id().to_bytes(), change.seq());
                 self.held.insert((s16, change.hash()), keys);
             }
             // Everything of this shard that is now in the document lands in the cache.
@@ -199,6 +229,10 @@ impl Workspace {
                 .collect();
             for k in landed {
                 if let Some(keys) = self.held.remove(&k) {
+                    if let Some(m) = self.docs[s].get_change_meta_by_hash(&k.1) {
+                        let (actor, seq) = (m.actor.to_bytes().to_vec(), m.seq);
+                        self.seqs.applied(s16, &actor, seq);
+                    }
                     report.applied += 1;
                     for key in keys {
                         self.raw.refresh_key(&self.docs[s], s16, self.k, &key);
@@ -267,6 +301,7 @@ impl Workspace {
     }
 
     fn rebuild_after_error(&mut self, s: u16) {
+        self.seqs.forget(s);
         if s < self.k {
             self.raw
                 .rebuild_shard(&self.docs[usize::from(s)], s, self.k);

@@ -126,6 +126,7 @@ mod names;
 mod ops;
 mod resolve;
 mod schema;
+mod seqs;
 mod tree;
 mod workspace;
 

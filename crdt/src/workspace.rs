@@ -45,6 +45,8 @@ pub struct Workspace {
     pub(crate) held: BTreeMap<(u16, ChangeHash), Vec<String>>,
     /// Documents that had queued (held) changes when loaded: re-read when changes arrive.
     pub(crate) queued_at_load: std::collections::BTreeSet<u16>,
+    /// The actor sequence numbers each document has taken (checked before a batch applies).
+    pub(crate) seqs: crate::seqs::Seqs,
     /// Time of the latest local op, used as the automerge commit time (seconds).
     pub(crate) last_op_ms: i64,
 }
@@ -100,6 +102,7 @@ impl Workspace {
             outbox: Vec::new(),
             held: BTreeMap::new(),
             queued_at_load: Default::default(),
+            seqs: Default::default(),
             last_op_ms: 0,
         };
         for s in 0..k {

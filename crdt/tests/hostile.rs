@@ -144,12 +144,40 @@ fn a_batch_reusing_an_actor_sequence_number_is_refused_whole() {
         rs[0].ws.heads()[1].is_empty(),
         "nothing of the batch was applied"
     );
-    // The same reuse across two batches: automerge refuses it before touching the shard.
+    // The same reuse across two batches: refused before anything is applied.
     rs[0].ws.apply_remote([a]).unwrap();
     let before = (rs[0].ws.heads(), rs[0].tree().digest());
     let err = rs[0].ws.apply_remote([b]).unwrap_err();
-    assert!(matches!(err, cloison_crdt::CrdtError::Apply(_)), "{err}");
+    assert!(
+        matches!(err, cloison_crdt::CrdtError::ConflictingSeq { index: 0 }),
+        "{err}"
+    );
     assert_eq!((rs[0].ws.heads(), rs[0].tree().digest()), before);
+}
+
+/// Found by the `crdt_changes` fuzz target: a change reusing a sequence number its actor already
+/// has in a document was refused by automerge only when that document's turn came, after the
+/// batch's earlier documents were applied, so a refused batch had changed the workspace.
+#[test]
+fn a_batch_reusing_a_sequence_number_the_document_holds_changes_nothing() {
+    let mut rs = Replica::cluster(1);
+    let taken = evil_change_by("twin", 1, &[("x".into(), ScalarValue::Int(1))], false);
+    rs[0].ws.apply_remote([taken]).unwrap();
+    let reuse = evil_change_by("twin", 1, &[("y".into(), ScalarValue::Int(2))], false);
+    let ok = evil_change_by("fine", 0, &[("z".into(), ScalarValue::Int(3))], false);
+    let before = (rs[0].ws.save(), rs[0].tree().digest());
+    let err = rs[0].ws.apply_remote([ok.clone(), reuse]).unwrap_err();
+    assert!(
+        matches!(err, cloison_crdt::CrdtError::ConflictingSeq { index: 1 }),
+        "{err}"
+    );
+    assert_eq!(
+        (rs[0].ws.save(), rs[0].tree().digest()),
+        before,
+        "the change of the earlier document was not applied either"
+    );
+    // The good change alone still applies.
+    assert_eq!(rs[0].ws.apply_remote([ok]).unwrap().applied, 1);
 }
 
 #[test]

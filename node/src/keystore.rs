@@ -168,6 +168,17 @@ impl Keystore {
                 });
             }
         };
+        Self::open_bytes(path, &bytes, passphrase)
+    }
+
+    /// Opens a key file's `bytes` (read from `path`, named in errors) with its passphrase: what
+    /// [`Keystore::open`] does once the file is read, public so that the fuzz targets (`fuzz/`)
+    /// reach it without a file. Bounds the size and the Argon2 parameters before any work.
+    pub fn open_bytes(
+        path: &Path,
+        bytes: &[u8],
+        passphrase: &[u8],
+    ) -> Result<Keystore, KeystoreError> {
         if bytes.len() > MAX_FILE {
             return Err(KeystoreError::Corrupt("file too large"));
         }

@@ -27,7 +27,15 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 
 fn all_files() -> Vec<PathBuf> {
     let mut v = Vec::new();
-    for c in ["crdt", "node", "bootstrap", "tui", "tests", "simulations"] {
+    for c in [
+        "crdt",
+        "node",
+        "bootstrap",
+        "tui",
+        "tests",
+        "simulations",
+        "fuzz",
+    ] {
         rust_files(&root().join(c), &mut v);
     }
     assert!(

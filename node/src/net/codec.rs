@@ -68,6 +68,33 @@ fn invalid(e: WireError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// Reads one request's framing from `io`: the `u32` length (refused over `max` before anything is
+/// allocated), that many bytes, then the end of the stream (anything more is
+/// [`WireError::Trailing`]). The codec's own reader, public so that the fuzz targets (`fuzz/`)
+/// drive exactly what a peer's bytes meet.
+pub async fn read_message<T>(io: &mut T, max: usize) -> io::Result<Vec<u8>>
+where
+    T: AsyncRead + Unpin,
+{
+    let mut prefix = [0u8; 4];
+    io.read_exact(&mut prefix).await?;
+    let len = u32::from_be_bytes(prefix);
+    let n = usize::try_from(len).unwrap_or(usize::MAX);
+    if n > max {
+        return Err(invalid(WireError::TooLarge {
+            len: u64::from(len),
+            limit: max,
+        }));
+    }
+    let mut buf = vec![0u8; n];
+    io.read_exact(&mut buf).await?;
+    let mut extra = [0u8; 1];
+    if io.read(&mut extra).await? != 0 {
+        return Err(invalid(WireError::Trailing));
+    }
+    Ok(buf)
+}
+
 /// Inbound requests dropped by the codec, shared by every connection's copy of it.
 #[derive(Debug, Default)]
 pub(crate) struct WireCounters {
@@ -91,29 +118,6 @@ impl BytesCodec {
             max: max.min(u32::MAX as usize),
             counters,
         }
-    }
-
-    async fn read_framed<T>(&self, io: &mut T) -> io::Result<Vec<u8>>
-    where
-        T: AsyncRead + Unpin + Send,
-    {
-        let mut prefix = [0u8; 4];
-        io.read_exact(&mut prefix).await?;
-        let len = u32::from_be_bytes(prefix);
-        let n = usize::try_from(len).unwrap_or(usize::MAX);
-        if n > self.max {
-            return Err(invalid(WireError::TooLarge {
-                len: u64::from(len),
-                limit: self.max,
-            }));
-        }
-        let mut buf = vec![0u8; n];
-        io.read_exact(&mut buf).await?;
-        let mut extra = [0u8; 1];
-        if io.read(&mut extra).await? != 0 {
-            return Err(invalid(WireError::Trailing));
-        }
-        Ok(buf)
     }
 
     /// Counts and logs a failed read (the connection task's span names the peer).
@@ -147,7 +151,7 @@ impl request_response::Codec for BytesCodec {
     where
         T: AsyncRead + Unpin + Send,
     {
-        let r = self.read_framed(io).await;
+        let r = read_message(io, self.max).await;
         if let Err(e) = &r {
             self.count(e);
         }

@@ -65,7 +65,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::trust::{ids::DeviceId, keys::DeviceKeys};
 
-pub use codec::{MESSAGE_PROTOCOL, WireError};
+pub use codec::{MESSAGE_PROTOCOL, WireError, read_message};
 pub use gate::RefuseReason;
 pub use ids::{addr_peer, device_id, peer_id};
 

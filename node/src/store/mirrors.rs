@@ -28,6 +28,17 @@ pub struct MirrorRecord {
     pub added_ms: u64,
 }
 
+/// Decodes a row of the `mirrors` table (hostile: the store is not trusted more than the
+/// network). Public for the fuzz targets (`fuzz/`).
+pub fn decode_mirror_record(bytes: &[u8]) -> Result<MirrorRecord, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+/// Decodes a row of the `mirror_base` table. Public for the fuzz targets (`fuzz/`).
+pub fn decode_base_entry(bytes: &[u8]) -> Result<BaseEntry, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
 /// Creates the mirror tables (at open).
 pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), StoreError> {
     tx.open_table(MIRRORS)?;
@@ -53,7 +64,7 @@ impl Store {
         let mut out = Vec::new();
         for row in t.iter()? {
             let (k, v) = row?;
-            match postcard::from_bytes::<MirrorRecord>(v.value()) {
+            match decode_mirror_record(v.value()) {
                 Ok(r) => out.push((WorkspaceId(k.value()), r)),
                 Err(e) => tracing::warn!("mirror record does not decode: {e}"),
             }
@@ -96,7 +107,7 @@ impl Store {
             if w != ws.0 {
                 break;
             }
-            match postcard::from_bytes::<BaseEntry>(v.value()) {
+            match decode_base_entry(v.value()) {
                 Ok(b) => {
                     out.insert(path.to_owned(), b);
                 }

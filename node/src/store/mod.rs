@@ -35,7 +35,7 @@ use std::path::Path;
 
 pub use blocks::BlockIn;
 pub use dial::{DialEntry, MAX_DIAL_FAILURES};
-pub use mirrors::MirrorRecord;
+pub use mirrors::{MirrorRecord, decode_base_entry, decode_mirror_record};
 pub use packs::{Loc, PackError, Packs};
 
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
