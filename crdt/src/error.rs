@@ -88,4 +88,12 @@ pub enum CrdtError {
     /// Saved bytes that cannot be loaded.
     #[error("corrupt saved workspace: {0}")]
     CorruptSave(String),
+    /// Automerge panicked while applying these changes (a bug of automerge that hostile change
+    /// bytes reach, see `Workspace::apply_remote`). The panic was caught, but the documents may
+    /// be half-changed: this workspace refuses everything from now on and must be rebuilt from
+    /// its other changes, without these.
+    #[error(
+        "the document library failed on these changes: the document must be rebuilt without them"
+    )]
+    Poisoned,
 }

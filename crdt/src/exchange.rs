@@ -121,6 +121,9 @@ impl Workspace {
         &mut self,
         changes: impl IntoIterator<Item = RemoteChange>,
     ) -> Result<ApplyReport, CrdtError> {
+        if self.poisoned {
+            return Err(CrdtError::Poisoned);
+        }
         // Pending local edits first, so that their sequence numbers are taken before the check.
         self.flush();
         let count = self.docs.len() as u16;
@@ -211,9 +214,26 @@ impl Workspace {
                 continue;
             }
             let to_apply: Vec<Change> = fresh.iter().map(|(c, _)| c.clone()).collect();
-            if let Err(e) = self.docs[s].apply_changes(to_apply) {
-                self.rebuild_after_error(s16);
-                return Err(e.into());
+            // Automerge 0.12 unwraps inside its import (a change whose actor, or an actor it
+            // names, is not registered when it applies, e.g. one numbered 92 by an actor the
+            // document has never seen: found by the `crdt_changes` fuzz target). Such bytes come
+            // from any member's content envelope, so the panic is caught here and the workspace
+            // refuses everything after it; its owner rebuilds it without those changes.
+            let doc = &mut self.docs[s];
+            let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                doc.apply_changes(to_apply)
+            }));
+            match applied {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    self.rebuild_after_error(s16);
+                    return Err(e.into());
+                }
+                Err(_) => {
+                    self.poisoned = true;
+                    self.view = None;
+                    return Err(CrdtError::Poisoned);
+                }
             }
             for (change, keys) in fresh {
                 self.seqs

@@ -49,6 +49,8 @@ pub struct Workspace {
     pub(crate) seqs: crate::seqs::Seqs,
     /// Time of the latest local op, used as the automerge commit time (seconds).
     pub(crate) last_op_ms: i64,
+    /// Automerge panicked while applying remote changes: nothing more is applied.
+    pub(crate) poisoned: bool,
 }
 
 fn actor_id(actor: &[u8]) -> Result<ActorId, CrdtError> {
@@ -104,6 +106,7 @@ impl Workspace {
             queued_at_load: Default::default(),
             seqs: Default::default(),
             last_op_ms: 0,
+            poisoned: false,
         };
         for s in 0..k {
             ws.raw.rebuild_shard(&ws.docs[usize::from(s)], s, k);

@@ -74,9 +74,23 @@ fuzz_target!(|data: &[u8]| {
             Err(_) => return,
         }
     };
+    // libFuzzer's hook aborts on any panic, even one caught: `apply_remote` catches automerge's
+    // own panics (`CrdtError::Poisoned`), so the default hook is put back; a panic that escapes
+    // still aborts in libfuzzer-sys's wrapper and is reported.
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let _ = std::panic::take_hook();
+    });
     let mut r = replica();
     let before = (r.save(), r.tree());
     match r.apply_remote(batch.clone()) {
+        Err(cloison_crdt::CrdtError::Poisoned) => {
+            // The replica refuses everything from now on; its owner rebuilds it without these.
+            assert!(matches!(
+                r.apply_remote(base().iter().cloned()),
+                Err(cloison_crdt::CrdtError::Poisoned)
+            ));
+        }
         Err(e) => {
             let after = (r.save(), r.tree());
             assert!(

@@ -61,6 +61,9 @@ pub(super) struct Doc {
     pub locked: usize,
     /// `(envelopes, organization entries)` when last refreshed: nothing to do while unchanged.
     refreshed_at: (usize, usize),
+    /// Content envelopes whose changes made the document library fail (`CrdtError::Poisoned`):
+    /// never applied again, kept across rebuilds.
+    poison: HashSet<EnvelopeId>,
 }
 
 impl Doc {
@@ -72,6 +75,7 @@ impl Doc {
             applied: HashSet::new(),
             locked: 0,
             refreshed_at: (usize::MAX, usize::MAX),
+            poison: HashSet::new(),
         })
     }
 }
@@ -166,8 +170,9 @@ impl Node {
         }
         let mut locked = 0;
         let mut applied_any = false;
+        let mut poisoned = false;
         for id in &st.content {
-            if doc.applied.contains(id) {
+            if doc.applied.contains(id) || doc.poison.contains(id) {
                 continue;
             }
             let Some(e) = log.get(id) else { continue };
@@ -185,10 +190,17 @@ impl Node {
                                 tracing::warn!(workspace = %w, envelope = %id, "settings changes from a non-owner ignored");
                                 changes.retain(|c| c.shard != SHARDS);
                             }
-                            if let Err(err) = doc.crdt.apply_remote(changes) {
-                                tracing::warn!(workspace = %w, envelope = %id, "changes refused by the document: {err}");
-                            } else {
-                                applied_any = true;
+                            match doc.crdt.apply_remote(changes) {
+                                Ok(_) => applied_any = true,
+                                Err(cloison_crdt::CrdtError::Poisoned) => {
+                                    tracing::error!(workspace = %w, envelope = %id, author = %e.header().author, "these changes made the document library fail: rebuilding the document without them");
+                                    doc.poison.insert(*id);
+                                    poisoned = true;
+                                    break;
+                                }
+                                Err(err) => {
+                                    tracing::warn!(workspace = %w, envelope = %id, "changes refused by the document: {err}");
+                                }
                             }
                         }
                         Err(err) => {
@@ -202,6 +214,13 @@ impl Node {
                     tracing::warn!(workspace = %w, envelope = %id, "content does not open: {err}");
                 }
             }
+        }
+        if poisoned {
+            // Each rebuild leaves out one more envelope, so this ends.
+            let poison = std::mem::take(&mut doc.poison);
+            *doc = Doc::joined(&actor)?;
+            doc.poison = poison;
+            return self.refresh_doc(w);
         }
         doc.locked = locked;
         if applied_any && self.eager {
