@@ -227,3 +227,51 @@ fn stored_titles_breaking_the_rules_are_ignored_identically() {
         assert_eq!(r.ws.title().as_deref(), Some("taken over"));
     }
 }
+
+/// The change bytes on which automerge 0.12 panics (`lookup_actor(..).unwrap()` in its import;
+/// found by the `crdt_changes` fuzz target, kept in `fuzz/open/`): the panic is caught,
+/// `apply_remote` says `Poisoned`, and the workspace refuses everything after (automerge may
+/// have half-applied); the node then rebuilds the document without them.
+#[test]
+fn changes_that_make_automerge_panic_poison_the_workspace_and_nothing_escapes() {
+    let input: &[u8] = include_bytes!("../../fuzz/open/crdt_changes-automerge-import-panic");
+    // The fuzz target's layout: a mode byte (0: changes), then parts cut at `\xffCUT`, each a
+    // shard byte and the change bytes.
+    let (&mode, mut rest) = input.split_first().unwrap();
+    assert_eq!(mode % 2, 0);
+    let mut parts = Vec::new();
+    while parts.len() + 1 < 8 {
+        match rest.windows(4).position(|w| w == b"\xffCUT") {
+            Some(i) => {
+                parts.push(&rest[..i]);
+                rest = &rest[i + 4..];
+            }
+            None => break,
+        }
+    }
+    parts.push(rest);
+    const SHARDS: u16 = 4;
+    let batch: Vec<RemoteChange> = parts
+        .iter()
+        .filter_map(|p| p.split_first())
+        .map(|(&s, b)| RemoteChange {
+            shard: u16::from(s % (SHARDS as u8 + 2)),
+            bytes: b.to_vec(),
+        })
+        .collect();
+    let mut w = Workspace::join(b"replica", SHARDS).unwrap();
+    match w.apply_remote(batch) {
+        Err(cloison_crdt::CrdtError::Poisoned) => {}
+        other => panic!("expected Poisoned, got {other:?}"),
+    }
+    let mut other = Workspace::create(b"writer", SHARDS, 1_000).unwrap();
+    let more: Vec<RemoteChange> = other
+        .commit_local()
+        .into_iter()
+        .map(RemoteChange::from)
+        .collect();
+    assert!(matches!(
+        w.apply_remote(more),
+        Err(cloison_crdt::CrdtError::Poisoned)
+    ));
+}
