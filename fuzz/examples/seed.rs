@@ -9,8 +9,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use cloison_crdt::{Author, EntryId, Manifest, SeededIds, Workspace};
-use cloison_fuzz::{ORG, claim, claimer, greeter, join, token};
-use cloison_node::bundle::{BundleWriter, Header, Item, Receipt, write_receipt};
+use cloison_fuzz::{ORG, bundle_header, claim, claimer, greeter, join, token};
+use cloison_node::bundle::{BundleWriter, Item, Receipt, write_receipt};
 use cloison_node::control::wire::write_frame;
 use cloison_node::control::{Frame, Request, RequestFrame, VERSION};
 use cloison_node::enroll::{Claimer, GreetMsg, Greeter, OfflineClaimer, OfflineGreeter, Packet};
@@ -146,16 +146,6 @@ fn block() -> Res<()> {
     padded.extend_from_slice(&16u32.to_le_bytes());
     s.put("padded", Some(1), &padded)?;
     s.put("chunk", Some(2), &vector_field(f, "plaintext")?)
-}
-
-fn bundle_header() -> Header {
-    Header {
-        org: ORG,
-        creator: greeter().id(),
-        created_ms: 1,
-        for_receipt: None,
-        known_heads: vec![[3; 32]],
-    }
 }
 
 fn items() -> Res<Vec<Item>> {

@@ -9,25 +9,15 @@
 
 use std::io::Cursor;
 
-use cloison_fuzz::{ORG, greeter};
+use cloison_fuzz::{ORG, bundle_header, greeter};
 use cloison_node::bundle::format::BUNDLE_DOMAIN;
-use cloison_node::bundle::{BundleWriter, Header, read_bundle};
+use cloison_node::bundle::{BundleWriter, read_bundle};
 use libfuzzer_sys::fuzz_target;
-
-fn header() -> Header {
-    Header {
-        org: ORG,
-        creator: greeter().id(),
-        created_ms: 1,
-        for_receipt: None,
-        known_heads: vec![[3; 32]],
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let keys = greeter();
     // The header's bytes as the writer frames them: an empty bundle minus its end mark and trailer.
-    let empty = BundleWriter::new(Vec::new(), &header())
+    let empty = BundleWriter::new(Vec::new(), &bundle_header())
         .and_then(|w| w.finish(&keys))
         .expect("an empty bundle writes");
     let mut file = empty[..empty.len() - 1 - 96].to_vec();
@@ -48,9 +38,9 @@ fuzz_target!(|data: &[u8]| {
         },
     );
     if let Ok((h, counts)) = r {
-        assert_eq!(h, header());
+        assert_eq!(h, bundle_header());
         assert_eq!(counts.iter().sum::<u64>() as usize, items.len());
-        let mut w = BundleWriter::new(Vec::new(), &header()).expect("header writes");
+        let mut w = BundleWriter::new(Vec::new(), &bundle_header()).expect("header writes");
         for i in &items {
             w.item(i).expect("a read item writes");
         }

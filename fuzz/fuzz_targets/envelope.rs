@@ -10,7 +10,7 @@
 //! `split` cut as associated data): a typed error or the plaintext, never a panic.
 #![no_main]
 
-use cloison_fuzz::{greeter, split};
+use cloison_fuzz::{decode_and_verify, greeter, split};
 use cloison_node::seal::{EpochKey, open_payload};
 use cloison_node::trust::entry::KeyCache;
 use cloison_node::workspace::Kind;
@@ -18,29 +18,14 @@ use cloison_node::workspace::envelope::{self, ENVELOPE_DOMAIN, Envelope};
 use libfuzzer_sys::fuzz_target;
 
 fn check_one(bytes: Vec<u8>) -> Option<Envelope> {
-    let id = *blake3::hash(&bytes).as_bytes();
-    match envelope::decode(bytes, &mut KeyCache::default()) {
-        Err((got, _)) => {
-            assert_eq!(got.0, id, "a refusal names the id of the bytes");
-            None
-        }
-        Ok(u) => {
-            assert_eq!(u.id().0, id);
-            let mut v = envelope::verify_batch(vec![u]);
-            let r = v.pop().expect("one verdict per envelope");
-            assert!(v.is_empty());
-            match r {
-                Ok(e) => {
-                    assert_eq!(e.id().0, id);
-                    Some(e)
-                }
-                Err((got, _)) => {
-                    assert_eq!(got.0, id);
-                    None
-                }
-            }
-        }
-    }
+    decode_and_verify(
+        bytes,
+        |b| envelope::decode(b, &mut KeyCache::default()),
+        envelope::verify_batch,
+        |u| u.id(),
+        |e| e.id(),
+        |i: &cloison_node::workspace::EnvelopeId| i.0,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

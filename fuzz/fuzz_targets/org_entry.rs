@@ -9,34 +9,19 @@
 //! verdict must equal that entry's verdict alone (batching never changes a verdict).
 #![no_main]
 
-use cloison_fuzz::{greeter, split};
+use cloison_fuzz::{decode_and_verify, greeter, split};
 use cloison_node::trust::entry::{self, ENTRY_DOMAIN, KeyCache};
 use libfuzzer_sys::fuzz_target;
 
 fn check_one(bytes: Vec<u8>) -> Option<cloison_node::trust::Entry> {
-    let id = *blake3::hash(&bytes).as_bytes();
-    match entry::decode(bytes) {
-        Err((got, _)) => {
-            assert_eq!(got.0, id, "a rejection names the id of the bytes");
-            None
-        }
-        Ok(u) => {
-            assert_eq!(u.id().0, id);
-            let mut v = entry::verify_batch(vec![u]);
-            let r = v.pop().expect("one verdict per entry");
-            assert!(v.is_empty());
-            match r {
-                Ok(e) => {
-                    assert_eq!(e.id().0, id);
-                    Some(e)
-                }
-                Err((got, _)) => {
-                    assert_eq!(got.0, id);
-                    None
-                }
-            }
-        }
-    }
+    decode_and_verify(
+        bytes,
+        entry::decode,
+        entry::verify_batch,
+        |u| u.id(),
+        |e| e.id(),
+        |i: &cloison_node::trust::EntryId| i.0,
+    )
 }
 
 fuzz_target!(|data: &[u8]| {

@@ -78,3 +78,49 @@ pub fn split(data: &[u8], max: usize) -> Vec<&[u8]> {
 pub fn join(parts: &[&[u8]]) -> Vec<u8> {
     parts.join(&b"\xffCUT"[..])
 }
+
+/// The header of the fixture bundles (seeds and the `bundle_items` target).
+pub fn bundle_header() -> cloison_node::bundle::Header {
+    cloison_node::bundle::Header {
+        org: ORG,
+        creator: greeter().id(),
+        created_ms: 1,
+        for_receipt: None,
+        known_heads: vec![[3; 32]],
+    }
+}
+
+/// One signed item (an entry or an envelope) as received: `decode` then a batch of one through
+/// `verify`. A refusal at either step names the id of the bytes (their BLAKE3, `raw` of the id
+/// type), and so does what verifies; the verified item, if any.
+pub fn decode_and_verify<U, T, I, E1, E2>(
+    bytes: Vec<u8>,
+    decode: impl FnOnce(Vec<u8>) -> Result<U, (I, E1)>,
+    verify: impl FnOnce(Vec<U>) -> Vec<Result<T, (I, E2)>>,
+    unverified_id: impl Fn(&U) -> I,
+    verified_id: impl Fn(&T) -> I,
+    raw: impl Fn(&I) -> [u8; 32],
+) -> Option<T> {
+    let id = *blake3::hash(&bytes).as_bytes();
+    let u = match decode(bytes) {
+        Err((got, _)) => {
+            assert_eq!(raw(&got), id, "a refusal names the id of the bytes");
+            return None;
+        }
+        Ok(u) => u,
+    };
+    assert_eq!(raw(&unverified_id(&u)), id);
+    let mut v = verify(vec![u]);
+    let r = v.pop().expect("one verdict per item");
+    assert!(v.is_empty());
+    match r {
+        Ok(t) => {
+            assert_eq!(raw(&verified_id(&t)), id);
+            Some(t)
+        }
+        Err((got, _)) => {
+            assert_eq!(raw(&got), id);
+            None
+        }
+    }
+}
